@@ -1,0 +1,1 @@
+//! Body matching (stub: to be written).

@@ -1,0 +1,81 @@
+//! Errors of a rule set that cannot be compiled: every problem, each with its place.
+
+use std::fmt;
+
+/// One problem in a rule set, at a place such as `rules[3].match.path`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationError {
+    /// Where the problem is: `rules[3].match.headers.x-token.regex`, or `` for the document.
+    pub path: String,
+    /// What is wrong, in words a user can act on.
+    pub message: String,
+}
+
+impl ValidationError {
+    /// A problem at `path`.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        ValidationError { path: path.into(), message: message.into() }
+    }
+}
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// A rule set was refused. It holds every problem found, in document order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct RuleSetError {
+    /// The problems; never empty.
+    pub errors: Vec<ValidationError>,
+}
+
+impl fmt::Display for RuleSetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.errors.len();
+        write!(f, "rule set refused, {n} error{}:", if n == 1 { "" } else { "s" })?;
+        for e in &self.errors {
+            write!(f, "\n  {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl From<Vec<ValidationError>> for RuleSetError {
+    fn from(errors: Vec<ValidationError>) -> Self {
+        debug_assert!(!errors.is_empty());
+        RuleSetError { errors }
+    }
+}
+
+/// Collects errors while compiling, with a cheap way to build nested places.
+#[derive(Debug, Default)]
+pub(crate) struct Errors {
+    pub(crate) list: Vec<ValidationError>,
+}
+
+impl Errors {
+    pub(crate) fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.list.push(ValidationError::new(path, message));
+    }
+    pub(crate) fn len(&self) -> usize {
+        self.list.len()
+    }
+}
+
+/// Joins a place and a map key the way users write it: `headers.x-token`, or
+/// `headers["odd key"]` when the key is not a plain identifier.
+pub(crate) fn key_path(base: &str, key: &str) -> String {
+    let plain = !key.is_empty()
+        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if plain {
+        format!("{base}.{key}")
+    } else {
+        format!("{base}[{key:?}]")
+    }
+}

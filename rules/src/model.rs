@@ -1,0 +1,484 @@
+//! The rule model: what users write in YAML or JSON, as plain serde types.
+//!
+//! Every type here denies unknown fields, so a typo (`stauts: 200`) is an error with its place
+//! rather than a silently ignored key. Shapes that accept a short form (a plain string for a path
+//! or a header value) say so on the type. Semantic checks (regexes compile, ranges hold, ids are
+//! unique) live in [`crate::validate`], not here.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A whole rules file: the rules an environment serves, with their scope.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSet {
+    /// The project these rules belong to (informational in file mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// The environment these rules serve; a data plane serves exactly one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// Environment variables, readable from templates as `{{env.NAME}}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub variables: BTreeMap<String, String>,
+    /// Named upstreams that `forward` actions may refer to, name → base URL.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub upstreams: BTreeMap<String, String>,
+    /// The rules, in the order that breaks ties between equally specific rules.
+    #[serde(default)]
+    pub rules: Vec<Rule>,
+}
+
+/// One mock rule: when a request matches, what to answer (or where to forward it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// Unique within the rule set; the key for counters, state and explanations.
+    pub id: String,
+    /// A human-friendly name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Higher wins. Default 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub priority: i32,
+    /// Disabled rules are kept but never match.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub enabled: bool,
+    /// Free-form labels.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// What a request must look like. An empty match matches every request.
+    #[serde(rename = "match", default)]
+    pub matcher: RequestMatch,
+    /// A single response. Exactly one of `response`, `sequence` and `forward` is required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<Response>,
+    /// Responses served in turn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<Sequence>,
+    /// Forward the request to an upstream instead of answering.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forward: Option<Forward>,
+    /// Serve this rule at most this many times, then let requests fall through to the next rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub times: Option<u64>,
+    /// WireMock-style scenario step: match only in a given state, move to another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<ScenarioStep>,
+}
+
+fn yes() -> bool {
+    true
+}
+fn is_true(b: &bool) -> bool {
+    *b
+}
+fn is_zero(n: &i32) -> bool {
+    *n == 0
+}
+
+/// The predicates a request must satisfy. Every predicate present must hold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RequestMatch {
+    /// `GET`, `[GET, HEAD]`, or `ANY` / `*`. Absent means any method.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<MethodMatch>,
+    /// `api.example.com` or `*.example.com` (the Host header, port ignored, case-insensitive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// The path, without the query string.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathMatch>,
+    /// Query parameters by name (case-sensitive names, percent-decoded values).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub query: BTreeMap<String, ValueMatch>,
+    /// Headers by name (case-insensitive names, multi-valued).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, ValueMatch>,
+    /// Cookies by name, from the `Cookie` header(s).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cookies: BTreeMap<String, ValueMatch>,
+    /// The request body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<BodyMatch>,
+    /// The client address must be one of these addresses or CIDR blocks (IPv4 or IPv6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ip: Option<Vec<String>>,
+    /// A GraphQL operation, in a POST JSON body or a GET `?query=`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graphql: Option<GraphqlMatch>,
+}
+
+/// One method, a list of methods, or any (`ANY` or `*`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum MethodMatch {
+    /// A single method name, or `ANY` / `*`.
+    One(String),
+    /// Any of these methods.
+    AnyOf(Vec<String>),
+}
+
+/// How the path is matched. A plain string is an exact path, or a template if it contains `{`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum PathMatch {
+    /// `/hello` (exact) or `/users/{id}` (template).
+    Short(String),
+    /// The explicit form, one of its fields set.
+    Explicit(PathMatchSpec),
+}
+
+/// The explicit path forms: exactly one field must be set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PathMatchSpec {
+    /// The path equals this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exact: Option<String>,
+    /// The path starts with this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// Segments with named parameters: `/users/{id}`, `/files/{*rest}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// A regular expression, anchored at both ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
+}
+
+/// A matcher for a query parameter, header or cookie. A plain string means `equals`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum ValueMatch {
+    /// Shorthand for `{ equals: "…" }`.
+    Equals(String),
+    /// The explicit form, one operator set.
+    Spec(Box<ValueMatchSpec>),
+}
+
+/// The explicit value matcher: exactly one of `equals`, `contains`, `regex`, `present`, `absent`,
+/// `not` must be set. Against a multi-valued header or parameter, `equals`, `contains` and `regex`
+/// hold when any value satisfies them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ValueMatchSpec {
+    /// A value equals this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equals: Option<String>,
+    /// A value contains this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contains: Option<String>,
+    /// A value matches this regex (anchored at both ends).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
+    /// `present: true`: at least one value exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub present: Option<bool>,
+    /// `absent: true`: no value exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub absent: Option<bool>,
+    /// Holds when the inner matcher does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not: Option<ValueMatch>,
+    /// With `equals` or `contains`: compare ignoring ASCII case.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub case_insensitive: bool,
+}
+
+/// A matcher for the body (or, inside `jsonpath` and `graphql.variables`, for a JSON value).
+/// Exactly one operator must be set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct BodyMatch {
+    /// The body equals this text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equals: Option<String>,
+    /// The body contains this text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contains: Option<String>,
+    /// The body matches this regex (unanchored: it may match anywhere).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
+    /// The body is JSON equal to this value (see `ignore_array_order`, `ignore_extra_elements`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<serde_json::Value>,
+    /// With `json`: arrays compare as multisets.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ignore_array_order: bool,
+    /// With `json`: the body may have object members and array elements beyond those given.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ignore_extra_elements: bool,
+    /// A JSONPath (RFC 9535) that must select something in the JSON body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jsonpath: Option<String>,
+    /// With `jsonpath`: one selected value must satisfy this matcher.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matches: Option<Box<BodyMatch>>,
+    /// Every matcher holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub and: Option<Vec<BodyMatch>>,
+    /// At least one matcher holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub or: Option<Vec<BodyMatch>>,
+    /// The matcher does not hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not: Option<Box<BodyMatch>>,
+}
+
+/// Matches a GraphQL request. All fields are optional; those present must hold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct GraphqlMatch {
+    /// `query`, `mutation` or `subscription`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<GraphqlOperation>,
+    /// The operation's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A JSON matcher applied to the `variables` object (`{}` when the request has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variables: Option<BodyMatch>,
+}
+
+/// A GraphQL operation type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GraphqlOperation {
+    /// `query { … }` or an anonymous `{ … }`.
+    Query,
+    /// `mutation { … }`.
+    Mutation,
+    /// `subscription { … }`.
+    Subscription,
+}
+
+/// What to answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Response {
+    /// HTTP status, 100..=599. Default 200.
+    #[serde(default = "ok")]
+    pub status: u16,
+    /// Header name → one value or a list of values.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, HeaderValues>,
+    /// Body as text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// Body as JSON (serialized compactly; sets `Content-Type: application/json` unless given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<serde_json::Value>,
+    /// Body as base64-encoded bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base64: Option<String>,
+    /// Body read from this file when the rules are compiled (relative to the rules file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// Treat the body and header values as templates (`{{request.path}}`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub template: bool,
+    /// Wait before answering.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay: Option<Delay>,
+    /// Faults, each with its probability; at most one fires per request.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<Fault>,
+}
+
+fn ok() -> u16 {
+    200
+}
+
+impl Default for Response {
+    fn default() -> Self {
+        Response {
+            status: 200,
+            headers: BTreeMap::new(),
+            body: None,
+            json: None,
+            base64: None,
+            file: None,
+            template: false,
+            delay: None,
+            faults: Vec::new(),
+        }
+    }
+}
+
+/// One header value or several (sent as repeated header lines).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum HeaderValues {
+    /// `Content-Type: text/plain`.
+    One(String),
+    /// `Set-Cookie: [a=1, b=2]`.
+    Many(Vec<String>),
+}
+
+impl HeaderValues {
+    /// The values, in order.
+    pub fn as_slice(&self) -> &[String] {
+        match self {
+            HeaderValues::One(v) => std::slice::from_ref(v),
+            HeaderValues::Many(v) => v,
+        }
+    }
+}
+
+/// A delay distribution, in milliseconds. Exactly one field must be set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Delay {
+    /// Always this many ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed: Option<u64>,
+    /// Uniform in `[min, max]` ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uniform: Option<UniformDelay>,
+    /// Normal with `mean` and `stddev` ms, clamped at 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normal: Option<NormalDelay>,
+    /// Log-normal with `median` ms and shape `sigma`: a long tail, like real services.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lognormal: Option<LognormalDelay>,
+    /// `base + n * step` ms, n the number of earlier hits of the rule, up to `max`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<StepDelay>,
+}
+
+/// Uniform delay bounds in ms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UniformDelay {
+    /// Lower bound, ms.
+    pub min: u64,
+    /// Upper bound, ms.
+    pub max: u64,
+}
+
+/// Normal delay parameters in ms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NormalDelay {
+    /// Mean, ms.
+    pub mean: f64,
+    /// Standard deviation, ms.
+    pub stddev: f64,
+}
+
+/// Log-normal delay parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LognormalDelay {
+    /// Median, ms.
+    pub median: f64,
+    /// Shape (standard deviation of the underlying normal).
+    pub sigma: f64,
+}
+
+/// Step delay parameters in ms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepDelay {
+    /// Delay of the first hit, ms.
+    pub base: u64,
+    /// Added per earlier hit, ms.
+    pub step: u64,
+    /// Upper limit, ms.
+    pub max: u64,
+}
+
+/// A fault injected instead of (or into) the response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    /// What goes wrong.
+    #[serde(rename = "type")]
+    pub kind: FaultKind,
+    /// Chance in `[0, 1]` that this fault fires on a request. Default 1.
+    #[serde(default = "one")]
+    pub probability: f64,
+    /// For `abort`: the status to answer with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// The kinds of fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// Answer with `status` and an empty body instead of the response.
+    Abort,
+    /// Reset the connection (RST) without answering.
+    ConnectionReset,
+    /// Close the connection without answering.
+    EmptyResponse,
+    /// Send a chunked response whose chunk framing is broken.
+    MalformedChunk,
+    /// Send random bytes, then close.
+    RandomData,
+}
+
+/// Responses served in turn.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sequence {
+    /// What happens after the last response.
+    #[serde(default)]
+    pub mode: SequenceMode,
+    /// The responses, in order; at least one.
+    pub responses: Vec<Response>,
+}
+
+/// What a sequence does once every response has been served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SequenceMode {
+    /// Keep serving the last response.
+    #[default]
+    StayOnLast,
+    /// Start again from the first.
+    Cycle,
+}
+
+/// Forward the request to a real upstream (implemented by the data plane's proxy).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Forward {
+    /// A name from the rule set's `upstreams`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
+    /// Or a base URL, `http://host:port`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Delay added before forwarding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay: Option<Delay>,
+    /// Faults injected instead of forwarding.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<Fault>,
+}
+
+/// A WireMock-style scenario step. Every scenario starts in state `Started`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioStep {
+    /// The scenario's name, shared by the rules that take part in it.
+    pub name: String,
+    /// The rule matches only while the scenario is in this state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// When the rule is served, the scenario moves to this state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// The state every scenario starts in, as in WireMock.
+pub const SCENARIO_STARTED: &str = "Started";

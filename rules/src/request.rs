@@ -1,0 +1,239 @@
+//! The view of an HTTP request that matching and rendering read, and its lazily derived parts.
+//!
+//! [`Request`] borrows everything from the caller's buffers (the data plane's read buffer), so
+//! building one costs nothing. [`RequestContext`] adds what some rules need and most don't (decoded
+//! query parameters, cookies, the body parsed as JSON, the GraphQL operation): each is computed at
+//! most once per request, and only when a candidate rule asks for it.
+
+use std::borrow::Cow;
+use std::cell::OnceCell;
+use std::net::IpAddr;
+
+use smallvec::SmallVec;
+
+use crate::graphql::GraphqlRequest;
+
+/// One request header as it arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header<'a> {
+    /// The name, in any case.
+    pub name: &'a str,
+    /// The raw value bytes.
+    pub value: &'a [u8],
+}
+
+/// A borrowed HTTP request.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// `GET`, `POST`, … (case-sensitive, as HTTP says).
+    pub method: &'a str,
+    /// The path, without the query string, as sent (not percent-decoded).
+    pub path: &'a str,
+    /// The raw query string after `?`, without it; empty when there is none.
+    pub query: &'a str,
+    /// The headers, in arrival order.
+    pub headers: &'a [Header<'a>],
+    /// The body (already de-chunked).
+    pub body: &'a [u8],
+    /// The peer address, when known.
+    pub client_ip: Option<IpAddr>,
+}
+
+impl<'a> Request<'a> {
+    /// A request from a method and a request target (`/path?query`, or the absolute form
+    /// `http://host/path?query`, whose scheme and authority are dropped).
+    pub fn new(
+        method: &'a str,
+        target: &'a str,
+        headers: &'a [Header<'a>],
+        body: &'a [u8],
+    ) -> Self {
+        let (path, query) = split_target(target);
+        Request { method, path, query, headers, body, client_ip: None }
+    }
+
+    /// The same request with a client address.
+    pub fn with_client_ip(mut self, ip: IpAddr) -> Self {
+        self.client_ip = Some(ip);
+        self
+    }
+
+    /// Values of the header `name` (case-insensitive), in order.
+    pub fn header_values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'a [u8]> + 's {
+        self.headers.iter().filter(move |h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value)
+    }
+
+    /// The first value of the header `name` as text, if present and valid UTF-8.
+    pub fn header(&self, name: &str) -> Option<&'a str> {
+        self.header_values(name).next().and_then(|v| std::str::from_utf8(v).ok())
+    }
+}
+
+/// Splits a request target into path and raw query. The absolute form's scheme and authority
+/// are dropped; a fragment (never sent by conforming clients) is dropped too.
+pub fn split_target(target: &str) -> (&str, &str) {
+    let mut rest = target;
+    if let Some(after_scheme) =
+        rest.strip_prefix("http://").or_else(|| rest.strip_prefix("https://"))
+    {
+        rest = match after_scheme.find('/') {
+            Some(i) => &after_scheme[i..],
+            None => match after_scheme.find('?') {
+                Some(i) => &after_scheme[i..],
+                None => "/",
+            },
+        };
+    }
+    let rest = match memchr::memchr(b'#', rest.as_bytes()) {
+        Some(i) => &rest[..i],
+        None => rest,
+    };
+    match memchr::memchr(b'?', rest.as_bytes()) {
+        Some(i) => {
+            let path = &rest[..i];
+            (if path.is_empty() { "/" } else { path }, &rest[i + 1..])
+        }
+        None => (rest, ""),
+    }
+}
+
+/// A request plus the parts derived from it on demand. One per request; not shared.
+pub struct RequestContext<'r> {
+    /// The request.
+    pub req: &'r Request<'r>,
+    host: OnceCell<Option<&'r str>>,
+    query: OnceCell<SmallVec<[(Cow<'r, str>, Cow<'r, str>); 8]>>,
+    cookies: OnceCell<SmallVec<[(&'r str, &'r str); 8]>>,
+    json: OnceCell<Option<serde_json::Value>>,
+    pub(crate) graphql: OnceCell<Option<GraphqlRequest>>,
+}
+
+impl<'r> RequestContext<'r> {
+    /// A context over `req`; nothing is computed yet.
+    pub fn new(req: &'r Request<'r>) -> Self {
+        RequestContext {
+            req,
+            host: OnceCell::new(),
+            query: OnceCell::new(),
+            cookies: OnceCell::new(),
+            json: OnceCell::new(),
+            graphql: OnceCell::new(),
+        }
+    }
+
+    /// The host from the `Host` header, without its port (brackets kept off IPv6 literals).
+    pub fn host(&self) -> Option<&'r str> {
+        *self.host.get_or_init(|| self.req.header("host").map(strip_port))
+    }
+
+    /// Decoded query parameters, in order (`a=1&a=2` gives two pairs).
+    pub fn query_pairs(&self) -> &[(Cow<'r, str>, Cow<'r, str>)] {
+        self.query.get_or_init(|| form_urlencoded::parse(self.req.query.as_bytes()).collect())
+    }
+
+    /// Values of the query parameter `name`, decoded, in order.
+    pub fn query_values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + 's {
+        self.query_pairs().iter().filter(move |(k, _)| k == name).map(|(_, v)| v.as_ref())
+    }
+
+    /// Cookies from every `Cookie` header, in order.
+    pub fn cookie_pairs(&self) -> &[(&'r str, &'r str)] {
+        self.cookies.get_or_init(|| {
+            let mut out = SmallVec::new();
+            for value in self.req.header_values("cookie") {
+                let Ok(text) = std::str::from_utf8(value) else { continue };
+                for part in text.split(';') {
+                    let part = part.trim();
+                    if part.is_empty() {
+                        continue;
+                    }
+                    let (k, v) = part.split_once('=').unwrap_or((part, ""));
+                    let v = v.trim();
+                    let v = v
+                        .strip_prefix('"')
+                        .and_then(|v| v.strip_suffix('"'))
+                        .unwrap_or(v);
+                    out.push((k.trim(), v));
+                }
+            }
+            out
+        })
+    }
+
+    /// Values of the cookie `name`, in order.
+    pub fn cookie_values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'r str> + 's {
+        self.cookie_pairs().iter().filter(move |(k, _)| *k == name).map(|(_, v)| *v)
+    }
+
+    /// The body as text, when it is valid UTF-8.
+    pub fn body_str(&self) -> Option<&'r str> {
+        std::str::from_utf8(self.req.body).ok()
+    }
+
+    /// The body parsed as JSON (once, with simd-json); `None` when it is not JSON.
+    pub fn body_json(&self) -> Option<&serde_json::Value> {
+        self.json.get_or_init(|| parse_json(self.req.body)).as_ref()
+    }
+}
+
+/// Parses JSON with simd-json. simd-json works in place, so the bytes are copied once.
+pub(crate) fn parse_json(bytes: &[u8]) -> Option<serde_json::Value> {
+    if bytes.is_empty() {
+        return None;
+    }
+    let mut buf = bytes.to_vec();
+    simd_json::serde::from_slice::<serde_json::Value>(&mut buf).ok()
+}
+
+fn strip_port(host: &str) -> &str {
+    let host = host.trim();
+    if let Some(rest) = host.strip_prefix('[') {
+        // IPv6 literal: `[::1]:8080`.
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match host.rfind(':') {
+        Some(i) if host[i + 1..].bytes().all(|b| b.is_ascii_digit()) => &host[..i],
+        _ => host,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_split_into_path_and_query() {
+        assert_eq!(split_target("/a/b?x=1&y"), ("/a/b", "x=1&y"));
+        assert_eq!(split_target("/a"), ("/a", ""));
+        assert_eq!(split_target("http://h:80/p?q=1"), ("/p", "q=1"));
+        assert_eq!(split_target("http://h:80"), ("/", ""));
+        assert_eq!(split_target("/p#frag"), ("/p", ""));
+        assert_eq!(split_target("?x=1"), ("/", "x=1"));
+    }
+
+    #[test]
+    fn derived_parts_are_decoded() {
+        let headers = [
+            Header { name: "Host", value: b"Api.Example.com:8443" },
+            Header { name: "cookie", value: b"a=1; session=\"xyz\"" },
+            Header { name: "Cookie", value: b"b=2" },
+        ];
+        let req = Request::new("GET", "/p?name=John%20Smith&tag=a&tag=b+c", &headers, b"");
+        let cx = RequestContext::new(&req);
+        assert_eq!(cx.host(), Some("Api.Example.com"));
+        assert_eq!(cx.query_values("name").collect::<Vec<_>>(), ["John Smith"]);
+        assert_eq!(cx.query_values("tag").collect::<Vec<_>>(), ["a", "b c"]);
+        assert_eq!(cx.cookie_values("session").collect::<Vec<_>>(), ["xyz"]);
+        assert_eq!(cx.cookie_values("b").collect::<Vec<_>>(), ["2"]);
+        assert_eq!(strip_port("[::1]:80"), "::1");
+    }
+
+    #[test]
+    fn body_json_is_parsed_once_and_tolerates_garbage() {
+        let req = Request::new("POST", "/", &[], br#"{"a":[1,2]}"#);
+        let cx = RequestContext::new(&req);
+        assert_eq!(cx.body_json().unwrap()["a"][1], 2);
+        let bad = Request::new("POST", "/", &[], b"{not json");
+        assert!(RequestContext::new(&bad).body_json().is_none());
+    }
+}

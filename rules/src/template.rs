@@ -1,0 +1,1 @@
+//! Response templates (stub: to be written).
