@@ -11,13 +11,34 @@
 
 mod de;
 pub mod error;
+pub mod load;
 pub mod model;
 pub mod request;
 
 pub(crate) mod body;
-pub(crate) mod graphql;
+mod compile;
+mod explain;
+pub mod graphql;
+mod path;
+mod response;
+mod state;
+mod table;
 pub mod template;
+mod value;
 
+pub use compile::ForwardTarget;
 pub use error::{RuleSetError, ValidationError};
+pub use explain::{Explanation, Mismatch, RuleVerdict};
+pub use load::Format;
 pub use model::RuleSet;
+pub use path::PathParams;
 pub use request::{Header, Request, RequestContext};
+pub use response::{reason_phrase, RenderBuffers, StaticResponse};
+pub use state::StateStore;
+pub use table::{Answer, CompileOptions, Reply, RuleTable, Selection};
+
+/// Validates a rule set without keeping the compiled table.
+pub fn validate(set: &RuleSet, options: &CompileOptions) -> Result<(), RuleSetError> {
+    let options = CompileOptions { state: StateStore::new(), ..options.clone() };
+    RuleTable::compile(set, &options).map(drop)
+}

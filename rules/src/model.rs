@@ -199,7 +199,8 @@ pub struct BodyMatch {
     /// The body contains this text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contains: Option<String>,
-    /// The body matches this regex (unanchored: it may match anywhere).
+    /// The body matches this regex, anchored at both ends like every regex in the model
+    /// (write `(?s).*needle.*` to search anywhere).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regex: Option<String>,
     /// The body is JSON equal to this value (see `ignore_array_order`, `ignore_extra_elements`).

@@ -59,7 +59,7 @@ impl<'a> Request<'a> {
     }
 
     /// Values of the header `name` (case-insensitive), in order.
-    pub fn header_values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'a [u8]> + 's {
+    pub fn header_values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'a [u8]> + Clone + 's {
         self.headers.iter().filter(move |h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value)
     }
 
@@ -132,7 +132,7 @@ impl<'r> RequestContext<'r> {
     }
 
     /// Values of the query parameter `name`, decoded, in order.
-    pub fn query_values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + 's {
+    pub fn query_values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + Clone + 's {
         self.query_pairs().iter().filter(move |(k, _)| k == name).map(|(_, v)| v.as_ref())
     }
 
@@ -161,7 +161,7 @@ impl<'r> RequestContext<'r> {
     }
 
     /// Values of the cookie `name`, in order.
-    pub fn cookie_values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'r str> + 's {
+    pub fn cookie_values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'r str> + Clone + 's {
         self.cookie_pairs().iter().filter(move |(k, _)| *k == name).map(|(_, v)| *v)
     }
 

@@ -1,0 +1,437 @@
+//! The compiled [`RuleTable`]: selection of the rule that serves a request, and its answer.
+//!
+//! Selection order (pinned by tests, documented in docs/rules.md): among enabled rules whose
+//! every predicate holds, the highest priority; then the most specific path (exact > template
+//! with more literal segments > longer prefix > regex > no path); then the order in the rule
+//! set. Each rule's position in that order (its *rank*) is computed once at compile time, so
+//! a request only collects the ranks its path index yields, sorts that handful, and checks the
+//! remaining predicates in order until one rule holds.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use rand::RngCore;
+
+use crate::compile::{compile_rule, fingerprint, ip_in, method_bit, Action, CompiledRule, ForwardTarget, RuleEnv};
+use crate::error::{Errors, RuleSetError};
+use crate::model::{FaultKind, RuleSet, SequenceMode};
+use crate::path::{Candidates, PathIndex, PathParams, PathPattern};
+use crate::request::RequestContext;
+use crate::response::{roll_fault, CompiledResponse, RenderBuffers, ResponseEnv, StaticResponse};
+use crate::state::StateStore;
+use crate::template::RenderContext;
+
+/// How to compile a rule set.
+#[derive(Debug, Clone, Default)]
+pub struct CompileOptions {
+    /// Where `file:` response bodies are resolved from (the rules file's folder).
+    pub base_dir: Option<PathBuf>,
+    /// Shared state (scenarios, counters) that survives table swaps. Pass the same store to
+    /// every compile of an environment.
+    pub state: StateStore,
+}
+
+/// An immutable, indexed rule table. Share it across threads behind an `Arc`.
+#[derive(Debug)]
+pub struct RuleTable {
+    pub(crate) rules: Vec<CompiledRule>,
+    /// Rank → index into `rules`, for enabled rules.
+    pub(crate) by_rank: Vec<u32>,
+    /// Rank → the standard-method bits of the rule, checked before touching the rule itself.
+    method_bits: Vec<u16>,
+    index: PathIndex,
+    variables: BTreeMap<String, String>,
+    state: StateStore,
+    project: Option<String>,
+    environment: Option<String>,
+}
+
+/// The rule chosen for a request, with its captured path parameters and hit number.
+#[derive(Debug)]
+pub struct Selection<'t, 'r> {
+    rule: &'t CompiledRule,
+    params: PathParams<'t, 'r>,
+    hit: u64,
+}
+
+impl<'t, 'r> Selection<'t, 'r> {
+    /// The rule's id.
+    pub fn rule_id(&self) -> &'t str {
+        &self.rule.id
+    }
+    /// The rule's position in the rule set.
+    pub fn rule_index(&self) -> usize {
+        self.rule.index
+    }
+    /// Path template parameters, name → raw value.
+    pub fn params(&self) -> &[(&'t str, &'r str)] {
+        &self.params
+    }
+    /// This request's hit number for the rule (1-based), when the rule counts hits; else 0.
+    pub fn hit(&self) -> u64 {
+        self.hit
+    }
+}
+
+/// What to send back.
+#[derive(Debug)]
+pub enum Reply<'t> {
+    /// Bytes prepared at compile time.
+    Static(&'t StaticResponse),
+    /// Rendered into the caller's [`RenderBuffers`].
+    Rendered {
+        /// The status code.
+        status: u16,
+    },
+    /// A fault at the connection level (never `Abort`, which is a `Static` reply).
+    Fault(FaultKind),
+    /// Forward the request upstream.
+    Forward(&'t ForwardTarget),
+}
+
+/// The answer to a request: what to send, after how long.
+#[derive(Debug)]
+pub struct Answer<'t> {
+    /// The rule that answered.
+    pub rule_id: &'t str,
+    /// Its position in the rule set.
+    pub rule_index: usize,
+    /// Wait this long first (on a timer, never blocking a thread).
+    pub delay: Option<Duration>,
+    /// What to send.
+    pub reply: Reply<'t>,
+}
+
+impl RuleTable {
+    /// Validates and compiles a rule set. Refused with every error found.
+    pub fn compile(set: &RuleSet, options: &CompileOptions) -> Result<RuleTable, RuleSetError> {
+        let mut errors = Errors::default();
+        for (name, _) in &set.variables {
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                errors.push(crate::error::key_path("variables", name), "a variable name is letters, digits and '_'");
+            }
+        }
+        for (name, url) in &set.upstreams {
+            if let Err(e) = crate::compile::check_url(url) {
+                errors.push(crate::error::key_path("upstreams", name), e);
+            }
+        }
+        let env = RuleEnv {
+            response: ResponseEnv { variables: &set.variables, base_dir: options.base_dir.as_deref() },
+            upstreams: &set.upstreams,
+            state: &options.state,
+        };
+        let mut first_seen: HashMap<&str, usize> = HashMap::with_capacity(set.rules.len());
+        let mut rules = Vec::with_capacity(set.rules.len());
+        for (i, rule) in set.rules.iter().enumerate() {
+            if let Some(first) = first_seen.insert(&rule.id, i) {
+                errors.push(format!("rules[{i}].id"), format!("duplicate id {:?} (first used by rules[{first}])", rule.id));
+                first_seen.insert(&rule.id, first);
+            }
+            if let Some(compiled) = compile_rule(rule, i, &env, &mut errors) {
+                rules.push(compiled);
+            }
+        }
+        if !errors.list.is_empty() {
+            errors.list.sort_by(|a, b| natural_place_order(&a.path, &b.path));
+            return Err(RuleSetError { errors: errors.list });
+        }
+
+        let mut ranked: Vec<u32> = (0..rules.len() as u32).filter(|&i| rules[i as usize].enabled).collect();
+        ranked.sort_by(|&a, &b| {
+            let (a, b) = (&rules[a as usize], &rules[b as usize]);
+            b.priority
+                .cmp(&a.priority)
+                .then_with(|| b.specificity().cmp(&a.specificity()))
+                .then_with(|| a.index.cmp(&b.index))
+        });
+        let index = PathIndex::build(
+            ranked.iter().enumerate().map(|(rank, &i)| (rank as u32, rules[i as usize].path.as_ref())),
+        )
+        .map_err(|message| RuleSetError { errors: vec![crate::ValidationError::new("rules", message)] })?;
+        let method_bits = ranked.iter().map(|&i| rules[i as usize].methods.bits()).collect();
+
+        let keep: HashSet<(String, u64)> = set
+            .rules
+            .iter()
+            .zip(&rules)
+            .filter(|(_, c)| c.counters.is_some())
+            .map(|(r, _)| (r.id.clone(), fingerprint(r)))
+            .collect();
+        options.state.retain_rules(&keep);
+
+        Ok(RuleTable {
+            rules,
+            by_rank: ranked,
+            method_bits,
+            index,
+            variables: set.variables.clone(),
+            state: options.state.clone(),
+            project: set.project.clone(),
+            environment: set.environment.clone(),
+        })
+    }
+
+    /// An empty table: every request misses.
+    pub fn empty() -> RuleTable {
+        RuleTable::compile(&RuleSet::default(), &CompileOptions::default()).expect("an empty rule set compiles")
+    }
+
+    /// How many rules the table holds (enabled or not).
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Whether the table holds no rules.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// The ids of the rules, in rule-set order.
+    pub fn rule_ids(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().map(|r| &*r.id)
+    }
+
+    /// The project and environment the rule set declared.
+    pub fn scope(&self) -> (Option<&str>, Option<&str>) {
+        (self.project.as_deref(), self.environment.as_deref())
+    }
+
+    /// The shared state this table reads and writes.
+    pub fn state(&self) -> &StateStore {
+        &self.state
+    }
+
+    /// Picks the rule that serves `cx`, updating shared state (budgets, scenario transitions,
+    /// hit counters) as the rule is claimed. `None` when no rule matches.
+    pub fn select<'t, 'r>(&'t self, cx: &RequestContext<'r>) -> Option<Selection<'t, 'r>> {
+        let req = cx.req;
+        let mut candidates = Candidates::new();
+        self.index.candidates(req.path, &mut candidates);
+        if candidates.len() > 1 {
+            candidates.sort_unstable();
+        }
+        let bit = method_bit(req.method);
+        let mut params = PathParams::new();
+        for &rank in &candidates {
+            let rank = rank as usize;
+            if bit != 0 && self.method_bits[rank] & (bit | crate::compile::ANY_BIT) == 0 {
+                continue;
+            }
+            let rule = &self.rules[self.by_rank[rank] as usize];
+            params.clear();
+            if !static_predicates_hold(rule, cx, &mut params) {
+                continue;
+            }
+            if let Some(hit) = claim(rule) {
+                return Some(Selection { rule, params, hit });
+            }
+        }
+        None
+    }
+
+    /// The answer of a selected rule: delay, fault or response, rendered if templated.
+    pub fn answer<'t>(
+        &'t self,
+        selection: &Selection<'t, '_>,
+        cx: &RequestContext<'_>,
+        now: chrono::DateTime<chrono::Utc>,
+        rng: &mut dyn RngCore,
+        buffers: &mut RenderBuffers,
+    ) -> Answer<'t> {
+        let rule = selection.rule;
+        let (delay, reply) = match &rule.action {
+            Action::Respond(r) => self.respond_with(r, selection, cx, now, rng, buffers),
+            Action::Sequence { mode, responses } => {
+                let n = selection.hit.saturating_sub(1);
+                let len = responses.len() as u64;
+                let i = match mode {
+                    SequenceMode::Cycle => n % len,
+                    SequenceMode::StayOnLast => n.min(len - 1),
+                };
+                self.respond_with(&responses[i as usize], selection, cx, now, rng, buffers)
+            }
+            Action::Forward(f) => {
+                let delay = f.delay.as_ref().map(|d| d.sample(selection.hit, rng));
+                let reply = match roll_fault(&f.faults, rng) {
+                    Some(fault) => fault_reply(fault),
+                    None => Reply::Forward(f),
+                };
+                (delay, reply)
+            }
+        };
+        Answer { rule_id: &rule.id, rule_index: rule.index, delay, reply }
+    }
+
+    /// Selects and answers in one call.
+    pub fn respond<'t>(
+        &'t self,
+        cx: &RequestContext<'_>,
+        now: chrono::DateTime<chrono::Utc>,
+        rng: &mut dyn RngCore,
+        buffers: &mut RenderBuffers,
+    ) -> Option<Answer<'t>> {
+        let selection = self.select(cx)?;
+        Some(self.answer(&selection, cx, now, rng, buffers))
+    }
+
+    fn respond_with<'t>(
+        &'t self,
+        r: &'t CompiledResponse,
+        selection: &Selection<'t, '_>,
+        cx: &RequestContext<'_>,
+        now: chrono::DateTime<chrono::Utc>,
+        rng: &mut dyn RngCore,
+        buffers: &mut RenderBuffers,
+    ) -> (Option<Duration>, Reply<'t>) {
+        let delay = r.delay.as_ref().map(|d| d.sample(selection.hit, rng));
+        if let Some(fault) = roll_fault(&r.faults, rng) {
+            return (delay, fault_reply(fault));
+        }
+        if let Some(fixed) = &r.fixed {
+            return (delay, Reply::Static(fixed));
+        }
+        let mut render = RenderContext {
+            request: cx,
+            path_params: &selection.params,
+            env: &self.variables,
+            now,
+            counter: selection.hit,
+            rng,
+        };
+        r.render(&mut render, buffers);
+        (delay, Reply::Rendered { status: r.status })
+    }
+}
+
+fn fault_reply(fault: &crate::response::CompiledFault) -> Reply<'_> {
+    match &fault.abort {
+        Some(response) => Reply::Static(response),
+        None => Reply::Fault(fault.kind),
+    }
+}
+
+/// The predicates that depend only on the request, in the order they are cheapest to check.
+/// The path already matched (the index found the rule); templates are re-run for captures.
+fn static_predicates_hold<'t, 'r>(rule: &'t CompiledRule, cx: &RequestContext<'r>, params: &mut PathParams<'t, 'r>) -> bool {
+    let req = cx.req;
+    if method_bit(req.method) == 0 && !rule.methods.accepts(0, req.method) {
+        return false;
+    }
+    if let Some(PathPattern::Template(_)) = &rule.path {
+        let pattern = rule.path.as_ref().expect("checked above");
+        if !pattern.matches(req.path, params) {
+            return false;
+        }
+    }
+    if let Some(host) = &rule.host {
+        if !host.matches(cx.host()) {
+            return false;
+        }
+    }
+    if let Some(nets) = &rule.client_ip {
+        if !ip_in(nets, req.client_ip) {
+            return false;
+        }
+    }
+    for (name, m) in &rule.headers {
+        if !m.matches(req.header_values(name)) {
+            return false;
+        }
+    }
+    for (name, m) in &rule.query {
+        if !m.matches(cx.query_values(name).map(str::as_bytes)) {
+            return false;
+        }
+    }
+    for (name, m) in &rule.cookies {
+        if !m.matches(cx.cookie_values(name).map(str::as_bytes)) {
+            return false;
+        }
+    }
+    if let Some(body) = &rule.body {
+        if !body.matches(cx) {
+            return false;
+        }
+    }
+    if let Some(g) = &rule.graphql {
+        if !g.matches(cx) {
+            return false;
+        }
+    }
+    if let Some(gate) = &rule.scenario {
+        if let Some(required) = gate.required {
+            if gate.slot.state.load(Ordering::Acquire) != required {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// Claims the rule for this request: takes one unit of its `times` budget, moves its scenario,
+/// counts the hit. Returns the hit number (1-based; 0 when the rule does not count), or `None`
+/// when the budget is spent or another request moved the scenario first.
+fn claim(rule: &CompiledRule) -> Option<u64> {
+    let counters = rule.counters.as_deref();
+    if rule.limited {
+        let budget = &counters.expect("a limited rule has counters").remaining;
+        let mut left = budget.load(Ordering::Acquire);
+        loop {
+            if left == 0 {
+                return None;
+            }
+            match budget.compare_exchange_weak(left, left - 1, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => break,
+                Err(now) => left = now,
+            }
+        }
+    }
+    if let Some(gate) = &rule.scenario {
+        if let Some(next) = gate.next {
+            let moved = match gate.required {
+                // Exactly one of several concurrent requests takes the transition; the others
+                // see the new state and fall through, as if they had arrived after it.
+                Some(required) => gate
+                    .slot
+                    .state
+                    .compare_exchange(required, next, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok(),
+                None => {
+                    gate.slot.state.store(next, Ordering::Release);
+                    true
+                }
+            };
+            if !moved {
+                if rule.limited {
+                    counters.expect("a limited rule has counters").remaining.fetch_add(1, Ordering::AcqRel);
+                }
+                return None;
+            }
+        }
+    }
+    Some(counters.map_or(0, |c| c.hits.fetch_add(1, Ordering::AcqRel) + 1))
+}
+
+/// Orders places so `rules[10]` comes after `rules[9]`, as a reader expects.
+fn natural_place_order(a: &str, b: &str) -> std::cmp::Ordering {
+    fn key(s: &str) -> Vec<Result<u64, &str>> {
+        let mut out = Vec::new();
+        let mut rest = s;
+        while !rest.is_empty() {
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            if digits > 0 {
+                out.push(Ok(rest[..digits].parse().unwrap_or(u64::MAX)));
+                rest = &rest[digits..];
+            } else {
+                let other = rest.bytes().take_while(|b| !b.is_ascii_digit()).count();
+                out.push(Err(&rest[..other]));
+                rest = &rest[other..];
+            }
+        }
+        out
+    }
+    key(a).cmp(&key(b))
+}

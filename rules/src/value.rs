@@ -1,0 +1,229 @@
+//! Matchers for query parameters, headers and cookies: compiled once, evaluated without
+//! allocating against every value the request carries for a name.
+
+use regex::bytes::{Regex, RegexBuilder};
+
+use crate::error::Errors;
+use crate::model::{ValueMatch, ValueMatchSpec};
+
+/// Compiled regexes are capped so that a hostile pattern is refused rather than built.
+pub(crate) const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// Compiles `pattern` anchored at both ends, with the crate-wide size cap.
+pub(crate) fn anchored_regex(pattern: &str, case_insensitive: bool) -> Result<Regex, String> {
+    RegexBuilder::new(&format!("^(?:{pattern})$"))
+        .case_insensitive(case_insensitive)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map_err(|e| regex_message(&e))
+}
+
+/// The regex crate's message on one line, as our errors are one line each.
+pub(crate) fn regex_message(e: &regex::Error) -> String {
+    let text = e.to_string();
+    let lines: Vec<&str> = text.lines().map(str::trim_end).filter(|l| !l.is_empty()).collect();
+    format!("invalid regex: {}", lines.join(" / "))
+}
+
+/// A compiled value matcher.
+#[derive(Debug, Clone)]
+pub(crate) enum ValueMatcher {
+    Equals { value: Box<[u8]>, case_insensitive: bool },
+    Contains { finder: memchr::memmem::Finder<'static> },
+    /// `contains` ignoring case: a case-insensitive literal regex, so no lowercase copy is made.
+    Pattern { regex: Regex, describe: String },
+    Present,
+    Absent,
+    Not(Box<ValueMatcher>),
+}
+
+impl ValueMatcher {
+    /// Compiles `spec`, pushing errors at `path` on failure.
+    pub(crate) fn compile(spec: &ValueMatch, path: &str, errors: &mut Errors) -> Option<Self> {
+        match spec {
+            ValueMatch::Equals(v) => Some(ValueMatcher::Equals {
+                value: v.as_bytes().into(),
+                case_insensitive: false,
+            }),
+            ValueMatch::Spec(spec) => compile_spec(spec, path, errors),
+        }
+    }
+
+    /// Whether the values given for a name satisfy the matcher.
+    pub(crate) fn matches<'v, I>(&self, values: I) -> bool
+    where
+        I: Iterator<Item = &'v [u8]> + Clone,
+    {
+        match self {
+            ValueMatcher::Equals { value, case_insensitive: false } => {
+                values.clone().any(|v| v.trim_ascii() == &value[..])
+            }
+            ValueMatcher::Equals { value, case_insensitive: true } => {
+                values.clone().any(|v| v.trim_ascii().eq_ignore_ascii_case(value))
+            }
+            ValueMatcher::Contains { finder } => values.clone().any(|v| finder.find(v).is_some()),
+            ValueMatcher::Pattern { regex, .. } => {
+                values.clone().any(|v| regex.is_match(v.trim_ascii()))
+            }
+            ValueMatcher::Present => values.clone().next().is_some(),
+            ValueMatcher::Absent => values.clone().next().is_none(),
+            ValueMatcher::Not(inner) => !inner.matches(values),
+        }
+    }
+
+    /// What the matcher requires, in words: `equals "abc"`.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            ValueMatcher::Equals { value, case_insensitive } => format!(
+                "equals {:?}{}",
+                String::from_utf8_lossy(value),
+                if *case_insensitive { " (ignoring case)" } else { "" }
+            ),
+            ValueMatcher::Contains { finder } => {
+                format!("contains {:?}", String::from_utf8_lossy(finder.needle()))
+            }
+            ValueMatcher::Pattern { describe, .. } => describe.clone(),
+            ValueMatcher::Present => "is present".into(),
+            ValueMatcher::Absent => "is absent".into(),
+            ValueMatcher::Not(inner) => format!("not ({})", inner.describe()),
+        }
+    }
+}
+
+fn compile_spec(spec: &ValueMatchSpec, path: &str, errors: &mut Errors) -> Option<ValueMatcher> {
+    let mut set = Vec::new();
+    if spec.equals.is_some() {
+        set.push("equals");
+    }
+    if spec.contains.is_some() {
+        set.push("contains");
+    }
+    if spec.regex.is_some() {
+        set.push("regex");
+    }
+    if spec.present.is_some() {
+        set.push("present");
+    }
+    if spec.absent.is_some() {
+        set.push("absent");
+    }
+    if spec.not.is_some() {
+        set.push("not");
+    }
+    if set.len() != 1 {
+        let found = if set.is_empty() { "none".to_owned() } else { set.join(", ") };
+        errors.push(
+            path,
+            format!("set exactly one of equals, contains, regex, present, absent, not (found: {found})"),
+        );
+        return None;
+    }
+    if spec.case_insensitive && spec.equals.is_none() && spec.contains.is_none() {
+        errors.push(
+            format!("{path}.case_insensitive"),
+            "only applies to equals and contains (for a regex, write (?i) in it)",
+        );
+        return None;
+    }
+    let ci = spec.case_insensitive;
+    if let Some(v) = &spec.equals {
+        return Some(ValueMatcher::Equals { value: v.as_bytes().into(), case_insensitive: ci });
+    }
+    if let Some(v) = &spec.contains {
+        if v.is_empty() {
+            errors.push(format!("{path}.contains"), "must not be empty (use present: true)");
+            return None;
+        }
+        if ci {
+            let regex = RegexBuilder::new(&regex::escape(v))
+                .case_insensitive(true)
+                .build()
+                .expect("an escaped literal is a valid regex");
+            return Some(ValueMatcher::Pattern {
+                regex,
+                describe: format!("contains {v:?} (ignoring case)"),
+            });
+        }
+        return Some(ValueMatcher::Contains {
+            finder: memchr::memmem::Finder::new(v.as_bytes()).into_owned(),
+        });
+    }
+    if let Some(pattern) = &spec.regex {
+        return match anchored_regex(pattern, false) {
+            Ok(regex) => Some(ValueMatcher::Pattern { regex, describe: format!("matches /{pattern}/") }),
+            Err(message) => {
+                errors.push(format!("{path}.regex"), message);
+                None
+            }
+        };
+    }
+    if let Some(present) = spec.present {
+        if !present {
+            errors.push(format!("{path}.present"), "only `present: true` is meaningful; use `absent: true`");
+            return None;
+        }
+        return Some(ValueMatcher::Present);
+    }
+    if let Some(absent) = spec.absent {
+        if !absent {
+            errors.push(format!("{path}.absent"), "only `absent: true` is meaningful; use `present: true`");
+            return None;
+        }
+        return Some(ValueMatcher::Absent);
+    }
+    let inner = spec.not.as_ref().expect("exactly one operator is set");
+    ValueMatcher::compile(inner, &format!("{path}.not"), errors).map(|m| ValueMatcher::Not(Box::new(m)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compile(json: serde_json::Value) -> Result<ValueMatcher, Vec<String>> {
+        let spec: ValueMatch = serde_json::from_value(json).unwrap();
+        let mut errors = Errors::default();
+        ValueMatcher::compile(&spec, "m", &mut errors)
+            .ok_or_else(|| errors.list.iter().map(|e| e.to_string()).collect())
+    }
+
+    fn check(m: &ValueMatcher, values: &[&str]) -> bool {
+        m.matches(values.iter().map(|v| v.as_bytes()))
+    }
+
+    #[test]
+    fn operators_hold_against_any_of_several_values() {
+        let eq = compile(serde_json::json!("abc")).unwrap();
+        assert!(check(&eq, &["x", "abc"]));
+        assert!(!check(&eq, &["ABC"]));
+        assert!(!check(&eq, &[]));
+        let ci = compile(serde_json::json!({"equals": "abc", "case_insensitive": true})).unwrap();
+        assert!(check(&ci, &["ABC"]));
+        let contains = compile(serde_json::json!({"contains": "bc"})).unwrap();
+        assert!(check(&contains, &["xbcx"]) && !check(&contains, &["BC"]));
+        let contains_ci =
+            compile(serde_json::json!({"contains": "b.c", "case_insensitive": true})).unwrap();
+        assert!(check(&contains_ci, &["xB.Cx"]) && !check(&contains_ci, &["xbxc"]));
+        let re = compile(serde_json::json!({"regex": "[0-9]+"})).unwrap();
+        assert!(check(&re, &["123"]) && !check(&re, &["123a"]), "regexes are anchored");
+        let present = compile(serde_json::json!({"present": true})).unwrap();
+        assert!(check(&present, &[""]) && !check(&present, &[]));
+        let absent = compile(serde_json::json!({"absent": true})).unwrap();
+        assert!(!check(&absent, &[""]) && check(&absent, &[]));
+        let not = compile(serde_json::json!({"not": {"equals": "a"}})).unwrap();
+        assert!(check(&not, &["b"]) && check(&not, &[]) && !check(&not, &["b", "a"]));
+    }
+
+    #[test]
+    fn bad_specs_name_their_place() {
+        assert_eq!(
+            compile(serde_json::json!({"equals": "a", "regex": "b"})).unwrap_err(),
+            ["m: set exactly one of equals, contains, regex, present, absent, not (found: equals, regex)"]
+        );
+        let err = compile(serde_json::json!({"not": {"regex": "(unclosed"}})).unwrap_err();
+        assert!(err[0].starts_with("m.not.regex: invalid regex:"), "{err:?}");
+        assert!(compile(serde_json::json!({"regex": "a", "case_insensitive": true})).is_err());
+        assert!(compile(serde_json::json!({"present": false})).is_err());
+        assert!(compile(serde_json::json!({})).is_err());
+        assert!(compile(serde_json::json!({"regex": "a{1000}{1000}"})).is_err(), "size-capped");
+    }
+}
