@@ -1,1 +1,199 @@
-//! Response templates (stub: to be written).
+//! Response templates: the Handlebars-style `{{request.path.id}}` syntax that WireMock users
+//! know, for response bodies and header values.
+//!
+//! A template is parsed once, when the rules are compiled, into a flat list of literal text and
+//! pre-resolved expressions: paths are turned into enum variants, JSONPath queries and date
+//! patterns are compiled, helper arguments are checked and defaulted. Every mistake is reported
+//! then, with its line and column, so [`Template::render`] (the hot path, once per request) never
+//! parses, never fails and writes plain values straight into the output buffer without
+//! allocating. See `docs/templates.md` for the user-facing reference.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::format::Item;
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json_path::JsonPath;
+
+use crate::request::RequestContext;
+
+mod date;
+mod parse;
+mod render;
+#[cfg(test)]
+mod tests;
+
+/// A parsed response template, ready to render any number of times.
+#[derive(Debug, Clone)]
+pub struct Template {
+    parts: Vec<Part>,
+    /// Names read as `{{env.NAME}}`, deduplicated, in order of first use.
+    env: Vec<Box<str>>,
+    uses_counter: bool,
+    /// Total length of the literal text, to reserve output space once.
+    text_len: usize,
+}
+
+/// Why a template was refused: where (1-based line and column, in characters) and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateError {
+    /// 1-based line of the problem.
+    pub line: usize,
+    /// 1-based column of the problem, counted in characters.
+    pub column: usize,
+    /// What is wrong, in words a user can act on.
+    pub message: String,
+}
+
+impl fmt::Display for TemplateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}, column {}: {}", self.line, self.column, self.message)
+    }
+}
+
+impl std::error::Error for TemplateError {}
+
+/// Everything a template may read while rendering one response.
+pub struct RenderContext<'a, 'r> {
+    /// The request being answered.
+    pub request: &'a RequestContext<'r>,
+    /// Path template parameters of the matched rule, name → raw value, e.g. `[("id", "42")]`.
+    pub path_params: &'a [(&'a str, &'a str)],
+    /// The rule set's variables, read as `{{env.NAME}}`.
+    pub env: &'a BTreeMap<String, String>,
+    /// The time `{{now}}` renders.
+    pub now: DateTime<Utc>,
+    /// This request's hit number for the rule, 1-based.
+    pub counter: u64,
+    /// The only source of randomness (`randomValue`, `randomInt`, `uuid`).
+    pub rng: &'a mut dyn rand::RngCore,
+}
+
+impl Template {
+    /// Parses `src`, resolving every path and preparing every helper argument.
+    pub fn parse(src: &str) -> Result<Template, TemplateError> {
+        parse::parse(src)
+    }
+
+    /// `Some(text)` when the template has no expressions at all (so the caller can
+    /// pre-serialize it). The text has escapes (`\{{`) and comments already applied.
+    pub fn as_literal(&self) -> Option<&str> {
+        match self.parts.as_slice() {
+            [] => Some(""),
+            [Part::Text(t)] => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The names used as `{{env.NAME}}`, so the compiler can check they are defined.
+    /// Each name appears once, in order of first use.
+    pub fn env_names(&self) -> impl Iterator<Item = &str> {
+        self.env.iter().map(|n| &**n)
+    }
+
+    /// Whether the template reads `{{counter}}` (the caller then keeps a per-rule hit counter).
+    pub fn uses_counter(&self) -> bool {
+        self.uses_counter
+    }
+
+    /// Appends the rendering to `out`. Never panics, never fails: everything that can fail
+    /// was checked by [`Template::parse`]; a missing value renders as empty text.
+    pub fn render(&self, cx: &mut RenderContext<'_, '_>, out: &mut Vec<u8>) {
+        out.reserve(self.text_len + 16 * self.parts.len());
+        for part in &self.parts {
+            match part {
+                Part::Text(text) => out.extend_from_slice(text.as_bytes()),
+                Part::Expr { expr, escape } => {
+                    render::eval(expr, cx, &mut render::Sink { out, escape: *escape })
+                }
+            }
+        }
+    }
+}
+
+/// A piece of a parsed template.
+#[derive(Debug, Clone)]
+enum Part {
+    /// Literal text, copied as is.
+    Text(Box<str>),
+    /// `{{expr}}` (escaped) or `{{{expr}}}` (raw).
+    Expr { expr: Expr, escape: bool },
+}
+
+/// A resolved expression: every path and helper is decided at parse time.
+#[derive(Debug, Clone)]
+enum Expr {
+    /// `request.method`.
+    Method,
+    /// `request.url`: path plus `?query` when there is one.
+    Url,
+    /// `request.path`.
+    Path,
+    /// `request.path.[n]` / `request.pathSegments.[n]`, 0-based.
+    PathSegment(usize),
+    /// `request.path.NAME`: a path template parameter.
+    PathParam(Box<str>),
+    /// `request.query.NAME.[n]`.
+    Query(Box<str>, usize),
+    /// `request.headers.NAME.[n]` (name compared case-insensitively).
+    Header(Box<str>, usize),
+    /// `request.cookies.NAME.[n]`.
+    Cookie(Box<str>, usize),
+    /// `request.body`.
+    Body,
+    /// `request.host`.
+    Host,
+    /// `request.clientIp`.
+    ClientIp,
+    /// `env.NAME`.
+    Env(Box<str>),
+    /// `counter`.
+    Counter,
+    /// A literal argument (`default='x'`).
+    Literal(Box<str>),
+    /// `jsonPath SOURCE 'path' [default=…]`.
+    JsonPath(Box<JsonPathExpr>),
+    /// `now [format=…] [offset=…]`.
+    Now(Box<NowExpr>),
+    /// `randomValue [length=…] [type=…] [uppercase=…]`.
+    RandomValue { length: usize, kind: RandomKind, uppercase: bool },
+    /// `randomInt [lower=…] [upper=…]`: lower inclusive, upper exclusive.
+    RandomInt { lower: i64, upper: i64 },
+    /// `uuid`: a random (v4) UUID.
+    Uuid { uppercase: bool },
+}
+
+#[derive(Debug, Clone)]
+struct JsonPathExpr {
+    /// Where the JSON comes from; [`Expr::Body`] uses the request's cached parse.
+    source: Expr,
+    path: JsonPath,
+    default: Option<Expr>,
+}
+
+#[derive(Debug, Clone)]
+struct NowExpr {
+    offset: TimeDelta,
+    format: NowFormat,
+}
+
+#[derive(Debug, Clone)]
+enum NowFormat {
+    /// Milliseconds since the Unix epoch.
+    Epoch,
+    /// Seconds since the Unix epoch.
+    Unix,
+    /// chrono items prepared from a Java-style pattern (or the RFC 3339 default).
+    Items(Vec<Item<'static>>),
+}
+
+/// The character sets of `randomValue`, as WireMock defines them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RandomKind {
+    Alphanumeric,
+    Alphabetic,
+    Numeric,
+    Hexadecimal,
+    AlphanumericAndSymbols,
+    Uuid,
+}

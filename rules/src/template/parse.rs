@@ -1,0 +1,538 @@
+//! Parsing: source text → [`Part`]s, with every path resolved and every helper argument checked.
+//!
+//! Two steps per `{{ }}`: a small recursive-descent parser reads the syntax (a head path, then
+//! positional arguments and `key=value` pairs, sub-expressions in parentheses), then `resolve`
+//! turns it into an [`Expr`], checking names, argument counts and types.
+
+use super::{Expr, Part, Template, TemplateError};
+
+mod resolve;
+
+type PResult<T> = Result<T, TemplateError>;
+
+pub(super) fn parse(src: &str) -> PResult<Template> {
+    let mut p = Parser { src, pos: 0, env: Vec::new(), uses_counter: false };
+    let parts = p.template()?;
+    let text_len = parts
+        .iter()
+        .map(|part| match part {
+            Part::Text(t) => t.len(),
+            Part::Expr { .. } => 0,
+        })
+        .sum();
+    Ok(Template { parts, env: p.env, uses_counter: p.uses_counter, text_len })
+}
+
+/// 1-based line and column (in characters) of byte offset `at` in `src`.
+fn position(src: &str, at: usize) -> (usize, usize) {
+    let mut at = at.min(src.len());
+    while !src.is_char_boundary(at) {
+        at -= 1;
+    }
+    let before = &src[..at];
+    let line = 1 + memchr::memchr_iter(b'\n', before.as_bytes()).count();
+    let line_start = memchr::memrchr(b'\n', before.as_bytes()).map_or(0, |i| i + 1);
+    (line, 1 + before[line_start..].chars().count())
+}
+
+/// Whether `b` may appear in a Handlebars identifier.
+fn is_id_byte(b: u8) -> bool {
+    !(b.is_ascii_whitespace() || b"!\"#%&'()*+,./;<=>@[\\]^`{|}~".contains(&b))
+}
+
+/// One segment of a path: `name` or `[any text]`.
+struct Seg<'s> {
+    text: &'s str,
+    bracketed: bool,
+    start: usize,
+}
+
+/// `a.b.[c]`, with its span in the source.
+struct RawPath<'s> {
+    segs: Vec<Seg<'s>>,
+    start: usize,
+    end: usize,
+}
+
+enum RawValue<'s> {
+    /// A quoted string; `content_start` is the byte after the opening quote, `exact` says the
+    /// value equals the source text (no escapes), so inner positions can be reported.
+    Str {
+        value: String,
+        start: usize,
+        content_start: usize,
+        exact: bool,
+    },
+    Num {
+        text: &'s str,
+        start: usize,
+    },
+    Bool {
+        value: bool,
+        start: usize,
+    },
+    Path(RawPath<'s>),
+    Sub {
+        call: RawCall<'s>,
+        start: usize,
+    },
+}
+
+impl RawValue<'_> {
+    fn start(&self) -> usize {
+        match self {
+            RawValue::Str { start, .. }
+            | RawValue::Num { start, .. }
+            | RawValue::Bool { start, .. }
+            | RawValue::Sub { start, .. } => *start,
+            RawValue::Path(p) => p.start,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            RawValue::Str { .. } => "a string",
+            RawValue::Num { .. } => "a number",
+            RawValue::Bool { .. } => "a boolean",
+            RawValue::Path(_) => "a path",
+            RawValue::Sub { .. } => "a sub-expression",
+        }
+    }
+}
+
+/// A helper call or a path, with its arguments, before resolution.
+struct RawCall<'s> {
+    head: RawPath<'s>,
+    params: Vec<RawValue<'s>>,
+    hash: Vec<(&'s str, usize, RawValue<'s>)>,
+}
+
+/// What one `{{ … }}` turned out to be.
+enum Mustache {
+    Expr { expr: Expr, escape: bool },
+    Comment,
+}
+
+struct Parsed {
+    mustache: Mustache,
+    trim_left: bool,
+    trim_right: bool,
+}
+
+struct Parser<'s> {
+    src: &'s str,
+    pos: usize,
+    env: Vec<Box<str>>,
+    uses_counter: bool,
+}
+
+impl<'s> Parser<'s> {
+    fn error(&self, at: usize, message: impl Into<String>) -> TemplateError {
+        let (line, column) = position(self.src, at);
+        TemplateError { line, column, message: message.into() }
+    }
+
+    fn unclosed(&self, open: usize) -> TemplateError {
+        self.error(open, "unclosed `{{`: missing `}}`")
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.src.as_bytes().get(self.pos).copied()
+    }
+
+    fn peek_at(&self, offset: usize) -> Option<u8> {
+        self.src.as_bytes().get(self.pos + offset).copied()
+    }
+
+    fn eat(&mut self, b: u8) -> bool {
+        if self.peek() == Some(b) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn skip_ws(&mut self) {
+        while self.peek().is_some_and(|b| b.is_ascii_whitespace()) {
+            self.pos += 1;
+        }
+    }
+
+    /// The character at the cursor, for "unexpected `x`" messages.
+    fn current_char(&self) -> char {
+        self.src.get(self.pos..).and_then(|rest| rest.chars().next()).unwrap_or(' ')
+    }
+
+    // ---- text level -------------------------------------------------------------------------
+
+    fn template(&mut self) -> PResult<Vec<Part>> {
+        let mut parts = Vec::new();
+        let mut text = String::new();
+        // Whether `text` begins at the start of a line (for standalone comments).
+        let mut text_at_line_start = true;
+        let mut trim_next = false;
+        loop {
+            let rest = &self.src[self.pos..];
+            let Some(rel) = memchr::memmem::find(rest.as_bytes(), b"{{") else {
+                push_text(&mut text, rest, &mut trim_next);
+                break;
+            };
+            let open = self.pos + rel;
+            let mut before = &self.src[self.pos..open];
+            if let Some(stripped) = before.strip_suffix('\\') {
+                if let Some(kept) = stripped.strip_suffix('\\') {
+                    // `\\{{x}}`: a literal backslash, then a real expression.
+                    before = &before[..kept.len() + 1];
+                } else {
+                    // `\{{`: a literal `{{`.
+                    push_text(&mut text, stripped, &mut trim_next);
+                    text.push_str("{{");
+                    self.pos = open + 2;
+                    continue;
+                }
+            }
+            push_text(&mut text, before, &mut trim_next);
+            let parsed = self.mustache(open)?;
+            if parsed.trim_left {
+                text.truncate(text.trim_end().len());
+            }
+            trim_next = parsed.trim_right;
+            match parsed.mustache {
+                Mustache::Comment => {
+                    if !parsed.trim_left && !parsed.trim_right {
+                        self.standalone(&mut text, text_at_line_start);
+                    }
+                }
+                Mustache::Expr { expr, escape } => {
+                    if !text.is_empty() {
+                        parts.push(Part::Text(std::mem::take(&mut text).into_boxed_str()));
+                    }
+                    parts.push(Part::Expr { expr, escape });
+                    text_at_line_start = false;
+                }
+            }
+        }
+        if !text.is_empty() {
+            parts.push(Part::Text(text.into_boxed_str()));
+        }
+        Ok(parts)
+    }
+
+    /// A comment alone on its line disappears with its line, as in Handlebars. The cursor is
+    /// just after the comment's `}}`.
+    fn standalone(&mut self, text: &mut String, text_at_line_start: bool) {
+        let line_start = match text.rfind('\n') {
+            Some(i) => i + 1,
+            None if text_at_line_start => 0,
+            None => return,
+        };
+        if !text[line_start..].bytes().all(|b| b == b' ' || b == b'\t') {
+            return;
+        }
+        let rest = &self.src.as_bytes()[self.pos..];
+        let mut i = 0;
+        while i < rest.len() && (rest[i] == b' ' || rest[i] == b'\t') {
+            i += 1;
+        }
+        if i == rest.len() {
+            // End of input.
+        } else if rest[i] == b'\n' {
+            i += 1;
+        } else if rest[i] == b'\r' && rest.get(i + 1) == Some(&b'\n') {
+            i += 2;
+        } else {
+            return;
+        }
+        text.truncate(line_start);
+        self.pos += i;
+    }
+
+    /// Parses the `{{ … }}` opening at byte `open`; leaves the cursor after its `}}`.
+    fn mustache(&mut self, open: usize) -> PResult<Parsed> {
+        self.pos = open + 2;
+        let trim_left = self.eat(b'~');
+        match self.peek() {
+            Some(b'!') => return self.comment(open, trim_left),
+            Some(b'#' | b'^' | b'/') => {
+                return Err(self.error(
+                    open,
+                    "block helpers are not supported yet (`{{#if}}`, `{{#each}}`, `{{^…}}`, `{{/…}}`)",
+                ))
+            }
+            Some(b'>') => return Err(self.error(open, "partials are not supported yet (`{{> name}}`)")),
+            Some(b'*') => return Err(self.error(open, "decorators are not supported (`{{* …}}`)")),
+            _ => {}
+        }
+        let triple = self.eat(b'{');
+        let raw = triple || self.eat(b'&');
+        self.skip_ws();
+        match self.peek() {
+            None => return Err(self.unclosed(open)),
+            Some(b'}' | b'~') => {
+                return Err(
+                    self.error(open, "empty expression: expected a path or a helper between the braces")
+                )
+            }
+            _ => {}
+        }
+        let call = self.call(open, None)?;
+        self.skip_ws();
+        if triple {
+            let rest = &self.src[self.pos..];
+            if !(rest.starts_with("}}}") || rest.starts_with("}~}}")) {
+                return Err(match self.peek() {
+                    None => self.unclosed(open),
+                    Some(_) => self.error(self.pos, "expected `}}}` to close `{{{`"),
+                });
+            }
+            self.pos += 1;
+        }
+        let trim_right = self.eat(b'~');
+        if !self.src[self.pos..].starts_with("}}") {
+            return Err(match self.peek() {
+                None | Some(b'}') => self.unclosed(open),
+                Some(_) => {
+                    self.error(self.pos, format!("unexpected `{}`, expected `}}}}`", self.current_char()))
+                }
+            });
+        }
+        self.pos += 2;
+        let expr = self.resolve_top(call)?;
+        Ok(Parsed { mustache: Mustache::Expr { expr, escape: !raw }, trim_left, trim_right })
+    }
+
+    /// `{{! … }}` or `{{!-- … --}}` (which may contain `}}`); the cursor is on the `!`.
+    fn comment(&mut self, open: usize, trim_left: bool) -> PResult<Parsed> {
+        let body = self.pos + 1;
+        let src = self.src;
+        let comment = |trim_right| Parsed { mustache: Mustache::Comment, trim_left, trim_right };
+        if src[body..].starts_with("--") {
+            let mut from = body + 2;
+            loop {
+                let Some(rel) = memchr::memmem::find(&src.as_bytes()[from..], b"--") else {
+                    return Err(self.error(open, "unclosed comment `{{!--`: missing `--}}`"));
+                };
+                let after = from + rel + 2;
+                if src[after..].starts_with("}}") {
+                    self.pos = after + 2;
+                    return Ok(comment(false));
+                }
+                if src[after..].starts_with("~}}") {
+                    self.pos = after + 3;
+                    return Ok(comment(true));
+                }
+                from = from + rel + 1;
+            }
+        }
+        let Some(rel) = memchr::memmem::find(&src.as_bytes()[body..], b"}}") else {
+            return Err(self.error(open, "unclosed comment `{{!`: missing `}}`"));
+        };
+        let close = body + rel;
+        self.pos = close + 2;
+        Ok(comment(close > body && src.as_bytes()[close - 1] == b'~'))
+    }
+
+    // ---- expression syntax ------------------------------------------------------------------
+
+    /// A head path and its arguments, up to (not including) `}`/`~` at the top level or `)` in
+    /// a sub-expression (`sub` is the position of its `(`).
+    fn call(&mut self, open: usize, sub: Option<usize>) -> PResult<RawCall<'s>> {
+        let head_start = self.pos;
+        let head = match self.peek() {
+            Some(b'\'' | b'"') => {
+                return Err(self.error(head_start, "expected a helper name or a path, found a string"))
+            }
+            Some(b'(') => return Err(self.error(head_start, "expected a helper name or a path, found `(`")),
+            _ if self.number_len().is_some() => {
+                return Err(self.error(head_start, "expected a helper name or a path, found a number"))
+            }
+            Some(b) if is_id_byte(b) || b == b'[' => self.path(open)?,
+            Some(b')') if sub.is_some() => {
+                return Err(self.error(head_start, "empty sub-expression `()`"));
+            }
+            Some(_) => return Err(self.error(head_start, format!("unexpected `{}`", self.current_char()))),
+            None => return Err(self.unclosed(open)),
+        };
+        let mut call = RawCall { head, params: Vec::new(), hash: Vec::new() };
+        loop {
+            self.skip_ws();
+            match (self.peek(), sub) {
+                (None, _) => return Err(self.unclosed(open)),
+                (Some(b'}' | b'~'), None) | (Some(b')'), Some(_)) => return Ok(call),
+                (Some(b'}' | b'~'), Some(paren)) => {
+                    return Err(self.error(paren, "unclosed `(`: missing `)`"))
+                }
+                (Some(b')'), None) => return Err(self.error(self.pos, "unexpected `)`")),
+                _ => {}
+            }
+            // `key=value`?
+            if self.number_len().is_none() && self.peek().is_some_and(is_id_byte) {
+                let key_start = self.pos;
+                let key_len = self.id_len();
+                let key = &self.src[key_start..key_start + key_len];
+                self.pos += key_len;
+                self.skip_ws();
+                if self.eat(b'=') {
+                    self.skip_ws();
+                    if self.peek().is_none() {
+                        return Err(self.unclosed(open));
+                    }
+                    let value = self.value(open)?;
+                    call.hash.push((key, key_start, value));
+                    continue;
+                }
+                self.pos = key_start;
+            }
+            let value = self.value(open)?;
+            call.params.push(value);
+        }
+    }
+
+    /// An argument: a string, number, boolean, path or `(sub-expression)`.
+    fn value(&mut self, open: usize) -> PResult<RawValue<'s>> {
+        let start = self.pos;
+        match self.peek() {
+            Some(q @ (b'\'' | b'"')) => self.string(q),
+            Some(b'(') => {
+                self.pos += 1;
+                self.skip_ws();
+                let call = self.call(open, Some(start))?;
+                self.pos += 1; // the `)` that ended the call
+                Ok(RawValue::Sub { call, start })
+            }
+            _ if self.number_len().is_some() => {
+                let len = self.number_len().unwrap_or(0);
+                self.pos += len;
+                Ok(RawValue::Num { text: &self.src[start..start + len], start })
+            }
+            Some(b) if is_id_byte(b) || b == b'[' => {
+                let path = self.path(open)?;
+                if let [seg] = path.segs.as_slice() {
+                    if !seg.bracketed && (seg.text == "true" || seg.text == "false") {
+                        return Ok(RawValue::Bool { value: seg.text == "true", start });
+                    }
+                }
+                Ok(RawValue::Path(path))
+            }
+            Some(_) => Err(self.error(start, format!("unexpected `{}`", self.current_char()))),
+            None => Err(self.unclosed(open)),
+        }
+    }
+
+    /// A quoted string; `\'` (or `\"`) stands for the quote itself.
+    fn string(&mut self, quote: u8) -> PResult<RawValue<'s>> {
+        let start = self.pos;
+        let bytes = self.src.as_bytes();
+        let mut i = start + 1;
+        let mut exact = true;
+        loop {
+            match bytes.get(i) {
+                None => return Err(self.error(start, "unclosed string: missing closing quote")),
+                Some(b'\\') if bytes.get(i + 1) == Some(&quote) => {
+                    exact = false;
+                    i += 2;
+                }
+                Some(&b) if b == quote => break,
+                Some(_) => i += 1,
+            }
+        }
+        let content = &self.src[start + 1..i];
+        self.pos = i + 1;
+        let value = if exact {
+            content.to_string()
+        } else {
+            let q = quote as char;
+            content.replace(&format!("\\{q}"), &q.to_string())
+        };
+        Ok(RawValue::Str { value, start, content_start: start + 1, exact })
+    }
+
+    /// The length of a number literal at the cursor (`-?[0-9]+(\.[0-9]+)?` followed by a
+    /// delimiter), if there is one.
+    fn number_len(&self) -> Option<usize> {
+        let bytes = &self.src.as_bytes()[self.pos..];
+        let mut i = usize::from(bytes.first() == Some(&b'-'));
+        let digits = |from: usize| bytes[from..].iter().take_while(|b| b.is_ascii_digit()).count();
+        let n = digits(i);
+        if n == 0 {
+            return None;
+        }
+        i += n;
+        if bytes.get(i) == Some(&b'.') {
+            let n = digits(i + 1);
+            if n > 0 {
+                i += 1 + n;
+            }
+        }
+        match bytes.get(i) {
+            None => Some(i),
+            Some(&b) if b.is_ascii_whitespace() || matches!(b, b'}' | b'~' | b')') => Some(i),
+            _ => None,
+        }
+    }
+
+    fn id_len(&self) -> usize {
+        self.src.as_bytes()[self.pos..].iter().take_while(|&&b| is_id_byte(b)).count()
+    }
+
+    /// `seg(.seg)*` where a segment is an identifier or `[any text]`; `/` works like `.`.
+    fn path(&mut self, open: usize) -> PResult<RawPath<'s>> {
+        let start = self.pos;
+        let mut segs = Vec::new();
+        loop {
+            let seg_start = self.pos;
+            if self.eat(b'[') {
+                let Some(rel) = memchr::memchr(b']', &self.src.as_bytes()[self.pos..]) else {
+                    return Err(self.error(seg_start, "unclosed `[` in path: missing `]`"));
+                };
+                let text = &self.src[self.pos..self.pos + rel];
+                if text.is_empty() {
+                    return Err(self.error(seg_start, "empty `[]` in path"));
+                }
+                segs.push(Seg { text, bracketed: true, start: seg_start });
+                self.pos += rel + 1;
+            } else {
+                let len = self.id_len();
+                if len == 0 {
+                    return Err(match self.peek() {
+                        None => self.unclosed(open),
+                        Some(_) => self.error(
+                            self.pos,
+                            format!("expected a name in path, found `{}`", self.current_char()),
+                        ),
+                    });
+                }
+                segs.push(Seg {
+                    text: &self.src[self.pos..self.pos + len],
+                    bracketed: false,
+                    start: seg_start,
+                });
+                self.pos += len;
+            }
+            if matches!(self.peek(), Some(b'.' | b'/'))
+                && self.peek_at(1).is_some_and(|b| is_id_byte(b) || b == b'[')
+            {
+                self.pos += 1;
+            } else if matches!(self.peek(), Some(b'.' | b'/')) {
+                self.pos += 1;
+                return Err(match self.peek() {
+                    None => self.unclosed(open),
+                    Some(_) => self
+                        .error(self.pos, format!("expected a name in path, found `{}`", self.current_char())),
+                });
+            } else {
+                return Ok(RawPath { segs, start, end: self.pos });
+            }
+        }
+    }
+}
+
+/// Appends a text segment, dropping its leading whitespace after a `~}}`.
+fn push_text(text: &mut String, segment: &str, trim_next: &mut bool) {
+    if std::mem::take(trim_next) {
+        text.push_str(segment.trim_start());
+    } else {
+        text.push_str(segment);
+    }
+}

@@ -1,0 +1,476 @@
+//! Resolution: the syntax of one `{{ }}` → an [`Expr`], with names, argument counts and types
+//! checked, and helper arguments (JSONPath queries, date patterns, offsets) prepared.
+
+use serde_json_path::JsonPath;
+
+use super::{PResult, Parser, RawCall, RawPath, RawValue, Seg};
+use crate::template::{date, Expr, JsonPathExpr, NowExpr, NowFormat, RandomKind};
+
+/// The longest `randomValue` we agree to generate.
+const MAX_RANDOM_LENGTH: i64 = 65_536;
+
+/// WireMock helpers that mockplane does not implement, for a clearer "unknown helper" message.
+const WIREMOCK_ONLY: &[&str] = &[
+    "abbreviate",
+    "array",
+    "arrayAdd",
+    "arrayJoin",
+    "arrayRemove",
+    "assign",
+    "base64",
+    "capitalize",
+    "contains",
+    "date",
+    "dateFormat",
+    "eq",
+    "formData",
+    "formatJson",
+    "formatXml",
+    "hostname",
+    "join",
+    "jsonArrayAdd",
+    "jsonMerge",
+    "jsonRemove",
+    "jsonSort",
+    "lookup",
+    "lower",
+    "math",
+    "matches",
+    "parseDate",
+    "parseJson",
+    "pickRandom",
+    "randomDecimal",
+    "range",
+    "regexExtract",
+    "replace",
+    "size",
+    "soapXPath",
+    "split",
+    "substring",
+    "systemValue",
+    "toJson",
+    "trim",
+    "truncateDate",
+    "upper",
+    "urlEncode",
+    "val",
+    "with",
+    "xPath",
+];
+
+const REQUEST_FIELDS: &str = "method, url, path, pathSegments, query, headers, cookies, body, host, clientIp";
+
+impl<'s> Parser<'s> {
+    fn span(&self, path: &RawPath<'_>) -> &'s str {
+        &self.src[path.start..path.end]
+    }
+
+    /// A mustache's or sub-expression's call: a helper, or a path without arguments.
+    pub(super) fn resolve_top(&mut self, call: RawCall<'s>) -> PResult<Expr> {
+        if let [seg] = call.head.segs.as_slice() {
+            if !seg.bracketed {
+                let name = seg.text;
+                match name {
+                    "jsonPath" => return self.json_path(call),
+                    "now" => return self.now(call),
+                    "randomValue" => return self.random_value(call),
+                    "randomInt" => return self.random_int(call),
+                    "uuid" => {
+                        self.no_args(&call, "uuid")?;
+                        return Ok(Expr::Uuid { uppercase: false });
+                    }
+                    "counter" => {
+                        self.no_args(&call, "counter")?;
+                        self.uses_counter = true;
+                        return Ok(Expr::Counter);
+                    }
+                    "else" => {
+                        return Err(self.error(call.head.start, "block helpers are not supported yet (`{{else}}`)"))
+                    }
+                    "request" | "env" => {}
+                    _ if WIREMOCK_ONLY.contains(&name) => {
+                        return Err(self.error(
+                            call.head.start,
+                            format!("unknown helper `{name}`: this WireMock helper is not supported by mockplane yet"),
+                        ))
+                    }
+                    _ => {
+                        return Err(self.error(
+                            call.head.start,
+                            format!("unknown helper `{name}` (helpers: jsonPath, now, randomValue, randomInt, uuid, counter; paths start with `request.` or `env.`)"),
+                        ))
+                    }
+                }
+            }
+        }
+        let expr = self.resolve_path(&call.head)?;
+        if let Some(first) = call.params.first().map(RawValue::start).or(call.hash.first().map(|h| h.1)) {
+            let name = self.span(&call.head);
+            return Err(
+                self.error(first, format!("`{name}` is a value, not a helper: it takes no arguments"))
+            );
+        }
+        Ok(expr)
+    }
+
+    fn resolve_path(&mut self, path: &RawPath<'s>) -> PResult<Expr> {
+        let text = self.span(path);
+        let segs = path.segs.as_slice();
+        let index = |p: &Self, seg: &Seg<'_>| -> PResult<Option<usize>> {
+            if seg.text.is_empty() || !seg.text.bytes().all(|b| b.is_ascii_digit()) {
+                return Ok(None);
+            }
+            seg.text
+                .parse()
+                .map(Some)
+                .map_err(|_| p.error(seg.start, format!("index `{}` is too large", seg.text)))
+        };
+        let too_long = |p: &Self, at: &Seg<'_>| p.error(at.start, format!("unknown path `{text}`"));
+        match segs[0].text {
+            "request" => {
+                let Some(field) = segs.get(1) else {
+                    return Err(self.error(
+                        path.start,
+                        format!("`request` needs a field, such as `request.path` (fields: {REQUEST_FIELDS})"),
+                    ));
+                };
+                let rest = &segs[2..];
+                let simple = |expr: Expr| match rest.first() {
+                    None => Ok(expr),
+                    Some(seg) => Err(too_long(self, seg)),
+                };
+                match field.text {
+                    "method" => simple(Expr::Method),
+                    "url" => simple(Expr::Url),
+                    "body" => simple(Expr::Body),
+                    "host" => simple(Expr::Host),
+                    "clientIp" => simple(Expr::ClientIp),
+                    "path" => match rest {
+                        [] => Ok(Expr::Path),
+                        [seg] => Ok(match index(self, seg)? {
+                            Some(n) => Expr::PathSegment(n),
+                            None => Expr::PathParam(seg.text.into()),
+                        }),
+                        [_, extra, ..] => Err(too_long(self, extra)),
+                    },
+                    "pathSegments" => match rest {
+                        [seg] => match index(self, seg)? {
+                            Some(n) => Ok(Expr::PathSegment(n)),
+                            None => Err(self.error(
+                                seg.start,
+                                format!(
+                                    "expected an index such as `request.pathSegments.[0]`, found `{}`",
+                                    seg.text
+                                ),
+                            )),
+                        },
+                        [] => Err(self.error(
+                            path.start,
+                            "`request.pathSegments` needs an index, such as `request.pathSegments.[0]`",
+                        )),
+                        [_, extra, ..] => Err(too_long(self, extra)),
+                    },
+                    "query" | "headers" | "cookies" => {
+                        let what = match field.text {
+                            "query" => "a parameter name, such as `request.query.page`",
+                            "headers" => "a header name, such as `request.headers.Content-Type`",
+                            _ => "a cookie name, such as `request.cookies.session`",
+                        };
+                        let (name, n) = match rest {
+                            [] => {
+                                return Err(
+                                    self.error(path.start, format!("`request.{}` needs {what}", field.text))
+                                )
+                            }
+                            [name] => (name, 0),
+                            [name, idx] => match index(self, idx)? {
+                                Some(n) => (name, n),
+                                None => {
+                                    return Err(self.error(
+                                        idx.start,
+                                        format!(
+                                        "expected an index such as `.[1]` after `request.{}.{}`, found `{}`",
+                                        field.text, name.text, idx.text
+                                    ),
+                                    ))
+                                }
+                            },
+                            [_, _, extra, ..] => return Err(too_long(self, extra)),
+                        };
+                        let name: Box<str> = name.text.into();
+                        Ok(match field.text {
+                            "query" => Expr::Query(name, n),
+                            "headers" => Expr::Header(name, n),
+                            _ => Expr::Cookie(name, n),
+                        })
+                    }
+                    _ => Err(self.error(
+                        field.start,
+                        format!(
+                            "unknown path `{text}`: `request` has no field `{}` (fields: {REQUEST_FIELDS})",
+                            field.text
+                        ),
+                    )),
+                }
+            }
+            "env" => match segs {
+                [_, name] => {
+                    if !self.env.iter().any(|n| **n == *name.text) {
+                        self.env.push(name.text.into());
+                    }
+                    Ok(Expr::Env(name.text.into()))
+                }
+                [] | [_] => Err(self.error(path.start, "`env` needs a variable name, such as `env.API_KEY`")),
+                [_, _, extra, ..] => Err(too_long(self, extra)),
+            },
+            "counter" => match segs {
+                [] | [_] => {
+                    self.uses_counter = true;
+                    Ok(Expr::Counter)
+                }
+                [_, extra, ..] => Err(too_long(self, extra)),
+            },
+            root => {
+                let hint = if segs.len() == 1
+                    && matches!(root, "jsonPath" | "now" | "randomValue" | "randomInt" | "uuid")
+                {
+                    format!(
+                        ": to use the helper `{root}` inside another, wrap it in parentheses, `({root} …)`"
+                    )
+                } else {
+                    ": paths start with `request.`, `env.` or are `counter`".to_string()
+                };
+                Err(self.error(path.start, format!("unknown path `{text}`{hint}")))
+            }
+        }
+    }
+
+    /// An argument used as a value (`default=…`, jsonPath's source).
+    fn resolve_value(&mut self, value: RawValue<'s>) -> PResult<Expr> {
+        Ok(match value {
+            RawValue::Str { value, .. } => Expr::Literal(value.into()),
+            RawValue::Num { text, .. } => Expr::Literal(text.into()),
+            RawValue::Bool { value, .. } => Expr::Literal(if value { "true" } else { "false" }.into()),
+            RawValue::Path(path) => self.resolve_path(&path)?,
+            RawValue::Sub { call, .. } => self.resolve_top(call)?,
+        })
+    }
+
+    fn no_args(&self, call: &RawCall<'_>, name: &str) -> PResult<()> {
+        if let Some(first) = call.params.first() {
+            return Err(self
+                .error(first.start(), format!("`{name}` takes no arguments, found {}", call.params.len())));
+        }
+        if let Some((key, at, _)) = call.hash.first() {
+            return Err(self.error(*at, format!("unknown argument `{key}` for `{name}`: it takes none")));
+        }
+        Ok(())
+    }
+
+    /// Takes the hash arguments out of `call`, refusing unknown and repeated keys.
+    fn hash_args(
+        &self,
+        call: &mut RawCall<'s>,
+        helper: &str,
+        allowed: &[&str],
+    ) -> PResult<Vec<Option<(usize, RawValue<'s>)>>> {
+        let mut found: Vec<Option<(usize, RawValue<'s>)>> = allowed.iter().map(|_| None).collect();
+        for (key, at, value) in call.hash.drain(..) {
+            let Some(slot) = allowed.iter().position(|a| *a == key) else {
+                let message = if helper == "now" && key == "timezone" {
+                    "`timezone` is not supported yet: `now` always renders UTC".to_string()
+                } else {
+                    format!("unknown argument `{key}` for `{helper}` (arguments: {})", allowed.join(", "))
+                };
+                return Err(self.error(at, message));
+            };
+            if found[slot].is_some() {
+                return Err(self.error(at, format!("argument `{key}` is given twice")));
+            }
+            found[slot] = Some((at, value));
+        }
+        Ok(found)
+    }
+
+    fn expect_str(&self, key: &str, value: &RawValue<'_>) -> PResult<String> {
+        match value {
+            RawValue::Str { value, .. } => Ok(value.clone()),
+            other => {
+                Err(self
+                    .error(other.start(), format!("`{key}` must be a quoted string, found {}", other.kind())))
+            }
+        }
+    }
+
+    fn expect_int(&self, key: &str, value: &RawValue<'_>) -> PResult<i64> {
+        match value {
+            RawValue::Num { text, start } => text.parse().map_err(|_| {
+                self.error(
+                    *start,
+                    format!("`{key}` must be a whole number that fits in 64 bits, found `{text}`"),
+                )
+            }),
+            other => {
+                Err(self.error(other.start(), format!("`{key}` must be a number, found {}", other.kind())))
+            }
+        }
+    }
+
+    fn expect_bool(&self, key: &str, value: &RawValue<'_>) -> PResult<bool> {
+        match value {
+            RawValue::Bool { value, .. } => Ok(*value),
+            other => {
+                Err(self
+                    .error(other.start(), format!("`{key}` must be true or false, found {}", other.kind())))
+            }
+        }
+    }
+
+    // ---- helpers ----------------------------------------------------------------------------
+
+    fn json_path(&mut self, mut call: RawCall<'s>) -> PResult<Expr> {
+        let at = call.head.start;
+        let [default] = self.hash_args(&mut call, "jsonPath", &["default"])?.try_into().unwrap_or_default();
+        if call.params.len() != 2 {
+            return Err(self.error(
+                at,
+                format!("`jsonPath` needs 2 arguments (the JSON, such as request.body, and a JSONPath such as '$.id'), found {}", call.params.len()),
+            ));
+        }
+        let mut params = call.params.into_iter();
+        let (Some(source), Some(query)) = (params.next(), params.next()) else {
+            return Err(self.error(at, "`jsonPath` needs 2 arguments"));
+        };
+        let source = match source {
+            RawValue::Path(_) | RawValue::Sub { .. } => self.resolve_value(source)?,
+            other => {
+                return Err(self.error(
+                    other.start(),
+                    format!(
+                        "the first argument of `jsonPath` must be a value such as request.body, found {}",
+                        other.kind()
+                    ),
+                ))
+            }
+        };
+        let RawValue::Str { value: query, start, .. } = query else {
+            return Err(self.error(
+                query.start(),
+                format!(
+                    "the second argument of `jsonPath` must be a quoted JSONPath such as '$.id', found {}",
+                    query.kind()
+                ),
+            ));
+        };
+        let path =
+            JsonPath::parse(&query).map_err(|e| self.error(start, format!("bad JSONPath '{query}': {e}")))?;
+        let default = match default {
+            Some((_, value)) => Some(self.resolve_value(value)?),
+            None => None,
+        };
+        Ok(Expr::JsonPath(Box::new(JsonPathExpr { source, path, default })))
+    }
+
+    fn now(&mut self, mut call: RawCall<'s>) -> PResult<Expr> {
+        let [format, offset] =
+            self.hash_args(&mut call, "now", &["format", "offset"])?.try_into().unwrap_or_default();
+        if let Some(first) = call.params.first() {
+            return Err(self
+                .error(first.start(), "`now` takes no positional arguments; use format='…' or offset='…'"));
+        }
+        let format = match format {
+            None => NowFormat::Items(date::rfc3339_millis()),
+            Some((_, value)) => {
+                let pattern = self.expect_str("format", &value)?;
+                match pattern.as_str() {
+                    "epoch" => NowFormat::Epoch,
+                    "unix" => NowFormat::Unix,
+                    _ => NowFormat::Items(date::java_pattern(&pattern).map_err(|(i, message)| {
+                        let at = match value {
+                            RawValue::Str { content_start, exact: true, .. } => content_start + i,
+                            _ => value.start(),
+                        };
+                        self.error(at, message)
+                    })?),
+                }
+            }
+        };
+        let offset = match offset {
+            None => chrono::TimeDelta::zero(),
+            Some((_, value)) => {
+                let text = self.expect_str("offset", &value)?;
+                date::offset(&text).map_err(|message| self.error(value.start(), message))?
+            }
+        };
+        Ok(Expr::Now(Box::new(NowExpr { offset, format })))
+    }
+
+    fn random_value(&mut self, mut call: RawCall<'s>) -> PResult<Expr> {
+        let [length, kind, uppercase] = self
+            .hash_args(&mut call, "randomValue", &["length", "type", "uppercase"])?
+            .try_into()
+            .unwrap_or_default();
+        if let Some(first) = call.params.first() {
+            return Err(self.error(
+                first.start(),
+                "`randomValue` takes no positional arguments; use length=…, type='…', uppercase=true",
+            ));
+        }
+        let length = match length {
+            None => 36,
+            Some((_, value)) => {
+                let n = self.expect_int("length", &value)?;
+                if !(0..=MAX_RANDOM_LENGTH).contains(&n) {
+                    return Err(self.error(
+                        value.start(),
+                        format!("`length` must be between 0 and {MAX_RANDOM_LENGTH}, found {n}"),
+                    ));
+                }
+                n as usize
+            }
+        };
+        let kind = match kind {
+            None => RandomKind::Alphanumeric,
+            Some((_, value)) => {
+                let name = self.expect_str("type", &value)?;
+                match name.to_ascii_uppercase().as_str() {
+                    "ALPHANUMERIC" => RandomKind::Alphanumeric,
+                    "ALPHABETIC" => RandomKind::Alphabetic,
+                    "NUMERIC" => RandomKind::Numeric,
+                    "HEXADECIMAL" => RandomKind::Hexadecimal,
+                    "ALPHANUMERIC_AND_SYMBOLS" => RandomKind::AlphanumericAndSymbols,
+                    "UUID" => RandomKind::Uuid,
+                    _ => return Err(self.error(value.start(), format!("unknown randomValue type '{name}' (types: ALPHANUMERIC, ALPHABETIC, NUMERIC, HEXADECIMAL, ALPHANUMERIC_AND_SYMBOLS, UUID)"))),
+                }
+            }
+        };
+        let uppercase = match uppercase {
+            None => false,
+            Some((_, value)) => self.expect_bool("uppercase", &value)?,
+        };
+        Ok(Expr::RandomValue { length, kind, uppercase })
+    }
+
+    fn random_int(&mut self, mut call: RawCall<'s>) -> PResult<Expr> {
+        let at = call.head.start;
+        let [lower, upper] =
+            self.hash_args(&mut call, "randomInt", &["lower", "upper"])?.try_into().unwrap_or_default();
+        if let Some(first) = call.params.first() {
+            return Err(
+                self.error(first.start(), "`randomInt` takes no positional arguments; use lower=… upper=…")
+            );
+        }
+        let lower = match lower {
+            None => i64::from(i32::MIN),
+            Some((_, value)) => self.expect_int("lower", &value)?,
+        };
+        let upper = match upper {
+            None => i64::from(i32::MAX),
+            Some((_, value)) => self.expect_int("upper", &value)?,
+        };
+        if lower >= upper {
+            return Err(self.error(at, format!("`randomInt` needs lower < upper (lower is inclusive, upper exclusive), found lower={lower} upper={upper}")));
+        }
+        Ok(Expr::RandomInt { lower, upper })
+    }
+}
