@@ -69,11 +69,8 @@ impl MethodSet {
         if self.bits & ANY_BIT != 0 {
             return "any method".into();
         }
-        let mut names: Vec<&str> = STANDARD_METHODS
-            .iter()
-            .filter(|m| self.bits & method_bit(m) != 0)
-            .copied()
-            .collect();
+        let mut names: Vec<&str> =
+            STANDARD_METHODS.iter().filter(|m| self.bits & method_bit(m) != 0).copied().collect();
         names.extend(self.other.iter().map(|m| &**m));
         format!("method is {}", names.join(" or "))
     }
@@ -89,7 +86,8 @@ impl MethodSet {
         }
         let mut set = MethodSet::default();
         for (i, name) in names.iter().enumerate() {
-            let place = if matches!(spec, MethodMatch::AnyOf(_)) { format!("{path}[{i}]") } else { path.to_owned() };
+            let place =
+                if matches!(spec, MethodMatch::AnyOf(_)) { format!("{path}[{i}]") } else { path.to_owned() };
             if name.as_str() == "ANY" || name.as_str() == "*" {
                 set.bits |= ANY_BIT;
                 continue;
@@ -101,7 +99,7 @@ impl MethodSet {
             let bit = method_bit(name);
             if bit != 0 {
                 set.bits |= bit;
-            } else if method_bit(&name.to_ascii_uppercase()) != 0 {
+            } else if method_bit(&name.to_ascii_uppercase()) != 0 || name.eq_ignore_ascii_case("any") {
                 errors.push(
                     place,
                     format!("methods are case-sensitive: did you mean {}?", name.to_ascii_uppercase()),
@@ -128,8 +126,10 @@ impl HostMatcher {
             Some(rest) => (true, rest),
             None => (false, spec),
         };
-        let valid = !name.is_empty()
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b));
+        // Requests carry IPv6 literals as `[::1]`; the request view strips the brackets.
+        let name = name.strip_prefix('[').and_then(|n| n.strip_suffix(']')).unwrap_or(name);
+        let valid =
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b));
         if !valid {
             errors.push(path, format!("{spec:?} is not a host name or *.suffix"));
             return None;
@@ -146,7 +146,8 @@ impl HostMatcher {
         match self {
             HostMatcher::Exact(h) => host.eq_ignore_ascii_case(h),
             HostMatcher::Suffix(s) => {
-                host.len() > s.len() && host.as_bytes()[host.len() - s.len()..].eq_ignore_ascii_case(s.as_bytes())
+                host.len() > s.len()
+                    && host.as_bytes()[host.len() - s.len()..].eq_ignore_ascii_case(s.as_bytes())
             }
         }
     }
@@ -225,7 +226,12 @@ pub(crate) struct RuleEnv<'a> {
     pub(crate) state: &'a StateStore,
 }
 
-pub(crate) fn compile_rule(rule: &Rule, index: usize, env: &RuleEnv<'_>, errors: &mut Errors) -> Option<CompiledRule> {
+pub(crate) fn compile_rule(
+    rule: &Rule,
+    index: usize,
+    env: &RuleEnv<'_>,
+    errors: &mut Errors,
+) -> Option<CompiledRule> {
     let base = format!("rules[{index}]");
     let before = errors.len();
     check_id(&rule.id, &format!("{base}.id"), errors);
@@ -257,7 +263,8 @@ pub(crate) fn compile_rule(rule: &Rule, index: usize, env: &RuleEnv<'_>, errors:
             .collect::<Vec<_>>()
     });
     let body = m.body.as_ref().and_then(|b| BodyMatcher::compile(b, &format!("{mpath}.body"), errors));
-    let graphql = m.graphql.as_ref().and_then(|g| GraphqlMatcher::compile(g, &format!("{mpath}.graphql"), errors));
+    let graphql =
+        m.graphql.as_ref().and_then(|g| GraphqlMatcher::compile(g, &format!("{mpath}.graphql"), errors));
 
     let actions: Vec<&str> = [
         ("response", rule.response.is_some()),
@@ -282,7 +289,9 @@ pub(crate) fn compile_rule(rule: &Rule, index: usize, env: &RuleEnv<'_>, errors:
             .responses
             .iter()
             .enumerate()
-            .filter_map(|(i, r)| CompiledResponse::compile(r, &format!("{place}[{i}]"), &env.response, errors))
+            .filter_map(|(i, r)| {
+                CompiledResponse::compile(r, &format!("{place}[{i}]"), &env.response, errors)
+            })
             .collect();
         Some(Action::Sequence { mode: seq.mode, responses })
     } else {
@@ -296,7 +305,9 @@ pub(crate) fn compile_rule(rule: &Rule, index: usize, env: &RuleEnv<'_>, errors:
     let scenario = rule.scenario.as_ref().and_then(|s| {
         let place = format!("{base}.scenario");
         let mut ok = true;
-        for (field, value) in [("name", Some(&s.name)), ("state", s.state.as_ref()), ("next", s.next.as_ref())] {
+        for (field, value) in
+            [("name", Some(&s.name)), ("state", s.state.as_ref()), ("next", s.next.as_ref())]
+        {
             if value.is_some_and(|v| v.trim().is_empty()) {
                 errors.push(format!("{place}.{field}"), "must not be empty");
                 ok = false;
@@ -424,7 +435,10 @@ fn compile_forward(
                 let known: Vec<&str> = upstreams.keys().map(String::as_str).collect();
                 errors.push(
                     format!("{path}.upstream"),
-                    format!("no upstream named {name:?} (known: {})", if known.is_empty() { "none".into() } else { known.join(", ") }),
+                    format!(
+                        "no upstream named {name:?} (known: {})",
+                        if known.is_empty() { "none".into() } else { known.join(", ") }
+                    ),
                 );
                 return None;
             }
@@ -475,7 +489,9 @@ mod tests {
     #[test]
     fn methods_compile_to_bits_and_names() {
         let mut errors = Errors::default();
-        let set = MethodSet::compile(&MethodMatch::AnyOf(vec!["GET".into(), "PURGE".into()]), "m", &mut errors).unwrap();
+        let set =
+            MethodSet::compile(&MethodMatch::AnyOf(vec!["GET".into(), "PURGE".into()]), "m", &mut errors)
+                .unwrap();
         assert!(set.accepts(method_bit("GET"), "GET"));
         assert!(set.accepts(0, "PURGE"));
         assert!(!set.accepts(method_bit("POST"), "POST"));
@@ -491,7 +507,8 @@ mod tests {
         assert!(suffix.matches(Some("api.Example.COM")));
         assert!(!suffix.matches(Some("example.com")));
         assert!(!suffix.matches(Some("badexample.com")));
-        let nets: Vec<IpNet> = ["10.0.0.0/8", "::1", "2001:db8::/32"].iter().map(|s| parse_net(s).unwrap()).collect();
+        let nets: Vec<IpNet> =
+            ["10.0.0.0/8", "::1", "2001:db8::/32"].iter().map(|s| parse_net(s).unwrap()).collect();
         assert!(ip_in(&nets, Some("10.1.2.3".parse().unwrap())));
         assert!(ip_in(&nets, Some("::ffff:10.1.2.3".parse().unwrap())), "IPv4-mapped");
         assert!(ip_in(&nets, Some("::1".parse().unwrap())));

@@ -71,8 +71,7 @@ impl Errors {
 /// Joins a place and a map key the way users write it: `headers.x-token`, or
 /// `headers["odd key"]` when the key is not a plain identifier.
 pub(crate) fn key_path(base: &str, key: &str) -> String {
-    let plain = !key.is_empty()
-        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let plain = !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if plain {
         format!("{base}.{key}")
     } else {

@@ -1,6 +1,6 @@
 //! `explain`: for every rule, whether it matches a request and, if not, the first predicate that
-//! failed, what it expected and what the request had. Near misses are ranked by how much of the
-//! rule held.
+//! failed, what it expected and what the request had. Near misses are ranked: rules whose path
+//! fits the request first, then by how much of the rule held.
 //!
 //! This is computed on demand (an admin query, or a 404 body) and never on the hot path. It
 //! reads shared state but never changes it: explaining a request claims no budget and moves no
@@ -120,7 +120,12 @@ fn verdict(rule: &CompiledRule, cx: &RequestContext<'_>) -> RuleVerdict {
         );
     }
     if let Some(host) = &rule.host {
-        check("match.host", host.matches(cx.host()), host.describe(), cx.host().unwrap_or("(no Host header)").into());
+        check(
+            "match.host",
+            host.matches(cx.host()),
+            host.describe(),
+            cx.host().unwrap_or("(no Host header)").into(),
+        );
     }
     let mut path_matched = true;
     if let Some(path) = &rule.path {
@@ -138,8 +143,14 @@ fn verdict(rule: &CompiledRule, cx: &RequestContext<'_>) -> RuleVerdict {
         );
     }
     for (name, m) in &rule.headers {
-        let values: Vec<String> = req.header_values(name).map(|v| String::from_utf8_lossy(v).into_owned()).collect();
-        check(&crate::error::key_path("match.headers", name), m.matches(req.header_values(name)), m.describe(), shown(&values));
+        let values: Vec<String> =
+            req.header_values(name).map(|v| String::from_utf8_lossy(v).into_owned()).collect();
+        check(
+            &crate::error::key_path("match.headers", name),
+            m.matches(req.header_values(name)),
+            m.describe(),
+            shown(&values),
+        );
     }
     for (name, m) in &rule.query {
         let values: Vec<String> = cx.query_values(name).map(str::to_owned).collect();
@@ -186,11 +197,20 @@ fn verdict(rule: &CompiledRule, cx: &RequestContext<'_>) -> RuleVerdict {
     }
     let total = checks.len();
     let passed = checks.iter().filter(|c| c.1).count();
-    let failed = checks
-        .into_iter()
-        .find(|c| !c.1)
-        .map(|(predicate, _, expected, actual)| Mismatch { predicate, expected, actual });
-    RuleVerdict { rule_id: rule.id.to_string(), index: rule.index, matched: failed.is_none(), failed, passed, total, path_matched }
+    let failed = checks.into_iter().find(|c| !c.1).map(|(predicate, _, expected, actual)| Mismatch {
+        predicate,
+        expected,
+        actual,
+    });
+    RuleVerdict {
+        rule_id: rule.id.to_string(),
+        index: rule.index,
+        matched: failed.is_none(),
+        failed,
+        passed,
+        total,
+        path_matched,
+    }
 }
 
 fn shown(values: &[String]) -> String {

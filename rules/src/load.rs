@@ -115,11 +115,7 @@ fn typed<T: DeserializeOwned>(value: serde_json::Value, base: &str) -> Result<T,
             match segment {
                 Segment::Seq { index } => place.push_str(&format!("[{index}]")),
                 Segment::Map { key } => {
-                    place = if place.is_empty() {
-                        key.clone()
-                    } else {
-                        crate::error::key_path(&place, key)
-                    }
+                    place = if place.is_empty() { key.clone() } else { crate::error::key_path(&place, key) }
                 }
                 Segment::Enum { variant } => place.push_str(&format!(".{variant}")),
                 Segment::Unknown => {}

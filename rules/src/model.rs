@@ -68,6 +68,12 @@ pub struct Rule {
     pub scenario: Option<ScenarioStep>,
 }
 
+/// A JSON field that is present reads as `Some`, even when it is `null`: `json: null` means
+/// "the JSON value null", not "no JSON".
+fn present_json<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(d).map(Some)
+}
+
 fn yes() -> bool {
     true
 }
@@ -204,7 +210,7 @@ pub struct BodyMatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regex: Option<String>,
     /// The body is JSON equal to this value (see `ignore_array_order`, `ignore_extra_elements`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present_json")]
     pub json: Option<serde_json::Value>,
     /// With `json`: arrays compare as multisets.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -270,7 +276,7 @@ pub struct Response {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
     /// Body as JSON (serialized compactly; sets `Content-Type: application/json` unless given).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present_json")]
     pub json: Option<serde_json::Value>,
     /// Body as base64-encoded bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -35,15 +35,11 @@ impl PathPattern {
             PathMatch::Short(s) if s.contains('{') => ("template", s, path.to_owned()),
             PathMatch::Short(s) => ("exact", s, path.to_owned()),
             PathMatch::Explicit(PathMatchSpec { exact, prefix, template, regex }) => {
-                let set: Vec<(&str, &String)> = [
-                    ("exact", exact),
-                    ("prefix", prefix),
-                    ("template", template),
-                    ("regex", regex),
-                ]
-                .into_iter()
-                .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
-                .collect();
+                let set: Vec<(&str, &String)> =
+                    [("exact", exact), ("prefix", prefix), ("template", template), ("regex", regex)]
+                        .into_iter()
+                        .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+                        .collect();
                 if set.len() != 1 {
                     let found: Vec<&str> = set.iter().map(|(k, _)| *k).collect();
                     let found = if found.is_empty() { "none".into() } else { found.join(", ") };
@@ -72,9 +68,12 @@ impl PathPattern {
                 }
             },
             _ => {
-                let built = regex::RegexBuilder::new(&format!("^(?:{text})$"))
-                    .size_limit(REGEX_SIZE_LIMIT)
-                    .build();
+                if let Err(message) = crate::value::check_regex_syntax(text) {
+                    errors.push(place, message);
+                    return None;
+                }
+                let built =
+                    regex::RegexBuilder::new(&format!("^(?:{text})$")).size_limit(REGEX_SIZE_LIMIT).build();
                 match built {
                     Ok(regex) => Some(PathPattern::Regex { source: text.as_str().into(), regex }),
                     Err(e) => {
@@ -183,8 +182,7 @@ impl PathTemplate {
                 segments.push(Segment::Param(name.into()));
             }
         }
-        let literal_segments =
-            segments.iter().filter(|s| matches!(s, Segment::Literal(_))).count() as u32;
+        let literal_segments = segments.iter().filter(|s| matches!(s, Segment::Literal(_))).count() as u32;
         Ok(PathTemplate { source: source.into(), segments, literal_segments })
     }
 
@@ -260,9 +258,7 @@ impl PathIndex {
             match pattern {
                 None => index.pathless.push(rank),
                 Some(PathPattern::Exact(p)) => index.exact.entry(p.clone()).or_default().push(rank),
-                Some(PathPattern::Prefix(p)) => {
-                    index.prefixes.entry(p.clone()).or_default().push(rank)
-                }
+                Some(PathPattern::Prefix(p)) => index.prefixes.entry(p.clone()).or_default().push(rank),
                 Some(PathPattern::Template(t)) => index.insert_template(t, rank),
                 Some(PathPattern::Regex { source, .. }) => {
                     regex_sources.push(format!("^(?:{source})$"));
@@ -437,8 +433,7 @@ mod tests {
             })
         })
         .collect();
-        let index =
-            PathIndex::build(pats.iter().enumerate().map(|(i, p)| (i as u32, p.as_ref()))).unwrap();
+        let index = PathIndex::build(pats.iter().enumerate().map(|(i, p)| (i as u32, p.as_ref()))).unwrap();
         let mut out = Candidates::new();
         index.candidates("/a/b", &mut out);
         out.sort_unstable();

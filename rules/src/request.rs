@@ -42,12 +42,7 @@ pub struct Request<'a> {
 impl<'a> Request<'a> {
     /// A request from a method and a request target (`/path?query`, or the absolute form
     /// `http://host/path?query`, whose scheme and authority are dropped).
-    pub fn new(
-        method: &'a str,
-        target: &'a str,
-        headers: &'a [Header<'a>],
-        body: &'a [u8],
-    ) -> Self {
+    pub fn new(method: &'a str, target: &'a str, headers: &'a [Header<'a>], body: &'a [u8]) -> Self {
         let (path, query) = split_target(target);
         Request { method, path, query, headers, body, client_ip: None }
     }
@@ -73,9 +68,7 @@ impl<'a> Request<'a> {
 /// are dropped; a fragment (never sent by conforming clients) is dropped too.
 pub fn split_target(target: &str) -> (&str, &str) {
     let mut rest = target;
-    if let Some(after_scheme) =
-        rest.strip_prefix("http://").or_else(|| rest.strip_prefix("https://"))
-    {
+    if let Some(after_scheme) = rest.strip_prefix("http://").or_else(|| rest.strip_prefix("https://")) {
         rest = match after_scheme.find('/') {
             Some(i) => &after_scheme[i..],
             None => match after_scheme.find('?') {
@@ -97,12 +90,15 @@ pub fn split_target(target: &str) -> (&str, &str) {
     }
 }
 
+/// Decoded query pairs, inline for the usual handful.
+type QueryPairs<'r> = SmallVec<[(Cow<'r, str>, Cow<'r, str>); 8]>;
+
 /// A request plus the parts derived from it on demand. One per request; not shared.
 pub struct RequestContext<'r> {
     /// The request.
     pub req: &'r Request<'r>,
     host: OnceCell<Option<&'r str>>,
-    query: OnceCell<SmallVec<[(Cow<'r, str>, Cow<'r, str>); 8]>>,
+    query: OnceCell<QueryPairs<'r>>,
     cookies: OnceCell<SmallVec<[(&'r str, &'r str); 8]>>,
     json: OnceCell<Option<serde_json::Value>>,
     pub(crate) graphql: OnceCell<Option<GraphqlRequest>>,
@@ -149,10 +145,7 @@ impl<'r> RequestContext<'r> {
                     }
                     let (k, v) = part.split_once('=').unwrap_or((part, ""));
                     let v = v.trim();
-                    let v = v
-                        .strip_prefix('"')
-                        .and_then(|v| v.strip_suffix('"'))
-                        .unwrap_or(v);
+                    let v = v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v);
                     out.push((k.trim(), v));
                 }
             }

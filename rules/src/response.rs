@@ -134,7 +134,8 @@ impl CompiledResponse {
             }
             has_content_type |= lower == "content-type";
             for (i, value) in values.as_slice().iter().enumerate() {
-                let vplace = if values.as_slice().len() > 1 { format!("{place}[{i}]") } else { place.clone() };
+                let vplace =
+                    if values.as_slice().len() > 1 { format!("{place}[{i}]") } else { place.clone() };
                 if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
                     errors.push(&vplace, "a header value must not contain CR, LF or NUL");
                     continue;
@@ -179,7 +180,8 @@ impl CompiledResponse {
             Some(bytes) => Body::Bytes(bytes.into()),
             None => Body::Bytes(Box::new([])),
         };
-        let delay = spec.delay.as_ref().and_then(|d| DelaySampler::compile(d, &format!("{path}.delay"), errors));
+        let delay =
+            spec.delay.as_ref().and_then(|d| DelaySampler::compile(d, &format!("{path}.delay"), errors));
         let faults = compile_faults(&spec.faults, &format!("{path}.faults"), errors);
         if errors.len() > before {
             return None;
@@ -239,7 +241,10 @@ fn parse_template(src: &str, place: &str, env: &ResponseEnv<'_>, errors: &mut Er
                 Some(t)
             } else {
                 for name in missing {
-                    errors.push(place, format!("template uses env.{name}, which is not among the rule set's variables"));
+                    errors.push(
+                        place,
+                        format!("template uses env.{name}, which is not among the rule set's variables"),
+                    );
                 }
                 None
             }
@@ -320,8 +325,7 @@ fn push_content_length(out: &mut Vec<u8>, len: usize) {
 
 /// Whether `s` is an HTTP token (RFC 9110), as header names and methods must be.
 pub(crate) fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// The standard reason phrase of a status code.
@@ -409,7 +413,10 @@ impl DelaySampler {
         .collect();
         if set.len() != 1 {
             let found = if set.is_empty() { "none".to_owned() } else { set.join(", ") };
-            errors.push(path, format!("set exactly one of fixed, uniform, normal, lognormal, step (found: {found})"));
+            errors.push(
+                path,
+                format!("set exactly one of fixed, uniform, normal, lognormal, step (found: {found})"),
+            );
             return None;
         }
         let mut bad = |field: &str, msg: String| {
@@ -425,27 +432,49 @@ impl DelaySampler {
         }
         if let Some(u) = &spec.uniform {
             if u.min > u.max || u.max > MAX_DELAY_MS {
-                return bad("uniform", format!("needs min <= max <= {MAX_DELAY_MS} ms, got min {} max {}", u.min, u.max));
+                return bad(
+                    "uniform",
+                    format!("needs min <= max <= {MAX_DELAY_MS} ms, got min {} max {}", u.min, u.max),
+                );
             }
             return Some(DelaySampler::Uniform { min_ms: u.min, max_ms: u.max });
         }
         if let Some(n) = &spec.normal {
             if !in_range(n.mean) || !in_range(n.stddev) {
-                return bad("normal", format!("needs 0 <= mean, stddev <= {MAX_DELAY_MS} ms, got mean {} stddev {}", n.mean, n.stddev));
+                return bad(
+                    "normal",
+                    format!(
+                        "needs 0 <= mean, stddev <= {MAX_DELAY_MS} ms, got mean {} stddev {}",
+                        n.mean, n.stddev
+                    ),
+                );
             }
             let normal = Normal::new(n.mean, n.stddev).expect("parameters checked above");
             return Some(DelaySampler::Normal(normal));
         }
         if let Some(l) = &spec.lognormal {
-            if !(l.median > 0.0 && in_range(l.median)) || !(l.sigma.is_finite() && (0.0..=10.0).contains(&l.sigma)) {
-                return bad("lognormal", format!("needs 0 < median <= {MAX_DELAY_MS} ms and 0 <= sigma <= 10, got median {} sigma {}", l.median, l.sigma));
+            if !(l.median > 0.0
+                && in_range(l.median)
+                && l.sigma.is_finite()
+                && (0.0..=10.0).contains(&l.sigma))
+            {
+                return bad(
+                    "lognormal",
+                    format!(
+                        "needs 0 < median <= {MAX_DELAY_MS} ms and 0 <= sigma <= 10, got median {} sigma {}",
+                        l.median, l.sigma
+                    ),
+                );
             }
             let dist = LogNormal::new(l.median.ln(), l.sigma).expect("parameters checked above");
             return Some(DelaySampler::LogNormal(dist));
         }
         let s = spec.step.as_ref().expect("exactly one form is set");
         if s.base > s.max || s.max > MAX_DELAY_MS {
-            return bad("step", format!("needs base <= max <= {MAX_DELAY_MS} ms, got base {} max {}", s.base, s.max));
+            return bad(
+                "step",
+                format!("needs base <= max <= {MAX_DELAY_MS} ms, got base {} max {}", s.base, s.max),
+            );
         }
         Some(DelaySampler::Step { base_ms: s.base, step_ms: s.step, max_ms: s.max })
     }
@@ -488,7 +517,8 @@ pub(crate) fn compile_faults(faults: &[Fault], path: &str, errors: &mut Errors) 
     for (i, f) in faults.iter().enumerate() {
         let place = format!("{path}[{i}]");
         if !(f.probability.is_finite() && (0.0..=1.0).contains(&f.probability)) {
-            errors.push(format!("{place}.probability"), format!("must be within 0..=1, got {}", f.probability));
+            errors
+                .push(format!("{place}.probability"), format!("must be within 0..=1, got {}", f.probability));
             continue;
         }
         let abort = match (f.kind, f.status) {
@@ -522,7 +552,10 @@ pub(crate) fn compile_faults(faults: &[Fault], path: &str, errors: &mut Errors) 
 }
 
 /// Rolls once and picks the fault that fires, if any.
-pub(crate) fn roll_fault<'f>(faults: &'f [CompiledFault], rng: &mut dyn RngCore) -> Option<&'f CompiledFault> {
+pub(crate) fn roll_fault<'f>(
+    faults: &'f [CompiledFault],
+    rng: &mut dyn RngCore,
+) -> Option<&'f CompiledFault> {
     if faults.is_empty() {
         return None;
     }

@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use rand::RngCore;
 
-use crate::compile::{compile_rule, fingerprint, ip_in, method_bit, Action, CompiledRule, ForwardTarget, RuleEnv};
+use crate::compile::{
+    compile_rule, fingerprint, ip_in, method_bit, Action, CompiledRule, ForwardTarget, RuleEnv,
+};
 use crate::error::{Errors, RuleSetError};
 use crate::model::{FaultKind, RuleSet, SequenceMode};
 use crate::path::{Candidates, PathIndex, PathParams, PathPattern};
@@ -108,9 +110,12 @@ impl RuleTable {
     /// Validates and compiles a rule set. Refused with every error found.
     pub fn compile(set: &RuleSet, options: &CompileOptions) -> Result<RuleTable, RuleSetError> {
         let mut errors = Errors::default();
-        for (name, _) in &set.variables {
+        for name in set.variables.keys() {
             if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                errors.push(crate::error::key_path("variables", name), "a variable name is letters, digits and '_'");
+                errors.push(
+                    crate::error::key_path("variables", name),
+                    "a variable name is letters, digits and '_'",
+                );
             }
         }
         for (name, url) in &set.upstreams {
@@ -127,7 +132,10 @@ impl RuleTable {
         let mut rules = Vec::with_capacity(set.rules.len());
         for (i, rule) in set.rules.iter().enumerate() {
             if let Some(first) = first_seen.insert(&rule.id, i) {
-                errors.push(format!("rules[{i}].id"), format!("duplicate id {:?} (first used by rules[{first}])", rule.id));
+                errors.push(
+                    format!("rules[{i}].id"),
+                    format!("duplicate id {:?} (first used by rules[{first}])", rule.id),
+                );
                 first_seen.insert(&rule.id, first);
             }
             if let Some(compiled) = compile_rule(rule, i, &env, &mut errors) {
@@ -135,7 +143,6 @@ impl RuleTable {
             }
         }
         if !errors.list.is_empty() {
-            errors.list.sort_by(|a, b| natural_place_order(&a.path, &b.path));
             return Err(RuleSetError { errors: errors.list });
         }
 
@@ -176,7 +183,8 @@ impl RuleTable {
 
     /// An empty table: every request misses.
     pub fn empty() -> RuleTable {
-        RuleTable::compile(&RuleSet::default(), &CompileOptions::default()).expect("an empty rule set compiles")
+        RuleTable::compile(&RuleSet::default(), &CompileOptions::default())
+            .expect("an empty rule set compiles")
     }
 
     /// How many rules the table holds (enabled or not).
@@ -315,7 +323,11 @@ fn fault_reply(fault: &crate::response::CompiledFault) -> Reply<'_> {
 
 /// The predicates that depend only on the request, in the order they are cheapest to check.
 /// The path already matched (the index found the rule); templates are re-run for captures.
-fn static_predicates_hold<'t, 'r>(rule: &'t CompiledRule, cx: &RequestContext<'r>, params: &mut PathParams<'t, 'r>) -> bool {
+fn static_predicates_hold<'t, 'r>(
+    rule: &'t CompiledRule,
+    cx: &RequestContext<'r>,
+    params: &mut PathParams<'t, 'r>,
+) -> bool {
     let req = cx.req;
     if method_bit(req.method) == 0 && !rule.methods.accepts(0, req.method) {
         return false;
@@ -413,25 +425,4 @@ fn claim(rule: &CompiledRule) -> Option<u64> {
         }
     }
     Some(counters.map_or(0, |c| c.hits.fetch_add(1, Ordering::AcqRel) + 1))
-}
-
-/// Orders places so `rules[10]` comes after `rules[9]`, as a reader expects.
-fn natural_place_order(a: &str, b: &str) -> std::cmp::Ordering {
-    fn key(s: &str) -> Vec<Result<u64, &str>> {
-        let mut out = Vec::new();
-        let mut rest = s;
-        while !rest.is_empty() {
-            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-            if digits > 0 {
-                out.push(Ok(rest[..digits].parse().unwrap_or(u64::MAX)));
-                rest = &rest[digits..];
-            } else {
-                let other = rest.bytes().take_while(|b| !b.is_ascii_digit()).count();
-                out.push(Err(&rest[..other]));
-                rest = &rest[other..];
-            }
-        }
-        out
-    }
-    key(a).cmp(&key(b))
 }

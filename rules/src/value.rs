@@ -9,8 +9,19 @@ use crate::model::{ValueMatch, ValueMatchSpec};
 /// Compiled regexes are capped so that a hostile pattern is refused rather than built.
 pub(crate) const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
+/// Checks that `pattern` is a regex on its own, before it is wrapped in anchors: otherwise
+/// `a)|(?:b` would be accepted and escape them. Parsing is cheap; nothing is compiled here.
+pub(crate) fn check_regex_syntax(pattern: &str) -> Result<(), String> {
+    regex_syntax::ParserBuilder::new().utf8(false).build().parse(pattern).map(drop).map_err(|e| {
+        let text = e.to_string();
+        let lines: Vec<&str> = text.lines().map(str::trim_end).filter(|l| !l.is_empty()).collect();
+        format!("invalid regex: {}", lines.join(" / "))
+    })
+}
+
 /// Compiles `pattern` anchored at both ends, with the crate-wide size cap.
 pub(crate) fn anchored_regex(pattern: &str, case_insensitive: bool) -> Result<Regex, String> {
+    check_regex_syntax(pattern)?;
     RegexBuilder::new(&format!("^(?:{pattern})$"))
         .case_insensitive(case_insensitive)
         .size_limit(REGEX_SIZE_LIMIT)
@@ -28,10 +39,18 @@ pub(crate) fn regex_message(e: &regex::Error) -> String {
 /// A compiled value matcher.
 #[derive(Debug, Clone)]
 pub(crate) enum ValueMatcher {
-    Equals { value: Box<[u8]>, case_insensitive: bool },
-    Contains { finder: memchr::memmem::Finder<'static> },
+    Equals {
+        value: Box<[u8]>,
+        case_insensitive: bool,
+    },
+    Contains {
+        finder: Box<memchr::memmem::Finder<'static>>,
+    },
     /// `contains` ignoring case: a case-insensitive literal regex, so no lowercase copy is made.
-    Pattern { regex: Regex, describe: String },
+    Pattern {
+        regex: Regex,
+        describe: String,
+    },
     Present,
     Absent,
     Not(Box<ValueMatcher>),
@@ -41,10 +60,9 @@ impl ValueMatcher {
     /// Compiles `spec`, pushing errors at `path` on failure.
     pub(crate) fn compile(spec: &ValueMatch, path: &str, errors: &mut Errors) -> Option<Self> {
         match spec {
-            ValueMatch::Equals(v) => Some(ValueMatcher::Equals {
-                value: v.as_bytes().into(),
-                case_insensitive: false,
-            }),
+            ValueMatch::Equals(v) => {
+                Some(ValueMatcher::Equals { value: v.as_bytes().into(), case_insensitive: false })
+            }
             ValueMatch::Spec(spec) => compile_spec(spec, path, errors),
         }
     }
@@ -62,9 +80,7 @@ impl ValueMatcher {
                 values.clone().any(|v| v.trim_ascii().eq_ignore_ascii_case(value))
             }
             ValueMatcher::Contains { finder } => values.clone().any(|v| finder.find(v).is_some()),
-            ValueMatcher::Pattern { regex, .. } => {
-                values.clone().any(|v| regex.is_match(v.trim_ascii()))
-            }
+            ValueMatcher::Pattern { regex, .. } => values.clone().any(|v| regex.is_match(v.trim_ascii())),
             ValueMatcher::Present => values.clone().next().is_some(),
             ValueMatcher::Absent => values.clone().next().is_none(),
             ValueMatcher::Not(inner) => !inner.matches(values),
@@ -145,7 +161,7 @@ fn compile_spec(spec: &ValueMatchSpec, path: &str, errors: &mut Errors) -> Optio
             });
         }
         return Some(ValueMatcher::Contains {
-            finder: memchr::memmem::Finder::new(v.as_bytes()).into_owned(),
+            finder: Box::new(memchr::memmem::Finder::new(v.as_bytes()).into_owned()),
         });
     }
     if let Some(pattern) = &spec.regex {
@@ -200,8 +216,7 @@ mod tests {
         assert!(check(&ci, &["ABC"]));
         let contains = compile(serde_json::json!({"contains": "bc"})).unwrap();
         assert!(check(&contains, &["xbcx"]) && !check(&contains, &["BC"]));
-        let contains_ci =
-            compile(serde_json::json!({"contains": "b.c", "case_insensitive": true})).unwrap();
+        let contains_ci = compile(serde_json::json!({"contains": "b.c", "case_insensitive": true})).unwrap();
         assert!(check(&contains_ci, &["xB.Cx"]) && !check(&contains_ci, &["xbxc"]));
         let re = compile(serde_json::json!({"regex": "[0-9]+"})).unwrap();
         assert!(check(&re, &["123"]) && !check(&re, &["123a"]), "regexes are anchored");
@@ -225,5 +240,6 @@ mod tests {
         assert!(compile(serde_json::json!({"present": false})).is_err());
         assert!(compile(serde_json::json!({})).is_err());
         assert!(compile(serde_json::json!({"regex": "a{1000}{1000}"})).is_err(), "size-capped");
+        assert!(compile(serde_json::json!({"regex": "a)|(?:b"})).is_err(), "cannot escape the anchors");
     }
 }

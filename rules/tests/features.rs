@@ -38,8 +38,10 @@ struct Served {
 }
 
 fn serve(t: &RuleTable, method: &str, target: &str, headers: &[(&str, &str)], body: &str) -> Option<Served> {
-    let headers: Vec<Header<'_>> = headers.iter().map(|(k, v)| Header { name: k, value: v.as_bytes() }).collect();
-    let req = Request::new(method, target, &headers, body.as_bytes()).with_client_ip("10.1.2.3".parse().unwrap());
+    let headers: Vec<Header<'_>> =
+        headers.iter().map(|(k, v)| Header { name: k, value: v.as_bytes() }).collect();
+    let req =
+        Request::new(method, target, &headers, body.as_bytes()).with_client_ip("10.1.2.3".parse().unwrap());
     let cx = RequestContext::new(&req);
     let mut rng = SmallRng::seed_from_u64(7);
     let mut buffers = RenderBuffers::default();
@@ -95,7 +97,11 @@ rules:
   - { id: exact-later, match: { path: /users/42/x }, response: {} }
 "#,
     );
-    assert_eq!(rule_for(&t, "GET", "/users/42/x").as_deref(), Some("exact"), "exact wins, first in file breaks ties");
+    assert_eq!(
+        rule_for(&t, "GET", "/users/42/x").as_deref(),
+        Some("exact"),
+        "exact wins, first in file breaks ties"
+    );
     assert_eq!(rule_for(&t, "GET", "/users/7/x").as_deref(), Some("two-literal"));
     assert_eq!(rule_for(&t, "GET", "/other/7/x").as_deref(), Some("one-literal"));
     assert_eq!(rule_for(&t, "GET", "/users/42").as_deref(), Some("long"));
@@ -167,8 +173,17 @@ rules:
     )
     .unwrap();
     assert_eq!(body_of(&hit), "found");
-    assert!(serve(&t, "GET", "/search?q=red%20shoes&page=2", &[("accept", "application/json"), ("Cookie", "session=1")], "").is_none());
-    assert!(serve(&t, "GET", "/search?q=shoe", &[("accept", "text/html"), ("Cookie", "session=1")], "").is_none());
+    assert!(serve(
+        &t,
+        "GET",
+        "/search?q=red%20shoes&page=2",
+        &[("accept", "application/json"), ("Cookie", "session=1")],
+        ""
+    )
+    .is_none());
+    assert!(
+        serve(&t, "GET", "/search?q=shoe", &[("accept", "text/html"), ("Cookie", "session=1")], "").is_none()
+    );
     assert!(serve(&t, "GET", "/search?q=shoe", &[("accept", "application/json")], "").is_none());
 
     let bulk = serve(&t, "POST", "/orders", &[], r#"{"items":[{"qty":1},{"qty":5}]}"#).unwrap();
@@ -223,7 +238,8 @@ rules:
     sequence: { mode: cycle, responses: [ { body: a }, { body: b }, { status: 503 } ] }
 "#,
     );
-    let stay: Vec<String> = (0..4).map(|_| body_of(&serve(&t, "GET", "/stay", &[], "").unwrap()).to_owned()).collect();
+    let stay: Vec<String> =
+        (0..4).map(|_| body_of(&serve(&t, "GET", "/stay", &[], "").unwrap()).to_owned()).collect();
     assert_eq!(stay, ["one", "two", "two", "two"]);
     let cycle: Vec<String> = (0..5)
         .map(|_| serve(&t, "GET", "/cycle", &[], "").unwrap().text.lines().next().unwrap().to_owned() + "|")
@@ -301,13 +317,14 @@ fn exactly_one_of_many_concurrent_requests_takes_a_scenario_transition() {
 
 #[test]
 fn times_budgets_hold_under_concurrency() {
-    let t = Arc::new(table(
-        "rules:\n  - { id: ten, times: 10, response: {} }\n  - { id: rest, response: {} }\n",
-    ));
+    let t =
+        Arc::new(table("rules:\n  - { id: ten, times: 10, response: {} }\n  - { id: rest, response: {} }\n"));
     let handles: Vec<_> = (0..4)
         .map(|_| {
             let t = t.clone();
-            std::thread::spawn(move || (0..100).filter(|_| rule_for(&t, "GET", "/").as_deref() == Some("ten")).count())
+            std::thread::spawn(move || {
+                (0..100).filter(|_| rule_for(&t, "GET", "/").as_deref() == Some("ten")).count()
+            })
         })
         .collect();
     let served: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
@@ -321,8 +338,13 @@ fn state_survives_a_recompile_when_the_rule_is_unchanged() {
     let v1 = "rules:\n  - id: s\n    sequence: { responses: [ {body: a}, {body: b}, {body: c} ] }\n";
     let t1 = table_with(v1, &options);
     assert_eq!(body_of(&serve(&t1, "GET", "/", &[], "").unwrap()), "a");
-    let t2 = table_with(&format!("{v1}  - {{ id: other, match: {{ path: /o }}, response: {{}} }}\n"), &options);
-    assert_eq!(body_of(&serve(&t2, "GET", "/", &[], "").unwrap()), "b", "same rule, same position in its sequence");
+    let t2 =
+        table_with(&format!("{v1}  - {{ id: other, match: {{ path: /o }}, response: {{}} }}\n"), &options);
+    assert_eq!(
+        body_of(&serve(&t2, "GET", "/", &[], "").unwrap()),
+        "b",
+        "same rule, same position in its sequence"
+    );
     let changed = v1.replace("body: c", "body: C");
     let t3 = table_with(&changed, &options);
     assert_eq!(body_of(&serve(&t3, "GET", "/", &[], "").unwrap()), "a", "a changed rule starts over");

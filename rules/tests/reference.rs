@@ -6,7 +6,8 @@
 use std::collections::BTreeMap;
 
 use mockplane_rules::model::{
-    BodyMatch, MethodMatch, PathMatch, PathMatchSpec, Response, Rule, RequestMatch, ValueMatch, ValueMatchSpec,
+    BodyMatch, MethodMatch, PathMatch, PathMatchSpec, RequestMatch, Response, Rule, ValueMatch,
+    ValueMatchSpec,
 };
 use mockplane_rules::{CompileOptions, Header, Request, RequestContext, RuleSet, RuleTable};
 use proptest::prelude::*;
@@ -116,7 +117,9 @@ fn json_eq(a: &serde_json::Value, b: &serde_json::Value) -> bool {
     match (a, b) {
         (Number(x), Number(y)) => x.as_f64() == y.as_f64(),
         (Array(x), Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_eq(p, q)),
-        (Object(x), Object(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w))),
+        (Object(x), Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+        }
         _ => a == b,
     }
 }
@@ -150,12 +153,17 @@ fn rule_holds(rule: &Rule, req: &RefRequest) -> bool {
     };
     let path_ok = m.path.as_ref().is_none_or(|p| path_holds(p, &req.path));
     let headers_ok = m.headers.iter().all(|(name, vm)| {
-        let values: Vec<String> =
-            req.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone()).collect();
+        let values: Vec<String> = req
+            .headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+            .collect();
         value_holds(vm, &values)
     });
     let query_ok = m.query.iter().all(|(name, vm)| {
-        let values: Vec<String> = req.query.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect();
+        let values: Vec<String> =
+            req.query.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect();
         value_holds(vm, &values)
     });
     let body_ok = m.body.as_ref().is_none_or(|b| body_holds(b, &req.body));
@@ -175,7 +183,8 @@ fn engine_select(table: &RuleTable, req: &RefRequest) -> Option<String> {
         req.headers.iter().map(|(k, v)| Header { name: k, value: v.as_bytes() }).collect();
     headers.push(Header { name: "Host", value: req.host.as_bytes() });
     let query: Vec<String> = req.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let target = if query.is_empty() { req.path.clone() } else { format!("{}?{}", req.path, query.join("&")) };
+    let target =
+        if query.is_empty() { req.path.clone() } else { format!("{}?{}", req.path, query.join("&")) };
     let request = Request::new(&req.method, &target, &headers, req.body.as_bytes());
     let cx = RequestContext::new(&request);
     table.select(&cx).map(|s| s.rule_id().to_owned())
@@ -241,9 +250,16 @@ fn path_match() -> impl Strategy<Value = Option<PathMatch>> {
 fn value_match() -> impl Strategy<Value = ValueMatch> {
     let leaf = prop_oneof![
         prop::sample::select(&["1", "2", "A"][..]).prop_map(|v| ValueMatch::Equals(v.into())),
-        Just(ValueMatch::Spec(Box::new(ValueMatchSpec { equals: Some("a".into()), case_insensitive: true, ..Default::default() }))),
+        Just(ValueMatch::Spec(Box::new(ValueMatchSpec {
+            equals: Some("a".into()),
+            case_insensitive: true,
+            ..Default::default()
+        }))),
         Just(ValueMatch::Spec(Box::new(ValueMatchSpec { contains: Some("1".into()), ..Default::default() }))),
-        Just(ValueMatch::Spec(Box::new(ValueMatchSpec { regex: Some("[0-9]+".into()), ..Default::default() }))),
+        Just(ValueMatch::Spec(Box::new(ValueMatchSpec {
+            regex: Some("[0-9]+".into()),
+            ..Default::default()
+        }))),
         Just(ValueMatch::Spec(Box::new(ValueMatchSpec { present: Some(true), ..Default::default() }))),
         Just(ValueMatch::Spec(Box::new(ValueMatchSpec { absent: Some(true), ..Default::default() }))),
     ];
@@ -257,8 +273,16 @@ fn rule(i: usize) -> impl Strategy<Value = Rule> {
         prop::option::weighted(0.6, prop::sample::subsequence(vec!["GET", "POST", "DELETE"], 1..3)),
         prop::option::weighted(0.15, prop::sample::select(&["api.test", "*.test", "other.test"][..])),
         path_match(),
-        prop::collection::btree_map(prop::sample::select(&["x-a", "X-B"][..]).prop_map(str::to_owned), value_match(), 0..2),
-        prop::collection::btree_map(prop::sample::select(&["q", "r"][..]).prop_map(str::to_owned), value_match(), 0..2),
+        prop::collection::btree_map(
+            prop::sample::select(&["x-a", "X-B"][..]).prop_map(str::to_owned),
+            value_match(),
+            0..2,
+        ),
+        prop::collection::btree_map(
+            prop::sample::select(&["q", "r"][..]).prop_map(str::to_owned),
+            value_match(),
+            0..2,
+        ),
         prop::option::weighted(
             0.1,
             prop_oneof![
@@ -304,7 +328,10 @@ fn rule_set() -> impl Strategy<Value = RuleSet> {
 fn request() -> impl Strategy<Value = RefRequest> {
     let kv = |names: &'static [&'static str]| {
         prop::collection::vec(
-            (prop::sample::select(names).prop_map(str::to_owned), prop::sample::select(&["1", "2", "A", "a", "12"][..]).prop_map(str::to_owned)),
+            (
+                prop::sample::select(names).prop_map(str::to_owned),
+                prop::sample::select(&["1", "2", "A", "a", "12"][..]).prop_map(str::to_owned),
+            ),
             0..3,
         )
     };
