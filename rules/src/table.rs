@@ -197,6 +197,11 @@ impl RuleTable {
         self.rules.is_empty()
     }
 
+    /// The id of the rule at `index` in the rule set.
+    pub fn rule_id(&self, index: usize) -> Option<&str> {
+        self.rules.get(index).map(|r| &*r.id)
+    }
+
     /// The ids of the rules, in rule-set order.
     pub fn rule_ids(&self) -> impl Iterator<Item = &str> {
         self.rules.iter().map(|r| &*r.id)

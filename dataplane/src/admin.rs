@@ -1,0 +1,219 @@
+//! The admin listener: `/healthz`, `/readyz`, `/metrics`, `/config`, `/journal`.
+//!
+//! It runs on its own thread with its own small runtime (epoll: admin traffic is light and
+//! must work wherever the data plane does), reusing the data plane's HTTP codec.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::{TcpListener, TcpStream};
+
+use crate::codec::{self, Limits};
+use crate::journal::JournalQuery;
+use crate::snapshot::SnapshotStore;
+use crate::stats::SharedStats;
+
+struct Admin {
+    store: SnapshotStore,
+    stats: Arc<SharedStats>,
+}
+
+/// Binds the admin listener and serves it on a new thread until `shutdown`.
+pub(crate) fn start(
+    addr: SocketAddr,
+    store: SnapshotStore,
+    stats: Arc<SharedStats>,
+    shutdown: Arc<AtomicBool>,
+) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
+    let (tx, rx) = mpsc::channel();
+    let thread = std::thread::Builder::new().name("mockplane-admin".into()).spawn(move || {
+        let rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build();
+        let mut rt = match rt {
+            Ok(rt) => rt,
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        };
+        rt.block_on(async move {
+            let listener = match TcpListener::bind(addr) {
+                Ok(l) => l,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
+            let _ = tx.send(Ok(listener.local_addr().unwrap_or(addr)));
+            let admin = std::rc::Rc::new(Admin { store, stats });
+            loop {
+                let accepted = monoio::select! {
+                    a = listener.accept() => Some(a),
+                    _ = wait(&shutdown) => None,
+                };
+                match accepted {
+                    None => break,
+                    Some(Ok((stream, _))) => {
+                        let admin = admin.clone();
+                        monoio::spawn(async move { serve(&admin, stream).await });
+                    }
+                    Some(Err(_)) => monoio::time::sleep(Duration::from_millis(10)).await,
+                }
+            }
+        });
+    })?;
+    match rx.recv() {
+        Ok(Ok(bound)) => Ok((bound, thread)),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(std::io::Error::other("the admin thread died while starting")),
+    }
+}
+
+async fn wait(flag: &AtomicBool) {
+    while !flag.load(Ordering::Acquire) {
+        monoio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn serve(admin: &Admin, mut stream: TcpStream) {
+    let limits = Limits { max_body: 64 * 1024, ..Limits::default() };
+    let mut buf: Vec<u8> = Vec::with_capacity(8192);
+    loop {
+        let head = loop {
+            match codec::parse_head(&buf, &limits) {
+                Ok(Some(head)) => break head,
+                Ok(None) => {}
+                Err(e) => {
+                    let _ = stream.write_all(e.response().to_vec()).await;
+                    return;
+                }
+            }
+            if buf.capacity() - buf.len() < 1024 {
+                buf.reserve(8192);
+            }
+            let read = monoio::time::timeout(Duration::from_secs(30), stream.read(buf)).await;
+            match read {
+                Ok((Ok(n), b)) if n > 0 => buf = b,
+                _ => return,
+            }
+        };
+        let body_len = match head.framing {
+            codec::BodyFraming::Length(n) => n,
+            codec::BodyFraming::None => 0,
+            // The admin endpoints take no bodies; refuse rather than decode.
+            codec::BodyFraming::Chunked => {
+                let _ = stream
+                    .write_all(respond(411, "text/plain", "chunked bodies are not accepted here\n", false))
+                    .await;
+                return;
+            }
+        };
+        while buf.len() < head.head_len + body_len {
+            if buf.capacity() - buf.len() < 1024 {
+                buf.reserve(8192);
+            }
+            match monoio::time::timeout(Duration::from_secs(30), stream.read(buf)).await {
+                Ok((Ok(n), b)) if n > 0 => buf = b,
+                _ => return,
+            }
+        }
+        let keep_alive = head.keep_alive;
+        let response = route(admin, head.method(&buf), head.target(&buf), keep_alive);
+        buf.drain(..head.head_len + body_len);
+        let (result, _) = stream.write_all(response).await;
+        if result.is_err() || !keep_alive {
+            return;
+        }
+    }
+}
+
+fn route(admin: &Admin, method: &str, target: &str, keep_alive: bool) -> Vec<u8> {
+    let (path, query) = mockplane_rules::request::split_target(target);
+    if method != "GET" && method != "HEAD" {
+        return respond(
+            405,
+            "application/json",
+            r#"{"error":"the admin endpoints answer GET only"}"#,
+            keep_alive,
+        );
+    }
+    let snapshot = admin.store.load();
+    match path {
+        "/healthz" => respond(200, "text/plain", "ok\n", keep_alive),
+        "/readyz" => match &snapshot {
+            Some(s) => {
+                let body = serde_json::json!({ "ready": true, "version": s.version, "source": s.source, "rules": s.table.len() });
+                respond(200, "application/json", &body.to_string(), keep_alive)
+            }
+            None => respond(
+                503,
+                "application/json",
+                r#"{"ready":false,"reason":"no rules loaded yet"}"#,
+                keep_alive,
+            ),
+        },
+        "/metrics" => {
+            let text = admin.stats.prometheus(snapshot.as_deref());
+            respond(200, "text/plain; version=0.0.4", &text, keep_alive)
+        }
+        "/config" => match &snapshot {
+            Some(s) => {
+                let loaded_at = chrono::DateTime::<chrono::Utc>::from(s.loaded_at).to_rfc3339();
+                let body = serde_json::json!({
+                    "version": s.version, "source": s.source, "loaded_at": loaded_at, "rule_set": s.rules,
+                });
+                respond(200, "application/json", &body.to_string(), keep_alive)
+            }
+            None => respond(503, "application/json", r#"{"error":"no rules loaded yet"}"#, keep_alive),
+        },
+        "/journal" => match journal_query(query) {
+            Ok(q) => {
+                let entries = admin.stats.journal(&q);
+                let body = serde_json::json!({ "entries": entries });
+                respond(200, "application/json", &body.to_string(), keep_alive)
+            }
+            Err(message) => respond(
+                400,
+                "application/json",
+                &serde_json::json!({ "error": message }).to_string(),
+                keep_alive,
+            ),
+        },
+        _ => respond(
+            404,
+            "application/json",
+            r#"{"error":"unknown admin endpoint","endpoints":["/healthz","/readyz","/metrics","/config","/journal"]}"#,
+            keep_alive,
+        ),
+    }
+}
+
+fn journal_query(query: &str) -> Result<JournalQuery, String> {
+    let mut q = JournalQuery { limit: 100, ..JournalQuery::default() };
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        match &*k {
+            "rule" => q.rule = Some(v.into_owned()),
+            "path" => q.path = Some(v.into_owned()),
+            "status" => {
+                q.status = Some(v.parse().map_err(|_| format!("status must be a number, got {v:?}"))?)
+            }
+            "limit" => q.limit = v.parse().map_err(|_| format!("limit must be a number, got {v:?}"))?,
+            other => return Err(format!("unknown filter {other:?}: use rule, path, status, limit")),
+        }
+    }
+    Ok(q)
+}
+
+fn respond(status: u16, content_type: &str, body: &str, keep_alive: bool) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 {status} {}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n{}\r\n{body}",
+        mockplane_rules::reason_phrase(status),
+        body.len(),
+        if keep_alive { "" } else { "connection: close\r\n" },
+    )
+    .into_bytes()
+}

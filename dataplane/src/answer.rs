@@ -1,0 +1,230 @@
+//! One request, answered: from a parsed head and body to response bytes appended to the
+//! connection's write buffer. Synchronous and allocation-free for static answers; the
+//! connection loop does the waiting (delays) and the writing.
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use mockplane_rules::model::FaultKind;
+use mockplane_rules::{Header, Reply, Request, RequestContext};
+use smallvec::SmallVec;
+
+use crate::codec::Head;
+use crate::journal::{InlineStr, JournalEntry};
+use crate::worker::Worker;
+
+/// What the connection loop does after an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The response is in the write buffer from `start`; send it after `delay`, then go on
+    /// (or close, when `close`).
+    Respond { start: usize, delay: Option<Duration>, close: bool },
+    /// Instead of a response, a fault at the connection level, after `delay`.
+    Fault { kind: FaultKind, delay: Option<Duration> },
+}
+
+/// Answers the request whose head is `head` (offsets into `buf`) and whose body is `body`.
+pub(crate) fn answer(
+    worker: &Worker,
+    buf: &[u8],
+    head: &Head,
+    body: &[u8],
+    peer: Option<IpAddr>,
+    started: Instant,
+    wbuf: &mut Vec<u8>,
+) -> Outcome {
+    let start = wbuf.len();
+    let method = head.method(buf);
+    let target = head.target(buf);
+    let head_only = method == "HEAD";
+    let keep_alive = head.keep_alive && !worker.draining();
+    let http10 = head.minor_version == 0;
+
+    let Some(snapshot) = worker.snapshot() else {
+        write_simple(
+            wbuf,
+            worker,
+            503,
+            "application/json",
+            br#"{"error":"no rules loaded yet"}"#,
+            keep_alive,
+            http10,
+            head_only,
+        );
+        worker.record(None, None, 503, None, method, target, started);
+        return Outcome::Respond { start, delay: None, close: !keep_alive };
+    };
+    let headers: SmallVec<[Header<'_>; 32]> =
+        head.headers(buf).map(|(name, value)| Header { name, value }).collect();
+    let mut request = Request::new(method, target, &headers, body);
+    if let Some(ip) = peer {
+        request = request.with_client_ip(ip);
+    }
+    let cx = RequestContext::new(&request);
+    let table = &snapshot.table;
+
+    let Some(selection) = table.select(&cx) else {
+        let body = miss_body(&snapshot, &cx);
+        write_simple(wbuf, worker, 404, "application/json", body.as_bytes(), keep_alive, http10, head_only);
+        worker.record(Some(&snapshot), None, 404, None, method, target, started);
+        return Outcome::Respond { start, delay: None, close: !keep_alive };
+    };
+    let mut render = worker.render.borrow_mut();
+    let mut rng = worker.rng.borrow_mut();
+    let answer = table.answer(&selection, &cx, chrono::Utc::now(), &mut *rng, &mut render);
+    let rule = Some(answer.rule_index);
+    match answer.reply {
+        Reply::Static(response) => {
+            wbuf.extend_from_slice(response.head());
+            finish_head(wbuf, worker, keep_alive, http10);
+            wbuf.extend_from_slice(if head_only { b"\r\n" } else { response.tail() });
+            worker.record(Some(&snapshot), rule, response.status(), None, method, target, started);
+            Outcome::Respond { start, delay: answer.delay, close: !keep_alive }
+        }
+        Reply::Rendered { status } => {
+            wbuf.extend_from_slice(&render.head);
+            finish_head(wbuf, worker, keep_alive, http10);
+            wbuf.extend_from_slice(b"\r\n");
+            if !head_only {
+                wbuf.extend_from_slice(&render.body);
+            }
+            worker.record(Some(&snapshot), rule, status, None, method, target, started);
+            Outcome::Respond { start, delay: answer.delay, close: !keep_alive }
+        }
+        Reply::Fault(kind) => {
+            worker.record(Some(&snapshot), rule, 0, Some(fault_name(kind)), method, target, started);
+            Outcome::Fault { kind, delay: answer.delay }
+        }
+        Reply::Forward(target_upstream) => {
+            let body = serde_json::json!({
+                "error": "this rule forwards to an upstream, and this data plane does not proxy yet",
+                "rule": answer.rule_id,
+                "upstream": target_upstream.url,
+            })
+            .to_string();
+            write_simple(
+                wbuf,
+                worker,
+                502,
+                "application/json",
+                body.as_bytes(),
+                keep_alive,
+                http10,
+                head_only,
+            );
+            worker.record(Some(&snapshot), rule, 502, None, method, target, started);
+            Outcome::Respond { start, delay: answer.delay, close: !keep_alive }
+        }
+    }
+}
+
+/// The JSON body of a 404: what was asked, and the closest rules with the first predicate
+/// each failed. Computed only on a miss.
+fn miss_body(snapshot: &crate::snapshot::Snapshot, cx: &RequestContext<'_>) -> String {
+    let explanation = snapshot.table.explain(cx);
+    let near: Vec<serde_json::Value> = explanation
+        .near_misses(3)
+        .into_iter()
+        .map(|v| {
+            serde_json::json!({
+                "rule": v.rule_id,
+                "failed": v.failed.as_ref().map(|m| serde_json::json!({
+                    "predicate": m.predicate, "expected": m.expected, "actual": m.actual,
+                })),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "error": "no rule matched",
+        "request": { "method": cx.req.method, "path": cx.req.path, "query": cx.req.query },
+        "closest_rules": near,
+    })
+    .to_string()
+}
+
+/// Adds the per-response headers the server owns: `date` and, when needed, `connection`.
+#[inline]
+fn finish_head(wbuf: &mut Vec<u8>, worker: &Worker, keep_alive: bool, http10: bool) {
+    wbuf.extend_from_slice(&worker.date.borrow().line);
+    if !keep_alive {
+        wbuf.extend_from_slice(b"connection: close\r\n");
+    } else if http10 {
+        wbuf.extend_from_slice(b"connection: keep-alive\r\n");
+    }
+}
+
+/// Writes a small complete response the server makes itself (404, 502, 503).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn write_simple(
+    wbuf: &mut Vec<u8>,
+    worker: &Worker,
+    status: u16,
+    content_type: &str,
+    body: &[u8],
+    keep_alive: bool,
+    http10: bool,
+    head_only: bool,
+) {
+    use std::io::Write as _;
+    let _ = write!(
+        wbuf,
+        "HTTP/1.1 {status} {}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n",
+        mockplane_rules::reason_phrase(status),
+        body.len()
+    );
+    finish_head(wbuf, worker, keep_alive, http10);
+    wbuf.extend_from_slice(b"\r\n");
+    if !head_only {
+        wbuf.extend_from_slice(body);
+    }
+}
+
+/// The name a fault has in the journal and the logs.
+pub(crate) fn fault_name(kind: FaultKind) -> &'static str {
+    match kind {
+        FaultKind::Abort => "abort",
+        FaultKind::ConnectionReset => "connection_reset",
+        FaultKind::EmptyResponse => "empty_response",
+        FaultKind::MalformedChunk => "malformed_chunk",
+        FaultKind::RandomData => "random_data",
+    }
+}
+
+impl Worker {
+    /// Counts the request and journals it.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub(crate) fn record(
+        &self,
+        snapshot: Option<&std::sync::Arc<crate::snapshot::Snapshot>>,
+        rule: Option<usize>,
+        status: u16,
+        fault: Option<&'static str>,
+        method: &str,
+        target: &str,
+        started: Instant,
+    ) {
+        let took = started.elapsed();
+        let mut stats = self.stats.borrow_mut();
+        match snapshot {
+            Some(s) => stats.record(s, rule, status, took),
+            None => stats.record_without_table(status, took),
+        }
+        if self.journal_enabled {
+            let rule_id = match (snapshot, rule) {
+                (Some(s), Some(i)) => s.table.rule_id(i).unwrap_or(""),
+                _ => "",
+            };
+            stats.journal.push(JournalEntry {
+                at_ms: chrono::Utc::now().timestamp_millis().max(0) as u64,
+                worker: self.id as u16,
+                status,
+                duration_us: took.as_micros().min(u32::MAX as u128) as u32,
+                method: InlineStr::new(method),
+                target: InlineStr::new(target),
+                rule: InlineStr::new(rule_id),
+                fault,
+            });
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! The data plane's settings, with the defaults the command line documents.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::codec::Limits;
+
+/// Which I/O driver the workers run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IoDriver {
+    /// io_uring when the kernel allows it, else epoll.
+    #[default]
+    Auto,
+    /// io_uring only; refuse to start without it.
+    Uring,
+    /// epoll (monoio's legacy driver).
+    Epoll,
+}
+
+impl std::str::FromStr for IoDriver {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(IoDriver::Auto),
+            "uring" | "io_uring" | "io-uring" => Ok(IoDriver::Uring),
+            "epoll" | "legacy" => Ok(IoDriver::Epoll),
+            other => Err(format!("unknown io driver {other:?}: expected auto, uring or epoll")),
+        }
+    }
+}
+
+/// Everything the data plane needs to start.
+#[derive(Debug, Clone)]
+pub struct DataPlaneConfig {
+    /// The rules file served in static mode (reloaded when it changes on disk).
+    pub rules: Option<PathBuf>,
+    /// Where traffic is served. Port 0 picks a free port (shared by every worker).
+    pub listen: SocketAddr,
+    /// Where the admin endpoints are served.
+    pub admin: SocketAddr,
+    /// Worker threads, one runtime each. 0 means one per core.
+    pub workers: usize,
+    /// Pin each worker to a core.
+    pub pin_workers: bool,
+    /// The I/O driver.
+    pub io_driver: IoDriver,
+    /// Request size limits.
+    pub limits: Limits,
+    /// Journal entries kept per worker; 0 turns the journal off.
+    pub journal_capacity: usize,
+    /// How long an idle keep-alive connection stays open.
+    pub idle_timeout: Duration,
+    /// How long a client may take to send a whole request head (slowloris defence).
+    pub header_timeout: Duration,
+    /// Open connections per worker beyond which new ones are closed at once.
+    pub max_connections: usize,
+    /// On shutdown, how long requests in flight may take to finish.
+    pub drain_timeout: Duration,
+    /// How often the rules file is checked for changes.
+    pub reload_interval: Duration,
+}
+
+impl Default for DataPlaneConfig {
+    fn default() -> Self {
+        DataPlaneConfig {
+            rules: None,
+            listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            admin: SocketAddr::from(([127, 0, 0, 1], 9901)),
+            workers: 0,
+            pin_workers: true,
+            io_driver: IoDriver::Auto,
+            limits: Limits::default(),
+            journal_capacity: 10_000,
+            idle_timeout: Duration::from_secs(60),
+            header_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
+            drain_timeout: Duration::from_secs(10),
+            reload_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+impl DataPlaneConfig {
+    /// The number of workers to start: `workers`, or one per available core.
+    pub fn worker_count(&self) -> usize {
+        if self.workers > 0 {
+            self.workers
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        }
+    }
+}

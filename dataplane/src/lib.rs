@@ -1,0 +1,24 @@
+//! The mockplane data plane: a thread-per-core server that answers HTTP requests from the
+//! compiled mock rules of `mockplane-rules`.
+//!
+//! [`codec`] is the pure, synchronous HTTP/1.1 request codec: it parses request heads and
+//! decodes chunked bodies from bytes the connection loop has read, and refuses anything
+//! ambiguous with a ready-made error response.
+
+#![deny(rust_2018_idioms)]
+
+mod admin;
+mod answer;
+pub mod codec;
+pub mod config;
+mod conn;
+pub mod driver;
+pub mod journal;
+pub mod server;
+pub mod snapshot;
+pub mod stats;
+mod worker;
+
+pub use config::{DataPlaneConfig, IoDriver};
+pub use server::{start, RunningDataPlane, ShutdownHandle, StartError};
+pub use snapshot::{Snapshot, SnapshotStore};

@@ -1,0 +1,202 @@
+//! One worker: a thread pinned to a core, its own runtime and listener (SO_REUSEPORT), and
+//! everything its connections share, none of it shared with other workers on the hot path.
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use arc_swap::ArcSwapOption;
+use mockplane_rules::RenderBuffers;
+use monoio::net::{ListenerOpts, TcpListener};
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+
+use crate::config::DataPlaneConfig;
+use crate::snapshot::Snapshot;
+use crate::stats::{LocalStats, SharedStats};
+
+/// How often a worker publishes its counters and journal, and checks for shutdown.
+pub(crate) const TICK: Duration = Duration::from_millis(100);
+
+/// The cached `date:` header line, refreshed once a second.
+pub(crate) struct DateLine {
+    pub(crate) line: Vec<u8>,
+    second: u64,
+}
+
+impl DateLine {
+    fn new() -> Self {
+        let mut d = DateLine { line: Vec::with_capacity(40), second: u64::MAX };
+        d.refresh();
+        d
+    }
+
+    fn refresh(&mut self) {
+        let now = SystemTime::now();
+        let second = now.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        if second != self.second {
+            self.second = second;
+            self.line.clear();
+            self.line.extend_from_slice(b"date: ");
+            self.line.extend_from_slice(httpdate::fmt_http_date(now).as_bytes());
+            self.line.extend_from_slice(b"\r\n");
+        }
+    }
+}
+
+/// The worker's cache of the shared swap cell: a pointer compare per request, no atomic RMW.
+type SnapshotCache = arc_swap::Cache<Arc<ArcSwapOption<Snapshot>>, Option<Arc<Snapshot>>>;
+
+/// The snapshot as handed to connections. The extra `Rc` layer is deliberate: cloning it is a
+/// non-atomic increment on this thread, where cloning the `Arc` would write to a reference
+/// count that every core shares.
+#[allow(clippy::redundant_allocation)]
+pub(crate) type LocalSnapshot = Rc<Arc<Snapshot>>;
+
+/// What a worker's connections share. Lives on the worker's thread only (`Rc`).
+pub(crate) struct Worker {
+    pub(crate) id: usize,
+    pub(crate) config: Arc<DataPlaneConfig>,
+    cache: RefCell<SnapshotCache>,
+    /// The snapshot last handed out.
+    current: RefCell<Option<LocalSnapshot>>,
+    pub(crate) stats: RefCell<LocalStats>,
+    pub(crate) shared: Arc<SharedStats>,
+    pub(crate) rng: RefCell<SmallRng>,
+    pub(crate) date: RefCell<DateLine>,
+    pub(crate) render: RefCell<RenderBuffers>,
+    pub(crate) journal_enabled: bool,
+    shutdown: Arc<AtomicBool>,
+    /// Connections open on this worker.
+    pub(crate) open: Cell<usize>,
+    /// Requests between a complete head and a flushed answer.
+    pub(crate) busy: Cell<usize>,
+}
+
+impl Worker {
+    pub(crate) fn new(
+        id: usize,
+        config: Arc<DataPlaneConfig>,
+        cell: Arc<ArcSwapOption<Snapshot>>,
+        shared: Arc<SharedStats>,
+        shutdown: Arc<AtomicBool>,
+    ) -> Self {
+        Worker {
+            id,
+            journal_enabled: config.journal_capacity > 0,
+            stats: RefCell::new(LocalStats::new(config.journal_capacity)),
+            config,
+            cache: RefCell::new(arc_swap::Cache::new(cell)),
+            current: RefCell::new(None),
+            shared,
+            rng: RefCell::new(SmallRng::from_os_rng()),
+            date: RefCell::new(DateLine::new()),
+            render: RefCell::new(RenderBuffers::default()),
+            shutdown,
+            open: Cell::new(0),
+            busy: Cell::new(0),
+        }
+    }
+
+    /// The snapshot in force, without touching any shared reference count when unchanged.
+    #[inline]
+    pub(crate) fn snapshot(&self) -> Option<LocalSnapshot> {
+        let mut cache = self.cache.borrow_mut();
+        let latest = cache.load();
+        let mut current = self.current.borrow_mut();
+        match (latest, current.as_ref()) {
+            (Some(latest), Some(cur)) if Arc::ptr_eq(latest, cur) => Some(cur.clone()),
+            (Some(latest), _) => {
+                let fresh = Rc::new(latest.clone());
+                *current = Some(fresh.clone());
+                Some(fresh)
+            }
+            (None, _) => None,
+        }
+    }
+
+    /// Whether the data plane is shutting down: finish what is in flight, take nothing new.
+    #[inline]
+    pub(crate) fn draining(&self) -> bool {
+        self.shutdown.load(Ordering::Relaxed)
+    }
+
+    fn publish(&self) {
+        self.shared.publish(self.id, &mut self.stats.borrow_mut());
+    }
+}
+
+/// Binds a listener the way every worker does: SO_REUSEPORT, so each worker has its own and
+/// the kernel spreads connections across them.
+pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind_with_config(addr, &ListenerOpts::new().reuse_port(true).reuse_addr(true).backlog(4096))
+}
+
+/// The worker's life: accept until shutdown, then drain, then return.
+pub(crate) async fn run(worker: Rc<Worker>, listener: TcpListener) {
+    let ticker = {
+        let worker = worker.clone();
+        monoio::spawn(async move {
+            loop {
+                monoio::time::sleep(TICK).await;
+                worker.date.borrow_mut().refresh();
+                worker.publish();
+            }
+        })
+    };
+    loop {
+        let accepted = monoio::select! {
+            accepted = listener.accept() => Some(accepted),
+            _ = wait_for_shutdown(&worker) => None,
+        };
+        let Some(accepted) = accepted else { break };
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                // EMFILE and friends: back off briefly instead of spinning.
+                tracing::warn!(worker = worker.id, error = %e, "accept failed");
+                monoio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        if worker.open.get() >= worker.config.max_connections {
+            tracing::warn!(worker = worker.id, %peer, "too many open connections; closing a new one");
+            drop(stream);
+            continue;
+        }
+        worker.shared.accepted[worker.id].fetch_add(1, Ordering::Relaxed);
+        let worker = worker.clone();
+        monoio::spawn(async move {
+            worker.open.set(worker.open.get() + 1);
+            worker.shared.open_connections[worker.id].fetch_add(1, Ordering::Relaxed);
+            crate::conn::serve(&worker, stream, peer).await;
+            worker.open.set(worker.open.get() - 1);
+            worker.shared.open_connections[worker.id].fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+    drop(listener);
+    let deadline = Instant::now() + worker.config.drain_timeout;
+    while worker.busy.get() > 0 && Instant::now() < deadline {
+        monoio::time::sleep(Duration::from_millis(5)).await;
+    }
+    if worker.busy.get() > 0 {
+        tracing::warn!(
+            worker = worker.id,
+            in_flight = worker.busy.get(),
+            "drain timeout: dropping requests in flight"
+        );
+    }
+    drop(ticker);
+    worker.publish();
+    let open = worker.open.get() as i64;
+    worker.shared.open_connections[worker.id].fetch_sub(open, Ordering::Relaxed);
+}
+
+async fn wait_for_shutdown(worker: &Worker) {
+    while !worker.draining() {
+        monoio::time::sleep(TICK).await;
+    }
+}
