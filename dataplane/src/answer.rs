@@ -34,6 +34,8 @@ pub(crate) fn answer(
     wbuf: &mut Vec<u8>,
 ) -> Outcome {
     let start = wbuf.len();
+    // One wall-clock read serves templates (`{{now}}`) and the journal.
+    let now = chrono::Utc::now();
     let method = head.method(buf);
     let target = head.target(buf);
     let head_only = method == "HEAD";
@@ -51,7 +53,7 @@ pub(crate) fn answer(
             http10,
             head_only,
         );
-        worker.record(None, None, 503, None, method, target, started);
+        worker.record(None, None, 503, None, method, target, started, now);
         return Outcome::Respond { start, delay: None, close: !keep_alive };
     };
     let headers: SmallVec<[Header<'_>; 32]> =
@@ -66,19 +68,19 @@ pub(crate) fn answer(
     let Some(selection) = table.select(&cx) else {
         let body = miss_body(&snapshot, &cx);
         write_simple(wbuf, worker, 404, "application/json", body.as_bytes(), keep_alive, http10, head_only);
-        worker.record(Some(&snapshot), None, 404, None, method, target, started);
+        worker.record(Some(&snapshot), None, 404, None, method, target, started, now);
         return Outcome::Respond { start, delay: None, close: !keep_alive };
     };
     let mut render = worker.render.borrow_mut();
     let mut rng = worker.rng.borrow_mut();
-    let answer = table.answer(&selection, &cx, chrono::Utc::now(), &mut *rng, &mut render);
+    let answer = table.answer(&selection, &cx, now, &mut *rng, &mut render);
     let rule = Some(answer.rule_index);
     match answer.reply {
         Reply::Static(response) => {
             wbuf.extend_from_slice(response.head());
             finish_head(wbuf, worker, keep_alive, http10);
             wbuf.extend_from_slice(if head_only { b"\r\n" } else { response.tail() });
-            worker.record(Some(&snapshot), rule, response.status(), None, method, target, started);
+            worker.record(Some(&snapshot), rule, response.status(), None, method, target, started, now);
             Outcome::Respond { start, delay: answer.delay, close: !keep_alive }
         }
         Reply::Rendered { status } => {
@@ -88,11 +90,11 @@ pub(crate) fn answer(
             if !head_only {
                 wbuf.extend_from_slice(&render.body);
             }
-            worker.record(Some(&snapshot), rule, status, None, method, target, started);
+            worker.record(Some(&snapshot), rule, status, None, method, target, started, now);
             Outcome::Respond { start, delay: answer.delay, close: !keep_alive }
         }
         Reply::Fault(kind) => {
-            worker.record(Some(&snapshot), rule, 0, Some(fault_name(kind)), method, target, started);
+            worker.record(Some(&snapshot), rule, 0, Some(fault_name(kind)), method, target, started, now);
             Outcome::Fault { kind, delay: answer.delay }
         }
         Reply::Forward(target_upstream) => {
@@ -112,7 +114,7 @@ pub(crate) fn answer(
                 http10,
                 head_only,
             );
-            worker.record(Some(&snapshot), rule, 502, None, method, target, started);
+            worker.record(Some(&snapshot), rule, 502, None, method, target, started, now);
             Outcome::Respond { start, delay: answer.delay, close: !keep_alive }
         }
     }
@@ -203,6 +205,7 @@ impl Worker {
         method: &str,
         target: &str,
         started: Instant,
+        now: chrono::DateTime<chrono::Utc>,
     ) {
         let took = started.elapsed();
         let mut stats = self.stats.borrow_mut();
@@ -216,7 +219,7 @@ impl Worker {
                 _ => "",
             };
             stats.journal.push(JournalEntry {
-                at_ms: chrono::Utc::now().timestamp_millis().max(0) as u64,
+                at_ms: now.timestamp_millis().max(0) as u64,
                 worker: self.id as u16,
                 status,
                 duration_us: took.as_micros().min(u32::MAX as u128) as u32,

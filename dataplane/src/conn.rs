@@ -16,12 +16,16 @@ use rand::{Rng, RngCore};
 
 use crate::answer::{answer, Outcome};
 use crate::codec::{self, BodyFraming, ChunkedDecoder, Head};
-use crate::worker::Worker;
+use crate::worker::{WatchGuard, Worker};
 
 /// Bytes asked of each read; the buffer grows beyond this only for large bodies.
 const READ_CHUNK: usize = 16 * 1024;
 
 struct Conn {
+    /// Declared first so it is dropped first: the watch goes before the descriptor closes.
+    guard: WatchGuard,
+    /// The worker's coarse clock, for deadlines.
+    worker: Rc<Worker>,
     stream: TcpStream,
     /// Bytes read and not yet consumed by a request.
     rbuf: Vec<u8>,
@@ -38,27 +42,27 @@ enum ReadResult {
 }
 
 impl Conn {
-    /// Reads more into `rbuf`, waiting at most `limit`.
-    async fn read_more(&mut self, limit: Duration) -> ReadResult {
+    /// Reads more into `rbuf`, waiting at most about `limit` (the worker's ticker enforces it).
+    /// `idle`: waiting between requests, so a draining worker may close the connection.
+    async fn read_more(&mut self, limit: Duration, idle: bool) -> ReadResult {
+        if self.guard.watch.expired.get() {
+            return ReadResult::TimedOut;
+        }
         if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 2 {
             self.rbuf.reserve(READ_CHUNK);
         }
+        let watch = &self.guard.watch;
+        watch.deadline_ms.set(self.worker.clock_ms.get().saturating_add(limit.as_millis() as u64));
+        watch.idle.set(idle);
         let buf = std::mem::take(&mut self.rbuf);
-        match monoio::time::timeout(limit, self.stream.read(buf)).await {
-            Ok((Ok(0), buf)) => {
-                self.rbuf = buf;
-                ReadResult::Closed
-            }
-            Ok((Ok(_), buf)) => {
-                self.rbuf = buf;
-                ReadResult::Data
-            }
-            Ok((Err(_), buf)) => {
-                self.rbuf = buf;
-                ReadResult::Closed
-            }
-            // The cancelled read keeps its buffer; the connection is closing anyway.
-            Err(_) => ReadResult::TimedOut,
+        let (result, buf) = self.stream.read(buf).await;
+        self.rbuf = buf;
+        watch.deadline_ms.set(u64::MAX);
+        watch.idle.set(false);
+        match result {
+            _ if watch.expired.get() => ReadResult::TimedOut,
+            Ok(0) | Err(_) => ReadResult::Closed,
+            Ok(_) => ReadResult::Data,
         }
     }
 
@@ -82,7 +86,10 @@ impl Conn {
 /// Serves one connection until it closes.
 pub(crate) async fn serve(worker: &Rc<Worker>, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
+    let guard = worker.watch(std::os::fd::AsRawFd::as_raw_fd(&stream));
     let mut conn = Conn {
+        guard,
+        worker: worker.clone(),
         stream,
         rbuf: Vec::with_capacity(READ_CHUNK),
         wbuf: Vec::with_capacity(READ_CHUNK),
@@ -90,8 +97,9 @@ pub(crate) async fn serve(worker: &Rc<Worker>, stream: TcpStream, peer: SocketAd
     };
     let limits = worker.config.limits;
     let peer_ip = Some(peer.ip());
-    // When the first byte of the request being read arrived (for the header timeout).
-    let mut request_began: Option<Instant> = None;
+    // When (worker clock, ms) the first byte of the request being read arrived, for the
+    // header timeout.
+    let mut request_began: Option<u64> = None;
     loop {
         let head = match codec::parse_head(&conn.rbuf, &limits) {
             Ok(Some(head)) => head,
@@ -102,18 +110,18 @@ pub(crate) async fn serve(worker: &Rc<Worker>, stream: TcpStream, peer: SocketAd
                 if worker.draining() && conn.rbuf.is_empty() {
                     return;
                 }
-                let limit = match request_began {
-                    None if conn.rbuf.is_empty() => worker.config.idle_timeout,
-                    None => {
-                        request_began = Some(Instant::now());
-                        worker.config.header_timeout
-                    }
-                    Some(t) => worker.config.header_timeout.saturating_sub(t.elapsed()),
+                let now = worker.clock_ms.get();
+                let idle = request_began.is_none() && conn.rbuf.is_empty();
+                let limit = if idle {
+                    worker.config.idle_timeout
+                } else {
+                    let began = *request_began.get_or_insert(now);
+                    worker.config.header_timeout.saturating_sub(Duration::from_millis(now - began))
                 };
-                match conn.read_more(limit).await {
+                match conn.read_more(limit, idle).await {
                     ReadResult::Data => {
                         if request_began.is_none() {
-                            request_began = Some(Instant::now());
+                            request_began = Some(worker.clock_ms.get());
                         }
                         continue;
                     }
@@ -135,16 +143,14 @@ pub(crate) async fn serve(worker: &Rc<Worker>, stream: TcpStream, peer: SocketAd
             }
         };
         worker.busy.set(worker.busy.get() + 1);
-        let done =
-            serve_request(worker, &mut conn, &head, peer_ip, request_began.unwrap_or_else(Instant::now))
-                .await;
+        let done = serve_request(worker, &mut conn, &head, peer_ip, Instant::now()).await;
         worker.busy.set(worker.busy.get() - 1);
         request_began = None;
         if !done {
             return;
         }
         if !conn.rbuf.is_empty() {
-            request_began = Some(Instant::now());
+            request_began = Some(worker.clock_ms.get());
         }
     }
 }
@@ -180,7 +186,7 @@ async fn serve_request(
                 if conn.rbuf.capacity() < total {
                     conn.rbuf.reserve(total - conn.rbuf.len());
                 }
-                match conn.read_more(limit).await {
+                match conn.read_more(limit, false).await {
                     ReadResult::Data => {}
                     _ => return false,
                 }
@@ -215,7 +221,7 @@ async fn serve_request(
                 // Consumed chunk bytes are not needed again: keep the buffer small.
                 conn.rbuf.drain(head.head_len..pos);
                 pos = head.head_len;
-                match conn.read_more(Duration::from_secs(30)).await {
+                match conn.read_more(Duration::from_secs(30), false).await {
                     ReadResult::Data => {}
                     _ => return false,
                 }

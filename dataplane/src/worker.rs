@@ -2,7 +2,9 @@
 //! everything its connections share, none of it shared with other workers on the hot path.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -56,6 +58,37 @@ type SnapshotCache = arc_swap::Cache<Arc<ArcSwapOption<Snapshot>>, Option<Arc<Sn
 #[allow(clippy::redundant_allocation)]
 pub(crate) type LocalSnapshot = Rc<Arc<Snapshot>>;
 
+/// A connection's read deadline, checked by the worker's ticker instead of a timer per read.
+///
+/// Arming a runtime timer around every read cost ~3x the throughput in measurement (45k vs
+/// 131k req/s on one core): timeouts here are coarse (one tick, 100 ms) and cost two `Cell`
+/// writes per read. An expired connection has its read side shut down, so its pending read
+/// returns end-of-file and the connection loop sees `expired`.
+pub(crate) struct ConnWatch {
+    fd: RawFd,
+    /// Worker-clock milliseconds after which the pending read is abandoned; `u64::MAX` when
+    /// the connection is not waiting on a read.
+    pub(crate) deadline_ms: Cell<u64>,
+    /// Waiting between requests (closed at once when draining).
+    pub(crate) idle: Cell<bool>,
+    /// Set by the ticker when the deadline passed.
+    pub(crate) expired: Cell<bool>,
+}
+
+/// Unregisters a connection's watch when the connection ends. It must be dropped before the
+/// stream, so that the ticker never touches a descriptor number the kernel has reused.
+pub(crate) struct WatchGuard {
+    worker: Rc<Worker>,
+    id: u64,
+    pub(crate) watch: Rc<ConnWatch>,
+}
+
+impl Drop for WatchGuard {
+    fn drop(&mut self) {
+        self.worker.watches.borrow_mut().remove(&self.id);
+    }
+}
+
 /// What a worker's connections share. Lives on the worker's thread only (`Rc`).
 pub(crate) struct Worker {
     pub(crate) id: usize,
@@ -74,6 +107,11 @@ pub(crate) struct Worker {
     pub(crate) open: Cell<usize>,
     /// Requests between a complete head and a flushed answer.
     pub(crate) busy: Cell<usize>,
+    /// The worker's coarse clock: milliseconds since `epoch`, advanced by the ticker.
+    epoch: Instant,
+    pub(crate) clock_ms: Cell<u64>,
+    watches: RefCell<HashMap<u64, Rc<ConnWatch>>>,
+    next_watch: Cell<u64>,
 }
 
 impl Worker {
@@ -98,6 +136,43 @@ impl Worker {
             shutdown,
             open: Cell::new(0),
             busy: Cell::new(0),
+            epoch: Instant::now(),
+            clock_ms: Cell::new(0),
+            watches: RefCell::new(HashMap::new()),
+            next_watch: Cell::new(0),
+        }
+    }
+
+    /// Registers a connection for deadline checks.
+    pub(crate) fn watch(self: &Rc<Self>, fd: RawFd) -> WatchGuard {
+        let id = self.next_watch.get();
+        self.next_watch.set(id + 1);
+        let watch = Rc::new(ConnWatch {
+            fd,
+            deadline_ms: Cell::new(u64::MAX),
+            idle: Cell::new(false),
+            expired: Cell::new(false),
+        });
+        self.watches.borrow_mut().insert(id, watch.clone());
+        WatchGuard { worker: self.clone(), id, watch }
+    }
+
+    /// Advances the coarse clock and shuts the read side of connections whose read deadline
+    /// passed (and of idle ones, when draining).
+    fn sweep(&self) {
+        let now = self.epoch.elapsed().as_millis() as u64;
+        self.clock_ms.set(now);
+        let draining = self.draining();
+        for w in self.watches.borrow().values() {
+            let overdue = w.deadline_ms.get() <= now || (draining && w.idle.get());
+            if overdue && !w.expired.get() {
+                w.expired.set(true);
+                use std::os::fd::BorrowedFd;
+                // SAFETY: the descriptor is open: its connection unregisters this watch
+                // before closing it, and this thread is the only one that runs either.
+                let fd = unsafe { BorrowedFd::borrow_raw(w.fd) };
+                let _ = socket2::SockRef::from(&fd).shutdown(std::net::Shutdown::Read);
+            }
         }
     }
 
@@ -142,6 +217,7 @@ pub(crate) async fn run(worker: Rc<Worker>, listener: TcpListener) {
         monoio::spawn(async move {
             loop {
                 monoio::time::sleep(TICK).await;
+                worker.sweep();
                 worker.date.borrow_mut().refresh();
                 worker.publish();
             }
