@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::{TcpListener, TcpStream};
 
@@ -95,10 +96,9 @@ async fn serve(admin: &Admin, mut stream: TcpStream) {
             if buf.capacity() - buf.len() < 1024 {
                 buf.reserve(8192);
             }
-            let read = monoio::time::timeout(Duration::from_secs(30), stream.read(buf)).await;
-            match read {
-                Ok((Ok(n), b)) if n > 0 => buf = b,
-                _ => return,
+            match read_more(&mut stream, buf).await {
+                Some(b) => buf = b,
+                None => return,
             }
         };
         let body_len = match head.framing {
@@ -116,18 +116,35 @@ async fn serve(admin: &Admin, mut stream: TcpStream) {
             if buf.capacity() - buf.len() < 1024 {
                 buf.reserve(8192);
             }
-            match monoio::time::timeout(Duration::from_secs(30), stream.read(buf)).await {
-                Ok((Ok(n), b)) if n > 0 => buf = b,
-                _ => return,
+            match read_more(&mut stream, buf).await {
+                Some(b) => buf = b,
+                None => return,
             }
         }
         let keep_alive = head.keep_alive;
-        let response = route(admin, head.method(&buf), head.target(&buf), keep_alive);
+        let method = head.method(&buf);
+        let mut response = route(admin, method, head.target(&buf), keep_alive);
+        if method == "HEAD" {
+            // The same head as GET, without the body.
+            if let Some(end) = memchr::memmem::find(&response, b"\r\n\r\n") {
+                response.truncate(end + 4);
+            }
+        }
         buf.drain(..head.head_len + body_len);
         let (result, _) = stream.write_all(response).await;
         if result.is_err() || !keep_alive {
             return;
         }
+    }
+}
+
+/// Appends what the client sends next to `buf` (rent reads fill a Vec from its start, so
+/// read into the spare capacity); `None` on close, error or 30 s of silence.
+async fn read_more(stream: &mut TcpStream, buf: Vec<u8>) -> Option<Vec<u8>> {
+    let len = buf.len();
+    match monoio::time::timeout(Duration::from_secs(30), stream.read(buf.slice_mut(len..))).await {
+        Ok((Ok(n), slice)) if n > 0 => Some(slice.into_inner()),
+        _ => None,
     }
 }
 

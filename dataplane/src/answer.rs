@@ -41,6 +41,9 @@ pub(crate) fn answer(
     let head_only = method == "HEAD";
     let keep_alive = head.keep_alive && !worker.draining();
     let http10 = head.minor_version == 0;
+    // Journaled and measured durations include the delay the rule asks for: that is what the
+    // client waits.
+    let took = |delay: Option<Duration>| started.elapsed() + delay.unwrap_or_default();
 
     let Some(snapshot) = worker.snapshot() else {
         write_simple(
@@ -53,7 +56,7 @@ pub(crate) fn answer(
             http10,
             head_only,
         );
-        worker.record(None, None, 503, None, method, target, started, now);
+        worker.record(None, None, 503, None, method, target, took(None), now);
         return Outcome::Respond { start, delay: None, close: !keep_alive };
     };
     let headers: SmallVec<[Header<'_>; 32]> =
@@ -68,7 +71,7 @@ pub(crate) fn answer(
     let Some(selection) = table.select(&cx) else {
         let body = miss_body(&snapshot, &cx);
         write_simple(wbuf, worker, 404, "application/json", body.as_bytes(), keep_alive, http10, head_only);
-        worker.record(Some(&snapshot), None, 404, None, method, target, started, now);
+        worker.record(Some(&snapshot), None, 404, None, method, target, took(None), now);
         return Outcome::Respond { start, delay: None, close: !keep_alive };
     };
     let mut render = worker.render.borrow_mut();
@@ -80,7 +83,16 @@ pub(crate) fn answer(
             wbuf.extend_from_slice(response.head());
             finish_head(wbuf, worker, keep_alive, http10);
             wbuf.extend_from_slice(if head_only { b"\r\n" } else { response.tail() });
-            worker.record(Some(&snapshot), rule, response.status(), None, method, target, started, now);
+            worker.record(
+                Some(&snapshot),
+                rule,
+                response.status(),
+                None,
+                method,
+                target,
+                took(answer.delay),
+                now,
+            );
             Outcome::Respond { start, delay: answer.delay, close: !keep_alive }
         }
         Reply::Rendered { status } => {
@@ -90,11 +102,20 @@ pub(crate) fn answer(
             if !head_only {
                 wbuf.extend_from_slice(&render.body);
             }
-            worker.record(Some(&snapshot), rule, status, None, method, target, started, now);
+            worker.record(Some(&snapshot), rule, status, None, method, target, took(answer.delay), now);
             Outcome::Respond { start, delay: answer.delay, close: !keep_alive }
         }
         Reply::Fault(kind) => {
-            worker.record(Some(&snapshot), rule, 0, Some(fault_name(kind)), method, target, started, now);
+            worker.record(
+                Some(&snapshot),
+                rule,
+                0,
+                Some(fault_name(kind)),
+                method,
+                target,
+                took(answer.delay),
+                now,
+            );
             Outcome::Fault { kind, delay: answer.delay }
         }
         Reply::Forward(target_upstream) => {
@@ -114,7 +135,7 @@ pub(crate) fn answer(
                 http10,
                 head_only,
             );
-            worker.record(Some(&snapshot), rule, 502, None, method, target, started, now);
+            worker.record(Some(&snapshot), rule, 502, None, method, target, took(answer.delay), now);
             Outcome::Respond { start, delay: answer.delay, close: !keep_alive }
         }
     }
@@ -204,10 +225,9 @@ impl Worker {
         fault: Option<&'static str>,
         method: &str,
         target: &str,
-        started: Instant,
+        took: Duration,
         now: chrono::DateTime<chrono::Utc>,
     ) {
-        let took = started.elapsed();
         let mut stats = self.stats.borrow_mut();
         match snapshot {
             Some(s) => stats.record(s, rule, status, took),

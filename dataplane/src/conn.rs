@@ -10,6 +10,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use mockplane_rules::model::FaultKind;
+use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 use rand::{Rng, RngCore};
@@ -55,8 +56,10 @@ impl Conn {
         watch.deadline_ms.set(self.worker.clock_ms.get().saturating_add(limit.as_millis() as u64));
         watch.idle.set(idle);
         let buf = std::mem::take(&mut self.rbuf);
-        let (result, buf) = self.stream.read(buf).await;
-        self.rbuf = buf;
+        // A Vec given to a rent read is filled from its start: read into the spare capacity.
+        let len = buf.len();
+        let (result, slice) = self.stream.read(buf.slice_mut(len..)).await;
+        self.rbuf = slice.into_inner();
         watch.deadline_ms.set(u64::MAX);
         watch.idle.set(false);
         match result {
@@ -75,6 +78,20 @@ impl Conn {
         buf.clear();
         self.wbuf = buf;
         result.is_ok()
+    }
+
+    /// Writes a prepared refusal (4xx/5xx) with this worker's `date` header added after its
+    /// status line, as RFC 9110 §6.6.1 asks of every such answer.
+    async fn write_refusal(&mut self, response: &[u8]) -> bool {
+        match memchr::memmem::find(response, b"\r\n") {
+            Some(i) => {
+                self.wbuf.extend_from_slice(&response[..i + 2]);
+                self.wbuf.extend_from_slice(&self.worker.date.borrow().line);
+                self.wbuf.extend_from_slice(&response[i + 2..]);
+            }
+            None => self.wbuf.extend_from_slice(response),
+        }
+        self.flush().await
     }
 
     async fn write_bytes(&mut self, bytes: &[u8]) -> bool {
@@ -129,7 +146,7 @@ pub(crate) async fn serve(worker: &Rc<Worker>, stream: TcpStream, peer: SocketAd
                     ReadResult::TimedOut => {
                         if request_began.is_some() {
                             // A request began but did not finish in time.
-                            let _ = conn.write_bytes(REQUEST_TIMEOUT).await;
+                            let _ = conn.write_refusal(REQUEST_TIMEOUT).await;
                         }
                         return;
                     }
@@ -138,13 +155,13 @@ pub(crate) async fn serve(worker: &Rc<Worker>, stream: TcpStream, peer: SocketAd
             Err(e) => {
                 worker.stats.borrow_mut().refused += 1;
                 let _ = conn.flush().await;
-                let _ = conn.write_bytes(e.response()).await;
+                let _ = conn.write_refusal(e.response()).await;
                 return;
             }
         };
-        worker.busy.set(worker.busy.get() + 1);
+        let busy = crate::worker::Busy::new(worker);
         let done = serve_request(worker, &mut conn, &head, peer_ip, Instant::now()).await;
-        worker.busy.set(worker.busy.get() - 1);
+        drop(busy);
         request_began = None;
         if !done {
             return;
@@ -208,7 +225,7 @@ async fn serve_request(
                     Err(e) => {
                         worker.stats.borrow_mut().refused += 1;
                         let _ = conn.flush().await;
-                        let _ = conn.write_bytes(e.response()).await;
+                        let _ = conn.write_refusal(e.response()).await;
                         return false;
                     }
                 }

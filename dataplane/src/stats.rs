@@ -217,7 +217,9 @@ impl SharedStats {
     pub fn journal(&self, query: &JournalQuery) -> Vec<JournalEntry> {
         let agg = self.lock();
         let mut all: Vec<JournalEntry> =
-            agg.journals.iter().flat_map(|r| r.iter().copied()).filter(|e| query.accepts(e)).collect();
+            agg.journals.iter().flat_map(|r| r.iter().rev().copied()).filter(|e| query.accepts(e)).collect();
+        // Each ring is read newest first and the sort is stable, so entries of one worker
+        // within the same millisecond stay newest first.
         all.sort_by_key(|e| std::cmp::Reverse(e.at_ms));
         all.truncate(query.limit);
         all

@@ -248,7 +248,11 @@ pub(crate) async fn run(worker: Rc<Worker>, listener: TcpListener) {
         monoio::spawn(async move {
             worker.open.set(worker.open.get() + 1);
             worker.shared.open_connections[worker.id].fetch_add(1, Ordering::Relaxed);
-            crate::conn::serve(&worker, stream, peer).await;
+            // A bug that panics on some input must cost one connection, never the worker and
+            // every connection it holds.
+            if CatchUnwind(Box::pin(crate::conn::serve(&worker, stream, peer))).await.is_err() {
+                tracing::error!(worker = worker.id, %peer, "a connection task panicked; the connection was dropped");
+            }
             worker.open.set(worker.open.get() - 1);
             worker.shared.open_connections[worker.id].fetch_sub(1, Ordering::Relaxed);
         });
@@ -269,6 +273,41 @@ pub(crate) async fn run(worker: Rc<Worker>, listener: TcpListener) {
     worker.publish();
     let open = worker.open.get() as i64;
     worker.shared.open_connections[worker.id].fetch_sub(open, Ordering::Relaxed);
+}
+
+/// Resolves to `Err` instead of unwinding when the inner future panics.
+struct CatchUnwind<F>(std::pin::Pin<Box<F>>);
+
+impl<F: std::future::Future> std::future::Future for CatchUnwind<F> {
+    type Output = std::thread::Result<F::Output>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(Ok(v)),
+            Err(panic) => std::task::Poll::Ready(Err(panic)),
+        }
+    }
+}
+
+/// Counts a request as in flight until dropped (also when a panic unwinds through it).
+pub(crate) struct Busy<'w>(&'w Worker);
+
+impl<'w> Busy<'w> {
+    pub(crate) fn new(worker: &'w Worker) -> Self {
+        worker.busy.set(worker.busy.get() + 1);
+        Busy(worker)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.busy.set(self.0.busy.get() - 1);
+    }
 }
 
 async fn wait_for_shutdown(worker: &Worker) {

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::{ListenerOpts, TcpListener, TcpStream};
 
@@ -56,8 +57,10 @@ async fn connection(mut stream: TcpStream) {
     let mut rbuf: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut wbuf: Vec<u8> = Vec::with_capacity(16 * 1024);
     loop {
-        let (res, buf) = stream.read(rbuf).await;
-        rbuf = buf;
+        // A Vec given to a rent read is filled from its start: read into the spare capacity.
+        let len = rbuf.len();
+        let (res, slice) = stream.read(rbuf.slice_mut(len..)).await;
+        rbuf = slice.into_inner();
         match res {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
