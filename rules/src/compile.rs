@@ -51,6 +51,11 @@ impl MethodSet {
         self.bits
     }
 
+    /// Whether non-standard methods are accepted by name (checked on the rule itself).
+    pub(crate) fn has_other(&self) -> bool {
+        !self.other.is_empty()
+    }
+
     pub(crate) fn is_any(&self) -> bool {
         self.bits & ANY_BIT != 0
     }

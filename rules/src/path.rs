@@ -6,6 +6,9 @@
 //! prefix length, regexes in one multi-pattern automaton. Rules without a path are candidates
 //! for every request.
 
+use aho_corasick::automaton::Automaton;
+use aho_corasick::dfa::DFA;
+use aho_corasick::{Anchored, MatchKind, StartKind};
 use regex::{Regex, RegexSet, RegexSetBuilder};
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
@@ -221,17 +224,41 @@ impl PathTemplate {
     }
 }
 
+/// The kinds of path pattern, in decreasing specificity. Every rule of a tier ranks after
+/// every rule of an earlier tier with the same priority, which is what lets selection skip a
+/// whole tier once it holds a winner whose priority the tier cannot beat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tier {
+    Exact = 0,
+    Template = 1,
+    Prefix = 2,
+    Regex = 3,
+    Pathless = 4,
+}
+
+impl Tier {
+    pub(crate) const ALL: [Tier; 5] =
+        [Tier::Exact, Tier::Template, Tier::Prefix, Tier::Regex, Tier::Pathless];
+}
+
 /// Finds the rules whose path pattern matches a request path. Rules are named by their rank
 /// (their position in selection order), so that candidates sort into selection order directly.
 #[derive(Debug, Default)]
 pub(crate) struct PathIndex {
-    exact: FxHashMap<Box<str>, Vec<u32>>,
+    /// Most exact paths belong to one or two rules: their ranks sit inline in the map's slot,
+    /// saving a pointer chase per request.
+    exact: FxHashMap<Box<str>, SmallVec<[u32; 2]>>,
     trie: Vec<TrieNode>,
-    prefixes: FxHashMap<Box<str>, Vec<u32>>,
-    prefix_lengths: Vec<usize>,
+    /// All prefixes in one anchored automaton: one pass over the path finds every prefix of
+    /// it, whatever the number of distinct prefix lengths.
+    prefixes: Option<DFA>,
+    prefix_ranks: Vec<SmallVec<[u32; 2]>>,
+    prefix_lens: Vec<u32>,
     regexes: Option<RegexSet>,
     regex_ranks: Vec<u32>,
     pathless: Vec<u32>,
+    /// The highest priority of any rule in each tier (`i32::MIN` when the tier is empty).
+    max_priority: [i32; 5],
 }
 
 #[derive(Debug, Default)]
@@ -248,28 +275,56 @@ struct TrieNode {
 pub(crate) type Candidates = SmallVec<[u32; 16]>;
 
 impl PathIndex {
-    /// Builds the index from `(rank, pattern)` pairs, given in rank order.
+    /// Builds the index from `(rank, priority, pattern)`, given in rank order.
     pub(crate) fn build<'a>(
-        rules: impl Iterator<Item = (u32, Option<&'a PathPattern>)>,
+        rules: impl Iterator<Item = (u32, i32, Option<&'a PathPattern>)>,
     ) -> Result<Self, String> {
-        let mut index = PathIndex { trie: vec![TrieNode::default()], ..Default::default() };
+        let mut index =
+            PathIndex { trie: vec![TrieNode::default()], max_priority: [i32::MIN; 5], ..Default::default() };
         let mut regex_sources = Vec::new();
-        for (rank, pattern) in rules {
-            match pattern {
-                None => index.pathless.push(rank),
-                Some(PathPattern::Exact(p)) => index.exact.entry(p.clone()).or_default().push(rank),
-                Some(PathPattern::Prefix(p)) => index.prefixes.entry(p.clone()).or_default().push(rank),
-                Some(PathPattern::Template(t)) => index.insert_template(t, rank),
+        let mut prefixes: Vec<Box<str>> = Vec::new();
+        let mut prefix_ids: FxHashMap<Box<str>, usize> = FxHashMap::default();
+        for (rank, priority, pattern) in rules {
+            let tier = match pattern {
+                None => {
+                    index.pathless.push(rank);
+                    Tier::Pathless
+                }
+                Some(PathPattern::Exact(p)) => {
+                    index.exact.entry(p.clone()).or_default().push(rank);
+                    Tier::Exact
+                }
+                Some(PathPattern::Prefix(p)) => {
+                    let id = *prefix_ids.entry(p.clone()).or_insert_with(|| {
+                        prefixes.push(p.clone());
+                        index.prefix_ranks.push(SmallVec::new());
+                        index.prefix_lens.push(p.len() as u32);
+                        prefixes.len() - 1
+                    });
+                    index.prefix_ranks[id].push(rank);
+                    Tier::Prefix
+                }
+                Some(PathPattern::Template(t)) => {
+                    index.insert_template(t, rank);
+                    Tier::Template
+                }
                 Some(PathPattern::Regex { source, .. }) => {
                     regex_sources.push(format!("^(?:{source})$"));
                     index.regex_ranks.push(rank);
+                    Tier::Regex
                 }
-            }
+            };
+            let max = &mut index.max_priority[tier as usize];
+            *max = (*max).max(priority);
         }
-        let mut lengths: Vec<usize> = index.prefixes.keys().map(|p| p.len()).collect();
-        lengths.sort_unstable();
-        lengths.dedup();
-        index.prefix_lengths = lengths;
+        if !prefixes.is_empty() {
+            let ac = DFA::builder()
+                .match_kind(MatchKind::Standard)
+                .start_kind(StartKind::Anchored)
+                .build(prefixes.iter().map(|p| p.as_bytes()))
+                .map_err(|e| format!("the path prefixes together are too large: {e}"))?;
+            index.prefixes = Some(ac);
+        }
         if !regex_sources.is_empty() {
             let set = RegexSetBuilder::new(&regex_sources)
                 .size_limit(REGEX_SIZE_LIMIT.saturating_mul(64))
@@ -317,38 +372,71 @@ impl PathIndex {
         self.trie[node].terminal.push(rank);
     }
 
+    /// The highest priority of any rule in `tier`.
+    #[inline]
+    pub(crate) fn max_priority(&self, tier: Tier) -> i32 {
+        self.max_priority[tier as usize]
+    }
+
+    /// Pushes the ranks of the rules of `tier` whose path matches `path`, in no set order.
+    #[inline]
+    pub(crate) fn tier_candidates(&self, tier: Tier, path: &str, out: &mut Candidates) {
+        match tier {
+            Tier::Exact => {
+                if let Some(ranks) = self.exact.get(path) {
+                    out.extend_from_slice(ranks);
+                }
+            }
+            Tier::Template => {
+                if self.trie.len() > 1 || !self.trie[0].catch_all.is_empty() {
+                    if let Some(rest) = path.strip_prefix('/') {
+                        self.walk(0, rest, out);
+                    }
+                }
+            }
+            Tier::Prefix => {
+                // A walk of the DFA over the path. Its transitions include failure links, so a
+                // match state may report a pattern that ends here but starts later: only those
+                // as long as the bytes read so far are prefixes of the path.
+                if let Some(dfa) = &self.prefixes {
+                    let Ok(mut state) = dfa.start_state(Anchored::Yes) else { return };
+                    for (end, &byte) in path.as_bytes().iter().enumerate() {
+                        state = dfa.next_state(Anchored::Yes, state, byte);
+                        if dfa.is_dead(state) {
+                            break;
+                        }
+                        if dfa.is_match(state) {
+                            for i in 0..dfa.match_len(state) {
+                                let id = dfa.match_pattern(state, i).as_usize();
+                                if self.prefix_lens[id] as usize == end + 1 {
+                                    out.extend_from_slice(&self.prefix_ranks[id]);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            Tier::Regex => {
+                if let Some(set) = &self.regexes {
+                    // `is_match` runs one pass and allocates nothing; the per-pattern answer
+                    // (which allocates) is only computed when some regex does match.
+                    if set.is_match(path) {
+                        for i in set.matches(path).iter() {
+                            out.push(self.regex_ranks[i]);
+                        }
+                    }
+                }
+            }
+            Tier::Pathless => out.extend_from_slice(&self.pathless),
+        }
+    }
+
     /// Pushes the ranks of every rule whose path matches `path` (or which has no path).
     /// The order is unspecified; callers sort.
     pub(crate) fn candidates(&self, path: &str, out: &mut Candidates) {
-        if let Some(ranks) = self.exact.get(path) {
-            out.extend_from_slice(ranks);
+        for tier in Tier::ALL {
+            self.tier_candidates(tier, path, out);
         }
-        if self.trie.len() > 1 || !self.trie[0].catch_all.is_empty() {
-            if let Some(rest) = path.strip_prefix('/') {
-                self.walk(0, rest, out);
-            }
-        }
-        for &len in &self.prefix_lengths {
-            if len > path.len() {
-                break;
-            }
-            if !path.is_char_boundary(len) {
-                continue;
-            }
-            if let Some(ranks) = self.prefixes.get(&path[..len]) {
-                out.extend_from_slice(ranks);
-            }
-        }
-        if let Some(set) = &self.regexes {
-            // `is_match` runs one pass and allocates nothing; the per-pattern answer (which
-            // allocates) is only computed when some regex does match.
-            if set.is_match(path) {
-                for i in set.matches(path).iter() {
-                    out.push(self.regex_ranks[i]);
-                }
-            }
-        }
-        out.extend_from_slice(&self.pathless);
     }
 
     /// `rest` is the path after the `/` that leads to `node`.
@@ -433,7 +521,8 @@ mod tests {
             })
         })
         .collect();
-        let index = PathIndex::build(pats.iter().enumerate().map(|(i, p)| (i as u32, p.as_ref()))).unwrap();
+        let index =
+            PathIndex::build(pats.iter().enumerate().map(|(i, p)| (i as u32, 0, p.as_ref()))).unwrap();
         let mut out = Candidates::new();
         index.candidates("/a/b", &mut out);
         out.sort_unstable();

@@ -19,7 +19,7 @@ use crate::compile::{
 };
 use crate::error::{Errors, RuleSetError};
 use crate::model::{FaultKind, RuleSet, SequenceMode};
-use crate::path::{Candidates, PathIndex, PathParams, PathPattern};
+use crate::path::{Candidates, PathIndex, PathParams, PathPattern, Tier};
 use crate::request::RequestContext;
 use crate::response::{roll_fault, CompiledResponse, RenderBuffers, ResponseEnv, StaticResponse};
 use crate::state::StateStore;
@@ -41,13 +41,50 @@ pub struct RuleTable {
     pub(crate) rules: Vec<CompiledRule>,
     /// Rank → index into `rules`, for enabled rules.
     pub(crate) by_rank: Vec<u32>,
-    /// Rank → the standard-method bits of the rule, checked before touching the rule itself.
-    method_bits: Vec<u16>,
+    /// Rank → what selection needs to know of a rule without touching the rule itself (which
+    /// is large, and at 10k+ rules not in cache): one small contiguous array.
+    info: Vec<RankInfo>,
     index: PathIndex,
     variables: BTreeMap<String, String>,
     state: StateStore,
     project: Option<String>,
     environment: Option<String>,
+}
+
+/// The hot part of a rule, by rank.
+#[derive(Debug, Clone, Copy)]
+struct RankInfo {
+    priority: i32,
+    rule: u32,
+    method_bits: u16,
+    flags: u8,
+}
+
+/// The rule has predicates beyond method and path (or accepts non-standard methods).
+const RESIDUAL: u8 = 1;
+/// Claiming the rule changes shared state (budget, scenario, hit counter).
+const CLAIMS: u8 = 2;
+/// The path is a template: its parameters are captured for the winner.
+const TEMPLATE: u8 = 4;
+
+fn rank_info(rule: &CompiledRule, index: u32) -> RankInfo {
+    let residual = rule.host.is_some()
+        || rule.client_ip.is_some()
+        || !rule.headers.is_empty()
+        || !rule.query.is_empty()
+        || !rule.cookies.is_empty()
+        || rule.body.is_some()
+        || rule.graphql.is_some()
+        || rule.scenario.as_ref().is_some_and(|g| g.required.is_some())
+        || rule.methods.has_other();
+    let claims = rule.counters.is_some() || rule.scenario.is_some();
+    let template = matches!(rule.path, Some(PathPattern::Template(_)));
+    RankInfo {
+        priority: rule.priority,
+        rule: index,
+        method_bits: rule.methods.bits(),
+        flags: (residual as u8 * RESIDUAL) | (claims as u8 * CLAIMS) | (template as u8 * TEMPLATE),
+    }
 }
 
 /// The rule chosen for a request, with its captured path parameters and hit number.
@@ -154,11 +191,12 @@ impl RuleTable {
                 .then_with(|| b.specificity().cmp(&a.specificity()))
                 .then_with(|| a.index.cmp(&b.index))
         });
-        let index = PathIndex::build(
-            ranked.iter().enumerate().map(|(rank, &i)| (rank as u32, rules[i as usize].path.as_ref())),
-        )
+        let index = PathIndex::build(ranked.iter().enumerate().map(|(rank, &i)| {
+            let rule = &rules[i as usize];
+            (rank as u32, rule.priority, rule.path.as_ref())
+        }))
         .map_err(|message| RuleSetError { errors: vec![crate::ValidationError::new("rules", message)] })?;
-        let method_bits = ranked.iter().map(|&i| rules[i as usize].methods.bits()).collect();
+        let info = ranked.iter().map(|&i| rank_info(&rules[i as usize], i)).collect();
 
         let keep: HashSet<(String, u64)> = set
             .rules
@@ -172,7 +210,7 @@ impl RuleTable {
         Ok(RuleTable {
             rules,
             by_rank: ranked,
-            method_bits,
+            info,
             index,
             variables: set.variables.clone(),
             state: options.state.clone(),
@@ -219,30 +257,94 @@ impl RuleTable {
 
     /// Picks the rule that serves `cx`, updating shared state (budgets, scenario transitions,
     /// hit counters) as the rule is claimed. `None` when no rule matches.
+    ///
+    /// Candidates are generated one tier of path kind at a time (exact, template, prefix,
+    /// regex, none): once a tier yields a rule whose predicates hold, later tiers are only
+    /// searched when they hold a rule of higher priority. With no priorities, an exact-path hit
+    /// never walks the template trie or runs the prefix and regex automata.
     pub fn select<'t, 'r>(&'t self, cx: &RequestContext<'r>) -> Option<Selection<'t, 'r>> {
         let req = cx.req;
-        let mut candidates = Candidates::new();
-        self.index.candidates(req.path, &mut candidates);
-        if candidates.len() > 1 {
-            candidates.sort_unstable();
-        }
         let bit = method_bit(req.method);
-        let mut params = PathParams::new();
-        for &rank in &candidates {
-            let rank = rank as usize;
-            if bit != 0 && self.method_bits[rank] & (bit | crate::compile::ANY_BIT) == 0 {
+        let mut candidates = Candidates::new();
+        let mut best: Option<u32> = None;
+        for tier in Tier::ALL {
+            if let Some(b) = best {
+                if self.info[b as usize].priority >= self.index.max_priority(tier) {
+                    continue;
+                }
+            }
+            candidates.clear();
+            self.index.tier_candidates(tier, req.path, &mut candidates);
+            if candidates.len() > 1 {
+                candidates.sort_unstable();
+            }
+            for &rank in &candidates {
+                if best.is_some_and(|b| rank >= b) {
+                    break;
+                }
+                if self.static_match(rank, bit, cx) {
+                    best = Some(rank);
+                    break;
+                }
+            }
+        }
+        let rank = best?;
+        let info = self.info[rank as usize];
+        let rule = &self.rules[info.rule as usize];
+        let hit = if info.flags & CLAIMS == 0 {
+            0
+        } else {
+            match claim(rule) {
+                Some(hit) => hit,
+                // Its budget is spent or another request moved its scenario first: the next
+                // rule in order serves, as if this one had not matched.
+                None => return self.select_in_order(cx, bit, rank),
+            }
+        };
+        Some(Selection { rule, params: captures(rule, info, req.path), hit })
+    }
+
+    /// The plain algorithm: every candidate, in rank order, claimed in turn. Used after the
+    /// fast path's winner could not be claimed (`skip` and better ranks are passed over).
+    #[cold]
+    fn select_in_order<'t, 'r>(
+        &'t self,
+        cx: &RequestContext<'r>,
+        bit: u16,
+        skip: u32,
+    ) -> Option<Selection<'t, 'r>> {
+        let mut candidates = Candidates::new();
+        self.index.candidates(cx.req.path, &mut candidates);
+        candidates.sort_unstable();
+        for &rank in candidates.iter().filter(|&&r| r > skip) {
+            if !self.static_match(rank, bit, cx) {
                 continue;
             }
-            let rule = &self.rules[self.by_rank[rank] as usize];
-            params.clear();
-            if !static_predicates_hold(rule, cx, &mut params) {
-                continue;
-            }
-            if let Some(hit) = claim(rule) {
-                return Some(Selection { rule, params, hit });
+            let info = self.info[rank as usize];
+            let rule = &self.rules[info.rule as usize];
+            let hit = if info.flags & CLAIMS == 0 { Some(0) } else { claim(rule) };
+            if let Some(hit) = hit {
+                return Some(Selection { rule, params: captures(rule, info, cx.req.path), hit });
             }
         }
         None
+    }
+
+    /// Whether the rule of `rank` (whose path already matched) accepts the request, apart
+    /// from shared state. Most rules are decided from `info` alone.
+    #[inline]
+    fn static_match(&self, rank: u32, bit: u16, cx: &RequestContext<'_>) -> bool {
+        let info = &self.info[rank as usize];
+        if bit != 0 {
+            if info.method_bits & (bit | crate::compile::ANY_BIT) == 0 {
+                return false;
+            }
+            if info.flags & RESIDUAL == 0 {
+                return true;
+            }
+        }
+        let rule = &self.rules[info.rule as usize];
+        (bit != 0 || rule.methods.accepts(0, cx.req.method)) && static_predicates_hold(rule, cx)
     }
 
     /// The answer of a selected rule: delay, fault or response, rendered if templated.
@@ -326,23 +428,21 @@ fn fault_reply(fault: &crate::response::CompiledFault) -> Reply<'_> {
     }
 }
 
-/// The predicates that depend only on the request, in the order they are cheapest to check.
-/// The path already matched (the index found the rule); templates are re-run for captures.
-fn static_predicates_hold<'t, 'r>(
-    rule: &'t CompiledRule,
-    cx: &RequestContext<'r>,
-    params: &mut PathParams<'t, 'r>,
-) -> bool {
-    let req = cx.req;
-    if method_bit(req.method) == 0 && !rule.methods.accepts(0, req.method) {
-        return false;
-    }
-    if let Some(PathPattern::Template(_)) = &rule.path {
-        let pattern = rule.path.as_ref().expect("checked above");
-        if !pattern.matches(req.path, params) {
-            return false;
+/// The winner's path template parameters (the index already knows the path matches).
+fn captures<'t, 'r>(rule: &'t CompiledRule, info: RankInfo, path: &'r str) -> PathParams<'t, 'r> {
+    let mut params = PathParams::new();
+    if info.flags & TEMPLATE != 0 {
+        if let Some(pattern) = &rule.path {
+            let matched = pattern.matches(path, &mut params);
+            debug_assert!(matched, "the index only yields templates that match");
         }
     }
+    params
+}
+
+/// The predicates beyond method and path that depend only on the request, cheapest first.
+fn static_predicates_hold(rule: &CompiledRule, cx: &RequestContext<'_>) -> bool {
+    let req = cx.req;
     if let Some(host) = &rule.host {
         if !host.matches(cx.host()) {
             return false;
