@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# HTTP benchmark of the data plane against nginx `return 200` and a minimal monoio server.
+#
+# Every server runs on core 0 with one worker; wrk -t1 -c50 runs on core 1. Runs are
+# interleaved (A B C D, A B C D, ...) so that drift on a shared machine hits every server
+# alike. The figure that holds on a noisy 2-core machine is server CPU per request:
+# (utime + stime of the server process, from /proc/PID/stat) / requests served.
+#
+# Usage: benches/http/run.sh [ROUNDS] [SECONDS]      (defaults: 5 rounds of 5 s)
+# Output: a markdown table on stdout, raw runs in $OUT/raw.tsv. Traffic goes to loopback only,
+# and every run stops by itself.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROUNDS=${1:-5}
+SECS=${2:-5}
+OUT=${OUT:-target/http-bench}
+RULES=${RULES:-10000}
+mkdir -p "$OUT"
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need wrk || ! need nginx; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light >/dev/null
+  else
+    echo "needs wrk and nginx (apt-get install wrk nginx-light)" >&2; exit 1
+  fi
+fi
+
+cargo build --release -q -p mockplane -p mockplane-loadtest -p mockplane-benches --bins
+./target/release/gen-rules "$RULES" > "$OUT/rules.yaml"
+
+# nginx: one worker, `return 200`, no logs.
+cat > "$OUT/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $PWD/$OUT/nginx.pid;
+error_log /dev/null;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:19300 reuseport;
+    location / { return 200 "hi"; }
+  }
+}
+NGINX
+
+HZ=$(getconf CLK_TCK)
+ticks() { # user+system ticks of a process and its threads (and nginx's worker child)
+  local total=0 p
+  for p in "$@"; do
+    [ -r "/proc/$p/stat" ] && total=$((total + $(awk '{print $14+$15}' "/proc/$p/stat")))
+  done
+  echo "$total"
+}
+
+start_server() { # name -> sets PID, URL, PIDS
+  case "$1" in
+    nginx)
+      taskset -c 0 nginx -c "$PWD/$OUT/nginx.conf" -p "$PWD/$OUT" >/dev/null 2>&1 &
+      PID=$!; URL=http://127.0.0.1:19300/hello ;;
+    minimal)
+      taskset -c 0 ./target/release/minimal-server 127.0.0.1:19301 uring &
+      PID=$!; URL=http://127.0.0.1:19301/hello ;;
+    minimal-epoll)
+      taskset -c 0 ./target/release/minimal-server 127.0.0.1:19304 epoll &
+      PID=$!; URL=http://127.0.0.1:19304/hello ;;
+    mockplane)
+      taskset -c 0 ./target/release/mockplane dataplane --rules "$OUT/rules.yaml" --workers 1 --no-pin \
+        --listen 127.0.0.1:19302 --admin 127.0.0.1:19312 --io-driver uring >"$OUT/mockplane.log" 2>&1 &
+      PID=$!; URL=http://127.0.0.1:19302/hello ;;
+    mockplane-epoll)
+      taskset -c 0 ./target/release/mockplane dataplane --rules "$OUT/rules.yaml" --workers 1 --no-pin \
+        --listen 127.0.0.1:19303 --admin 127.0.0.1:19313 --io-driver epoll >"$OUT/mockplane-epoll.log" 2>&1 &
+      PID=$!; URL=http://127.0.0.1:19303/hello ;;
+  esac
+  for _ in $(seq 1 100); do curl -s -o /dev/null "$URL" && break; sleep 0.1; done
+  curl -sf -o /dev/null "$URL" || { echo "$1 did not answer $URL" >&2; exit 1; }
+  PIDS="$PID $( (pgrep -P "$PID" || true) | tr "\n" " ")"
+}
+
+stop_server() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; sleep 0.3; }
+
+SERVERS=(nginx minimal minimal-epoll mockplane mockplane-epoll)
+printf 'round\tserver\treq_per_s\tcpu_us_per_req\tp99\n' > "$OUT/raw.tsv"
+for round in $(seq 1 "$ROUNDS"); do
+  for s in "${SERVERS[@]}"; do
+    start_server "$s"
+    taskset -c 1 wrk -t1 -c50 -d1s "$URL" >/dev/null 2>&1 # warm-up
+    t0=$(ticks $PIDS)
+    out=$(taskset -c 1 wrk -t1 -c50 -d"${SECS}s" --latency "$URL")
+    t1=$(ticks $PIDS)
+    stop_server
+    reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+    rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+    p99=$(echo "$out" | awk '$1=="99%" {print $2}')
+    errors=$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}')
+    [ -n "$errors" ] && echo "$s round $round: $errors" >&2
+    cpu=$(awk -v t="$((t1 - t0))" -v hz="$HZ" -v n="$reqs" 'BEGIN { printf "%.3f", t * 1e6 / hz / n }')
+    printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$s" "$rps" "$cpu" "$p99" | tee -a "$OUT/raw.tsv" >&2
+  done
+done
+
+median() { sort -g | awk '{a[NR]=$1} END { if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
+echo "| server (core 0, 1 worker) | req/s (median) | CPU µs/request (median) | vs minimal (same driver) | vs nginx |"
+echo "|---|---|---|---|---|"
+min_uring=$(awk -F'\t' '$2=="minimal" {print $4}' "$OUT/raw.tsv" | median)
+min_epoll=$(awk -F'\t' '$2=="minimal-epoll" {print $4}' "$OUT/raw.tsv" | median)
+ngx_cpu=$(awk -F'\t' '$2=="nginx" {print $4}' "$OUT/raw.tsv" | median)
+for s in "${SERVERS[@]}"; do
+  rps=$(awk -F'\t' -v s="$s" '$2==s {print $3}' "$OUT/raw.tsv" | median)
+  cpu=$(awk -F'\t' -v s="$s" '$2==s {print $4}' "$OUT/raw.tsv" | median)
+  case "$s" in *epoll) min_cpu=$min_epoll ;; *) min_cpu=$min_uring ;; esac
+  vs_min=$(awk -v a="$cpu" -v b="$min_cpu" 'BEGIN { printf "%+.1f%%", (a / b - 1) * 100 }')
+  vs_ngx=$(awk -v a="$cpu" -v b="$ngx_cpu" 'BEGIN { printf "%+.1f%%", (a / b - 1) * 100 }')
+  echo "| $s | $rps | $cpu | $vs_min | $vs_ngx |"
+done
