@@ -239,7 +239,7 @@ pub(crate) fn compile_rule(
 ) -> Option<CompiledRule> {
     let base = format!("rules[{index}]");
     let before = errors.len();
-    check_id(&rule.id, &format!("{base}.id"), errors);
+    check_id(&rule.id, &base, errors);
     let m = &rule.matcher;
     let mpath = format!("{base}.match");
     let methods = match &m.method {
@@ -248,9 +248,9 @@ pub(crate) fn compile_rule(
     };
     let host = m.host.as_ref().and_then(|h| HostMatcher::compile(h, &format!("{mpath}.host"), errors));
     let path = m.path.as_ref().and_then(|p| PathPattern::compile(p, &format!("{mpath}.path"), errors));
-    let query = named_matchers(&m.query, &format!("{mpath}.query"), false, errors);
-    let headers = named_matchers(&m.headers, &format!("{mpath}.headers"), true, errors);
-    let cookies = named_matchers(&m.cookies, &format!("{mpath}.cookies"), false, errors);
+    let query = named_matchers(&m.query, &mpath, "query", false, errors);
+    let headers = named_matchers(&m.headers, &mpath, "headers", true, errors);
+    let cookies = named_matchers(&m.cookies, &mpath, "cookies", false, errors);
     let client_ip = m.client_ip.as_ref().map(|list| {
         let place = format!("{mpath}.client_ip");
         if list.is_empty() {
@@ -375,22 +375,28 @@ pub(crate) fn fingerprint(rule: &Rule) -> u64 {
     h.finish()
 }
 
-fn check_id(id: &str, place: &str, errors: &mut Errors) {
+fn check_id(id: &str, base: &str, errors: &mut Errors) {
+    let place = || format!("{base}.id");
     if id.is_empty() {
-        errors.push(place, "must not be empty");
+        errors.push(place(), "must not be empty");
     } else if id.len() > 200 {
-        errors.push(place, "must be at most 200 characters");
+        errors.push(place(), "must be at most 200 characters");
     } else if id.chars().any(|c| c.is_control()) {
-        errors.push(place, "must not contain control characters");
+        errors.push(place(), "must not contain control characters");
     }
 }
 
 fn named_matchers(
     map: &BTreeMap<String, crate::model::ValueMatch>,
-    path: &str,
+    parent: &str,
+    field: &str,
     lower: bool,
     errors: &mut Errors,
 ) -> Option<Vec<(Box<str>, ValueMatcher)>> {
+    if map.is_empty() {
+        return Some(Vec::new());
+    }
+    let path = &format!("{parent}.{field}");
     let before = errors.len();
     let mut out = Vec::with_capacity(map.len());
     let mut seen = std::collections::HashSet::new();
@@ -461,7 +467,11 @@ fn compile_forward(
         }
     };
     let delay = f.delay.as_ref().and_then(|d| DelaySampler::compile(d, &format!("{path}.delay"), errors));
-    let faults = compile_faults(&f.faults, &format!("{path}.faults"), errors);
+    let faults = if f.faults.is_empty() {
+        Vec::new()
+    } else {
+        compile_faults(&f.faults, &format!("{path}.faults"), errors)
+    };
     Some(ForwardTarget { upstream: f.upstream.clone(), url, delay, faults })
 }
 

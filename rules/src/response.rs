@@ -182,22 +182,31 @@ impl CompiledResponse {
         };
         let delay =
             spec.delay.as_ref().and_then(|d| DelaySampler::compile(d, &format!("{path}.delay"), errors));
-        let faults = compile_faults(&spec.faults, &format!("{path}.faults"), errors);
+        let faults = if spec.faults.is_empty() {
+            Vec::new()
+        } else {
+            compile_faults(&spec.faults, &format!("{path}.faults"), errors)
+        };
         if errors.len() > before {
             return None;
         }
-        let fixed = match (&body, templated_headers.is_empty()) {
+        let (fixed, body, head_prefix) = match (body, templated_headers.is_empty()) {
             (Body::Bytes(bytes), true) => {
-                let mut head = head_prefix.clone();
+                // Served whole from `fixed`: the parts are not kept twice.
+                let mut head = head_prefix;
                 push_content_length(&mut head, bytes.len());
-                Some(StaticResponse::new(spec.status, &head, bytes))
+                (
+                    Some(StaticResponse::new(spec.status, &head, &bytes)),
+                    Body::Bytes(Box::new([])),
+                    Box::default(),
+                )
             }
-            _ => None,
+            (body, _) => (None, body, head_prefix.into_boxed_slice()),
         };
         Some(CompiledResponse {
             status: spec.status,
             fixed,
-            head_prefix: head_prefix.into(),
+            head_prefix,
             templated_headers,
             body,
             delay,
