@@ -46,7 +46,8 @@ fn request(target: &str) -> OwnedRequest {
 
 fn render(c: &mut Criterion) {
     let table = table();
-    let now: DateTime<Utc> = DateTime::from_timestamp(1_764_072_000, 0).expect("a valid time");
+    let now: std::time::SystemTime =
+        DateTime::<Utc>::from_timestamp(1_764_072_000, 0).expect("a valid time").into();
     let mut rng = SmallRng::seed_from_u64(1);
     let mut buffers = RenderBuffers::default();
     let mut group = c.benchmark_group("render");

@@ -35,7 +35,7 @@ pub(crate) fn answer(
 ) -> Outcome {
     let start = wbuf.len();
     // One wall-clock read serves templates (`{{now}}`) and the journal.
-    let now = chrono::Utc::now();
+    let now = std::time::SystemTime::now();
     let method = head.method(buf);
     let target = head.target(buf);
     let head_only = method == "HEAD";
@@ -226,7 +226,7 @@ impl Worker {
         method: &str,
         target: &str,
         took: Duration,
-        now: chrono::DateTime<chrono::Utc>,
+        now: std::time::SystemTime,
     ) {
         let mut stats = self.stats.borrow_mut();
         match snapshot {
@@ -239,7 +239,7 @@ impl Worker {
                 _ => "",
             };
             stats.journal.push(JournalEntry {
-                at_ms: now.timestamp_millis().max(0) as u64,
+                at_ms: now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
                 worker: self.id as u16,
                 status,
                 duration_us: took.as_micros().min(u32::MAX as u128) as u32,

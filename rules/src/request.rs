@@ -91,7 +91,7 @@ pub fn split_target(target: &str) -> (&str, &str) {
 }
 
 /// Decoded query pairs, inline for the usual handful.
-type QueryPairs<'r> = SmallVec<[(Cow<'r, str>, Cow<'r, str>); 8]>;
+type QueryPairs<'r> = SmallVec<[(Cow<'r, str>, Cow<'r, str>); 4]>;
 
 /// A request plus the parts derived from it on demand. One per request; not shared.
 pub struct RequestContext<'r> {
@@ -99,7 +99,7 @@ pub struct RequestContext<'r> {
     pub req: &'r Request<'r>,
     host: OnceCell<Option<&'r str>>,
     query: OnceCell<QueryPairs<'r>>,
-    cookies: OnceCell<SmallVec<[(&'r str, &'r str); 8]>>,
+    cookies: OnceCell<SmallVec<[(&'r str, &'r str); 4]>>,
     json: OnceCell<Option<serde_json::Value>>,
     pub(crate) graphql: OnceCell<Option<GraphqlRequest>>,
 }

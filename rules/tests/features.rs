@@ -45,7 +45,7 @@ fn serve(t: &RuleTable, method: &str, target: &str, headers: &[(&str, &str)], bo
     let cx = RequestContext::new(&req);
     let mut rng = SmallRng::seed_from_u64(7);
     let mut buffers = RenderBuffers::default();
-    let now = chrono::Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap();
+    let now: std::time::SystemTime = chrono::Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap().into();
     let answer = t.respond(&cx, now, &mut rng, &mut buffers)?;
     let text = match answer.reply {
         Reply::Static(s) => String::from_utf8_lossy(s.bytes()).into_owned(),
@@ -398,7 +398,7 @@ rules:
     let mut buffers = RenderBuffers::default();
     let (mut empty, mut chunk, mut ok) = (0, 0, 0);
     for _ in 0..4000 {
-        match t.respond(&cx, chrono::Utc::now(), &mut rng, &mut buffers).unwrap().reply {
+        match t.respond(&cx, std::time::SystemTime::now(), &mut rng, &mut buffers).unwrap().reply {
             Reply::Fault(FaultKind::EmptyResponse) => empty += 1,
             Reply::Fault(FaultKind::MalformedChunk) => chunk += 1,
             Reply::Static(_) => ok += 1,

@@ -125,10 +125,17 @@ impl ExactSizeIterator for HeaderIter<'_, '_> {}
 /// the head is complete and valid; its body (per [`Head::framing`]) or the next pipelined
 /// request starts at [`Head::head_len`].
 pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, RequestError> {
+    if buf.is_empty() {
+        return Ok(None);
+    }
     let window = &buf[..buf.len().min(limits.max_head)];
-    let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS_CAP];
-    let mut req = httparse::Request::new(&mut storage[..limits.max_headers.min(MAX_HEADERS_CAP)]);
-    let head_len = match req.parse(window) {
+    // Uninitialised slots: filling 100 empty headers on every call cost more than parsing a
+    // typical request head.
+    let mut storage = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS_CAP];
+    let mut req = httparse::Request::new(&mut []);
+    let parsed =
+        req.parse_with_uninit_headers(window, &mut storage[..limits.max_headers.min(MAX_HEADERS_CAP)]);
+    let head_len = match parsed {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) if buf.len() >= limits.max_head => {
             return Err(RequestError::HeadTooLarge)
@@ -140,7 +147,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<Head>, RequestEr
     // httparse accepts a bare LF as a line ending; another parser might not see the same
     // lines, so refuse it.
     let head_bytes = &window[..head_len];
-    if head_bytes.iter().enumerate().any(|(i, &b)| b == b'\n' && (i == 0 || head_bytes[i - 1] != b'\r')) {
+    if memchr::memchr_iter(b'\n', head_bytes).any(|i| i == 0 || head_bytes[i - 1] != b'\r') {
         return Err(RequestError::Malformed("bare LF line ending"));
     }
 
