@@ -59,7 +59,7 @@ pub(crate) fn answer(
         worker.record(None, None, 503, None, method, target, took(None), now);
         return Outcome::Respond { start, delay: None, close: !keep_alive };
     };
-    let headers: SmallVec<[Header<'_>; 32]> =
+    let headers: SmallVec<[Header<'_>; 16]> =
         head.headers(buf).map(|(name, value)| Header { name, value }).collect();
     let mut request = Request::new(method, target, &headers, body);
     if let Some(ip) = peer {

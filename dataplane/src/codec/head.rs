@@ -56,7 +56,7 @@ pub struct Head {
     /// The minor HTTP version: 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub minor_version: u8,
     /// Every header field, in order.
-    pub headers: SmallVec<[HeaderSpan; 32]>,
+    pub headers: SmallVec<[HeaderSpan; 16]>,
     /// How the body is framed.
     pub framing: BodyFraming,
     /// Whether the connection stays open after the response: HTTP/1.1 defaults to true unless
