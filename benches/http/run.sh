@@ -82,7 +82,8 @@ start_server() { # name -> sets PID, URL, PIDS
 
 stop_server() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; sleep 0.3; }
 
-SERVERS=(nginx minimal minimal-epoll mockplane mockplane-epoll)
+# SERVERS="minimal-epoll mockplane-epoll" benches/http/run.sh … measures a subset.
+read -r -a SERVERS <<< "${SERVERS:-nginx minimal minimal-epoll mockplane mockplane-epoll}"
 printf 'round\tserver\treq_per_s\tcpu_us_per_req\tp99\n' > "$OUT/raw.tsv"
 for round in $(seq 1 "$ROUNDS"); do
   for s in "${SERVERS[@]}"; do
@@ -112,7 +113,7 @@ for s in "${SERVERS[@]}"; do
   rps=$(awk -F'\t' -v s="$s" '$2==s {print $3}' "$OUT/raw.tsv" | median)
   cpu=$(awk -F'\t' -v s="$s" '$2==s {print $4}' "$OUT/raw.tsv" | median)
   case "$s" in *epoll) min_cpu=$min_epoll ;; *) min_cpu=$min_uring ;; esac
-  vs_min=$(awk -v a="$cpu" -v b="$min_cpu" 'BEGIN { printf "%+.1f%%", (a / b - 1) * 100 }')
-  vs_ngx=$(awk -v a="$cpu" -v b="$ngx_cpu" 'BEGIN { printf "%+.1f%%", (a / b - 1) * 100 }')
+  vs_min=$(awk -v a="$cpu" -v b="$min_cpu" 'BEGIN { if (b > 0) printf "%+.1f%%", (a / b - 1) * 100; else printf "n/a" }')
+  vs_ngx=$(awk -v a="$cpu" -v b="$ngx_cpu" 'BEGIN { if (b > 0) printf "%+.1f%%", (a / b - 1) * 100; else printf "n/a" }')
   echo "| $s | $rps | $cpu | $vs_min | $vs_ngx |"
 done
