@@ -87,6 +87,16 @@ fn realistic(c: &mut Criterion) {
         let requests = requests_for(&set, REQUESTS, 7);
         drop(set);
         bench_select(&mut group, BenchmarkId::new("select", n), &table, &requests);
+        if n == 10_000 {
+            // Real mock traffic is skewed: a few endpoints take most requests. The same requests,
+            // drawn with Zipf(1.0) popularity instead of in turn, show the cache-friendly case.
+            let zipf = rand_distr::Zipf::new(requests.len() as f64, 1.0).expect("valid Zipf parameters");
+            let mut rng = SmallRng::seed_from_u64(3);
+            let skewed: Vec<OwnedRequest> = (0..REQUESTS)
+                .map(|_| requests[rand_distr::Distribution::sample(&zipf, &mut rng) as usize - 1].clone())
+                .collect();
+            bench_select(&mut group, BenchmarkId::new("select_zipf", n), &table, &skewed);
+        }
 
         if n == 100_000 {
             // Where the time goes: each kind of request on its own.

@@ -291,7 +291,7 @@ fn rule(i: usize) -> impl Strategy<Value = Rule> {
                 Just(BodyMatch { json: Some(serde_json::json!({"k": 1})), ..Default::default() }),
             ],
         ),
-        0..3i32,
+        prop_oneof![3 => 0..3i32, 1 => -2..11i32],
         prop::bool::weighted(0.9),
     )
         .prop_map(move |(methods, host, path, headers, query, body, priority, enabled)| Rule {
