@@ -256,6 +256,10 @@ pub(crate) struct PathIndex {
     prefix_lens: Vec<u32>,
     regexes: Option<RegexSet>,
     regex_ranks: Vec<u32>,
+    /// When every path regex starts with a literal (`/legacy/orders/[0-9]+`), those literals
+    /// in one anchored automaton: a path that starts with none of them skips the regex set,
+    /// whose fixed cost per search is several hundred instructions.
+    regex_gate: Option<(DFA, Vec<u32>)>,
     pathless: Vec<u32>,
     /// The highest priority of any rule in each tier (`i32::MIN` when the tier is empty).
     max_priority: [i32; 5],
@@ -271,6 +275,48 @@ struct TrieNode {
     catch_all: Vec<u32>,
 }
 
+/// Calls `found(pattern id)` for every pattern of `dfa` that is a prefix of `path`, until it
+/// returns false. The DFA's transitions include failure links, so a match state may report a
+/// pattern that ends here but starts later: only those as long as the bytes read are prefixes.
+fn prefixes_of(dfa: &DFA, lens: &[u32], path: &str, mut found: impl FnMut(usize) -> bool) {
+    let Ok(mut state) = dfa.start_state(Anchored::Yes) else { return };
+    for (end, &byte) in path.as_bytes().iter().enumerate() {
+        state = dfa.next_state(Anchored::Yes, state, byte);
+        if dfa.is_dead(state) {
+            return;
+        }
+        if dfa.is_match(state) {
+            for i in 0..dfa.match_len(state) {
+                let id = dfa.match_pattern(state, i).as_usize();
+                if lens[id] as usize == end + 1 && !found(id) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The literal text every match of `regex` starts with, when it is easy to see and not empty:
+/// leading characters that are not regex syntax, dropping one that a `?`, `*` or `{` makes
+/// optional. `None` (no gate) for anything less plain, such as a top-level alternation.
+fn literal_prefix(regex: &str) -> Option<String> {
+    if regex.contains('|') {
+        return None;
+    }
+    let mut prefix = String::new();
+    let mut chars = regex.chars().peekable();
+    while let Some(c) = chars.next() {
+        if "\\.+*?()[]{}^$".contains(c) {
+            break;
+        }
+        if matches!(chars.peek(), Some('?' | '*' | '{')) {
+            break;
+        }
+        prefix.push(c);
+    }
+    (!prefix.is_empty()).then_some(prefix)
+}
+
 /// Candidate ranks for one request; inline for the usual handful, so no allocation.
 pub(crate) type Candidates = SmallVec<[u32; 16]>;
 
@@ -282,6 +328,7 @@ impl PathIndex {
         let mut index =
             PathIndex { trie: vec![TrieNode::default()], max_priority: [i32::MIN; 5], ..Default::default() };
         let mut regex_sources = Vec::new();
+        let mut regex_literals: Vec<Option<String>> = Vec::new();
         let mut prefixes: Vec<Box<str>> = Vec::new();
         let mut prefix_ids: FxHashMap<Box<str>, usize> = FxHashMap::default();
         for (rank, priority, pattern) in rules {
@@ -309,6 +356,7 @@ impl PathIndex {
                     Tier::Template
                 }
                 Some(PathPattern::Regex { source, .. }) => {
+                    regex_literals.push(literal_prefix(source));
                     regex_sources.push(format!("^(?:{source})$"));
                     index.regex_ranks.push(rank);
                     Tier::Regex
@@ -326,6 +374,16 @@ impl PathIndex {
             index.prefixes = Some(ac);
         }
         if !regex_sources.is_empty() {
+            let literals: Option<Vec<String>> = regex_literals.iter().cloned().collect();
+            if let Some(literals) = literals {
+                let gate = DFA::builder()
+                    .match_kind(MatchKind::Standard)
+                    .start_kind(StartKind::Anchored)
+                    .build(literals.iter().map(|l| l.as_bytes()));
+                if let Ok(dfa) = gate {
+                    index.regex_gate = Some((dfa, literals.iter().map(|l| l.len() as u32).collect()));
+                }
+            }
             let set = RegexSetBuilder::new(&regex_sources)
                 .size_limit(REGEX_SIZE_LIMIT.saturating_mul(64))
                 .dfa_size_limit(REGEX_SIZE_LIMIT.saturating_mul(8))
@@ -399,25 +457,24 @@ impl PathIndex {
                 // match state may report a pattern that ends here but starts later: only those
                 // as long as the bytes read so far are prefixes of the path.
                 if let Some(dfa) = &self.prefixes {
-                    let Ok(mut state) = dfa.start_state(Anchored::Yes) else { return };
-                    for (end, &byte) in path.as_bytes().iter().enumerate() {
-                        state = dfa.next_state(Anchored::Yes, state, byte);
-                        if dfa.is_dead(state) {
-                            break;
-                        }
-                        if dfa.is_match(state) {
-                            for i in 0..dfa.match_len(state) {
-                                let id = dfa.match_pattern(state, i).as_usize();
-                                if self.prefix_lens[id] as usize == end + 1 {
-                                    out.extend_from_slice(&self.prefix_ranks[id]);
-                                }
-                            }
-                        }
-                    }
+                    prefixes_of(dfa, &self.prefix_lens, path, |id| {
+                        out.extend_from_slice(&self.prefix_ranks[id]);
+                        true
+                    });
                 }
             }
             Tier::Regex => {
                 if let Some(set) = &self.regexes {
+                    if let Some((gate, lens)) = &self.regex_gate {
+                        let mut any = false;
+                        prefixes_of(gate, lens, path, |_| {
+                            any = true;
+                            false
+                        });
+                        if !any {
+                            return;
+                        }
+                    }
                     // `is_match` runs one pass and allocates nothing; the per-pattern answer
                     // (which allocates) is only computed when some regex does match.
                     if set.is_match(path) {
@@ -442,16 +499,24 @@ impl PathIndex {
     /// `rest` is the path after the `/` that leads to `node`.
     fn walk(&self, node: usize, rest: &str, out: &mut Candidates) {
         let n = &self.trie[node];
-        out.extend_from_slice(&n.catch_all);
-        let (part, tail) = match rest.find('/') {
+        if !n.catch_all.is_empty() {
+            out.extend_from_slice(&n.catch_all);
+        }
+        let (part, tail) = match memchr::memchr(b'/', rest.as_bytes()) {
             Some(j) => (&rest[..j], Some(&rest[j + 1..])),
             None => (rest, None),
         };
-        let child_literal = n.literals.get(part).map(|&c| c as usize);
+        let child_literal =
+            if n.literals.is_empty() { None } else { n.literals.get(part).map(|&c| c as usize) };
         let child_param = if part.is_empty() { None } else { n.param.map(|c| c as usize) };
         for child in [child_literal, child_param].into_iter().flatten() {
             match tail {
-                None => out.extend_from_slice(&self.trie[child].terminal),
+                None => {
+                    let terminal = &self.trie[child].terminal;
+                    if !terminal.is_empty() {
+                        out.extend_from_slice(terminal);
+                    }
+                }
                 Some(t) => self.walk(child, t, out),
             }
         }
@@ -469,6 +534,18 @@ mod tests {
     fn captures<'t>(t: &'t PathTemplate, path: &'t str) -> Option<Vec<(&'t str, &'t str)>> {
         let mut params = PathParams::new();
         t.matches(path, &mut params).then(|| params.into_vec())
+    }
+
+    #[test]
+    fn regex_literal_prefixes_are_conservative() {
+        assert_eq!(literal_prefix("/legacy/orders/[0-9]+").as_deref(), Some("/legacy/orders/"));
+        assert_eq!(literal_prefix("/ab?c").as_deref(), Some("/a"));
+        assert_eq!(literal_prefix("/a{0,2}").as_deref(), Some("/"));
+        assert_eq!(literal_prefix("/a+b").as_deref(), Some("/a"));
+        assert_eq!(literal_prefix("/a|/b"), None);
+        assert_eq!(literal_prefix("(?i)/a"), None);
+        assert_eq!(literal_prefix(".*"), None);
+        assert_eq!(literal_prefix("\\/x"), None);
     }
 
     #[test]

@@ -1,0 +1,30 @@
+//! A deterministic harness for instruction counts of `RuleTable::select`: builds a realistic
+//! table and its requests, then selects for each request in turn inside `run_selects`, so that
+//! `valgrind --tool=callgrind --toggle-collect=select_count::run_selects` counts only selection.
+//! On a machine where timings swing by 30% between runs, counts are what repeat.
+//!
+//! `select-count [RULES] [SELECTS]` (defaults 10000, 100000)
+
+use mockplane_benches::{realistic_rule_set, requests_for, OwnedRequest};
+use mockplane_rules::{CompileOptions, RuleTable};
+
+#[inline(never)]
+fn run_selects(table: &RuleTable, requests: &[OwnedRequest], count: usize) -> usize {
+    let mut hits = 0;
+    for i in 0..count {
+        let request = &requests[i % requests.len()];
+        hits += request.with_request(|cx| usize::from(table.select(cx).is_some()));
+    }
+    hits
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let rules: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
+    let count: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let set = realistic_rule_set(rules, 42);
+    let table = RuleTable::compile(&set, &CompileOptions::default()).expect("generated rules compile");
+    let requests = requests_for(&set, 16_384, 7);
+    let hits = run_selects(&table, &requests, count);
+    println!("{rules} rules, {count} selects, {hits} hits");
+}
