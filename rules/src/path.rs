@@ -259,10 +259,19 @@ pub(crate) struct PathIndex {
     /// When every path regex starts with a literal (`/legacy/orders/[0-9]+`), those literals
     /// in one anchored automaton: a path that starts with none of them skips the regex set,
     /// whose fixed cost per search is several hundred instructions.
-    regex_gate: Option<(DFA, Vec<u32>)>,
+    regex_gate: Option<RegexGate>,
     pathless: Vec<u32>,
     /// The highest priority of any rule in each tier (`i32::MIN` when the tier is empty).
     max_priority: [i32; 5],
+}
+
+/// The literal each path regex starts with, in one anchored automaton, and the regexes by
+/// pattern id: only the regexes whose literal starts the path are run, each on its own.
+#[derive(Debug)]
+struct RegexGate {
+    literals: DFA,
+    lens: Vec<u32>,
+    regexes: Vec<(u32, Regex)>,
 }
 
 #[derive(Debug, Default)]
@@ -329,6 +338,7 @@ impl PathIndex {
             PathIndex { trie: vec![TrieNode::default()], max_priority: [i32::MIN; 5], ..Default::default() };
         let mut regex_sources = Vec::new();
         let mut regex_literals: Vec<Option<String>> = Vec::new();
+        let mut regex_compiled: Vec<(u32, Regex)> = Vec::new();
         let mut prefixes: Vec<Box<str>> = Vec::new();
         let mut prefix_ids: FxHashMap<Box<str>, usize> = FxHashMap::default();
         for (rank, priority, pattern) in rules {
@@ -355,8 +365,9 @@ impl PathIndex {
                     index.insert_template(t, rank);
                     Tier::Template
                 }
-                Some(PathPattern::Regex { source, .. }) => {
+                Some(PathPattern::Regex { source, regex }) => {
                     regex_literals.push(literal_prefix(source));
+                    regex_compiled.push((rank, regex.clone()));
                     regex_sources.push(format!("^(?:{source})$"));
                     index.regex_ranks.push(rank);
                     Tier::Regex
@@ -381,7 +392,13 @@ impl PathIndex {
                     .start_kind(StartKind::Anchored)
                     .build(literals.iter().map(|l| l.as_bytes()));
                 if let Ok(dfa) = gate {
-                    index.regex_gate = Some((dfa, literals.iter().map(|l| l.len() as u32).collect()));
+                    index.regex_gate = Some(RegexGate {
+                        literals: dfa,
+                        lens: literals.iter().map(|l| l.len() as u32).collect(),
+                        regexes: regex_compiled,
+                    });
+                    // Every regex is reached through its literal: no set to build.
+                    return Ok(index);
                 }
             }
             let set = RegexSetBuilder::new(&regex_sources)
@@ -464,17 +481,15 @@ impl PathIndex {
                 }
             }
             Tier::Regex => {
-                if let Some(set) = &self.regexes {
-                    if let Some((gate, lens)) = &self.regex_gate {
-                        let mut any = false;
-                        prefixes_of(gate, lens, path, |_| {
-                            any = true;
-                            false
-                        });
-                        if !any {
-                            return;
+                if let Some(gate) = &self.regex_gate {
+                    prefixes_of(&gate.literals, &gate.lens, path, |id| {
+                        let (rank, regex) = &gate.regexes[id];
+                        if regex.is_match(path) {
+                            out.push(*rank);
                         }
-                    }
+                        true
+                    });
+                } else if let Some(set) = &self.regexes {
                     // `is_match` runs one pass and allocates nothing; the per-pattern answer
                     // (which allocates) is only computed when some regex does match.
                     if set.is_match(path) {
