@@ -517,7 +517,8 @@ impl PathIndex {
         if !n.catch_all.is_empty() {
             out.extend_from_slice(&n.catch_all);
         }
-        let (part, tail) = match memchr::memchr(b'/', rest.as_bytes()) {
+        // Segments are short: a plain loop beats a call into memchr here.
+        let (part, tail) = match rest.bytes().position(|b| b == b'/') {
             Some(j) => (&rest[..j], Some(&rest[j + 1..])),
             None => (rest, None),
         };

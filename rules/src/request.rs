@@ -77,16 +77,28 @@ pub fn split_target(target: &str) -> (&str, &str) {
             },
         };
     }
-    let rest = match memchr::memchr(b'#', rest.as_bytes()) {
-        Some(i) => &rest[..i],
-        None => rest,
-    };
-    match memchr::memchr(b'?', rest.as_bytes()) {
-        Some(i) => {
-            let path = &rest[..i];
-            (if path.is_empty() { "/" } else { path }, &rest[i + 1..])
-        }
+    // One pass finds the query and the fragment (a fragment is never sent by conforming
+    // clients, but its `?` would not start a query).
+    match memchr::memchr2(b'?', b'#', rest.as_bytes()) {
         None => (rest, ""),
+        Some(i) if rest.as_bytes()[i] == b'#' => (nonempty(&rest[..i]), ""),
+        Some(i) => {
+            let query = &rest[i + 1..];
+            let query = match memchr::memchr(b'#', query.as_bytes()) {
+                Some(j) => &query[..j],
+                None => query,
+            };
+            (nonempty(&rest[..i]), query)
+        }
+    }
+}
+
+/// An empty path means the root.
+fn nonempty(path: &str) -> &str {
+    if path.is_empty() {
+        "/"
+    } else {
+        path
     }
 }
 
