@@ -55,8 +55,6 @@ use crate::request::RequestContext;
 /// The most characters of a literal quoted in a description.
 const DESCRIBE_MAX: usize = 120;
 
-const OPERATORS: &str = "equals, contains, regex, json, jsonpath, and, or, not";
-
 /// A compiled, validated [`BodyMatch`].
 #[derive(Debug, Clone)]
 pub(crate) struct BodyMatcher {
@@ -84,35 +82,19 @@ impl BodyMatcher {
     pub(crate) fn compile(spec: &BodyMatch, path: &str, errors: &mut Errors) -> Option<BodyMatcher> {
         let before = errors.len();
 
-        let mut found: Vec<&str> = Vec::new();
-        if spec.equals.is_some() {
-            found.push("equals");
-        }
-        if spec.contains.is_some() {
-            found.push("contains");
-        }
-        if spec.regex.is_some() {
-            found.push("regex");
-        }
-        if spec.json.is_some() {
-            found.push("json");
-        }
-        if spec.jsonpath.is_some() {
-            found.push("jsonpath");
-        }
-        if spec.and.is_some() {
-            found.push("and");
-        }
-        if spec.or.is_some() {
-            found.push("or");
-        }
-        if spec.not.is_some() {
-            found.push("not");
-        }
-        if found.len() != 1 {
-            let found = if found.is_empty() { "none".to_owned() } else { found.join(", ") };
-            errors.push(path, format!("set exactly one of {OPERATORS} (found: {found})"));
-        }
+        errors.exactly_one(
+            path,
+            &[
+                ("equals", spec.equals.is_some()),
+                ("contains", spec.contains.is_some()),
+                ("regex", spec.regex.is_some()),
+                ("json", spec.json.is_some()),
+                ("jsonpath", spec.jsonpath.is_some()),
+                ("and", spec.and.is_some()),
+                ("or", spec.or.is_some()),
+                ("not", spec.not.is_some()),
+            ],
+        );
         if spec.json.is_none() {
             if spec.ignore_array_order {
                 errors.push(format!("{path}.ignore_array_order"), "only allowed with json");

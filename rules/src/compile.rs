@@ -271,17 +271,15 @@ pub(crate) fn compile_rule(
     let graphql =
         m.graphql.as_ref().and_then(|g| GraphqlMatcher::compile(g, &format!("{mpath}.graphql"), errors));
 
-    let actions: Vec<&str> = [
-        ("response", rule.response.is_some()),
-        ("sequence", rule.sequence.is_some()),
-        ("forward", rule.forward.is_some()),
-    ]
-    .into_iter()
-    .filter_map(|(k, on)| on.then_some(k))
-    .collect();
-    let action = if actions.len() != 1 {
-        let found = if actions.is_empty() { "none".to_owned() } else { actions.join(", ") };
-        errors.push(&base, format!("set exactly one of response, sequence, forward (found: {found})"));
+    let one_action = errors.exactly_one(
+        &base,
+        &[
+            ("response", rule.response.is_some()),
+            ("sequence", rule.sequence.is_some()),
+            ("forward", rule.forward.is_some()),
+        ],
+    );
+    let action = if !one_action {
         None
     } else if let Some(r) = &rule.response {
         CompiledResponse::compile(r, &format!("{base}.response"), &env.response, errors).map(Action::Respond)

@@ -66,6 +66,19 @@ impl Errors {
     pub(crate) fn len(&self) -> usize {
         self.list.len()
     }
+
+    /// Checks that exactly one of `fields` (name, whether set) is set; if not, pushes
+    /// `set exactly one of a, b, c (found: …)` at `path`. Returns whether exactly one was.
+    pub(crate) fn exactly_one(&mut self, path: &str, fields: &[(&str, bool)]) -> bool {
+        let found: Vec<&str> = fields.iter().filter(|(_, on)| *on).map(|(name, _)| *name).collect();
+        if found.len() == 1 {
+            return true;
+        }
+        let all: Vec<&str> = fields.iter().map(|(name, _)| *name).collect();
+        let found = if found.is_empty() { "none".to_owned() } else { found.join(", ") };
+        self.push(path, format!("set exactly one of {} (found: {found})", all.join(", ")));
+        false
+    }
 }
 
 /// Joins a place and a map key the way users write it: `headers.x-token`, or

@@ -38,21 +38,15 @@ impl PathPattern {
             PathMatch::Short(s) if s.contains('{') => ("template", s, path.to_owned()),
             PathMatch::Short(s) => ("exact", s, path.to_owned()),
             PathMatch::Explicit(PathMatchSpec { exact, prefix, template, regex }) => {
-                let set: Vec<(&str, &String)> =
-                    [("exact", exact), ("prefix", prefix), ("template", template), ("regex", regex)]
-                        .into_iter()
-                        .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
-                        .collect();
-                if set.len() != 1 {
-                    let found: Vec<&str> = set.iter().map(|(k, _)| *k).collect();
-                    let found = if found.is_empty() { "none".into() } else { found.join(", ") };
-                    errors.push(
-                        path,
-                        format!("set exactly one of exact, prefix, template, regex (found: {found})"),
-                    );
+                let forms = [("exact", exact), ("prefix", prefix), ("template", template), ("regex", regex)];
+                let fields = forms.map(|(k, v)| (k, v.is_some()));
+                if !errors.exactly_one(path, &fields) {
                     return None;
                 }
-                let (kind, text) = set[0];
+                let (kind, text) = forms
+                    .into_iter()
+                    .find_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+                    .expect("exactly one form is set");
                 (kind, text, format!("{path}.{kind}"))
             }
         };

@@ -410,22 +410,17 @@ pub(crate) enum DelaySampler {
 
 impl DelaySampler {
     pub(crate) fn compile(spec: &Delay, path: &str, errors: &mut Errors) -> Option<Self> {
-        let set: Vec<&str> = [
-            ("fixed", spec.fixed.is_some()),
-            ("uniform", spec.uniform.is_some()),
-            ("normal", spec.normal.is_some()),
-            ("lognormal", spec.lognormal.is_some()),
-            ("step", spec.step.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(k, on)| on.then_some(k))
-        .collect();
-        if set.len() != 1 {
-            let found = if set.is_empty() { "none".to_owned() } else { set.join(", ") };
-            errors.push(
-                path,
-                format!("set exactly one of fixed, uniform, normal, lognormal, step (found: {found})"),
-            );
+        let one = errors.exactly_one(
+            path,
+            &[
+                ("fixed", spec.fixed.is_some()),
+                ("uniform", spec.uniform.is_some()),
+                ("normal", spec.normal.is_some()),
+                ("lognormal", spec.lognormal.is_some()),
+                ("step", spec.step.is_some()),
+            ],
+        );
+        if !one {
             return None;
         }
         let mut bad = |field: &str, msg: String| {

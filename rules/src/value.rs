@@ -107,31 +107,18 @@ impl ValueMatcher {
 }
 
 fn compile_spec(spec: &ValueMatchSpec, path: &str, errors: &mut Errors) -> Option<ValueMatcher> {
-    let mut set = Vec::new();
-    if spec.equals.is_some() {
-        set.push("equals");
-    }
-    if spec.contains.is_some() {
-        set.push("contains");
-    }
-    if spec.regex.is_some() {
-        set.push("regex");
-    }
-    if spec.present.is_some() {
-        set.push("present");
-    }
-    if spec.absent.is_some() {
-        set.push("absent");
-    }
-    if spec.not.is_some() {
-        set.push("not");
-    }
-    if set.len() != 1 {
-        let found = if set.is_empty() { "none".to_owned() } else { set.join(", ") };
-        errors.push(
-            path,
-            format!("set exactly one of equals, contains, regex, present, absent, not (found: {found})"),
-        );
+    let one = errors.exactly_one(
+        path,
+        &[
+            ("equals", spec.equals.is_some()),
+            ("contains", spec.contains.is_some()),
+            ("regex", spec.regex.is_some()),
+            ("present", spec.present.is_some()),
+            ("absent", spec.absent.is_some()),
+            ("not", spec.not.is_some()),
+        ],
+    );
+    if !one {
         return None;
     }
     if spec.case_insensitive && spec.equals.is_none() && spec.contains.is_none() {
