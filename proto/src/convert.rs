@@ -33,7 +33,10 @@ fn error(place: &str, message: impl Into<String>) -> ConversionError {
 
 /// Encodes a rule set as the `Any` resource an xDS response carries.
 pub fn rule_set_to_any(rules: &model::RuleSet) -> prost_types::Any {
-    prost_types::Any { type_url: RULE_SET_TYPE_URL.to_owned(), value: pb::RuleSet::from(rules).encode_to_vec() }
+    prost_types::Any {
+        type_url: RULE_SET_TYPE_URL.to_owned(),
+        value: pb::RuleSet::from(rules).encode_to_vec(),
+    }
 }
 
 /// Decodes a rule set from an xDS resource.
@@ -160,7 +163,9 @@ fn value_match_to_wire(m: &model::ValueMatch) -> pb::ValueMatch {
 }
 
 fn body_match_to_wire(m: &model::BodyMatch) -> pb::BodyMatch {
-    let list = |l: &Vec<model::BodyMatch>| pb::BodyMatchList { matchers: l.iter().map(body_match_to_wire).collect() };
+    let list = |l: &Vec<model::BodyMatch>| pb::BodyMatchList {
+        matchers: l.iter().map(body_match_to_wire).collect(),
+    };
     pb::BodyMatch {
         equals: m.equals.clone(),
         contains: m.contains.clone(),
@@ -280,7 +285,9 @@ fn rule_from_wire(w: pb::Rule, at: &str) -> Result<model::Rule, ConversionError>
             let mode = match pb::SequenceMode::try_from(s.mode) {
                 Ok(pb::SequenceMode::StayOnLast) => model::SequenceMode::StayOnLast,
                 Ok(pb::SequenceMode::Cycle) => model::SequenceMode::Cycle,
-                Err(_) => return Err(error(&format!("{at}.sequence.mode"), format!("unknown mode {}", s.mode))),
+                Err(_) => {
+                    return Err(error(&format!("{at}.sequence.mode"), format!("unknown mode {}", s.mode)))
+                }
             };
             let responses = s
                 .responses
@@ -363,8 +370,10 @@ fn request_match_from_wire(w: pb::RequestMatch, at: &str) -> Result<model::Reque
                     ))
                 }
             };
-            let variables =
-                g.variables.map(|v| body_match_from_wire(v, &format!("{at}.graphql.variables"))).transpose()?;
+            let variables = g
+                .variables
+                .map(|v| body_match_from_wire(v, &format!("{at}.graphql.variables")))
+                .transpose()?;
             Some(model::GraphqlMatch { operation, name: g.name, variables })
         }
     };
@@ -518,14 +527,18 @@ fn faults_from_wire(faults: Vec<pb::Fault>, at: &str) -> Result<Vec<model::Fault
                 Ok(pb::FaultKind::MalformedChunk) => model::FaultKind::MalformedChunk,
                 Ok(pb::FaultKind::RandomData) => model::FaultKind::RandomData,
                 Ok(pb::FaultKind::Unspecified) | Err(_) => {
-                    return Err(error(&format!("{}.type", place()), format!("unknown fault type {}", f.r#type)))
+                    return Err(error(
+                        &format!("{}.type", place()),
+                        format!("unknown fault type {}", f.r#type),
+                    ))
                 }
             };
             let status = f
                 .status
                 .map(|s| {
-                    u16::try_from(s)
-                        .map_err(|_| error(&format!("{}.status", place()), format!("{s} is not an HTTP status")))
+                    u16::try_from(s).map_err(|_| {
+                        error(&format!("{}.status", place()), format!("{s} is not an HTTP status"))
+                    })
                 })
                 .transpose()?;
             Ok(model::Fault { kind, probability: f.probability.unwrap_or(1.0), status })
@@ -564,7 +577,11 @@ mod tests {
     #[test]
     fn absent_status_and_probability_take_the_model_defaults() {
         let wire = pb::Response {
-            faults: vec![pb::Fault { r#type: pb::FaultKind::Abort as i32, probability: None, status: Some(503) }],
+            faults: vec![pb::Fault {
+                r#type: pb::FaultKind::Abort as i32,
+                probability: None,
+                status: Some(503),
+            }],
             ..Default::default()
         };
         let r = response_from_wire(wire, "r").unwrap();

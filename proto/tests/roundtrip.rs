@@ -2,7 +2,6 @@
 //! (valid or not: the control plane refuses invalid ones, but the conversion must not be the
 //! place where something a user wrote gets lost or changed).
 
-
 use mockplane_proto::convert::{rule_set_from_any, rule_set_to_any};
 use mockplane_rules::model::*;
 use proptest::collection::{btree_map, vec};
@@ -54,18 +53,19 @@ fn value_match() -> impl Strategy<Value = ValueMatch> {
 }
 
 fn body_match() -> impl Strategy<Value = BodyMatch> {
-    let leaf = (of(text()), of(text()), of(text()), of(json()), any::<bool>(), any::<bool>(), of(text())).prop_map(
-        |(equals, contains, regex, json, ignore_array_order, ignore_extra_elements, jsonpath)| BodyMatch {
-            equals,
-            contains,
-            regex,
-            json,
-            ignore_array_order,
-            ignore_extra_elements,
-            jsonpath,
-            ..BodyMatch::default()
-        },
-    );
+    let leaf = (of(text()), of(text()), of(text()), of(json()), any::<bool>(), any::<bool>(), of(text()))
+        .prop_map(|(equals, contains, regex, json, ignore_array_order, ignore_extra_elements, jsonpath)| {
+            BodyMatch {
+                equals,
+                contains,
+                regex,
+                json,
+                ignore_array_order,
+                ignore_extra_elements,
+                jsonpath,
+                ..BodyMatch::default()
+            }
+        });
     leaf.prop_recursive(2, 8, 3, |inner| {
         (
             of(inner.clone().prop_map(Box::new)),
@@ -73,12 +73,19 @@ fn body_match() -> impl Strategy<Value = BodyMatch> {
             of(vec(inner.clone(), 0..3)),
             of(inner.prop_map(Box::new)),
         )
-            .prop_map(|(matches, and, or, not)| BodyMatch { matches, and, or, not, ..BodyMatch::default() })
+            .prop_map(|(matches, and, or, not)| BodyMatch {
+                matches,
+                and,
+                or,
+                not,
+                ..BodyMatch::default()
+            })
     })
 }
 
 fn request_match() -> impl Strategy<Value = RequestMatch> {
-    let method = prop_oneof![text().prop_map(MethodMatch::One), vec(text(), 0..3).prop_map(MethodMatch::AnyOf)];
+    let method =
+        prop_oneof![text().prop_map(MethodMatch::One), vec(text(), 0..3).prop_map(MethodMatch::AnyOf)];
     let path = prop_oneof![
         text().prop_map(PathMatch::Short),
         (of(text()), of(text()), of(text()), of(text())).prop_map(|(exact, prefix, template, regex)| {
@@ -104,16 +111,8 @@ fn request_match() -> impl Strategy<Value = RequestMatch> {
         of(vec(text(), 0..3)),
         of(graphql),
     )
-        .prop_map(|(method, host, path, query, headers, cookies, body, client_ip, graphql)| RequestMatch {
-            method,
-            host,
-            path,
-            query,
-            headers,
-            cookies,
-            body,
-            client_ip,
-            graphql,
+        .prop_map(|(method, host, path, query, headers, cookies, body, client_ip, graphql)| {
+            RequestMatch { method, host, path, query, headers, cookies, body, client_ip, graphql }
         })
 }
 
@@ -123,9 +122,19 @@ fn delay() -> impl Strategy<Value = Delay> {
         of((any::<u64>(), any::<u64>()).prop_map(|(min, max)| UniformDelay { min, max })),
         of((finite(), finite()).prop_map(|(mean, stddev)| NormalDelay { mean, stddev })),
         of((finite(), finite()).prop_map(|(median, sigma)| LognormalDelay { median, sigma })),
-        of((any::<u64>(), any::<u64>(), any::<u64>()).prop_map(|(base, step, max)| StepDelay { base, step, max })),
+        of((any::<u64>(), any::<u64>(), any::<u64>()).prop_map(|(base, step, max)| StepDelay {
+            base,
+            step,
+            max,
+        })),
     )
-        .prop_map(|(fixed, uniform, normal, lognormal, step)| Delay { fixed, uniform, normal, lognormal, step })
+        .prop_map(|(fixed, uniform, normal, lognormal, step)| Delay {
+            fixed,
+            uniform,
+            normal,
+            lognormal,
+            step,
+        })
 }
 
 fn faults() -> impl Strategy<Value = Vec<Fault>> {
@@ -137,13 +146,18 @@ fn faults() -> impl Strategy<Value = Vec<Fault>> {
         Just(FaultKind::RandomData),
     ];
     vec(
-        (kind, finite(), of(any::<u16>())).prop_map(|(kind, probability, status)| Fault { kind, probability, status }),
+        (kind, finite(), of(any::<u16>())).prop_map(|(kind, probability, status)| Fault {
+            kind,
+            probability,
+            status,
+        }),
         0..3,
     )
 }
 
 fn response() -> impl Strategy<Value = Response> {
-    let header = prop_oneof![text().prop_map(HeaderValues::One), vec(text(), 0..3).prop_map(HeaderValues::Many)];
+    let header =
+        prop_oneof![text().prop_map(HeaderValues::One), vec(text(), 0..3).prop_map(HeaderValues::Many)];
     (
         any::<u16>(),
         btree_map(text(), header, 0..3),
@@ -173,7 +187,8 @@ fn rule() -> impl Strategy<Value = Rule> {
     let sequence = (mode, vec(response(), 0..3)).prop_map(|(mode, responses)| Sequence { mode, responses });
     let forward = (of(text()), of(text()), of(delay()), faults())
         .prop_map(|(upstream, url, delay, faults)| Forward { upstream, url, delay, faults });
-    let scenario = (text(), of(text()), of(text())).prop_map(|(name, state, next)| ScenarioStep { name, state, next });
+    let scenario =
+        (text(), of(text()), of(text())).prop_map(|(name, state, next)| ScenarioStep { name, state, next });
     (
         (text(), of(text()), any::<i32>(), any::<bool>(), vec(text(), 0..3)),
         request_match(),
@@ -183,9 +198,23 @@ fn rule() -> impl Strategy<Value = Rule> {
         of(any::<u64>()),
         of(scenario),
     )
-        .prop_map(|((id, name, priority, enabled, tags), matcher, response, sequence, forward, times, scenario)| {
-            Rule { id, name, priority, enabled, tags, matcher, response, sequence, forward, times, scenario }
-        })
+        .prop_map(
+            |((id, name, priority, enabled, tags), matcher, response, sequence, forward, times, scenario)| {
+                Rule {
+                    id,
+                    name,
+                    priority,
+                    enabled,
+                    tags,
+                    matcher,
+                    response,
+                    sequence,
+                    forward,
+                    times,
+                    scenario,
+                }
+            },
+        )
 }
 
 fn rule_set() -> impl Strategy<Value = RuleSet> {

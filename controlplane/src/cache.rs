@@ -1,0 +1,214 @@
+//! The snapshot cache: per environment (`project/environment`), the rule set in force, its
+//! version and its encoded xDS resource.
+//!
+//! Setting a rule set validates it with the data plane's own compiler first, so a set the
+//! control plane accepts is one every data plane can load; a refused set changes nothing and
+//! reaches no data plane. The resource is encoded once per version, not once per stream.
+//! Every xDS stream of the environment watches its cell and is woken by a new version.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use mockplane_proto::convert::rule_set_to_any;
+use mockplane_rules::{CompileOptions, RuleSet, RuleSetError, RuleTable, StateStore};
+use tokio::sync::watch;
+
+/// One version of an environment's rules.
+#[derive(Debug)]
+pub struct EnvSnapshot {
+    /// The environment, `project/environment`.
+    pub environment: String,
+    /// Counts up from 1 for each accepted rule set of this environment.
+    pub serial: u64,
+    /// The xDS `version_info`: the serial and a hash of the content (`3-5f0c…`), so that a
+    /// control plane restarted on the same rules recognises a data plane's version as its own
+    /// and a different rule set never shares a version string with the old one.
+    pub version_info: String,
+    /// The rules.
+    pub rules: Arc<RuleSet>,
+    /// The encoded resource pushed to the data planes.
+    pub resource: prost_types::Any,
+    /// When the version was set.
+    pub created_at: SystemTime,
+}
+
+/// Why a rule set was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum SetError {
+    /// The environment name is not `project/environment`.
+    #[error("environment {0:?} is not of the form project/environment")]
+    BadEnvironment(String),
+    /// The rules do not compile.
+    #[error("the rules were refused:\n{0}")]
+    Invalid(#[from] RuleSetError),
+}
+
+type Cell = watch::Sender<Option<Arc<EnvSnapshot>>>;
+
+/// The rule sets in force, per environment.
+#[derive(Debug, Default)]
+pub struct SnapshotCache {
+    cells: Mutex<HashMap<String, Cell>>,
+}
+
+/// Checks that `environment` reads `project/environment`, both parts non-empty.
+pub fn check_environment(environment: &str) -> Result<(), SetError> {
+    match environment.split_once('/') {
+        Some((p, e)) if !p.is_empty() && !e.is_empty() && !e.contains('/') => Ok(()),
+        _ => Err(SetError::BadEnvironment(environment.to_owned())),
+    }
+}
+
+impl SnapshotCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        SnapshotCache::default()
+    }
+
+    fn cell<R>(&self, environment: &str, f: impl FnOnce(&Cell) -> R) -> R {
+        let mut cells = self.cells.lock().unwrap_or_else(|p| p.into_inner());
+        let cell = cells.entry(environment.to_owned()).or_insert_with(|| watch::channel(None).0);
+        f(cell)
+    }
+
+    /// Validates and compiles `rules`; if they are good, makes them the environment's next
+    /// version and wakes every stream subscribed to it. `base_dir` resolves `file:` bodies
+    /// during validation; callers inline those bodies first (see [`inline_files`]), since a
+    /// data plane cannot read the control plane's files.
+    pub fn set(
+        &self,
+        environment: &str,
+        rules: RuleSet,
+        base_dir: Option<&Path>,
+    ) -> Result<Arc<EnvSnapshot>, SetError> {
+        check_environment(environment)?;
+        let options = CompileOptions { base_dir: base_dir.map(Path::to_path_buf), state: StateStore::new() };
+        RuleTable::compile(&rules, &options)?;
+        let resource = rule_set_to_any(&rules);
+        let mut hasher = std::hash::DefaultHasher::new();
+        resource.value.hash(&mut hasher);
+        let hash = hasher.finish();
+        let snapshot = self.cell(environment, |cell| {
+            let serial = cell.borrow().as_ref().map_or(1, |s| s.serial + 1);
+            let snapshot = Arc::new(EnvSnapshot {
+                environment: environment.to_owned(),
+                serial,
+                version_info: format!("{serial}-{hash:016x}"),
+                rules: Arc::new(rules),
+                resource,
+                created_at: SystemTime::now(),
+            });
+            cell.send_replace(Some(snapshot.clone()));
+            snapshot
+        });
+        tracing::info!(environment, version = %snapshot.version_info, rules = snapshot.rules.rules.len(), "new rule-set version");
+        Ok(snapshot)
+    }
+
+    /// The version in force for `environment`, if any.
+    pub fn get(&self, environment: &str) -> Option<Arc<EnvSnapshot>> {
+        self.cell(environment, |cell| cell.borrow().clone())
+    }
+
+    /// A receiver that sees every new version of `environment` (and the current one).
+    pub fn subscribe(&self, environment: &str) -> watch::Receiver<Option<Arc<EnvSnapshot>>> {
+        self.cell(environment, |cell| cell.subscribe())
+    }
+
+    /// The environments that have a rule set.
+    pub fn environments(&self) -> Vec<String> {
+        let cells = self.cells.lock().unwrap_or_else(|p| p.into_inner());
+        let mut names: Vec<String> =
+            cells.iter().filter(|(_, c)| c.borrow().is_some()).map(|(n, _)| n.clone()).collect();
+        names.sort();
+        names
+    }
+}
+
+/// Replaces every `file:` body with its content (as `base64`), read relative to `base_dir`,
+/// so the rule set can travel to data planes that do not share the control plane's disk.
+/// A file that cannot be read is left as it is, for the compiler to refuse with its place.
+pub fn inline_files(rules: &mut RuleSet, base_dir: &Path) {
+    use base64::Engine as _;
+    let mut inline = |response: &mut mockplane_rules::model::Response| {
+        let Some(file) = &response.file else { return };
+        let path = base_dir.join(file);
+        if let Ok(bytes) = std::fs::read(&path) {
+            response.base64 = Some(base64::engine::general_purpose::STANDARD.encode(bytes));
+            response.file = None;
+        }
+    };
+    for rule in &mut rules.rules {
+        if let Some(r) = &mut rule.response {
+            inline(r);
+        }
+        if let Some(s) = &mut rule.sequence {
+            s.responses.iter_mut().for_each(&mut inline);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mockplane_rules::Format;
+
+    fn rules(body: &str) -> RuleSet {
+        let text =
+            format!("rules:\n  - id: a\n    match: {{ path: /a }}\n    response: {{ body: {body:?} }}\n");
+        RuleSet::parse(&text, Format::Yaml).unwrap()
+    }
+
+    #[test]
+    fn versions_count_up_and_carry_a_content_hash() {
+        let cache = SnapshotCache::new();
+        let one = cache.set("shop/staging", rules("x"), None).unwrap();
+        let two = cache.set("shop/staging", rules("y"), None).unwrap();
+        assert_eq!((one.serial, two.serial), (1, 2));
+        assert!(one.version_info.starts_with("1-") && two.version_info.starts_with("2-"));
+        assert_ne!(one.version_info[2..], two.version_info[2..]);
+        // Another cache (a restarted control plane) gives the same rules the same version.
+        let again = SnapshotCache::new().set("shop/staging", rules("x"), None).unwrap();
+        assert_eq!(again.version_info, one.version_info);
+    }
+
+    #[test]
+    fn a_refused_rule_set_changes_nothing() {
+        let cache = SnapshotCache::new();
+        let good = cache.set("shop/staging", rules("x"), None).unwrap();
+        let bad = RuleSet::parse(
+            "rules:\n  - id: a\n    match: { path: { regex: '(' } }\n    response: {}\n",
+            Format::Yaml,
+        )
+        .unwrap();
+        let e = cache.set("shop/staging", bad, None).unwrap_err();
+        assert!(e.to_string().contains("rules[0].match.path"), "{e}");
+        assert_eq!(cache.get("shop/staging").unwrap().version_info, good.version_info);
+    }
+
+    #[test]
+    fn environment_names_are_project_slash_environment() {
+        let cache = SnapshotCache::new();
+        for bad in ["shop", "/staging", "shop/", "a/b/c", ""] {
+            assert!(matches!(cache.set(bad, rules("x"), None), Err(SetError::BadEnvironment(_))), "{bad}");
+        }
+        assert!(cache.environments().is_empty());
+    }
+
+    #[test]
+    fn file_bodies_are_inlined() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("b.bin"), b"\x00\x01hello").unwrap();
+        let mut set = RuleSet::parse(
+            "rules:\n  - id: a\n    match: { path: /a }\n    response: { file: b.bin }\n",
+            Format::Yaml,
+        )
+        .unwrap();
+        inline_files(&mut set, dir.path());
+        let r = set.rules[0].response.as_ref().unwrap();
+        assert_eq!((r.file.as_deref(), r.base64.as_deref()), (None, Some("AAFoZWxsbw==")));
+    }
+}

@@ -1,0 +1,24 @@
+//! The mockplane control plane: it keeps, per environment, the versioned rule set in force,
+//! and pushes every new version to the data planes serving that environment over xDS.
+//!
+//! - [`cache`]: the snapshot cache (validate with the data plane's compiler, version, encode once);
+//! - [`xds`]: the aggregated discovery service (nonces, ACK/NACK, stale requests ignored);
+//! - [`registry`]: the data planes, what they have ACKed or NACKed, with events;
+//! - [`reports`]: hit counts and journal entries the data planes send back;
+//! - [`file`]: the file-backed mode (`mockplane controlplane --rules FILE`);
+//! - [`server`]: the gRPC server that joins them.
+
+#![deny(rust_2018_idioms)]
+#![warn(missing_docs)]
+
+pub mod cache;
+pub mod file;
+pub mod registry;
+pub mod reports;
+pub mod server;
+pub mod xds;
+
+pub use cache::{EnvSnapshot, SetError, SnapshotCache};
+pub use registry::{NodeEvent, NodeInfo, NodeRegistry};
+pub use reports::ReportStore;
+pub use server::{ControlPlane, MAX_MESSAGE_BYTES};

@@ -1,0 +1,271 @@
+//! The node registry: every data plane that has opened an xDS stream, what it runs, which
+//! version it has ACKed, its last NACK, and when it was last heard from; with an event for
+//! each connect, disconnect, ACK and NACK, for the GraphQL API's subscriptions to relay.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+/// What a data plane says of itself in its `Node.metadata`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct NodeMetadata {
+    /// The mockplane version it runs.
+    pub version: Option<String>,
+    /// Its worker threads.
+    pub workers: Option<u64>,
+    /// Its I/O driver (`io_uring (tuned)`, `epoll`, …).
+    pub io_driver: Option<String>,
+}
+
+/// A NACK: the version a data plane refused, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Nack {
+    /// The version refused.
+    pub version: String,
+    /// The data plane's error.
+    pub error: String,
+    /// When.
+    pub at: SystemTime,
+}
+
+/// One data plane, as the control plane knows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeInfo {
+    /// `Node.id`.
+    pub id: String,
+    /// The environment it serves (`Node.cluster`).
+    pub environment: String,
+    /// Where its stream comes from.
+    pub peer: Option<SocketAddr>,
+    /// Whether its stream is open.
+    pub connected: bool,
+    /// The last version sent to it.
+    pub sent_version: Option<String>,
+    /// The last version it ACKed (or reported having when it connected).
+    pub acked_version: Option<String>,
+    /// Its last NACK, cleared by the next ACK.
+    pub last_nack: Option<Nack>,
+    /// When its current (or last) stream opened.
+    pub connected_since: SystemTime,
+    /// When it was last heard from (a request or a report).
+    pub last_seen: SystemTime,
+    /// What it runs.
+    pub metadata: NodeMetadata,
+    /// Identifies the stream, so that the end of an old stream does not mark a node that has
+    /// already reconnected as gone.
+    #[serde(skip)]
+    stream: u64,
+}
+
+/// Something that happened to a node.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum NodeEvent {
+    /// A stream opened.
+    Connected {
+        /// The node.
+        id: String,
+        /// Its environment.
+        environment: String,
+    },
+    /// Its stream closed.
+    Disconnected {
+        /// The node.
+        id: String,
+    },
+    /// It applied a version.
+    Acked {
+        /// The node.
+        id: String,
+        /// The version.
+        version: String,
+    },
+    /// It refused a version.
+    Nacked {
+        /// The node.
+        id: String,
+        /// The version.
+        version: String,
+        /// Why.
+        error: String,
+    },
+}
+
+/// Every node seen since the control plane started.
+#[derive(Debug)]
+pub struct NodeRegistry {
+    nodes: Mutex<BTreeMap<String, NodeInfo>>,
+    events: broadcast::Sender<NodeEvent>,
+}
+
+impl Default for NodeRegistry {
+    fn default() -> Self {
+        NodeRegistry { nodes: Mutex::default(), events: broadcast::channel(1024).0 }
+    }
+}
+
+impl NodeRegistry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        NodeRegistry::default()
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut BTreeMap<String, NodeInfo>) -> R) -> R {
+        f(&mut self.nodes.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn emit(&self, event: NodeEvent) {
+        // No subscriber is not an error.
+        let _ = self.events.send(event);
+    }
+
+    /// Events from now on. A subscriber that falls more than 1024 events behind is told so
+    /// (`RecvError::Lagged`) and should re-read [`NodeRegistry::nodes`].
+    pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
+        self.events.subscribe()
+    }
+
+    /// Every node, by id.
+    pub fn nodes(&self) -> Vec<NodeInfo> {
+        self.with(|n| n.values().cloned().collect())
+    }
+
+    /// One node.
+    pub fn node(&self, id: &str) -> Option<NodeInfo> {
+        self.with(|n| n.get(id).cloned())
+    }
+
+    /// The nodes serving `environment`.
+    pub fn nodes_in(&self, environment: &str) -> Vec<NodeInfo> {
+        self.with(|n| n.values().filter(|i| i.environment == environment).cloned().collect())
+    }
+
+    pub(crate) fn connected(
+        &self,
+        stream: u64,
+        id: &str,
+        environment: &str,
+        peer: Option<SocketAddr>,
+        metadata: NodeMetadata,
+    ) {
+        let now = SystemTime::now();
+        self.with(|nodes| {
+            let entry = nodes.entry(id.to_owned()).or_insert_with(|| NodeInfo {
+                id: id.to_owned(),
+                environment: environment.to_owned(),
+                peer,
+                connected: true,
+                sent_version: None,
+                acked_version: None,
+                last_nack: None,
+                connected_since: now,
+                last_seen: now,
+                metadata: metadata.clone(),
+                stream,
+            });
+            entry.environment = environment.to_owned();
+            entry.peer = peer;
+            entry.connected = true;
+            entry.connected_since = now;
+            entry.last_seen = now;
+            entry.metadata = metadata;
+            entry.stream = stream;
+            entry.sent_version = None;
+        });
+        self.emit(NodeEvent::Connected { id: id.to_owned(), environment: environment.to_owned() });
+    }
+
+    pub(crate) fn disconnected(&self, stream: u64, id: &str) {
+        let gone = self.with(|nodes| match nodes.get_mut(id) {
+            Some(n) if n.stream == stream => {
+                n.connected = false;
+                n.last_seen = SystemTime::now();
+                true
+            }
+            _ => false,
+        });
+        if gone {
+            self.emit(NodeEvent::Disconnected { id: id.to_owned() });
+        }
+    }
+
+    pub(crate) fn sent(&self, id: &str, version: &str) {
+        self.with(|nodes| {
+            if let Some(n) = nodes.get_mut(id) {
+                n.sent_version = Some(version.to_owned());
+            }
+        });
+    }
+
+    /// Records that a node has `version`: an ACK, or the version it reconnected with.
+    pub(crate) fn acked(&self, id: &str, version: &str) {
+        self.with(|nodes| {
+            if let Some(n) = nodes.get_mut(id) {
+                n.acked_version = Some(version.to_owned());
+                n.last_nack = None;
+                n.last_seen = SystemTime::now();
+            }
+        });
+        self.emit(NodeEvent::Acked { id: id.to_owned(), version: version.to_owned() });
+    }
+
+    pub(crate) fn nacked(&self, id: &str, version: &str, error: &str) {
+        let now = SystemTime::now();
+        self.with(|nodes| {
+            if let Some(n) = nodes.get_mut(id) {
+                n.last_nack = Some(Nack { version: version.to_owned(), error: error.to_owned(), at: now });
+                n.last_seen = now;
+            }
+        });
+        self.emit(NodeEvent::Nacked {
+            id: id.to_owned(),
+            version: version.to_owned(),
+            error: error.to_owned(),
+        });
+    }
+
+    pub(crate) fn seen(&self, id: &str) {
+        self.with(|nodes| {
+            if let Some(n) = nodes.get_mut(id) {
+                n.last_seen = SystemTime::now();
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_end_of_an_old_stream_does_not_disconnect_a_reconnected_node() {
+        let r = NodeRegistry::new();
+        r.connected(1, "dp-1", "shop/staging", None, NodeMetadata::default());
+        r.connected(2, "dp-1", "shop/staging", None, NodeMetadata::default());
+        r.disconnected(1, "dp-1");
+        assert!(r.node("dp-1").unwrap().connected);
+        r.disconnected(2, "dp-1");
+        assert!(!r.node("dp-1").unwrap().connected);
+    }
+
+    #[test]
+    fn an_ack_clears_the_last_nack_and_events_tell_both() {
+        let r = NodeRegistry::new();
+        let mut events = r.subscribe();
+        r.connected(1, "dp-1", "shop/staging", None, NodeMetadata::default());
+        r.nacked("dp-1", "2-aa", "rules[0]: bad");
+        assert_eq!(r.node("dp-1").unwrap().last_nack.unwrap().error, "rules[0]: bad");
+        r.acked("dp-1", "3-bb");
+        let n = r.node("dp-1").unwrap();
+        assert_eq!((n.acked_version.as_deref(), n.last_nack), (Some("3-bb"), None));
+        let kinds: Vec<_> = std::iter::from_fn(|| events.try_recv().ok()).collect();
+        assert!(matches!(
+            kinds[..],
+            [NodeEvent::Connected { .. }, NodeEvent::Nacked { .. }, NodeEvent::Acked { .. }]
+        ));
+    }
+}
