@@ -1,5 +1,6 @@
-//! `mockplane`: the one user-facing binary. `mockplane dataplane` serves mock rules;
-//! `mockplane validate` checks a rules file and lists every error with its place.
+//! `mockplane`: the one user-facing binary. `mockplane dataplane` serves mock rules, from a
+//! file or from a control plane; `mockplane controlplane` pushes a rules file to data planes
+//! over xDS; `mockplane validate` checks a rules file and lists every error with its place.
 
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use mockplane_dataplane::codec::Limits;
-use mockplane_dataplane::{DataPlaneConfig, IoDriver, SnapshotStore};
+use mockplane_dataplane::{DataPlaneConfig, IoDriver, SnapshotStore, XdsClientConfig};
 use mockplane_rules::{CompileOptions, Format, RuleSet};
 
 #[derive(Parser)]
@@ -37,10 +38,14 @@ enum DriverArg {
     Epoll,
 }
 
+mod controlplane;
+
 #[derive(Subcommand)]
 enum Command {
     /// Serve mock rules: a thread-per-core HTTP/1.1 server with admin endpoints.
     Dataplane(DataplaneArgs),
+    /// Serve rule snapshots to data planes over xDS (gRPC), from a rules file.
+    Controlplane(controlplane::ControlplaneArgs),
     /// Check a rules file; print every error with its place.
     Validate {
         /// The rules file (YAML, or JSON when it ends in .json).
@@ -51,8 +56,27 @@ enum Command {
 #[derive(clap::Args)]
 struct DataplaneArgs {
     /// The rules file to serve; reloaded when it changes on disk.
+    #[arg(long, required_unless_present = "control_plane", conflicts_with = "control_plane")]
+    rules: Option<PathBuf>,
+    /// Take rules from this control plane (xDS), e.g. http://127.0.0.1:18000.
+    #[arg(long, requires = "environment")]
+    control_plane: Option<String>,
+    /// With --control-plane: the environment served, project/environment.
     #[arg(long)]
-    rules: PathBuf,
+    environment: Option<String>,
+    /// With --control-plane: this data plane's id (default: the host name).
+    #[arg(long)]
+    node_id: Option<String>,
+    /// With --control-plane: where the last good snapshot is kept, so that a restart serves
+    /// without the control plane.
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    /// With --control-plane: refuse (NACK) rule sets with more rules than this; 0: no limit.
+    #[arg(long, default_value_t = 100_000)]
+    max_rules: usize,
+    /// With --control-plane: seconds between reports of hit counts and journal entries.
+    #[arg(long, default_value_t = 1.0)]
+    report_interval: f64,
     /// Where traffic is served.
     #[arg(long, default_value = "127.0.0.1:9090")]
     listen: SocketAddr,
@@ -93,6 +117,7 @@ fn main() -> ExitCode {
     init_logging(cli.log_format);
     match cli.command {
         Command::Dataplane(args) => run_dataplane(args),
+        Command::Controlplane(args) => controlplane::run(args),
         Command::Validate { file } => validate(&file),
     }
 }
@@ -108,8 +133,24 @@ fn init_logging(format: LogFormat) {
 }
 
 fn run_dataplane(args: DataplaneArgs) -> ExitCode {
+    let xds = match (&args.control_plane, &args.environment) {
+        (Some(url), Some(environment)) => {
+            if !(args.report_interval > 0.0 && args.report_interval.is_finite()) {
+                tracing::error!("--report-interval must be a positive number of seconds");
+                return ExitCode::FAILURE;
+            }
+            let node_id = args.node_id.clone().unwrap_or_else(host_name);
+            let mut xds = XdsClientConfig::new(url.clone(), environment.clone(), node_id);
+            xds.state_dir = args.state_dir.clone();
+            xds.max_rules = args.max_rules;
+            xds.report_interval = Duration::from_secs_f64(args.report_interval);
+            Some(xds)
+        }
+        _ => None,
+    };
     let config = DataPlaneConfig {
-        rules: Some(args.rules),
+        rules: args.rules,
+        xds,
         listen: args.listen,
         admin: args.admin,
         workers: args.workers,
@@ -155,6 +196,15 @@ fn run_dataplane(args: DataplaneArgs) -> ExitCode {
     running.wait();
     tracing::info!("stopped");
     ExitCode::SUCCESS
+}
+
+/// The host name, the default node id.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| format!("mockplane-{}", std::process::id()))
 }
 
 fn validate(file: &PathBuf) -> ExitCode {

@@ -42,6 +42,12 @@ pub fn load_rules_file(
     let refused = |source: SetError| FileError::Refused { path: path.to_owned(), source };
     let mut rules = RuleSet::parse(&text, Format::from_file_name(&path.to_string_lossy()))
         .map_err(|e| refused(SetError::Invalid(e)))?;
+    if let Some(named) = &rules.environment {
+        let qualified = rules.project.as_ref().map_or(named.clone(), |p| format!("{p}/{named}"));
+        if qualified != environment && named != environment {
+            tracing::warn!(file = %path.display(), names = %qualified, serving = %environment, "the rules file names another environment; serving it as --environment says");
+        }
+    }
     let base_dir = path.parent().unwrap_or(Path::new("."));
     inline_files(&mut rules, base_dir);
     cache.set(environment, rules, Some(base_dir)).map_err(refused)

@@ -163,15 +163,24 @@ fn route(admin: &Admin, method: &str, target: &str, keep_alive: bool) -> Vec<u8>
         "/healthz" => respond(200, "text/plain", "ok\n", keep_alive),
         "/readyz" => match &snapshot {
             Some(s) => {
-                let body = serde_json::json!({ "ready": true, "version": s.version, "source": s.source, "rules": s.table.len() });
+                let mut body = serde_json::json!({
+                    "ready": true, "version": s.version, "config_version": s.config_version,
+                    "source": s.source, "rules": s.table.len(),
+                });
+                if let Some(link) = admin.store.link() {
+                    // Served, but possibly out of date: the control plane may have moved on.
+                    body["stale"] = serde_json::Value::Bool(!link.connected);
+                    body["control_plane"] = serde_json::json!(link);
+                }
                 respond(200, "application/json", &body.to_string(), keep_alive)
             }
-            None => respond(
-                503,
-                "application/json",
-                r#"{"ready":false,"reason":"no rules loaded yet"}"#,
-                keep_alive,
-            ),
+            None => {
+                let mut body = serde_json::json!({ "ready": false, "reason": "no rules loaded yet" });
+                if let Some(link) = admin.store.link() {
+                    body["control_plane"] = serde_json::json!(link);
+                }
+                respond(503, "application/json", &body.to_string(), keep_alive)
+            }
         },
         "/metrics" => {
             let text = admin.stats.prometheus(snapshot.as_deref());

@@ -59,6 +59,8 @@ pub struct DataPlaneConfig {
     pub drain_timeout: Duration,
     /// How often the rules file is checked for changes.
     pub reload_interval: Duration,
+    /// The control plane to take rules from (instead of `rules`).
+    pub xds: Option<crate::xds::XdsClientConfig>,
 }
 
 impl Default for DataPlaneConfig {
@@ -77,6 +79,7 @@ impl Default for DataPlaneConfig {
             max_connections: 10_000,
             drain_timeout: Duration::from_secs(10),
             reload_interval: Duration::from_millis(500),
+            xds: None,
         }
     }
 }

@@ -18,7 +18,9 @@ pub mod server;
 pub mod snapshot;
 pub mod stats;
 mod worker;
+pub mod xds;
 
 pub use config::{DataPlaneConfig, IoDriver};
 pub use server::{start, RunningDataPlane, ShutdownHandle, StartError};
-pub use snapshot::{Snapshot, SnapshotStore};
+pub use snapshot::{LinkStatus, Snapshot, SnapshotStore};
+pub use xds::XdsClientConfig;

@@ -100,6 +100,9 @@ pub fn start(config: DataPlaneConfig, store: SnapshotStore) -> Result<RunningDat
         let version = store.install_file(path)?;
         tracing::info!(path = %path.display(), version, rules = store.load().map_or(0, |s| s.table.len()), "rules loaded");
     }
+    if let Some(xds) = &config.xds {
+        crate::xds::restore(xds, &store);
+    }
     let workers = config.worker_count();
     let shutdown = Arc::new(AtomicBool::new(false));
     let stats = SharedStats::new(workers, config.journal_capacity);
@@ -181,6 +184,13 @@ pub fn start(config: DataPlaneConfig, store: SnapshotStore) -> Result<RunningDat
     };
     tracing::info!(%admin, "admin endpoints serving");
 
+    if let Some(xds) = config.xds.clone() {
+        let facts = crate::xds::NodeFacts { workers, io_driver: driver.name().to_owned() };
+        threads.push(
+            crate::xds::spawn(xds, store.clone(), stats.clone(), facts, shutdown.clone())
+                .map_err(StartError::Runtime)?,
+        );
+    }
     if let Some(path) = config.rules.clone() {
         let (store, every, stop) = (store.clone(), config.reload_interval, shutdown.clone());
         threads.push(

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwapOption;
@@ -17,6 +17,8 @@ use mockplane_rules::{CompileOptions, Format, RuleSet, RuleSetError, RuleTable, 
 pub struct Snapshot {
     /// Increases with every swap.
     pub version: u64,
+    /// The control plane's `version_info` for these rules; `None` in static (file) mode.
+    pub config_version: Option<String>,
     /// The compiled table.
     pub table: RuleTable,
     /// The rule set it was compiled from (served by `/config`).
@@ -32,6 +34,20 @@ pub struct Snapshot {
 pub struct SnapshotStore {
     current: Arc<ArcSwapOption<Snapshot>>,
     state: StateStore,
+    link: Arc<Mutex<Option<LinkStatus>>>,
+}
+
+/// The link to the control plane, as `/readyz` reports it.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct LinkStatus {
+    /// The control plane's URL.
+    pub url: String,
+    /// Whether the xDS stream is open. While it is not, the rules in force may be stale.
+    pub connected: bool,
+    /// Why the last connection attempt or stream failed.
+    pub last_error: Option<String>,
+    /// The last version refused (NACKed), and why.
+    pub last_nack: Option<String>,
 }
 
 /// Why a rules file could not be loaded.
@@ -76,6 +92,16 @@ impl SnapshotStore {
         &self.state
     }
 
+    /// The link to the control plane; `None` in static mode.
+    pub fn link(&self) -> Option<LinkStatus> {
+        self.link.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Updates the link status.
+    pub(crate) fn update_link(&self, f: impl FnOnce(&mut LinkStatus)) {
+        f(self.link.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(LinkStatus::default))
+    }
+
     /// Compiles `rules` and swaps it in as the next version. On error nothing changes.
     pub fn install(
         &self,
@@ -83,11 +109,23 @@ impl SnapshotStore {
         source: String,
         base_dir: Option<PathBuf>,
     ) -> Result<u64, RuleSetError> {
+        self.install_versioned(rules, source, base_dir, None)
+    }
+
+    /// [`SnapshotStore::install`], for rules that carry the control plane's version.
+    pub fn install_versioned(
+        &self,
+        rules: RuleSet,
+        source: String,
+        base_dir: Option<PathBuf>,
+        config_version: Option<String>,
+    ) -> Result<u64, RuleSetError> {
         let options = CompileOptions { base_dir, state: self.state.clone() };
         let table = RuleTable::compile(&rules, &options)?;
         let version = self.load().map_or(1, |s| s.version + 1);
         self.current.store(Some(Arc::new(Snapshot {
             version,
+            config_version,
             table,
             rules,
             source,

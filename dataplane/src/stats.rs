@@ -213,6 +213,16 @@ impl SharedStats {
         self.lock().by_rule.get(rule).map_or(0, |c| c.iter().sum())
     }
 
+    /// Hits so far (published) of every rule that has any, by rule id.
+    pub fn rule_hit_totals(&self) -> Vec<(String, u64)> {
+        self.lock().by_rule.iter().map(|(id, c)| (id.clone(), c.iter().sum())).collect()
+    }
+
+    /// Requests no rule answered so far (published).
+    pub fn misses(&self) -> u64 {
+        self.lock().misses
+    }
+
     /// Journal entries passing `query`, newest first.
     pub fn journal(&self, query: &JournalQuery) -> Vec<JournalEntry> {
         let agg = self.lock();

@@ -1,0 +1,254 @@
+//! The xDS link end to end: a real control plane (tonic server on loopback) and real data
+//! planes (monoio workers, the xDS client thread), talking over TCP; requests go to the data
+//! planes over HTTP with a real client. No part of either side is mocked.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use mockplane_controlplane::ControlPlane;
+use mockplane_dataplane::{DataPlaneConfig, IoDriver, RunningDataPlane, SnapshotStore, XdsClientConfig};
+use mockplane_rules::{Format, RuleSet};
+
+const ENV: &str = "shop/staging";
+
+/// A rule set of `n` rules answering `GET /r{i}` with `body`.
+fn rules(n: usize, body: &str) -> RuleSet {
+    let mut text = String::from("rules:\n");
+    for i in 0..n {
+        text.push_str(&format!(
+            "  - id: r{i}\n    match: {{ method: GET, path: /r{i} }}\n    response: {{ body: {body:?} }}\n"
+        ));
+    }
+    RuleSet::parse(&text, Format::Yaml).unwrap()
+}
+
+/// A control plane on its own runtime, so that it can be killed like a crashed process.
+struct Cp {
+    state: ControlPlane,
+    addr: SocketAddr,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Cp {
+    fn start(addr: SocketAddr) -> Cp {
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let state = ControlPlane::new();
+        let listener = runtime.block_on(async {
+            // A restarted control plane binds the port its predecessor had; give the kernel a
+            // moment if it still holds it.
+            for _ in 0..100 {
+                match tokio::net::TcpListener::bind(addr).await {
+                    Ok(l) => return l,
+                    Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                }
+            }
+            panic!("cannot bind {addr}");
+        });
+        let addr = listener.local_addr().unwrap();
+        let server = state.clone();
+        runtime.spawn(async move { server.serve(listener, std::future::pending()).await });
+        Cp { state, addr, runtime: Some(runtime) }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops at once: every connection is dropped, as when the process dies.
+    fn kill(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+
+    fn set(&self, rules: RuleSet) -> String {
+        self.state.cache.set(ENV, rules, None).unwrap().version_info.clone()
+    }
+}
+
+impl Drop for Cp {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn dataplane(url: &str, node: &str, state_dir: Option<&Path>, max_rules: usize) -> RunningDataPlane {
+    let mut xds = XdsClientConfig::new(url, ENV, node);
+    xds.state_dir = state_dir.map(Path::to_path_buf);
+    xds.max_rules = max_rules;
+    xds.report_interval = Duration::from_millis(100);
+    xds.backoff_initial = Duration::from_millis(50);
+    xds.backoff_max = Duration::from_millis(200);
+    let config = DataPlaneConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        admin: "127.0.0.1:0".parse().unwrap(),
+        workers: 1,
+        pin_workers: false,
+        io_driver: IoDriver::Auto,
+        xds: Some(xds),
+        ..DataPlaneConfig::default()
+    };
+    mockplane_dataplane::start(config, SnapshotStore::new()).unwrap()
+}
+
+fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder().no_proxy().timeout(Duration::from_secs(5)).build().unwrap()
+}
+
+/// The status and body of `GET path` on the data plane's traffic port.
+fn get(dp: &RunningDataPlane, path: &str) -> (u16, String) {
+    let r = client().get(format!("http://{}{path}", dp.listen_addr())).send().unwrap();
+    (r.status().as_u16(), r.text().unwrap())
+}
+
+fn readyz(dp: &RunningDataPlane) -> serde_json::Value {
+    let r = client().get(format!("http://{}/readyz", dp.admin_addr())).send().unwrap();
+    r.json().unwrap()
+}
+
+/// Polls `f` until it holds, for at most 10 s.
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("timed out waiting until {what}");
+}
+
+fn all_acked(cp: &Cp, n: usize, version: &str) -> bool {
+    let nodes = cp.state.registry.nodes_in(ENV);
+    nodes.len() == n && nodes.iter().all(|n| n.connected && n.acked_version.as_deref() == Some(version))
+}
+
+#[test]
+fn a_change_reaches_one_and_ten_data_planes_and_each_acks_it() {
+    for n in [1, 10] {
+        let cp = Cp::start("127.0.0.1:0".parse().unwrap());
+        let v1 = cp.set(rules(3, "one"));
+        let dps: Vec<_> = (0..n).map(|i| dataplane(&cp.url(), &format!("dp-{i}"), None, 0)).collect();
+        eventually("every data plane ACKed v1", || all_acked(&cp, n, &v1));
+        for dp in &dps {
+            assert_eq!(get(dp, "/r2"), (200, "one".into()));
+        }
+        let v2 = cp.set(rules(3, "two"));
+        eventually("every data plane ACKed v2", || all_acked(&cp, n, &v2));
+        for dp in &dps {
+            assert_eq!(get(dp, "/r2"), (200, "two".into()), "the new rules answer once ACKed");
+            let ready = readyz(dp);
+            assert_eq!(ready["config_version"], v2.as_str());
+            assert_eq!(ready["stale"], false);
+        }
+        let node = cp.state.registry.node("dp-0").unwrap();
+        assert_eq!(node.metadata.workers, Some(1));
+        assert!(node.metadata.io_driver.is_some() && node.metadata.version.is_some());
+        assert!(node.peer.unwrap().ip().is_loopback());
+        for dp in dps {
+            dp.shutdown();
+        }
+    }
+}
+
+#[test]
+fn a_rule_set_a_data_plane_refuses_is_nacked_and_the_old_rules_keep_answering() {
+    let cp = Cp::start("127.0.0.1:0".parse().unwrap());
+    let v1 = cp.set(rules(2, "one"));
+    let dp = dataplane(&cp.url(), "dp-small", None, 2);
+    eventually("v1 ACKed", || all_acked(&cp, 1, &v1));
+    let v2 = cp.set(rules(3, "two"));
+    eventually("v2 NACKed", || cp.state.registry.node("dp-small").unwrap().last_nack.is_some());
+    let node = cp.state.registry.node("dp-small").unwrap();
+    let nack = node.last_nack.unwrap();
+    assert_eq!(nack.version, v2);
+    assert!(nack.error.contains("3 rules, more than this data plane's --max-rules 2"), "{}", nack.error);
+    assert_eq!(node.acked_version.as_deref(), Some(v1.as_str()));
+    assert_eq!(get(&dp, "/r1"), (200, "one".into()), "the old rules keep answering");
+    assert_eq!(get(&dp, "/r2").0, 404);
+    let ready = readyz(&dp);
+    assert_eq!(ready["config_version"], v1.as_str());
+    assert!(ready["control_plane"]["last_nack"].as_str().unwrap().contains("--max-rules 2"), "{ready}");
+    // A version it can take is applied as usual, and clears the NACK.
+    let v3 = cp.set(rules(1, "three"));
+    eventually("v3 ACKed", || all_acked(&cp, 1, &v3));
+    assert_eq!(cp.state.registry.node("dp-small").unwrap().last_nack, None);
+    assert_eq!(get(&dp, "/r0"), (200, "three".into()));
+    dp.shutdown();
+}
+
+#[test]
+fn data_planes_keep_serving_without_the_control_plane_and_converge_when_it_returns() {
+    let mut cp = Cp::start("127.0.0.1:0".parse().unwrap());
+    let addr = cp.addr;
+    let v1 = cp.set(rules(2, "one"));
+    let dps: Vec<_> = (0..2).map(|i| dataplane(&cp.url(), &format!("dp-{i}"), None, 0)).collect();
+    eventually("v1 ACKed", || all_acked(&cp, 2, &v1));
+
+    cp.kill();
+    for dp in &dps {
+        eventually("the data plane notices", || readyz(dp)["stale"] == true);
+        assert_eq!(get(dp, "/r1"), (200, "one".into()), "still serving without a control plane");
+    }
+
+    // A restarted control plane (empty memory, the same rules) on the same address.
+    let cp = Cp::start(addr);
+    assert_eq!(cp.set(rules(2, "one")), v1, "the same rules get the same version");
+    eventually("both reconnected", || all_acked(&cp, 2, &v1));
+    for dp in &dps {
+        eventually("the data plane is current again", || readyz(dp)["stale"] == false);
+    }
+    // They were current: reconnecting caused no push.
+    assert!(cp.state.registry.nodes_in(ENV).iter().all(|n| n.sent_version.is_none()));
+    let v2 = cp.set(rules(2, "two"));
+    eventually("v2 ACKed after the restart", || all_acked(&cp, 2, &v2));
+    for dp in dps {
+        assert_eq!(get(&dp, "/r1"), (200, "two".into()));
+        dp.shutdown();
+    }
+}
+
+#[test]
+fn a_data_plane_restarted_without_a_control_plane_serves_its_persisted_snapshot() {
+    let state = tempfile::tempdir().unwrap();
+    let mut cp = Cp::start("127.0.0.1:0".parse().unwrap());
+    let v1 = cp.set(rules(2, "persisted"));
+    let dp = dataplane(&cp.url(), "dp-1", Some(state.path()), 0);
+    eventually("v1 ACKed", || all_acked(&cp, 1, &v1));
+    dp.shutdown();
+    cp.kill();
+
+    let dp = dataplane(&cp.url(), "dp-1", Some(state.path()), 0);
+    let ready = readyz(&dp);
+    assert_eq!(ready["ready"], true);
+    assert_eq!(ready["config_version"], v1.as_str());
+    assert_eq!(ready["stale"], true);
+    assert!(ready["source"].as_str().unwrap().contains("persisted snapshot"), "{ready}");
+    assert_eq!(get(&dp, "/r1"), (200, "persisted".into()));
+    dp.shutdown();
+}
+
+#[test]
+fn hit_counts_reach_the_control_plane_summed_across_data_planes() {
+    let cp = Cp::start("127.0.0.1:0".parse().unwrap());
+    let v1 = cp.set(rules(2, "one"));
+    let dps: Vec<_> = (0..2).map(|i| dataplane(&cp.url(), &format!("dp-{i}"), None, 0)).collect();
+    eventually("v1 ACKed", || all_acked(&cp, 2, &v1));
+    for (dp, n) in dps.iter().zip([3, 4]) {
+        for _ in 0..n {
+            assert_eq!(get(dp, "/r0").0, 200);
+        }
+    }
+    assert_eq!(get(&dps[0], "/nothing").0, 404);
+    eventually("7 hits of r0 reported", || cp.state.reports.hits(ENV, "r0") == 7);
+    assert_eq!(cp.state.reports.hits_by_node(ENV, "r0")["dp-1"], 4);
+    eventually("the miss reported", || cp.state.reports.misses(ENV) == 1);
+    let journal = cp.state.reports.journal(ENV, 100);
+    assert_eq!(journal.len(), 8);
+    assert!(journal.iter().any(|(node, e)| node == "dp-0" && e.target == "/nothing" && e.status == 404));
+    for dp in dps {
+        dp.shutdown();
+    }
+}

@@ -1,0 +1,415 @@
+//! The xDS client: subscribes to the control plane for the environment this data plane serves,
+//! and applies each rule-set version it pushes.
+//!
+//! It runs on its own thread with a tokio current-thread runtime (tonic needs tokio; the
+//! workers run monoio and never wait on it). For each response it compiles the rules off the
+//! hot path, swaps them in, persists them to the state directory (temp file, fsync, rename),
+//! then ACKs; a version that fails to decode, exceeds `--max-rules` or does not compile is
+//! NACKed with the error and the old table keeps serving. When the control plane cannot be
+//! reached it retries with exponential backoff and jitter, serving what it has: at start, the
+//! persisted snapshot. A second stream reports hit counts and journal entries every interval.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mockplane_proto::convert::rule_set_from_any;
+use mockplane_proto::discovery::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
+use mockplane_proto::discovery::{DiscoveryRequest, DiscoveryResponse};
+use mockplane_proto::node::{node::UserAgentVersionType, Node};
+use mockplane_proto::report::report_service_client::ReportServiceClient;
+use mockplane_proto::report::{self, Report, RuleHits};
+use mockplane_proto::{rpc, RULE_SET_TYPE_URL};
+use prost::Message;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::journal::JournalQuery;
+use crate::snapshot::SnapshotStore;
+use crate::stats::SharedStats;
+
+/// The largest message accepted from the control plane (a 100,000-rule set is tens of MB).
+const MAX_MESSAGE_BYTES: usize = 512 << 20;
+
+/// Journal entries sent per report at most.
+const JOURNAL_PER_REPORT: usize = 1_000;
+
+/// How the data plane talks to its control plane.
+#[derive(Debug, Clone)]
+pub struct XdsClientConfig {
+    /// The control plane's xDS URL, `http://host:port`.
+    pub control_plane: String,
+    /// The environment served, `project/environment`.
+    pub environment: String,
+    /// This data plane's id (defaults to the host name).
+    pub node_id: String,
+    /// Where the last good snapshot is kept, so a restart serves without the control plane.
+    pub state_dir: Option<PathBuf>,
+    /// Rule sets with more rules are refused (NACKed). 0: no limit.
+    pub max_rules: usize,
+    /// How often hit counts and journal entries are reported.
+    pub report_interval: Duration,
+    /// The first retry delay after a failure; doubled per failure, with jitter.
+    pub backoff_initial: Duration,
+    /// The longest retry delay.
+    pub backoff_max: Duration,
+}
+
+impl XdsClientConfig {
+    /// A configuration with the defaults: 1 s reports, retries from 250 ms up to 10 s, at most
+    /// 100,000 rules.
+    pub fn new(
+        control_plane: impl Into<String>,
+        environment: impl Into<String>,
+        node_id: impl Into<String>,
+    ) -> Self {
+        XdsClientConfig {
+            control_plane: control_plane.into(),
+            environment: environment.into(),
+            node_id: node_id.into(),
+            state_dir: None,
+            max_rules: 100_000,
+            report_interval: Duration::from_secs(1),
+            backoff_initial: Duration::from_millis(250),
+            backoff_max: Duration::from_secs(10),
+        }
+    }
+
+    /// The file the last good snapshot is persisted to.
+    pub fn snapshot_path(&self) -> Option<PathBuf> {
+        let name: String = self
+            .environment
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+            .collect();
+        self.state_dir.as_ref().map(|d| d.join(format!("snapshot-{name}.pb")))
+    }
+}
+
+/// What the data plane says of itself in its node metadata.
+#[derive(Debug, Clone)]
+pub(crate) struct NodeFacts {
+    pub workers: usize,
+    pub io_driver: String,
+}
+
+/// Installs the persisted snapshot, if there is one. Called before the workers start, so a
+/// data plane restarted while the control plane is away serves its last good rules at once.
+pub(crate) fn restore(config: &XdsClientConfig, store: &SnapshotStore) {
+    let Some(path) = config.snapshot_path() else { return };
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot read the persisted snapshot");
+            return;
+        }
+    };
+    let source = format!("persisted snapshot {}", path.display());
+    match DiscoveryResponse::decode(bytes.as_slice())
+        .map_err(|e| e.to_string())
+        .and_then(|r| apply(config, store, &r, &source))
+    {
+        Ok(version) => {
+            tracing::info!(path = %path.display(), version = %version, "serving the persisted snapshot until the control plane answers")
+        }
+        Err(e) => tracing::warn!(path = %path.display(), error = %e, "the persisted snapshot cannot be used"),
+    }
+}
+
+/// Starts the client thread. It stops when `shutdown` is set.
+pub(crate) fn spawn(
+    config: XdsClientConfig,
+    store: SnapshotStore,
+    stats: Arc<SharedStats>,
+    facts: NodeFacts,
+    shutdown: Arc<AtomicBool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    store.update_link(|l| l.url = config.control_plane.clone());
+    std::thread::Builder::new().name("mockplane-xds".into()).spawn(move || {
+        let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the xDS client runtime; no control plane updates");
+                return;
+            }
+        };
+        let client = Client { node: node(&config, &facts), config, store, stats };
+        rt.block_on(async {
+            tokio::select! {
+                _ = client.run() => {}
+                _ = wait(&shutdown) => {}
+            }
+        });
+    })
+}
+
+async fn wait(flag: &AtomicBool) {
+    while !flag.load(Ordering::Acquire) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn node(config: &XdsClientConfig, facts: &NodeFacts) -> Node {
+    use prost_types::value::Kind;
+    let value = |kind| prost_types::Value { kind: Some(kind) };
+    let fields = [
+        ("version".to_owned(), value(Kind::StringValue(env!("CARGO_PKG_VERSION").to_owned()))),
+        ("workers".to_owned(), value(Kind::NumberValue(facts.workers as f64))),
+        ("io_driver".to_owned(), value(Kind::StringValue(facts.io_driver.clone()))),
+    ];
+    Node {
+        id: config.node_id.clone(),
+        cluster: config.environment.clone(),
+        metadata: Some(prost_types::Struct { fields: fields.into_iter().collect() }),
+        user_agent_name: "mockplane".into(),
+        user_agent_version_type: Some(UserAgentVersionType::UserAgentVersion(
+            env!("CARGO_PKG_VERSION").into(),
+        )),
+    }
+}
+
+/// Decodes, checks, compiles and swaps in one response; returns its version.
+fn apply(
+    config: &XdsClientConfig,
+    store: &SnapshotStore,
+    response: &DiscoveryResponse,
+    source: &str,
+) -> Result<String, String> {
+    if response.type_url != RULE_SET_TYPE_URL {
+        return Err(format!("expected resources of type {RULE_SET_TYPE_URL}, got {:?}", response.type_url));
+    }
+    let [resource] = response.resources.as_slice() else {
+        return Err(format!("expected exactly one RuleSet resource, got {}", response.resources.len()));
+    };
+    let rules = rule_set_from_any(resource).map_err(|e| e.to_string())?;
+    if config.max_rules > 0 && rules.rules.len() > config.max_rules {
+        return Err(format!(
+            "the rule set has {} rules, more than this data plane's --max-rules {}",
+            rules.rules.len(),
+            config.max_rules
+        ));
+    }
+    store
+        .install_versioned(rules, source.to_owned(), None, Some(response.version_info.clone()))
+        .map_err(|e| e.to_string())?;
+    Ok(response.version_info.clone())
+}
+
+/// Writes `response` to `path` so that a crash at any point leaves the old file or the new
+/// one, never a torn one: temp file, fsync, rename, fsync of the directory.
+fn persist(path: &Path, response: &DiscoveryResponse) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = path.with_extension("pb.tmp");
+    let stored = DiscoveryResponse { nonce: String::new(), ..response.clone() };
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(&stored.encode_to_vec())?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+struct Client {
+    config: XdsClientConfig,
+    store: SnapshotStore,
+    stats: Arc<SharedStats>,
+    node: Node,
+}
+
+impl Client {
+    async fn run(&self) {
+        let mut backoff = self.config.backoff_initial;
+        loop {
+            let mut connected = false;
+            let outcome = self.session(&mut connected).await;
+            self.store.update_link(|l| {
+                l.connected = false;
+                l.last_error = Some(match &outcome {
+                    Ok(()) => "the control plane closed the stream".to_owned(),
+                    Err(e) => e.clone(),
+                });
+            });
+            if connected {
+                backoff = self.config.backoff_initial;
+            }
+            // Full jitter over the upper half: many data planes that lost the same control plane
+            // do not come back at the same instant.
+            let wait = backoff.mul_f64(SmallRng::from_os_rng().random_range(0.5..=1.0));
+            tracing::warn!(
+                control_plane = %self.config.control_plane,
+                error = %outcome.err().unwrap_or_else(|| "stream closed".into()),
+                retry_in_ms = wait.as_millis() as u64,
+                "control plane unreachable; serving the rules in force"
+            );
+            tokio::time::sleep(wait).await;
+            backoff = (backoff * 2).min(self.config.backoff_max);
+        }
+    }
+
+    async fn connect(&self) -> Result<Channel, String> {
+        Endpoint::from_shared(self.config.control_plane.clone())
+            .map_err(|e| format!("bad control-plane URL {:?}: {e}", self.config.control_plane))?
+            .connect_timeout(Duration::from_secs(2))
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(10))
+            .keep_alive_timeout(Duration::from_secs(5))
+            .keep_alive_while_idle(true)
+            .connect()
+            .await
+            .map_err(|e| format!("cannot connect to {}: {e}", self.config.control_plane))
+    }
+
+    /// One stream, until it fails. Sets `connected` once the control plane has accepted it.
+    async fn session(&self, connected: &mut bool) -> Result<(), String> {
+        let channel = self.connect().await?;
+        let mut ads = AggregatedDiscoveryServiceClient::new(channel.clone())
+            .max_decoding_message_size(MAX_MESSAGE_BYTES);
+        let (tx, rx) = mpsc::channel(4);
+        let mut applied = self.store.load().and_then(|s| s.config_version.clone()).unwrap_or_default();
+        let first = DiscoveryRequest {
+            version_info: applied.clone(),
+            node: Some(self.node.clone()),
+            type_url: RULE_SET_TYPE_URL.into(),
+            ..Default::default()
+        };
+        tx.send(first).await.map_err(|_| "the request stream closed".to_owned())?;
+        let mut responses = ads
+            .stream_aggregated_resources(ReceiverStream::new(rx))
+            .await
+            .map_err(|s| format!("the control plane refused the stream: {}", s.message()))?
+            .into_inner();
+        *connected = true;
+        self.store.update_link(|l| {
+            l.connected = true;
+            l.last_error = None;
+        });
+        tracing::info!(control_plane = %self.config.control_plane, environment = %self.config.environment, version = %applied, "connected to the control plane");
+        let reporter = tokio::spawn(report_loop(
+            channel,
+            self.node.clone(),
+            self.stats.clone(),
+            self.store.clone(),
+            self.config.report_interval,
+        ));
+        let _stop_reports = AbortOnDrop(reporter);
+        let source = format!("control plane {}", self.config.control_plane);
+        loop {
+            let response = match responses.message().await {
+                Ok(Some(r)) => r,
+                Ok(None) => return Ok(()),
+                Err(status) => return Err(format!("the xDS stream failed: {}", status.message())),
+            };
+            let request = match apply(&self.config, &self.store, &response, &source) {
+                Ok(version) => {
+                    if let Some(path) = self.config.snapshot_path() {
+                        if let Err(e) = persist(&path, &response) {
+                            tracing::error!(path = %path.display(), error = %e, "cannot persist the snapshot; a restart without the control plane would serve an older one");
+                        }
+                    }
+                    tracing::info!(version = %version, rules = self.store.load().map_or(0, |s| s.table.len()), "new rules in force (ACK)");
+                    self.store.update_link(|l| l.last_nack = None);
+                    applied = version;
+                    DiscoveryRequest {
+                        version_info: applied.clone(),
+                        type_url: RULE_SET_TYPE_URL.into(),
+                        response_nonce: response.nonce,
+                        ..Default::default()
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(version = %response.version_info, %error, "rules refused (NACK); the previous rules keep serving");
+                    self.store
+                        .update_link(|l| l.last_nack = Some(format!("{}: {error}", response.version_info)));
+                    DiscoveryRequest {
+                        version_info: applied.clone(),
+                        type_url: RULE_SET_TYPE_URL.into(),
+                        response_nonce: response.nonce,
+                        // INVALID_ARGUMENT, as Envoy sends for a config it rejects.
+                        error_detail: Some(rpc::Status { code: 3, message: error, details: vec![] }),
+                        ..Default::default()
+                    }
+                }
+            };
+            tx.send(request).await.map_err(|_| "the request stream closed".to_owned())?;
+        }
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Sends a report every `every` on its own stream, until the stream fails.
+async fn report_loop(
+    channel: Channel,
+    node: Node,
+    stats: Arc<SharedStats>,
+    store: SnapshotStore,
+    every: Duration,
+) {
+    let mut client = ReportServiceClient::new(channel);
+    let (tx, rx) = mpsc::channel(4);
+    let call = tokio::spawn(async move { client.stream_reports(ReceiverStream::new(rx)).await });
+    let _stop_call = AbortOnDrop(tokio::spawn(async move {
+        let _ = call.await;
+    }));
+    // Baselines: what earlier reports have covered.
+    let mut sent_hits: std::collections::HashMap<String, u64> = stats.rule_hit_totals().into_iter().collect();
+    let mut sent_misses = stats.misses();
+    let mut journal_cursor =
+        stats.journal(&JournalQuery { limit: 1, ..Default::default() }).first().map_or(0, |e| e.at_ms);
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let totals = stats.rule_hit_totals();
+        let hits: Vec<RuleHits> = totals
+            .iter()
+            .filter_map(|(id, total)| {
+                let delta = total.saturating_sub(sent_hits.get(id).copied().unwrap_or(0));
+                (delta > 0).then(|| RuleHits { rule_id: id.clone(), count: delta })
+            })
+            .collect();
+        let misses = stats.misses();
+        let journal: Vec<report::JournalEntry> = stats
+            .journal(&JournalQuery { limit: JOURNAL_PER_REPORT, ..Default::default() })
+            .into_iter()
+            .filter(|e| e.at_ms > journal_cursor)
+            .map(|e| report::JournalEntry {
+                at_ms: e.at_ms,
+                method: e.method.as_str().to_owned(),
+                target: e.target.as_str().to_owned(),
+                status: u32::from(e.status),
+                rule_id: e.rule.as_str().to_owned(),
+                fault: e.fault.unwrap_or_default().to_owned(),
+                duration_us: e.duration_us,
+            })
+            .collect();
+        let newest = journal.first().map_or(journal_cursor, |e| e.at_ms);
+        let report = Report {
+            node: Some(node.clone()),
+            version_info: store.load().and_then(|s| s.config_version.clone()).unwrap_or_default(),
+            hits,
+            journal,
+            misses: misses.saturating_sub(sent_misses),
+        };
+        if tx.send(report).await.is_err() {
+            return;
+        }
+        sent_hits = totals.into_iter().collect();
+        sent_misses = misses;
+        journal_cursor = newest;
+    }
+}
