@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use mockplane_proto::report::report_service_server::ReportService;
 use mockplane_proto::report::{JournalEntry, Report, ReportSummary};
+use tokio::sync::watch;
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -85,12 +86,13 @@ impl ReportStore {
 pub struct ReportServer {
     store: Arc<ReportStore>,
     registry: Arc<NodeRegistry>,
+    closing: watch::Receiver<bool>,
 }
 
 impl ReportServer {
-    /// A server adding to `store`.
-    pub fn new(store: Arc<ReportStore>, registry: Arc<NodeRegistry>) -> Self {
-        ReportServer { store, registry }
+    /// A server adding to `store`; its streams end when `closing` turns true.
+    pub fn new(store: Arc<ReportStore>, registry: Arc<NodeRegistry>, closing: watch::Receiver<bool>) -> Self {
+        ReportServer { store, registry, closing }
     }
 }
 
@@ -102,8 +104,15 @@ impl ReportService for ReportServer {
     ) -> Result<Response<ReportSummary>, Status> {
         let mut inbound = request.into_inner();
         let mut reports = 0;
-        while let Some(report) = inbound.next().await {
-            let report = report?;
+        let closing = self.closing.clone();
+        loop {
+            let report = tokio::select! {
+                _ = crate::server::closed(closing.clone()) => break,
+                next = inbound.next() => match next {
+                    Some(report) => report?,
+                    None => break,
+                },
+            };
             let Some(node) = &report.node else {
                 return Err(Status::invalid_argument("every report must carry its node"));
             };

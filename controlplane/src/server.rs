@@ -43,13 +43,13 @@ impl ControlPlane {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), tonic::transport::Error> {
-        let ads =
-            AggregatedDiscoveryServiceServer::new(AdsServer::new(self.cache.clone(), self.registry.clone()))
-                .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(MAX_MESSAGE_BYTES);
-        let reports =
-            ReportServiceServer::new(ReportServer::new(self.reports.clone(), self.registry.clone()))
-                .max_decoding_message_size(MAX_MESSAGE_BYTES);
+        let (closing, closed) = tokio::sync::watch::channel(false);
+        let ads = AdsServer::new(self.cache.clone(), self.registry.clone(), closed.clone());
+        let ads = AggregatedDiscoveryServiceServer::new(ads)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        let reports = ReportServer::new(self.reports.clone(), self.registry.clone(), closed);
+        let reports = ReportServiceServer::new(reports).max_decoding_message_size(MAX_MESSAGE_BYTES);
         // Pushes are small writes answered by small writes: without TCP_NODELAY, Nagle's
         // algorithm and delayed ACKs add tens of milliseconds to every round.
         let incoming = TcpListenerStream::new(listener).map(|s| {
@@ -63,8 +63,25 @@ impl ControlPlane {
             .http2_keepalive_timeout(Some(Duration::from_secs(5)))
             .add_service(ads)
             .add_service(reports)
-            .serve_with_incoming_shutdown(incoming, shutdown)
+            .serve_with_incoming_shutdown(incoming, async move {
+                shutdown.await;
+                // xDS and report streams never end by themselves: end them, or the graceful
+                // shutdown would wait for them forever.
+                let _ = closing.send(true);
+            })
             .await
+    }
+}
+
+/// Completes once `closing` turns true (never, if its sender is gone without doing so).
+pub(crate) async fn closed(mut closing: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        if *closing.borrow_and_update() {
+            return;
+        }
+        if closing.changed().await.is_err() {
+            return std::future::pending().await;
+        }
     }
 }
 

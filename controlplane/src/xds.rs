@@ -34,12 +34,18 @@ pub struct AdsServer {
     cache: Arc<SnapshotCache>,
     registry: Arc<NodeRegistry>,
     streams: Arc<AtomicU64>,
+    closing: watch::Receiver<bool>,
 }
 
 impl AdsServer {
-    /// A server answering from `cache`.
-    pub fn new(cache: Arc<SnapshotCache>, registry: Arc<NodeRegistry>) -> Self {
-        AdsServer { cache, registry, streams: Arc::new(AtomicU64::new(0)) }
+    /// A server answering from `cache`. When `closing` turns true every stream ends, so that a
+    /// graceful shutdown does not wait forever on streams that never end by themselves.
+    pub fn new(
+        cache: Arc<SnapshotCache>,
+        registry: Arc<NodeRegistry>,
+        closing: watch::Receiver<bool>,
+    ) -> Self {
+        AdsServer { cache, registry, streams: Arc::new(AtomicU64::new(0)), closing }
     }
 }
 
@@ -85,7 +91,7 @@ impl AggregatedDiscoveryService for AdsServer {
             nonces: 0,
             tx,
         };
-        tokio::spawn(session.run(first, inbound, watch));
+        tokio::spawn(session.run(first, inbound, watch, self.closing.clone()));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }
@@ -129,6 +135,7 @@ impl Session {
         first: DiscoveryRequest,
         mut inbound: Streaming<DiscoveryRequest>,
         mut watch: watch::Receiver<Option<Arc<EnvSnapshot>>>,
+        closing: watch::Receiver<bool>,
     ) {
         // What the data plane has when it connects: the version it persisted or served.
         let mut has = (!first.version_info.is_empty()).then(|| first.version_info.clone());
@@ -147,6 +154,7 @@ impl Session {
         }
         loop {
             tokio::select! {
+                _ = crate::server::closed(closing.clone()) => break,
                 changed = watch.changed() => {
                     if changed.is_err() {
                         break;

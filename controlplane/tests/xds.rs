@@ -27,12 +27,19 @@ fn rules(body: &str) -> RuleSet {
 }
 
 async fn start() -> (ControlPlane, String, tokio::sync::oneshot::Sender<()>) {
+    let (cp, url, stop, _served) = start_with_handle().await;
+    (cp, url, stop)
+}
+
+type Served = tokio::task::JoinHandle<()>;
+
+async fn start_with_handle() -> (ControlPlane, String, tokio::sync::oneshot::Sender<()>, Served) {
     let cp = ControlPlane::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = cp.clone();
-    tokio::spawn(async move {
+    let served = tokio::spawn(async move {
         server
             .serve(listener, async {
                 let _ = stopped.await;
@@ -40,7 +47,7 @@ async fn start() -> (ControlPlane, String, tokio::sync::oneshot::Sender<()>) {
             .await
             .unwrap()
     });
-    (cp, url, stop)
+    (cp, url, stop, served)
 }
 
 /// One xDS stream, driven by hand.
@@ -237,4 +244,17 @@ async fn reports_add_up_across_nodes() {
         .unwrap();
     assert_eq!(summary.into_inner().reports, 3);
     assert_eq!(cp.reports.hits(ENV, "hello"), 8);
+}
+
+#[tokio::test]
+async fn a_graceful_shutdown_ends_open_streams_instead_of_waiting_for_them() {
+    let (cp, url, stop, served) = start_with_handle().await;
+    cp.cache.set(ENV, rules("one"), None).unwrap();
+    let mut s = Stream::open(&url, "dp-1", "").await;
+    s.next().await;
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(3), served).await.expect("the server stops within 3 s").unwrap();
+    let end =
+        tokio::time::timeout(Duration::from_secs(3), s.responses.next()).await.expect("the stream ends");
+    assert!(!matches!(end, Some(Ok(_))), "no more responses after shutdown: {end:?}");
 }

@@ -263,7 +263,7 @@ impl Client {
             .keep_alive_while_idle(true)
             .connect()
             .await
-            .map_err(|e| format!("cannot connect to {}: {e}", self.config.control_plane))
+            .map_err(|e| format!("cannot connect to {}: {}", self.config.control_plane, with_causes(&e)))
     }
 
     /// One stream, until it fails. Sets `connected` once the control plane has accepted it.
@@ -340,6 +340,18 @@ impl Client {
             tx.send(request).await.map_err(|_| "the request stream closed".to_owned())?;
         }
     }
+}
+
+/// An error and its causes, `a: b: c`: tonic's own message ("transport error") names none.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
