@@ -13,6 +13,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Ordered maps: the rule model keeps its maps ordered, and equal rule sets encode to
         // equal bytes.
         .btree_map(".")
+        // The well-known types (Any, Struct) are generated here rather than taken from
+        // prost-types, so that `Any.value` can be `Bytes`: a rule set encoded once is then
+        // shared by every stream that sends it, not copied per data plane.
+        .compile_well_known_types(true)
+        .bytes(".google.protobuf.Any.value")
         .compile_fds(descriptors)?;
     Ok(())
 }

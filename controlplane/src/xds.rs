@@ -97,7 +97,7 @@ impl AggregatedDiscoveryService for AdsServer {
 }
 
 fn metadata_of(node: &Node) -> NodeMetadata {
-    use prost_types::value::Kind;
+    use mockplane_proto::wkt::value::Kind;
     let field =
         |name: &str| node.metadata.as_ref().and_then(|m| m.fields.get(name)).and_then(|v| v.kind.as_ref());
     let text = |name: &str| match field(name) {

@@ -35,6 +35,9 @@ use crate::stats::SharedStats;
 /// The largest message accepted from the control plane (a 100,000-rule set is tens of MB).
 const MAX_MESSAGE_BYTES: usize = 512 << 20;
 
+/// The HTTP/2 receive window for the xDS connection.
+const RECEIVE_WINDOW: u32 = 16 << 20;
+
 /// Journal entries sent per report at most.
 const JOURNAL_PER_REPORT: usize = 1_000;
 
@@ -155,8 +158,8 @@ async fn wait(flag: &AtomicBool) {
 }
 
 fn node(config: &XdsClientConfig, facts: &NodeFacts) -> Node {
-    use prost_types::value::Kind;
-    let value = |kind| prost_types::Value { kind: Some(kind) };
+    use mockplane_proto::wkt::value::Kind;
+    let value = |kind| mockplane_proto::wkt::Value { kind: Some(kind) };
     let fields = [
         ("version".to_owned(), value(Kind::StringValue(env!("CARGO_PKG_VERSION").to_owned()))),
         ("workers".to_owned(), value(Kind::NumberValue(facts.workers as f64))),
@@ -165,7 +168,7 @@ fn node(config: &XdsClientConfig, facts: &NodeFacts) -> Node {
     Node {
         id: config.node_id.clone(),
         cluster: config.environment.clone(),
-        metadata: Some(prost_types::Struct { fields: fields.into_iter().collect() }),
+        metadata: Some(mockplane_proto::wkt::Struct { fields: fields.into_iter().collect() }),
         user_agent_name: "mockplane".into(),
         user_agent_version_type: Some(UserAgentVersionType::UserAgentVersion(
             env!("CARGO_PKG_VERSION").into(),
@@ -261,6 +264,10 @@ impl Client {
             .http2_keep_alive_interval(Duration::from_secs(10))
             .keep_alive_timeout(Duration::from_secs(5))
             .keep_alive_while_idle(true)
+            // HTTP/2's default 64 KB windows would take a round trip per 64 KB of a
+            // multi-megabyte rule set.
+            .initial_stream_window_size(Some(RECEIVE_WINDOW))
+            .initial_connection_window_size(Some(RECEIVE_WINDOW))
             .connect()
             .await
             .map_err(|e| format!("cannot connect to {}: {}", self.config.control_plane, with_causes(&e)))

@@ -34,11 +34,14 @@ pub mod envoy {
     }
 }
 
-/// `google.rpc`.
+/// `google.rpc` and the well-known types of `google.protobuf` that the protocol uses.
 #[allow(missing_docs, clippy::all)]
 pub mod google {
     pub mod rpc {
         tonic::include_proto!("google.rpc");
+    }
+    pub mod protobuf {
+        tonic::include_proto!("google.protobuf");
     }
 }
 
@@ -65,6 +68,9 @@ pub use envoy::config::core::v3 as node;
 
 /// `google.rpc.Status`, the error detail of a NACK.
 pub use google::rpc;
+
+/// `google.protobuf.Any` (with `Bytes` for its value), `Struct` and `Value`.
+pub use google::protobuf as wkt;
 
 /// `mockplane.config.v1`: the rule-set resource.
 pub use mockplane::config::v1 as config;

@@ -1,0 +1,258 @@
+//! How long a new rule set takes to reach every data plane: the time from "new snapshot set"
+//! on the control plane (validation and encoding included) to "every data plane has ACKed it",
+//! over real gRPC on loopback.
+//!
+//! `xds-converge [RULES] [PLANES] [MODE] [ROUNDS]` (defaults 1000 10 real 50), MODE one of:
+//! - `real`: full data planes (monoio workers and the xDS client thread) in this process; each
+//!   decodes, compiles, swaps, then ACKs;
+//! - `sim`: simulated data planes, one tonic stream each, that ACK each version as soon as it
+//!   has arrived whole: the control plane's fan-out alone. On a 2-core machine, 100 data planes
+//!   decoding and compiling in turn measure the machine; spread over 100 machines, each does
+//!   that work in parallel, after the fan-out;
+//! - `sim-decode`: simulated data planes that also decode the resource into the rule model;
+//! - `sim-compile`: simulated data planes that decode and compile before they ACK.
+//!
+//! Prints one markdown table row: rules, planes, mode, rounds, then the median and p99 of the
+//! time to set, and of the time until the last ACK. Loopback only; it stops by itself.
+
+/// The allocator the `mockplane` binary ships with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use mockplane_controlplane::{ControlPlane, NodeEvent, MAX_MESSAGE_BYTES};
+use mockplane_dataplane::{DataPlaneConfig, IoDriver, SnapshotStore, XdsClientConfig};
+use mockplane_proto::convert::rule_set_from_any;
+use mockplane_proto::discovery::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
+use mockplane_proto::discovery::DiscoveryRequest;
+use mockplane_proto::node::Node;
+use mockplane_proto::RULE_SET_TYPE_URL;
+use mockplane_rules::model::{PathMatch, RequestMatch, Response, Rule, RuleSet};
+use mockplane_rules::{CompileOptions, RuleTable};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+const ENV: &str = "bench/converge";
+
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Real,
+    Sim,
+    SimDecode,
+    SimCompile,
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let rules: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1000);
+    let planes: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10);
+    let mode = match args.next().as_deref() {
+        None | Some("real") => Mode::Real,
+        Some("sim") => Mode::Sim,
+        Some("sim-decode") => Mode::SimDecode,
+        Some("sim-compile") => Mode::SimCompile,
+        Some(other) => {
+            eprintln!("unknown mode {other:?}: real, sim, sim-decode or sim-compile");
+            std::process::exit(2);
+        }
+    };
+    let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(50);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let cp = ControlPlane::new();
+    let base = mockplane_benches::realistic_rule_set(rules, 42);
+    let version = |round: usize| with_marker(&base, round);
+    breakdown(&version(0));
+    cp.cache.set(ENV, version(0), None).expect("the generated rule set is valid");
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = cp.clone();
+    runtime.spawn(async move { server.serve(listener, std::future::pending()).await });
+
+    let mut real = Vec::new();
+    for i in 0..planes {
+        let id = format!("dp-{i}");
+        match mode {
+            Mode::Real => {
+                let mut xds = XdsClientConfig::new(url.clone(), ENV, id);
+                xds.backoff_initial = Duration::from_millis(20);
+                let config = DataPlaneConfig {
+                    listen: "127.0.0.1:0".parse().unwrap(),
+                    admin: "127.0.0.1:0".parse().unwrap(),
+                    workers: 1,
+                    pin_workers: false,
+                    io_driver: IoDriver::Auto,
+                    journal_capacity: 0,
+                    xds: Some(xds),
+                    ..DataPlaneConfig::default()
+                };
+                real.push(
+                    mockplane_dataplane::start(config, SnapshotStore::new()).expect("a data plane starts"),
+                );
+            }
+            Mode::Sim | Mode::SimDecode | Mode::SimCompile => {
+                runtime.spawn(simulated_plane(url.clone(), id, mode));
+            }
+        }
+    }
+    let first = cp.cache.get(ENV).unwrap().version_info.clone();
+    let start = Instant::now();
+    while !cp.state_all_acked(planes, &first) {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the data planes never converged on the first version"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    let mut set_us = Vec::with_capacity(rounds);
+    let mut converge_us = Vec::with_capacity(rounds);
+    for round in 1..=rounds {
+        let next = version(round);
+        let mut events = cp.registry.subscribe();
+        let t0 = Instant::now();
+        let snapshot = cp.cache.set(ENV, next, None).unwrap();
+        set_us.push(t0.elapsed().as_micros() as u64);
+        let target = snapshot.version_info.clone();
+        let done = runtime.block_on(async {
+            let mut acked = HashSet::new();
+            let deadline = tokio::time::sleep(Duration::from_secs(60));
+            tokio::pin!(deadline);
+            while acked.len() < planes {
+                tokio::select! {
+                    _ = &mut deadline => return false,
+                    e = events.recv() => match e {
+                        Ok(NodeEvent::Acked { id, version }) if version == target => { acked.insert(id); }
+                        Ok(_) => {}
+                        Err(e) => panic!("missed registry events: {e}"),
+                    },
+                }
+            }
+            true
+        });
+        assert!(done, "round {round}: not every data plane ACKed within 60 s");
+        converge_us.push(t0.elapsed().as_micros() as u64);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ms = |v: &mut Vec<u64>, q: f64| {
+        v.sort_unstable();
+        let i = ((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1;
+        v[i] as f64 / 1000.0
+    };
+    let mode_name = match mode {
+        Mode::Real => "real",
+        Mode::Sim => "sim (receive)",
+        Mode::SimDecode => "sim (receive+decode)",
+        Mode::SimCompile => "sim (receive+decode+compile)",
+    };
+    println!(
+        "| {rules} | {planes} | {mode_name} | {rounds} | {:.1} | {:.1} | {:.1} | {:.1} |",
+        ms(&mut set_us, 0.5),
+        ms(&mut set_us, 0.99),
+        ms(&mut converge_us, 0.5),
+        ms(&mut converge_us, 0.99),
+    );
+    for dp in real {
+        dp.shutdown();
+    }
+    runtime.shutdown_background();
+}
+
+/// What one data plane spends on a version, once, to stderr: the floor under convergence.
+fn breakdown(set: &RuleSet) {
+    let median = |f: &mut dyn FnMut()| {
+        let mut t: Vec<f64> = (0..7)
+            .map(|_| {
+                let t0 = Instant::now();
+                f();
+                t0.elapsed().as_secs_f64() * 1000.0
+            })
+            .collect();
+        t.sort_by(f64::total_cmp);
+        t[3]
+    };
+    let any = mockplane_proto::convert::rule_set_to_any(set);
+    let encode = median(&mut || drop(mockplane_proto::convert::rule_set_to_any(set)));
+    let decode = median(&mut || drop(rule_set_from_any(&any).unwrap()));
+    let compile = median(&mut || drop(RuleTable::compile(set, &CompileOptions::default()).unwrap()));
+    eprintln!(
+        "one version: {} bytes; encode {encode:.2} ms, decode+convert {decode:.2} ms, compile {compile:.2} ms (medians of 7)",
+        any.value.len()
+    );
+}
+
+trait AllAcked {
+    fn state_all_acked(&self, planes: usize, version: &str) -> bool;
+}
+
+impl AllAcked for ControlPlane {
+    fn state_all_acked(&self, planes: usize, version: &str) -> bool {
+        let nodes = self.registry.nodes_in(ENV);
+        nodes.len() == planes && nodes.iter().all(|n| n.acked_version.as_deref() == Some(version))
+    }
+}
+
+/// The base rule set plus one rule whose body names the round, so every round is a new version.
+fn with_marker(base: &RuleSet, round: usize) -> RuleSet {
+    let mut set = base.clone();
+    set.rules.push(Rule {
+        id: "bench-round".into(),
+        name: None,
+        priority: 0,
+        enabled: true,
+        tags: vec![],
+        matcher: RequestMatch { path: Some(PathMatch::Short("/bench/round".into())), ..Default::default() },
+        response: Some(Response { body: Some(format!("round {round}")), ..Default::default() }),
+        sequence: None,
+        forward: None,
+        times: None,
+        scenario: None,
+    });
+    set
+}
+
+/// A data plane reduced to its xDS stream: receive (maybe decode, maybe compile), then ACK.
+async fn simulated_plane(url: String, id: String, mode: Mode) {
+    // The same HTTP/2 windows as the data plane's client.
+    let channel = tonic::transport::Endpoint::from_shared(url)
+        .unwrap()
+        .initial_stream_window_size(Some(16 << 20))
+        .initial_connection_window_size(Some(16 << 20))
+        .connect()
+        .await
+        .expect("connect");
+    let mut client =
+        AggregatedDiscoveryServiceClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let (tx, rx) = mpsc::channel(4);
+    let node = Node { id, cluster: ENV.into(), ..Default::default() };
+    tx.send(DiscoveryRequest { node: Some(node), type_url: RULE_SET_TYPE_URL.into(), ..Default::default() })
+        .await
+        .unwrap();
+    let mut responses =
+        client.stream_aggregated_resources(ReceiverStream::new(rx)).await.unwrap().into_inner();
+    while let Ok(Some(response)) = responses.message().await {
+        if mode != Mode::Sim {
+            let resource = response.resources[0].clone();
+            // Decoding and compiling are CPU work: keep them off the runtime's threads.
+            let ok = tokio::task::spawn_blocking(move || {
+                rule_set_from_any(&resource).is_ok_and(|set| {
+                    mode != Mode::SimCompile || RuleTable::compile(&set, &CompileOptions::default()).is_ok()
+                })
+            })
+            .await
+            .unwrap();
+            assert!(ok, "a simulated data plane could not take a version");
+        }
+        let ack = DiscoveryRequest {
+            version_info: response.version_info,
+            type_url: RULE_SET_TYPE_URL.into(),
+            response_nonce: response.nonce,
+            ..Default::default()
+        };
+        if tx.send(ack).await.is_err() {
+            return;
+        }
+    }
+}

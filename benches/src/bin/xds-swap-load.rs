@@ -1,0 +1,89 @@
+//! A control plane that pushes a new version of a realistic rule set every INTERVAL_MS for
+//! SECONDS, for measuring a data plane under load while its table is swapped
+//! (benches/xds/swap-under-load.sh). INTERVAL_MS 0 pushes one version and no more: the
+//! baseline. Prints how many versions were pushed and how many ACKs came back.
+//!
+//! `xds-swap-load ADDR RULES INTERVAL_MS SECONDS`
+
+/// The allocator the `mockplane` binary ships with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mockplane_controlplane::{ControlPlane, NodeEvent};
+use mockplane_rules::model::{MethodMatch, PathMatch, RequestMatch, Response, Rule, RuleSet};
+
+const ENV: &str = "bench/swap";
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [addr, rules, interval, seconds] = args.as_slice() else {
+        eprintln!("usage: xds-swap-load ADDR RULES INTERVAL_MS SECONDS");
+        std::process::exit(2);
+    };
+    let addr: std::net::SocketAddr = addr.parse().expect("ADDR is host:port");
+    let rules: usize = rules.parse().expect("RULES is a number");
+    let interval = Duration::from_millis(interval.parse().expect("INTERVAL_MS is a number"));
+    let seconds = Duration::from_secs(seconds.parse().expect("SECONDS is a number"));
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let cp = ControlPlane::new();
+    let base = mockplane_benches::realistic_rule_set(rules, 42);
+    cp.cache.set(ENV, version(&base, 0), None).expect("a valid rule set");
+    let listener = runtime.block_on(tokio::net::TcpListener::bind(addr)).expect("bind");
+    let server = cp.clone();
+    runtime.spawn(async move { server.serve(listener, std::future::pending()).await });
+    let mut events = cp.registry.subscribe();
+    let acks = Arc::new(AtomicU64::new(0));
+    let counted = acks.clone();
+    runtime.spawn(async move {
+        while let Ok(e) = events.recv().await {
+            if matches!(e, NodeEvent::Acked { .. }) {
+                counted.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    });
+
+    let start = Instant::now();
+    let mut pushed = 1;
+    while start.elapsed() < seconds {
+        if interval.is_zero() {
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        }
+        std::thread::sleep(interval);
+        cp.cache.set(ENV, version(&base, pushed), None).unwrap();
+        pushed += 1;
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    println!("pushed {pushed} versions; {} ACKs seen", acks.load(Ordering::Relaxed));
+    runtime.shutdown_background();
+}
+
+/// The base set, the rule wrk requests (`GET /hello`), and a rule whose body names the version.
+fn version(base: &RuleSet, n: usize) -> RuleSet {
+    let mut set = base.clone();
+    let rule = |id: &str, path: &str, body: String| Rule {
+        id: id.into(),
+        name: None,
+        priority: 0,
+        enabled: true,
+        tags: vec![],
+        matcher: RequestMatch {
+            method: Some(MethodMatch::One("GET".into())),
+            path: Some(PathMatch::Short(path.into())),
+            ..Default::default()
+        },
+        response: Some(Response { body: Some(body), ..Default::default() }),
+        sequence: None,
+        forward: None,
+        times: None,
+        scenario: None,
+    };
+    set.rules.push(rule("bench-hello", "/hello", "hi".into()));
+    set.rules.push(rule("bench-version", "/version", n.to_string()));
+    set
+}
