@@ -28,7 +28,9 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
 mod requests;
+mod simple;
 pub use requests::*;
+pub use simple::get_rule;
 
 /// Resource names, as they appear in REST paths.
 const RESOURCES: &[&str] = &[

@@ -72,7 +72,15 @@ pub async fn watch_rules_file(
             continue;
         }
         last = now;
-        match load_rules_file(&cache, &environment, &path) {
+        // Validating and encoding a large set takes a while: keep it off the runtime's threads,
+        // which serve the xDS streams.
+        let (c, e, p) = (cache.clone(), environment.clone(), path.clone());
+        let loaded = tokio::task::spawn_blocking(move || load_rules_file(&c, &e, &p)).await;
+        let Ok(loaded) = loaded else {
+            tracing::error!(path = %path.display(), "loading the rules file panicked; the last good version stays");
+            continue;
+        };
+        match loaded {
             Ok(s) => {
                 tracing::info!(path = %path.display(), version = %s.version_info, "rules file changed: new version pushed")
             }

@@ -29,7 +29,7 @@ use mockplane_proto::discovery::aggregated_discovery_service_client::AggregatedD
 use mockplane_proto::discovery::DiscoveryRequest;
 use mockplane_proto::node::Node;
 use mockplane_proto::RULE_SET_TYPE_URL;
-use mockplane_rules::model::{PathMatch, RequestMatch, Response, Rule, RuleSet};
+use mockplane_rules::model::RuleSet;
 use mockplane_rules::{CompileOptions, RuleTable};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -197,19 +197,7 @@ impl AllAcked for ControlPlane {
 /// The base rule set plus one rule whose body names the round, so every round is a new version.
 fn with_marker(base: &RuleSet, round: usize) -> RuleSet {
     let mut set = base.clone();
-    set.rules.push(Rule {
-        id: "bench-round".into(),
-        name: None,
-        priority: 0,
-        enabled: true,
-        tags: vec![],
-        matcher: RequestMatch { path: Some(PathMatch::Short("/bench/round".into())), ..Default::default() },
-        response: Some(Response { body: Some(format!("round {round}")), ..Default::default() }),
-        sequence: None,
-        forward: None,
-        times: None,
-        scenario: None,
-    });
+    set.rules.push(mockplane_benches::get_rule("bench-round", "/bench/round", &format!("round {round}")));
     set
 }
 

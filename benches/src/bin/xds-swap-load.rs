@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mockplane_controlplane::{ControlPlane, NodeEvent};
-use mockplane_rules::model::{MethodMatch, PathMatch, RequestMatch, Response, Rule, RuleSet};
+use mockplane_rules::model::RuleSet;
 
 const ENV: &str = "bench/swap";
 
@@ -66,24 +66,7 @@ fn main() {
 /// The base set, the rule wrk requests (`GET /hello`), and a rule whose body names the version.
 fn version(base: &RuleSet, n: usize) -> RuleSet {
     let mut set = base.clone();
-    let rule = |id: &str, path: &str, body: String| Rule {
-        id: id.into(),
-        name: None,
-        priority: 0,
-        enabled: true,
-        tags: vec![],
-        matcher: RequestMatch {
-            method: Some(MethodMatch::One("GET".into())),
-            path: Some(PathMatch::Short(path.into())),
-            ..Default::default()
-        },
-        response: Some(Response { body: Some(body), ..Default::default() }),
-        sequence: None,
-        forward: None,
-        times: None,
-        scenario: None,
-    };
-    set.rules.push(rule("bench-hello", "/hello", "hi".into()));
-    set.rules.push(rule("bench-version", "/version", n.to_string()));
+    set.rules.push(mockplane_benches::get_rule("bench-hello", "/hello", "hi"));
+    set.rules.push(mockplane_benches::get_rule("bench-version", "/version", &n.to_string()));
     set
 }
