@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use mockplane_controlplane::file::{load_rules_file, watch_rules_file};
+use mockplane_controlplane::file::{load_rules_file, RulesFileWatch};
 use mockplane_controlplane::server::bind;
 use mockplane_controlplane::ControlPlane;
 
@@ -37,6 +37,7 @@ pub(crate) fn run(args: ControlplaneArgs) -> ExitCode {
 
 async fn serve(args: ControlplaneArgs) -> ExitCode {
     let cp = ControlPlane::new();
+    let watch = RulesFileWatch::new(args.rules.clone());
     match load_rules_file(&cp.cache, &args.environment, &args.rules) {
         Ok(s) => {
             tracing::info!(environment = %args.environment, version = %s.version_info, rules = s.rules.rules.len(), "rules loaded")
@@ -55,12 +56,8 @@ async fn serve(args: ControlplaneArgs) -> ExitCode {
     };
     let addr = listener.local_addr().unwrap_or(args.xds_listen);
     tracing::info!(xds = %addr, "control plane serving");
-    let watcher = tokio::spawn(watch_rules_file(
-        cp.cache.clone(),
-        args.environment.clone(),
-        args.rules.clone(),
-        Duration::from_millis(500),
-    ));
+    let watcher =
+        tokio::spawn(watch.run(cp.cache.clone(), args.environment.clone(), Duration::from_millis(500)));
     let result = cp.serve(listener, shutdown_signal()).await;
     watcher.abort();
     match result {
