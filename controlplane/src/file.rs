@@ -149,7 +149,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert_eq!(
             (body(&cache).as_str(), cache.get("shop/staging").unwrap().serial),
-            ("two", 2),
+            ("second", 2),
             "the last good version stays"
         );
         watcher.abort();
