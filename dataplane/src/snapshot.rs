@@ -35,6 +35,7 @@ pub struct SnapshotStore {
     current: Arc<ArcSwapOption<Snapshot>>,
     state: StateStore,
     link: Arc<Mutex<Option<LinkStatus>>>,
+    retired: Arc<Mutex<Vec<Arc<Snapshot>>>>,
 }
 
 /// The link to the control plane, as `/readyz` reports it.
@@ -123,7 +124,7 @@ impl SnapshotStore {
         let options = CompileOptions { base_dir, state: self.state.clone() };
         let table = RuleTable::compile(&rules, &options)?;
         let version = self.load().map_or(1, |s| s.version + 1);
-        self.current.store(Some(Arc::new(Snapshot {
+        let previous = self.current.swap(Some(Arc::new(Snapshot {
             version,
             config_version,
             table,
@@ -131,7 +132,29 @@ impl SnapshotStore {
             source,
             loaded_at: SystemTime::now(),
         })));
+        // Workers hold the snapshot they serve from; whoever lets go last would free it, and a
+        // table of 10,000 rules takes milliseconds to free. Keep the old one here so that the
+        // last holder is this thread (see `reap`), never a worker in the middle of a request.
+        if let Some(previous) = previous {
+            self.retired.lock().unwrap_or_else(|p| p.into_inner()).push(previous);
+        }
+        self.reap();
         Ok(version)
+    }
+
+    /// Frees the retired snapshots that no worker uses any more, on the calling thread. Called
+    /// after every install and periodically by the thread that installs (the file watcher,
+    /// the xDS client).
+    pub fn reap(&self) {
+        let mut retired = self.retired.lock().unwrap_or_else(|p| p.into_inner());
+        // A retired snapshot is no longer in the swap cell, so nobody can take a new reference
+        // to it: a count of 1 (ours) stays 1.
+        retired.retain(|s| Arc::strong_count(s) > 1);
+    }
+
+    /// How many replaced snapshots are still held by some worker.
+    pub fn retired(&self) -> usize {
+        self.retired.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// Reads, compiles and installs a rules file.
@@ -153,6 +176,7 @@ pub(crate) fn watch_file(store: SnapshotStore, path: PathBuf, every: Duration, s
     let mut last = stamp(&path);
     while !stop.load(Ordering::Acquire) {
         std::thread::sleep(every);
+        store.reap();
         let now = stamp(&path);
         if now == last {
             continue;

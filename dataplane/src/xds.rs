@@ -393,6 +393,7 @@ async fn report_loop(
     tick.tick().await;
     loop {
         tick.tick().await;
+        store.reap();
         let totals = stats.rule_hit_totals();
         let hits: Vec<RuleHits> = totals
             .iter()

@@ -11,7 +11,11 @@ use std::time::{Duration, Instant};
 use mockplane_dataplane::IoDriver;
 use util::{Conn, Server};
 
-both_drivers!(swaps_under_load_lose_no_request, rules_file_edits_are_reloaded);
+both_drivers!(
+    swaps_under_load_lose_no_request,
+    rules_file_edits_are_reloaded,
+    a_replaced_table_is_freed_off_the_workers
+);
 
 fn version(body: &str) -> String {
     format!(
@@ -135,4 +139,19 @@ rules:
         (server.get("/greeting").text() == "hello, three").then_some(())
     });
     assert_eq!(server.admin_json("/config")["version"], 3);
+}
+
+/// A worker lets go of the table it served from at its next request; the table is then freed
+/// by the thread that installs (`reap`), not by the worker in the middle of that request.
+fn a_replaced_table_is_freed_off_the_workers(driver: IoDriver) {
+    let server = Server::start_with(driver, None, |c| c.workers = 1);
+    server.install(&version("one"));
+    assert_eq!(server.get("/v/1").text(), "one");
+    server.install(&version("two"));
+    let store = server.dp().store();
+    assert_eq!(store.retired(), 1, "the worker still holds the first table, so it is kept, not freed");
+    assert_eq!(server.get("/v/1").text(), "two");
+    // The worker now holds only the second table: the first one is ours alone to free.
+    store.reap();
+    assert_eq!(store.retired(), 0);
 }
