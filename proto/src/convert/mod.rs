@@ -1,0 +1,244 @@
+//! Conversions between the rule model (`mockplane_rules::model`) and its wire form
+//! (`mockplane.config.v1`), both ways, in this one place.
+//!
+//! Model → wire cannot fail. Wire → model can (an enum left unspecified, a status beyond
+//! `u16`, a oneof with no arm set), and the error names the field, in the same
+//! `rules[3].response.status` form the rule compiler uses, because a data plane sends it back
+//! verbatim in its NACK. Round trip model → wire → model is the identity (a property test
+//! pins it), so nothing a user wrote is lost on the way to a data plane.
+
+use std::collections::BTreeMap;
+
+use mockplane_rules::model;
+use prost::Message;
+
+use crate::config as pb;
+
+mod from_wire;
+mod to_wire;
+
+pub use from_wire::json_value_from_wire;
+use from_wire::rule_from_wire;
+pub use to_wire::json_to_wire;
+
+/// The xDS type URL of a rule set.
+pub const RULE_SET_TYPE_URL: &str = "type.googleapis.com/mockplane.config.v1.RuleSet";
+
+/// A wire message that has no model equivalent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{place}: {message}")]
+pub struct ConversionError {
+    /// Where: `rules[3].response.status`.
+    pub place: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn error(place: &Place<'_>, message: impl Into<String>) -> ConversionError {
+    ConversionError { place: place.to_string(), message: message.into() }
+}
+
+/// Where a wire value sits (`rules[3].response.status`), written out only when an error needs
+/// it: formatting a place for every field of every rule cost more than the conversion itself.
+#[derive(Debug, Clone, Copy)]
+enum Place<'a> {
+    Root(&'static str),
+    Field(&'a Place<'a>, &'a str),
+    Index(&'a Place<'a>, usize),
+}
+
+impl<'a> Place<'a> {
+    fn field(&'a self, name: &'a str) -> Place<'a> {
+        Place::Field(self, name)
+    }
+
+    fn index(&'a self, i: usize) -> Place<'a> {
+        Place::Index(self, i)
+    }
+}
+
+impl std::fmt::Display for Place<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Place::Root(name) => f.write_str(name),
+            Place::Field(parent, name) => write!(f, "{parent}.{name}"),
+            Place::Index(parent, i) => write!(f, "{parent}[{i}]"),
+        }
+    }
+}
+
+/// Encodes a rule set as the `Any` resource an xDS response carries.
+///
+/// The rules are converted and encoded one at a time, straight into the buffer (a repeated
+/// field is its elements' encodings in a row), rather than as one `pb::RuleSet` converted whole
+/// first: the working set stays a rule, not a copy of the whole set, which halves the time.
+pub fn rule_set_to_any(rules: &model::RuleSet) -> crate::wkt::Any {
+    let head = pb::RuleSet {
+        project: rules.project.clone(),
+        environment: rules.environment.clone(),
+        variables: rules.variables.clone(),
+        upstreams: rules.upstreams.clone(),
+        rules: Vec::new(),
+    };
+    let mut buf = Vec::with_capacity(head.encoded_len() + rules.rules.len() * 256);
+    head.encode_raw(&mut buf);
+    for rule in &rules.rules {
+        prost::encoding::message::encode(RULES_FIELD, &pb::Rule::from(rule), &mut buf);
+    }
+    crate::wkt::Any { type_url: RULE_SET_TYPE_URL.to_owned(), value: buf.into() }
+}
+
+/// The field number of `RuleSet.rules`.
+const RULES_FIELD: u32 = 5;
+
+/// Decodes a rule set from an xDS resource.
+pub fn rule_set_from_any(any: &crate::wkt::Any) -> Result<model::RuleSet, ConversionError> {
+    if any.type_url != RULE_SET_TYPE_URL {
+        return Err(error(
+            &Place::Root("resources[0]"),
+            format!("expected a resource of type {RULE_SET_TYPE_URL}, found {:?}", any.type_url),
+        ));
+    }
+    let invalid = |e: prost::DecodeError| {
+        error(&Place::Root("resources[0]"), format!("not a valid mockplane.config.v1.RuleSet: {e}"))
+    };
+    // Everything but the rules, in one pass that skips them.
+    let head = RuleSetHead::decode(any.value.as_ref()).map_err(invalid)?;
+    // Then the rules, each decoded and converted before the next: the working set stays one
+    // rule instead of a wire copy of the whole set (the mirror of `rule_set_to_any`).
+    let mut rules = Vec::new();
+    let mut buf = any.value.as_ref();
+    let rules_place = Place::Root("rules");
+    while !buf.is_empty() {
+        let (tag, wire_type) = prost::encoding::decode_key(&mut buf).map_err(invalid)?;
+        if tag == RULES_FIELD && wire_type == prost::encoding::WireType::LengthDelimited {
+            let len = usize::try_from(prost::encoding::decode_varint(&mut buf).map_err(invalid)?)
+                .unwrap_or(usize::MAX);
+            if len > buf.len() {
+                return Err(error(
+                    &rules_place.index(rules.len()),
+                    "the rule runs past the end of the resource",
+                ));
+            }
+            let (rule, rest) = buf.split_at(len);
+            buf = rest;
+            let wire = pb::Rule::decode(rule).map_err(invalid)?;
+            rules.push(rule_from_wire(wire, &rules_place.index(rules.len()))?);
+        } else {
+            prost::encoding::skip_field(wire_type, tag, &mut buf, prost::encoding::DecodeContext::default())
+                .map_err(invalid)?;
+        }
+    }
+    Ok(model::RuleSet {
+        project: head.project,
+        environment: head.environment,
+        variables: head.variables,
+        upstreams: head.upstreams,
+        rules,
+    })
+}
+
+/// `mockplane.config.v1.RuleSet` without its rules: decoding it skips them.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RuleSetHead {
+    #[prost(string, optional, tag = "1")]
+    project: Option<String>,
+    #[prost(string, optional, tag = "2")]
+    environment: Option<String>,
+    #[prost(btree_map = "string, string", tag = "3")]
+    variables: BTreeMap<String, String>,
+    #[prost(btree_map = "string, string", tag = "4")]
+    upstreams: BTreeMap<String, String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::from_wire::response_from_wire;
+    use super::*;
+
+    #[test]
+    fn rules_encoded_one_by_one_are_the_bytes_of_the_whole_message() {
+        let text = "project: shop\nenvironment: staging\nvariables: { a: b }\nrules:\n  - id: x\n    response: {}\n  - id: y\n    response: { status: 201 }\n";
+        let set = model::RuleSet::parse(text, mockplane_rules::Format::Yaml).unwrap();
+        assert_eq!(rule_set_to_any(&set).value.as_ref(), pb::RuleSet::from(&set).encode_to_vec().as_slice());
+    }
+
+    #[test]
+    fn an_unspecified_fault_type_is_refused_with_its_place() {
+        let wire = pb::RuleSet {
+            rules: vec![pb::Rule {
+                id: "a".into(),
+                response: Some(pb::Response {
+                    faults: vec![pb::Fault { r#type: 0, probability: None, status: None }],
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let e = model::RuleSet::try_from(wire).unwrap_err();
+        assert_eq!(e.to_string(), "rules[0].response.faults[0].type: unknown fault type 0");
+    }
+
+    #[test]
+    fn a_status_beyond_u16_is_refused() {
+        let wire = pb::Response { status: Some(70_000), ..Default::default() };
+        let e = response_from_wire(wire, &Place::Root("rules[2].response")).unwrap_err();
+        assert_eq!(e.place, "rules[2].response.status");
+    }
+
+    #[test]
+    fn absent_status_and_probability_take_the_model_defaults() {
+        let wire = pb::Response {
+            faults: vec![pb::Fault {
+                r#type: pb::FaultKind::Abort as i32,
+                probability: None,
+                status: Some(503),
+            }],
+            ..Default::default()
+        };
+        let r = response_from_wire(wire, &Place::Root("r")).unwrap();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.faults[0].probability, 1.0);
+    }
+
+    #[test]
+    fn a_place_deep_in_a_json_body_is_named_in_full() {
+        use pb::json_value::Kind;
+        let member = |key: &str, value| pb::JsonMember { key: key.into(), value };
+        let array = pb::JsonValue {
+            kind: Some(Kind::Array(pb::JsonArray {
+                items: vec![json_to_wire(&1.into()), pb::JsonValue { kind: None }],
+            })),
+        };
+        let object = pb::JsonObject {
+            members: vec![member("ok", Some(json_to_wire(&true.into()))), member("a", Some(array))],
+        };
+        let wire = pb::RuleSet {
+            rules: vec![
+                pb::Rule { id: "x".into(), ..Default::default() },
+                pb::Rule {
+                    id: "y".into(),
+                    response: Some(pb::Response {
+                        json: Some(pb::JsonValue { kind: Some(Kind::Object(object)) }),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        let e = model::RuleSet::try_from(wire).unwrap_err();
+        assert_eq!(e.to_string(), "rules[1].response.json.a[1]: a JSON value with no kind set");
+    }
+
+    #[test]
+    fn a_resource_of_another_type_is_refused() {
+        let any = crate::wkt::Any {
+            type_url: "type.googleapis.com/envoy.Cluster".into(),
+            value: Default::default(),
+        };
+        let e = rule_set_from_any(&any).unwrap_err();
+        assert!(e.message.contains("expected a resource of type"), "{e}");
+    }
+}

@@ -1,0 +1,207 @@
+//! Model → wire: cannot fail; clones what it needs from the model.
+
+use std::collections::BTreeMap;
+
+use mockplane_rules::model;
+
+use crate::config as pb;
+
+impl From<&model::RuleSet> for pb::RuleSet {
+    fn from(m: &model::RuleSet) -> Self {
+        pb::RuleSet {
+            project: m.project.clone(),
+            environment: m.environment.clone(),
+            variables: m.variables.clone(),
+            upstreams: m.upstreams.clone(),
+            rules: m.rules.iter().map(pb::Rule::from).collect(),
+        }
+    }
+}
+
+impl From<&model::Rule> for pb::Rule {
+    fn from(m: &model::Rule) -> Self {
+        pb::Rule {
+            id: m.id.clone(),
+            name: m.name.clone(),
+            priority: m.priority,
+            disabled: !m.enabled,
+            tags: m.tags.clone(),
+            r#match: Some(request_match_to_wire(&m.matcher)),
+            response: m.response.as_ref().map(response_to_wire),
+            sequence: m.sequence.as_ref().map(|s| pb::Sequence {
+                mode: match s.mode {
+                    model::SequenceMode::StayOnLast => pb::SequenceMode::StayOnLast,
+                    model::SequenceMode::Cycle => pb::SequenceMode::Cycle,
+                } as i32,
+                responses: s.responses.iter().map(response_to_wire).collect(),
+            }),
+            forward: m.forward.as_ref().map(|f| pb::Forward {
+                upstream: f.upstream.clone(),
+                url: f.url.clone(),
+                delay: f.delay.as_ref().map(delay_to_wire),
+                faults: f.faults.iter().map(fault_to_wire).collect(),
+            }),
+            times: m.times,
+            scenario: m.scenario.as_ref().map(|s| pb::ScenarioStep {
+                name: s.name.clone(),
+                state: s.state.clone(),
+                next: s.next.clone(),
+            }),
+        }
+    }
+}
+
+fn strings(values: &[String]) -> pb::StringList {
+    pb::StringList { values: values.to_vec() }
+}
+
+fn request_match_to_wire(m: &model::RequestMatch) -> pb::RequestMatch {
+    let values = |map: &BTreeMap<String, model::ValueMatch>| {
+        map.iter().map(|(k, v)| (k.clone(), value_match_to_wire(v))).collect()
+    };
+    pb::RequestMatch {
+        method: m.method.as_ref().map(|method| pb::MethodMatch {
+            kind: Some(match method {
+                model::MethodMatch::One(one) => pb::method_match::Kind::One(one.clone()),
+                model::MethodMatch::AnyOf(list) => pb::method_match::Kind::AnyOf(strings(list)),
+            }),
+        }),
+        host: m.host.clone(),
+        path: m.path.as_ref().map(|path| pb::PathMatch {
+            kind: Some(match path {
+                model::PathMatch::Short(s) => pb::path_match::Kind::Short(s.clone()),
+                model::PathMatch::Explicit(spec) => pb::path_match::Kind::Explicit(pb::PathMatchSpec {
+                    exact: spec.exact.clone(),
+                    prefix: spec.prefix.clone(),
+                    template: spec.template.clone(),
+                    regex: spec.regex.clone(),
+                }),
+            }),
+        }),
+        query: values(&m.query),
+        headers: values(&m.headers),
+        cookies: values(&m.cookies),
+        body: m.body.as_ref().map(body_match_to_wire),
+        client_ip: m.client_ip.as_deref().map(strings),
+        graphql: m.graphql.as_ref().map(|g| pb::GraphqlMatch {
+            operation: match g.operation {
+                None => pb::GraphqlOperation::Unspecified,
+                Some(model::GraphqlOperation::Query) => pb::GraphqlOperation::Query,
+                Some(model::GraphqlOperation::Mutation) => pb::GraphqlOperation::Mutation,
+                Some(model::GraphqlOperation::Subscription) => pb::GraphqlOperation::Subscription,
+            } as i32,
+            name: g.name.clone(),
+            variables: g.variables.as_ref().map(body_match_to_wire),
+        }),
+    }
+}
+
+fn value_match_to_wire(m: &model::ValueMatch) -> pb::ValueMatch {
+    pb::ValueMatch {
+        kind: Some(match m {
+            model::ValueMatch::Equals(s) => pb::value_match::Kind::Equals(s.clone()),
+            model::ValueMatch::Spec(spec) => pb::value_match::Kind::Spec(Box::new(pb::ValueMatchSpec {
+                equals: spec.equals.clone(),
+                contains: spec.contains.clone(),
+                regex: spec.regex.clone(),
+                present: spec.present,
+                absent: spec.absent,
+                not: spec.not.as_ref().map(|n| Box::new(value_match_to_wire(n))),
+                case_insensitive: spec.case_insensitive,
+            })),
+        }),
+    }
+}
+
+fn body_match_to_wire(m: &model::BodyMatch) -> pb::BodyMatch {
+    let list = |l: &Vec<model::BodyMatch>| pb::BodyMatchList {
+        matchers: l.iter().map(body_match_to_wire).collect(),
+    };
+    pb::BodyMatch {
+        equals: m.equals.clone(),
+        contains: m.contains.clone(),
+        regex: m.regex.clone(),
+        json: m.json.as_ref().map(json_to_wire),
+        ignore_array_order: m.ignore_array_order,
+        ignore_extra_elements: m.ignore_extra_elements,
+        jsonpath: m.jsonpath.clone(),
+        matches: m.matches.as_deref().map(|b| Box::new(body_match_to_wire(b))),
+        and: m.and.as_ref().map(list),
+        or: m.or.as_ref().map(list),
+        not: m.not.as_deref().map(|b| Box::new(body_match_to_wire(b))),
+    }
+}
+
+/// A JSON value in its exact wire form.
+pub fn json_to_wire(v: &serde_json::Value) -> pb::JsonValue {
+    use pb::json_value::Kind;
+    let kind = match v {
+        serde_json::Value::Null => Kind::Null(true),
+        serde_json::Value::Bool(b) => Kind::Bool(*b),
+        serde_json::Value::Number(n) => {
+            if let Some(u) = n.as_u64() {
+                Kind::Uint(u)
+            } else if let Some(i) = n.as_i64() {
+                Kind::Int(i)
+            } else {
+                Kind::Double(n.as_f64().unwrap_or(0.0))
+            }
+        }
+        serde_json::Value::String(s) => Kind::String(s.clone()),
+        serde_json::Value::Array(items) => {
+            Kind::Array(pb::JsonArray { items: items.iter().map(json_to_wire).collect() })
+        }
+        serde_json::Value::Object(members) => Kind::Object(pb::JsonObject {
+            members: members
+                .iter()
+                .map(|(key, value)| pb::JsonMember { key: key.clone(), value: Some(json_to_wire(value)) })
+                .collect(),
+        }),
+    };
+    pb::JsonValue { kind: Some(kind) }
+}
+
+fn response_to_wire(m: &model::Response) -> pb::Response {
+    pb::Response {
+        status: Some(u32::from(m.status)),
+        headers: m
+            .headers
+            .iter()
+            .map(|(name, values)| {
+                let kind = match values {
+                    model::HeaderValues::One(v) => pb::header_values::Kind::One(v.clone()),
+                    model::HeaderValues::Many(v) => pb::header_values::Kind::Many(strings(v)),
+                };
+                (name.clone(), pb::HeaderValues { kind: Some(kind) })
+            })
+            .collect(),
+        body: m.body.clone(),
+        json: m.json.as_ref().map(json_to_wire),
+        base64: m.base64.clone(),
+        file: m.file.clone(),
+        template: m.template,
+        delay: m.delay.as_ref().map(delay_to_wire),
+        faults: m.faults.iter().map(fault_to_wire).collect(),
+    }
+}
+
+fn delay_to_wire(m: &model::Delay) -> pb::Delay {
+    pb::Delay {
+        fixed: m.fixed,
+        uniform: m.uniform.as_ref().map(|u| pb::UniformDelay { min: u.min, max: u.max }),
+        normal: m.normal.as_ref().map(|n| pb::NormalDelay { mean: n.mean, stddev: n.stddev }),
+        lognormal: m.lognormal.as_ref().map(|l| pb::LognormalDelay { median: l.median, sigma: l.sigma }),
+        step: m.step.as_ref().map(|s| pb::StepDelay { base: s.base, step: s.step, max: s.max }),
+    }
+}
+
+fn fault_to_wire(m: &model::Fault) -> pb::Fault {
+    let kind = match m.kind {
+        model::FaultKind::Abort => pb::FaultKind::Abort,
+        model::FaultKind::ConnectionReset => pb::FaultKind::ConnectionReset,
+        model::FaultKind::EmptyResponse => pb::FaultKind::EmptyResponse,
+        model::FaultKind::MalformedChunk => pb::FaultKind::MalformedChunk,
+        model::FaultKind::RandomData => pb::FaultKind::RandomData,
+    };
+    pb::Fault { r#type: kind as i32, probability: Some(m.probability), status: m.status.map(u32::from) }
+}
