@@ -146,6 +146,7 @@ pub struct Answer<'t> {
 impl RuleTable {
     /// Validates and compiles a rule set. Refused with every error found.
     pub fn compile(set: &RuleSet, options: &CompileOptions) -> Result<RuleTable, RuleSetError> {
+        let _regexes = crate::value::RegexCacheScope::new();
         let mut errors = Errors::default();
         for name in set.variables.keys() {
             if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {

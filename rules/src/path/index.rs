@@ -13,17 +13,15 @@
 //!   is marked complete when no rule outside it can match any path it matches; then a request
 //!   that finds it searches nothing else.
 //! - Anything else (two shapes match, a prefix or a regex could also match) goes through the
-//!   tiers of path kind in selection order: prefixes in one anchored automaton, regexes behind
-//!   the literal they start with (or in a `RegexSet`), rules without a path.
+//!   tiers of path kind in selection order: prefixes in a [`PrefixSet`], regexes behind the
+//!   literal they start with (or in a `RegexSet`), rules without a path.
 
-use aho_corasick::automaton::Automaton;
-use aho_corasick::dfa::DFA;
-use aho_corasick::{Anchored, MatchKind, StartKind};
 use regex::{Regex, RegexSet, RegexSetBuilder};
 use rustc_hash::{FxHashMap, FxHashSet};
 use smallvec::SmallVec;
 
 use super::flat::{hash_pieces, Entry, FlatMap, FlatMapBuilder, Record, COMPLETE};
+use super::prefixes::PrefixSet;
 use super::{PathPattern, PathTemplate, Segment, Tier};
 use crate::value::{regex_message, REGEX_SIZE_LIMIT};
 
@@ -142,50 +140,26 @@ pub(crate) struct PathIndex {
     shapes_by_count: Vec<SmallVec<[u16; 4]>>,
     /// Templates of more than [`MAX_SEGMENTS`] segments, matched one by one.
     long_templates: Vec<(u32, PathTemplate)>,
-    /// All prefixes in one anchored automaton: one pass over the path finds every prefix of
-    /// it, whatever the number of distinct prefix lengths.
-    prefixes: Option<DFA>,
+    /// The distinct prefixes; their ids index `prefix_ranks`.
+    prefixes: PrefixSet,
     prefix_ranks: Vec<SmallVec<[u32; 2]>>,
-    prefix_lens: Vec<u32>,
     regexes: Option<RegexSet>,
     regex_ranks: Vec<u32>,
-    /// When every path regex starts with a literal (`/legacy/orders/[0-9]+`), those literals
-    /// in one anchored automaton: a path that starts with none of them skips the regex set,
-    /// whose fixed cost per search is several hundred instructions.
+    /// When every path regex starts with a literal (`/legacy/orders/[0-9]+`), those literals:
+    /// only the regexes whose literal starts the path run, and no `RegexSet` (whose fixed cost
+    /// per search is several hundred instructions) is built.
     regex_gate: Option<RegexGate>,
     pathless: Vec<u32>,
     /// The highest priority of any rule in each tier (`i32::MIN` when the tier is empty).
     max_priority: [i32; 5],
 }
 
-/// The literal each path regex starts with, in one anchored automaton, and the regexes by
-/// pattern id: only the regexes whose literal starts the path are run, each on its own.
+/// The literal each path regex starts with, and the regexes by id: only the regexes whose
+/// literal starts the path are run, each on its own.
 #[derive(Debug)]
 struct RegexGate {
-    literals: DFA,
-    lens: Vec<u32>,
+    literals: PrefixSet,
     regexes: Vec<(u32, Regex)>,
-}
-
-/// Calls `found(pattern id)` for every pattern of `dfa` that is a prefix of `path`, until it
-/// returns false. The DFA's transitions include failure links, so a match state may report a
-/// pattern that ends here but starts later: only those as long as the bytes read are prefixes.
-fn prefixes_of(dfa: &DFA, lens: &[u32], path: &str, mut found: impl FnMut(usize) -> bool) {
-    let Ok(mut state) = dfa.start_state(Anchored::Yes) else { return };
-    for (end, &byte) in path.as_bytes().iter().enumerate() {
-        state = dfa.next_state(Anchored::Yes, state, byte);
-        if dfa.is_dead(state) {
-            return;
-        }
-        if dfa.is_match(state) {
-            for i in 0..dfa.match_len(state) {
-                let id = dfa.match_pattern(state, i).as_usize();
-                if lens[id] as usize == end + 1 && !found(id) {
-                    return;
-                }
-            }
-        }
-    }
 }
 
 /// The literal text every match of `regex` starts with, when it is easy to see and not empty:
@@ -207,18 +181,6 @@ fn literal_prefix(regex: &str) -> Option<String> {
         prefix.push(c);
     }
     (!prefix.is_empty()).then_some(prefix)
-}
-
-/// Whether one of `sorted` (prefixes, or the literal starts of regexes) may be a prefix of a
-/// path that starts with `known` (and is exactly `known` unless `open`): either it is a prefix of
-/// `known`, or, when more may follow, it starts with `known`.
-fn may_start(sorted: &[&str], known: &str, open: bool) -> bool {
-    let longer = || {
-        let i = sorted.partition_point(|s| *s < known);
-        sorted.get(i).is_some_and(|s| s.starts_with(known))
-    };
-    (open && longer())
-        || (1..=known.len()).any(|j| known.is_char_boundary(j) && sorted.binary_search(&&known[..j]).is_ok())
 }
 
 /// The text every path of a template record starts with (its literal segments up to the first
@@ -271,7 +233,6 @@ impl PathIndex {
                     let id = *prefix_ids.entry(p).or_insert_with(|| {
                         prefixes.push(p);
                         index.prefix_ranks.push(SmallVec::new());
-                        index.prefix_lens.push(p.len() as u32);
                         prefixes.len() - 1
                     });
                     index.prefix_ranks[id].push(rank);
@@ -316,17 +277,11 @@ impl PathIndex {
             let max = &mut index.max_priority[tier as usize];
             *max = (*max).max(priority);
         }
-        if !prefixes.is_empty() {
-            let ac = DFA::builder()
-                .match_kind(MatchKind::Standard)
-                .start_kind(StartKind::Anchored)
-                .build(prefixes.iter().map(|p| p.as_bytes()))
-                .map_err(|e| format!("the path prefixes together are too large: {e}"))?;
-            index.prefixes = Some(ac);
-        }
+        index.prefixes = PrefixSet::new(&prefixes);
         // `None` when some regex has no literal start (it might match anything).
         let regex_literals: Option<Vec<String>> = regex_literals.into_iter().collect();
         index.build_regexes(regex_sources, regex_literals.as_deref(), regex_compiled)?;
+        let literal_set = PrefixSet::new(regex_literals.as_deref().unwrap_or_default());
 
         index.shapes_by_count = (0..=MAX_SEGMENTS + 1)
             .map(|count| {
@@ -353,8 +308,8 @@ impl PathIndex {
                     && overlapping
                         .as_ref()
                         .is_some_and(|o| !o.contains(&(id, shape_hash(literals, shape, u32::MAX))))
-                    && !may_start(&sorted_prefixes, &known, open)
-                    && !may_start(&sorted_literals, &known, open);
+                    && !index.prefixes.may_start(&known, open)
+                    && !literal_set.may_start(&known, open);
                 entries.clear();
                 entries.extend(ranks.iter().map(|&r| entry(r)));
                 let key: Vec<u8> = literals.iter().flat_map(|l| l.bytes().chain([b'/'])).collect();
@@ -398,19 +353,9 @@ impl PathIndex {
             return Ok(());
         }
         if let Some(literals) = literals {
-            let gate = DFA::builder()
-                .match_kind(MatchKind::Standard)
-                .start_kind(StartKind::Anchored)
-                .build(literals.iter().map(|l| l.as_bytes()));
-            if let Ok(dfa) = gate {
-                self.regex_gate = Some(RegexGate {
-                    literals: dfa,
-                    lens: literals.iter().map(|l| l.len() as u32).collect(),
-                    regexes: compiled,
-                });
-                // Every regex is reached through its literal: no set to build.
-                return Ok(());
-            }
+            self.regex_gate = Some(RegexGate { literals: PrefixSet::new(literals), regexes: compiled });
+            // Every regex is reached through its literal: no set to build.
+            return Ok(());
         }
         let set = RegexSetBuilder::new(&sources)
             .size_limit(REGEX_SIZE_LIMIT.saturating_mul(64))
@@ -509,21 +454,17 @@ impl PathIndex {
                 }
             }
             Tier::Prefix => {
-                if let Some(dfa) = &self.prefixes {
-                    prefixes_of(dfa, &self.prefix_lens, path, |id| {
-                        out.extend_from_slice(&self.prefix_ranks[id]);
-                        true
-                    });
+                if !self.prefixes.is_empty() {
+                    self.prefixes.prefixes_of(path, |id| out.extend_from_slice(&self.prefix_ranks[id]));
                 }
             }
             Tier::Regex => {
                 if let Some(gate) = &self.regex_gate {
-                    prefixes_of(&gate.literals, &gate.lens, path, |id| {
+                    gate.literals.prefixes_of(path, |id| {
                         let (rank, regex) = &gate.regexes[id];
                         if regex.is_match(path) {
                             out.push(*rank);
                         }
-                        true
                     });
                 } else if let Some(set) = &self.regexes {
                     // `is_match` runs one pass and allocates nothing; the per-pattern answer

@@ -4,6 +4,7 @@
 
 mod flat;
 mod index;
+mod prefixes;
 
 pub(crate) use flat::Entry;
 pub(crate) use index::{Candidates, PathIndex, TemplateHits};
@@ -13,7 +14,6 @@ use smallvec::SmallVec;
 
 use crate::error::Errors;
 use crate::model::{PathMatch, PathMatchSpec};
-use crate::value::{regex_message, REGEX_SIZE_LIMIT};
 
 /// Path parameters captured by a template: name → raw (not decoded) value.
 pub type PathParams<'t, 'r> = SmallVec<[(&'t str, &'r str); 4]>;
@@ -62,21 +62,13 @@ impl PathPattern {
                     None
                 }
             },
-            _ => {
-                if let Err(message) = crate::value::check_regex_syntax(text) {
+            _ => match crate::value::anchored_str_regex(text) {
+                Ok(regex) => Some(PathPattern::Regex { source: text.as_str().into(), regex }),
+                Err(message) => {
                     errors.push(place, message);
-                    return None;
+                    None
                 }
-                let built =
-                    regex::RegexBuilder::new(&format!("^(?:{text})$")).size_limit(REGEX_SIZE_LIMIT).build();
-                match built {
-                    Ok(regex) => Some(PathPattern::Regex { source: text.as_str().into(), regex }),
-                    Err(e) => {
-                        errors.push(place, regex_message(&e));
-                        None
-                    }
-                }
-            }
+            },
         }
     }
 
