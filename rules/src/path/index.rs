@@ -159,28 +159,8 @@ pub(crate) struct PathIndex {
 #[derive(Debug)]
 struct RegexGate {
     literals: PrefixSet,
-    regexes: Vec<(u32, Regex)>,
-}
-
-/// The literal text every match of `regex` starts with, when it is easy to see and not empty:
-/// leading characters that are not regex syntax, dropping one that a `?`, `*` or `{` makes
-/// optional. `None` (no gate) for anything less plain, such as a top-level alternation.
-fn literal_prefix(regex: &str) -> Option<String> {
-    if regex.contains('|') {
-        return None;
-    }
-    let mut prefix = String::new();
-    let mut chars = regex.chars().peekable();
-    while let Some(c) = chars.next() {
-        if "\\.+*?()[]{}^$".contains(c) {
-            break;
-        }
-        if matches!(chars.peek(), Some('?' | '*' | '{')) {
-            break;
-        }
-        prefix.push(c);
-    }
-    (!prefix.is_empty()).then_some(prefix)
+    /// Rank, literal length, and the regex of what follows the literal.
+    regexes: Vec<(u32, u32, Regex)>,
 }
 
 /// The text every path of a template record starts with (its literal segments up to the first
@@ -216,7 +196,7 @@ impl PathIndex {
         let mut shape_records: Vec<ShapeRecords<'a>> = Vec::new();
         let mut regex_sources = Vec::new();
         let mut regex_literals: Vec<Option<String>> = Vec::new();
-        let mut regex_compiled: Vec<(u32, Regex)> = Vec::new();
+        let mut regex_compiled: Vec<(u32, u32, Regex)> = Vec::new();
         let mut prefixes: Vec<&'a str> = Vec::new();
         let mut prefix_ids: FxHashMap<&'a str, usize> = FxHashMap::default();
         for (rank, priority, pattern) in rules {
@@ -266,9 +246,9 @@ impl PathIndex {
                     }
                     Tier::Template
                 }
-                Some(PathPattern::Regex { source, regex }) => {
-                    regex_literals.push(literal_prefix(source));
-                    regex_compiled.push((rank, regex.clone()));
+                Some(PathPattern::Regex { source, literal, regex }) => {
+                    regex_literals.push((!literal.is_empty()).then(|| literal.to_string()));
+                    regex_compiled.push((rank, literal.len() as u32, regex.clone()));
                     regex_sources.push(format!("^(?:{source})$"));
                     index.regex_ranks.push(rank);
                     Tier::Regex
@@ -347,7 +327,7 @@ impl PathIndex {
         &mut self,
         sources: Vec<String>,
         literals: Option<&[String]>,
-        compiled: Vec<(u32, Regex)>,
+        compiled: Vec<(u32, u32, Regex)>,
     ) -> Result<(), String> {
         if sources.is_empty() {
             return Ok(());
@@ -461,8 +441,8 @@ impl PathIndex {
             Tier::Regex => {
                 if let Some(gate) = &self.regex_gate {
                     gate.literals.prefixes_of(path, |id| {
-                        let (rank, regex) = &gate.regexes[id];
-                        if regex.is_match(path) {
+                        let (rank, literal, regex) = &gate.regexes[id];
+                        if regex.is_match(&path[*literal as usize..]) {
                             out.push(*rank);
                         }
                     });
@@ -517,18 +497,6 @@ mod tests {
     use super::*;
     use crate::error::Errors;
     use crate::model::PathMatch;
-
-    #[test]
-    fn regex_literal_prefixes_are_conservative() {
-        assert_eq!(literal_prefix("/legacy/orders/[0-9]+").as_deref(), Some("/legacy/orders/"));
-        assert_eq!(literal_prefix("/ab?c").as_deref(), Some("/a"));
-        assert_eq!(literal_prefix("/a{0,2}").as_deref(), Some("/"));
-        assert_eq!(literal_prefix("/a+b").as_deref(), Some("/a"));
-        assert_eq!(literal_prefix("/a|/b"), None);
-        assert_eq!(literal_prefix("(?i)/a"), None);
-        assert_eq!(literal_prefix(".*"), None);
-        assert_eq!(literal_prefix("\\/x"), None);
-    }
 
     fn entry(rank: u32) -> Entry {
         Entry { rank, rule: rank, method_bits: 0, flags: 0 }
