@@ -91,6 +91,8 @@ fn rank_info(rule: &CompiledRule, index: u32) -> RankInfo {
 #[derive(Debug)]
 pub struct Selection<'t, 'r> {
     rule: &'t CompiledRule,
+    /// The rule's position in the rule set, known without reading the rule.
+    index: u32,
     params: PathParams<'t, 'r>,
     hit: u64,
 }
@@ -102,7 +104,7 @@ impl<'t, 'r> Selection<'t, 'r> {
     }
     /// The rule's position in the rule set.
     pub fn rule_index(&self) -> usize {
-        self.rule.index
+        self.index as usize
     }
     /// Path template parameters, name → raw value.
     pub fn params(&self) -> &[(&'t str, &'r str)] {
@@ -366,7 +368,7 @@ impl RuleTable {
                 None => return self.select_in_order(cx, bit, e.rank),
             }
         };
-        Some(Selection { rule, params: captures(rule, e.flags, cx.req.path), hit })
+        Some(Selection { rule, index: e.rule, params: captures(rule, e.flags, cx.req.path), hit })
     }
 
     /// The plain algorithm: every candidate, in rank order, claimed in turn. Used after the
@@ -389,7 +391,8 @@ impl RuleTable {
             let rule = &self.rules[info.rule as usize];
             let hit = if info.flags & CLAIMS == 0 { Some(0) } else { claim(rule) };
             if let Some(hit) = hit {
-                return Some(Selection { rule, params: captures(rule, info.flags, cx.req.path), hit });
+                let params = captures(rule, info.flags, cx.req.path);
+                return Some(Selection { rule, index: info.rule, params, hit });
             }
         }
         None
@@ -494,13 +497,17 @@ fn fault_reply(fault: &crate::response::CompiledFault) -> Reply<'_> {
     }
 }
 
-/// The winner's path template parameters (the index already knows the path matches).
+/// The winner's path template parameters. The index already knows the path matches, so
+/// only the parameters' names are read, not the literal segments (each behind a pointer).
 fn captures<'t, 'r>(rule: &'t CompiledRule, flags: u8, path: &'r str) -> PathParams<'t, 'r> {
     let mut params = PathParams::new();
     if flags & TEMPLATE != 0 {
-        if let Some(pattern) = &rule.path {
-            let matched = pattern.matches(path, &mut params);
-            debug_assert!(matched, "the index only yields templates that match");
+        if let Some(PathPattern::Template(t)) = &rule.path {
+            t.capture_matched(path, &mut params);
+            debug_assert!(
+                t.matches(path, &mut PathParams::new()),
+                "the index only yields templates that match"
+            );
         }
     }
     params

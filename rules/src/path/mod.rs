@@ -213,7 +213,27 @@ impl PathTemplate {
         Ok(PathTemplate { source: source.into(), segments, literal_segments })
     }
 
-    fn matches<'t, 'r>(&'t self, path: &'r str, params: &mut PathParams<'t, 'r>) -> bool {
+    /// Captures the parameters of a path known to match.
+    pub(crate) fn capture_matched<'t, 'r>(&'t self, path: &'r str, params: &mut PathParams<'t, 'r>) {
+        let mut rest = path.strip_prefix('/').unwrap_or(path);
+        for seg in &self.segments {
+            let (part, tail) = match rest.as_bytes().iter().position(|&b| b == b'/') {
+                Some(j) => (&rest[..j], &rest[j + 1..]),
+                None => (rest, ""),
+            };
+            match seg {
+                Segment::Literal(_) => {}
+                Segment::Param(name) => params.push((name, part)),
+                Segment::CatchAll(name) => {
+                    params.push((name, rest));
+                    return;
+                }
+            }
+            rest = tail;
+        }
+    }
+
+    pub(crate) fn matches<'t, 'r>(&'t self, path: &'r str, params: &mut PathParams<'t, 'r>) -> bool {
         let Some(mut rest) = path.strip_prefix('/') else { return false };
         let start = params.len();
         for (i, seg) in self.segments.iter().enumerate() {
