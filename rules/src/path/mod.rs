@@ -37,9 +37,10 @@ pub(crate) type Specificity = (u8, u32);
 
 impl PathPattern {
     pub(crate) fn compile(spec: &PathMatch, path: &str, errors: &mut Errors) -> Option<Self> {
-        let (kind, text, place) = match spec {
-            PathMatch::Short(s) if s.contains('{') => ("template", s, path.to_owned()),
-            PathMatch::Short(s) => ("exact", s, path.to_owned()),
+        // The place of an error, formatted only when there is one.
+        let (kind, text, explicit) = match spec {
+            PathMatch::Short(s) if s.contains('{') => ("template", s, false),
+            PathMatch::Short(s) => ("exact", s, false),
             PathMatch::Explicit(PathMatchSpec { exact, prefix, template, regex }) => {
                 let forms = [("exact", exact), ("prefix", prefix), ("template", template), ("regex", regex)];
                 let fields = forms.map(|(k, v)| (k, v.is_some()));
@@ -50,11 +51,12 @@ impl PathPattern {
                     .into_iter()
                     .find_map(|(k, v)| v.as_ref().map(|v| (k, v)))
                     .expect("exactly one form is set");
-                (kind, text, format!("{path}.{kind}"))
+                (kind, text, true)
             }
         };
+        let place = || if explicit { format!("{path}.{kind}") } else { path.to_owned() };
         if kind != "regex" && !text.starts_with('/') {
-            errors.push(place, format!("a path must start with '/', got {text:?}"));
+            errors.push(place(), format!("a path must start with '/', got {text:?}"));
             return None;
         }
         match kind {
@@ -63,7 +65,7 @@ impl PathPattern {
             "template" => match PathTemplate::parse(text) {
                 Ok(t) => Some(PathPattern::Template(t)),
                 Err(message) => {
-                    errors.push(place, message);
+                    errors.push(place(), message);
                     None
                 }
             },
@@ -80,7 +82,7 @@ impl PathPattern {
                         regex,
                     }),
                     Err(message) => {
-                        errors.push(place, message);
+                        errors.push(place(), message);
                         None
                     }
                 }
