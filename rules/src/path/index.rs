@@ -284,7 +284,7 @@ impl PathIndex {
                 let (known, open) = known_start(shape, literals);
                 let complete = index.pathless.is_empty()
                     && regex_literals.is_some()
-                    && !(shape.catch_all && !index.long_templates.is_empty())
+                    && (!shape.catch_all || index.long_templates.is_empty())
                     && overlapping
                         .as_ref()
                         .is_some_and(|o| !o.contains(&(id, shape_hash(literals, shape, u32::MAX))))
