@@ -14,7 +14,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
-use mockplane_benches::{path_only_rule_set, realistic_rule_set, requests_for, Aim, OwnedRequest};
+use mockplane_benches::{
+    path_only_rule_set, realistic_rule_set, requests_for, Aim, OwnedRequest, PackedRequests,
+};
 use mockplane_rules::{CompileOptions, RenderBuffers, Reply, RuleSet, RuleTable};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
@@ -39,17 +41,18 @@ fn new_group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTim
     group
 }
 
-/// The next request of `requests`, round and round.
-fn next<'r>(requests: &'r [OwnedRequest], i: &mut usize) -> &'r OwnedRequest {
-    let r = &requests[*i];
+/// The index of the next of `len` requests, round and round.
+fn next(len: usize, i: &mut usize) -> usize {
+    let r = *i;
     *i += 1;
-    if *i == requests.len() {
+    if *i == len {
         *i = 0;
     }
     r
 }
 
-/// Benches `select` over `requests`, cycling.
+/// Benches `select` over `requests`, cycling. They are lent from one packed buffer, in order,
+/// as a server reads them (see `PackedRequests`).
 fn bench_select(
     group: &mut BenchmarkGroup<'_, WallTime>,
     id: BenchmarkId,
@@ -57,11 +60,13 @@ fn bench_select(
     requests: &[OwnedRequest],
 ) {
     assert!(!requests.is_empty(), "no requests to bench");
+    let packed = PackedRequests::new(requests);
     group.bench_function(id, |b| {
         let mut i = 0;
         b.iter(|| {
-            next(requests, &mut i)
-                .with_request(|cx| black_box(table.select(black_box(cx)).map(|s| s.rule_index())))
+            packed.with_request(next(packed.len(), &mut i), |cx| {
+                black_box(table.select(black_box(cx)).map(|s| s.rule_index()))
+            })
         })
     });
 }
@@ -118,10 +123,11 @@ fn realistic(c: &mut Criterion) {
                 assert!(matches!(answer.reply, Reply::Static(_)), "every generated response is static");
             });
         }
+        let hits = PackedRequests::new(&hits);
         group.bench_function(BenchmarkId::new("respond_static_hit", n), |b| {
             let mut i = 0;
             b.iter(|| {
-                next(&hits, &mut i).with_request(|cx| {
+                hits.with_request(next(hits.len(), &mut i), |cx| {
                     let answer = table.respond(black_box(cx), now, &mut rng, &mut buffers);
                     black_box(answer.map(|a| match a.reply {
                         Reply::Static(s) => s.bytes().len(),
@@ -153,9 +159,10 @@ fn path_only(c: &mut Criterion) {
 
     // What every bench above pays besides the engine: the next request, lent as a context.
     let mut group = new_group(c, "harness");
+    let packed = PackedRequests::new(&small_requests);
     group.bench_function("next_request_and_context", |b| {
         let mut i = 0;
-        b.iter(|| next(&small_requests, &mut i).with_request(|cx| black_box(cx.req.path.len())))
+        b.iter(|| packed.with_request(next(packed.len(), &mut i), |cx| black_box(cx.req.path.len())))
     });
     group.finish();
 }

@@ -82,6 +82,96 @@ impl OwnedRequest {
     }
 }
 
+/// Requests laid out back to back in shared buffers, in the order they are served, the way a
+/// server's read buffer holds what it has just received: lending the next one touches a few
+/// consecutive cache lines that the hardware prefetches, not a dozen separate heap blocks.
+///
+/// The [`OwnedRequest`]s of a 16,384-request cycle are about 10 small allocations each, spread
+/// over several MiB: lending them cost more cache misses per request (7 of about 17, by
+/// callgrind's cache simulation with a 1 MiB L2) than the rules engine's own work, misses a
+/// server does not pay on a request it has just read. Benchmarks of the engine lend from here.
+#[derive(Debug, Default)]
+pub struct PackedRequests {
+    /// Methods, targets, header names and values, request after request.
+    text: String,
+    bodies: Vec<u8>,
+    headers: Vec<(Span, Span)>,
+    requests: Vec<Packed>,
+}
+
+/// A range of `PackedRequests::text` (or of its bodies, or of its headers).
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Packed {
+    method: Span,
+    target: Span,
+    headers: Span,
+    body: Span,
+}
+
+impl PackedRequests {
+    /// Packs `requests`, in order.
+    pub fn new(requests: &[OwnedRequest]) -> Self {
+        let mut p = PackedRequests::default();
+        fn push(text: &mut String, s: &str) -> Span {
+            let start = text.len() as u32;
+            text.push_str(s);
+            Span { start, end: text.len() as u32 }
+        }
+        for r in requests {
+            let method = push(&mut p.text, &r.method);
+            let target = push(&mut p.text, &r.target);
+            let first = p.headers.len() as u32;
+            for (name, value) in r.headers.iter().take(MAX_HEADERS) {
+                let name = push(&mut p.text, name);
+                let value = push(&mut p.text, value);
+                p.headers.push((name, value));
+            }
+            let headers = Span { start: first, end: p.headers.len() as u32 };
+            let start = p.bodies.len() as u32;
+            p.bodies.extend_from_slice(&r.body);
+            let body = Span { start, end: p.bodies.len() as u32 };
+            p.requests.push(Packed { method, target, headers, body });
+        }
+        p
+    }
+
+    /// How many requests.
+    pub fn len(&self) -> usize {
+        self.requests.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.requests.is_empty()
+    }
+
+    #[inline]
+    fn text(&self, s: Span) -> &str {
+        &self.text[s.start as usize..s.end as usize]
+    }
+
+    /// Lends request `i` as [`OwnedRequest::with_request`] does.
+    #[inline]
+    pub fn with_request<R>(&self, i: usize, f: impl FnOnce(&RequestContext<'_>) -> R) -> R {
+        let p = self.requests[i];
+        let mut headers = [Header { name: "", value: b"" }; MAX_HEADERS];
+        let spans = &self.headers[p.headers.start as usize..p.headers.end as usize];
+        for (slot, &(name, value)) in headers.iter_mut().zip(spans) {
+            *slot = Header { name: self.text(name), value: self.text(value).as_bytes() };
+        }
+        let body = &self.bodies[p.body.start as usize..p.body.end as usize];
+        let req = Request::new(self.text(p.method), self.text(p.target), &headers[..spans.len()], body);
+        let cx = RequestContext::new(&req);
+        f(&cx)
+    }
+}
+
 /// `count` requests against `set`: about 90% built to satisfy a rule drawn uniformly from the
 /// set (its method, an instance of its path, its header and body predicates), about 10% built
 /// to miss. The misses assume the generator's layout (no template under `/api/v1`, no prefix or

@@ -19,7 +19,7 @@ use crate::compile::{
 };
 use crate::error::{Errors, RuleSetError};
 use crate::model::{FaultKind, RuleSet, SequenceMode};
-use crate::path::{Candidates, PathIndex, PathParams, PathPattern, Tier};
+use crate::path::{Candidates, Entry, PathIndex, PathParams, PathPattern, TemplateHits, Tier};
 use crate::request::RequestContext;
 use crate::response::{roll_fault, CompiledResponse, RenderBuffers, ResponseEnv, StaticResponse};
 use crate::state::StateStore;
@@ -91,6 +91,8 @@ fn rank_info(rule: &CompiledRule, index: u32) -> RankInfo {
 #[derive(Debug)]
 pub struct Selection<'t, 'r> {
     rule: &'t CompiledRule,
+    /// The rule's position in the rule set, known without reading the rule.
+    index: u32,
     params: PathParams<'t, 'r>,
     hit: u64,
 }
@@ -102,7 +104,7 @@ impl<'t, 'r> Selection<'t, 'r> {
     }
     /// The rule's position in the rule set.
     pub fn rule_index(&self) -> usize {
-        self.rule.index
+        self.index as usize
     }
     /// Path template parameters, name → raw value.
     pub fn params(&self) -> &[(&'t str, &'r str)] {
@@ -146,6 +148,7 @@ pub struct Answer<'t> {
 impl RuleTable {
     /// Validates and compiles a rule set. Refused with every error found.
     pub fn compile(set: &RuleSet, options: &CompileOptions) -> Result<RuleTable, RuleSetError> {
+        let _regexes = crate::value::RegexCacheScope::new();
         let mut errors = Errors::default();
         for name in set.variables.keys() {
             if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
@@ -191,12 +194,18 @@ impl RuleTable {
                 .then_with(|| b.specificity().cmp(&a.specificity()))
                 .then_with(|| a.index.cmp(&b.index))
         });
-        let index = PathIndex::build(ranked.iter().enumerate().map(|(rank, &i)| {
-            let rule = &rules[i as usize];
-            (rank as u32, rule.priority, rule.path.as_ref())
-        }))
+        let info: Vec<RankInfo> = ranked.iter().map(|&i| rank_info(&rules[i as usize], i)).collect();
+        let index = PathIndex::build(
+            ranked.iter().enumerate().map(|(rank, &i)| {
+                let rule = &rules[i as usize];
+                (rank as u32, rule.priority, rule.path.as_ref())
+            }),
+            |rank| {
+                let i = &info[rank as usize];
+                Entry { rank, rule: i.rule, method_bits: i.method_bits, flags: i.flags }
+            },
+        )
         .map_err(|message| RuleSetError { errors: vec![crate::ValidationError::new("rules", message)] })?;
-        let info = ranked.iter().map(|&i| rank_info(&rules[i as usize], i)).collect();
 
         let keep: HashSet<(String, u64)> = set
             .rules
@@ -258,13 +267,29 @@ impl RuleTable {
     /// Picks the rule that serves `cx`, updating shared state (budgets, scenario transitions,
     /// hit counters) as the rule is claimed. `None` when no rule matches.
     ///
-    /// Candidates are generated one tier of path kind at a time (exact, template, prefix,
-    /// regex, none): once a tier yields a rule whose predicates hold, later tiers are only
-    /// searched when they hold a rule of higher priority. With no priorities, an exact-path hit
-    /// never walks the template trie or runs the prefix and regex automata.
+    /// A path known to the index as an exact path, or as the only template shape it fits with
+    /// nothing else able to match, comes with its whole candidate list in selection order: the
+    /// first candidate whose predicates hold wins. Otherwise candidates are generated one tier
+    /// of path kind at a time (exact, template, prefix, regex, none): once a tier yields a rule
+    /// whose predicates hold, later tiers are only searched when they hold a rule of higher
+    /// priority.
     pub fn select<'t, 'r>(&'t self, cx: &RequestContext<'r>) -> Option<Selection<'t, 'r>> {
         let req = cx.req;
         let bit = method_bit(req.method);
+        let exact = self.index.exact(req.path);
+        let mut templates = TemplateHits::new();
+        match exact {
+            Some(record) if record.is_complete() => return self.select_from(record.entries(), bit, cx),
+            Some(_) => self.index.templates(req.path, &mut templates),
+            None => {
+                self.index.templates(req.path, &mut templates);
+                if let [only] = templates[..] {
+                    if only.is_complete() {
+                        return self.select_from(only.entries(), bit, cx);
+                    }
+                }
+            }
+        }
         let mut candidates = Candidates::new();
         let mut best: Option<u32> = None;
         for tier in Tier::ALL {
@@ -274,7 +299,7 @@ impl RuleTable {
                 }
             }
             candidates.clear();
-            self.index.tier_candidates(tier, req.path, &mut candidates);
+            self.index.tier_candidates(tier, req.path, exact, &templates, &mut candidates);
             if candidates.len() > 1 {
                 candidates.sort_unstable();
             }
@@ -290,18 +315,60 @@ impl RuleTable {
         }
         let rank = best?;
         let info = self.info[rank as usize];
-        let rule = &self.rules[info.rule as usize];
-        let hit = if info.flags & CLAIMS == 0 {
+        self.claim_winner(
+            Entry { rank, rule: info.rule, method_bits: info.method_bits, flags: info.flags },
+            bit,
+            cx,
+        )
+    }
+
+    /// The first of `entries` (a complete candidate list, in selection order) whose rule
+    /// accepts the request. Each entry carries its rule's method bits and flags, so most
+    /// candidates are decided without touching the rule.
+    #[inline]
+    fn select_from<'t, 'r>(
+        &'t self,
+        entries: impl Iterator<Item = Entry>,
+        bit: u16,
+        cx: &RequestContext<'r>,
+    ) -> Option<Selection<'t, 'r>> {
+        for e in entries {
+            if bit != 0 {
+                if e.method_bits & (bit | crate::compile::ANY_BIT) == 0 {
+                    continue;
+                }
+                if e.flags & RESIDUAL == 0 {
+                    return self.claim_winner(e, bit, cx);
+                }
+            }
+            let rule = &self.rules[e.rule as usize];
+            if (bit != 0 || rule.methods.accepts(0, cx.req.method)) && static_predicates_hold(rule, cx) {
+                return self.claim_winner(e, bit, cx);
+            }
+        }
+        None
+    }
+
+    /// The selection of the rule of `e`, whose predicates hold, once claimed.
+    #[inline]
+    fn claim_winner<'t, 'r>(
+        &'t self,
+        e: Entry,
+        bit: u16,
+        cx: &RequestContext<'r>,
+    ) -> Option<Selection<'t, 'r>> {
+        let rule = &self.rules[e.rule as usize];
+        let hit = if e.flags & CLAIMS == 0 {
             0
         } else {
             match claim(rule) {
                 Some(hit) => hit,
                 // Its budget is spent or another request moved its scenario first: the next
                 // rule in order serves, as if this one had not matched.
-                None => return self.select_in_order(cx, bit, rank),
+                None => return self.select_in_order(cx, bit, e.rank),
             }
         };
-        Some(Selection { rule, params: captures(rule, info, req.path), hit })
+        Some(Selection { rule, index: e.rule, params: captures(rule, e.flags, cx.req.path), hit })
     }
 
     /// The plain algorithm: every candidate, in rank order, claimed in turn. Used after the
@@ -324,7 +391,8 @@ impl RuleTable {
             let rule = &self.rules[info.rule as usize];
             let hit = if info.flags & CLAIMS == 0 { Some(0) } else { claim(rule) };
             if let Some(hit) = hit {
-                return Some(Selection { rule, params: captures(rule, info, cx.req.path), hit });
+                let params = captures(rule, info.flags, cx.req.path);
+                return Some(Selection { rule, index: info.rule, params, hit });
             }
         }
         None
@@ -429,13 +497,17 @@ fn fault_reply(fault: &crate::response::CompiledFault) -> Reply<'_> {
     }
 }
 
-/// The winner's path template parameters (the index already knows the path matches).
-fn captures<'t, 'r>(rule: &'t CompiledRule, info: RankInfo, path: &'r str) -> PathParams<'t, 'r> {
+/// The winner's path template parameters. The index already knows the path matches, so
+/// only the parameters' names are read, not the literal segments (each behind a pointer).
+fn captures<'t, 'r>(rule: &'t CompiledRule, flags: u8, path: &'r str) -> PathParams<'t, 'r> {
     let mut params = PathParams::new();
-    if info.flags & TEMPLATE != 0 {
-        if let Some(pattern) = &rule.path {
-            let matched = pattern.matches(path, &mut params);
-            debug_assert!(matched, "the index only yields templates that match");
+    if flags & TEMPLATE != 0 {
+        if let Some(PathPattern::Template(t)) = &rule.path {
+            t.capture_matched(path, &mut params);
+            debug_assert!(
+                t.matches(path, &mut PathParams::new()),
+                "the index only yields templates that match"
+            );
         }
     }
     params

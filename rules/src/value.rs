@@ -1,7 +1,10 @@
 //! Matchers for query parameters, headers and cookies: compiled once, evaluated without
 //! allocating against every value the request carries for a name.
 
+use std::cell::RefCell;
+
 use regex::bytes::{Regex, RegexBuilder};
+use rustc_hash::FxHashMap;
 
 use crate::error::Errors;
 use crate::model::{ValueMatch, ValueMatchSpec};
@@ -21,12 +24,80 @@ pub(crate) fn check_regex_syntax(pattern: &str) -> Result<(), String> {
 
 /// Compiles `pattern` anchored at both ends, with the crate-wide size cap.
 pub(crate) fn anchored_regex(pattern: &str, case_insensitive: bool) -> Result<Regex, String> {
+    let ci = usize::from(case_insensitive);
+    if let Some(regex) = BYTES_REGEXES.with_borrow(|c| c.as_ref().and_then(|c| c[ci].get(pattern).cloned())) {
+        return Ok(regex);
+    }
     check_regex_syntax(pattern)?;
-    RegexBuilder::new(&format!("^(?:{pattern})$"))
+    let regex = RegexBuilder::new(&format!("^(?:{pattern})$"))
         .case_insensitive(case_insensitive)
         .size_limit(REGEX_SIZE_LIMIT)
         .build()
-        .map_err(|e| regex_message(&e))
+        .map_err(|e| regex_message(&e))?;
+    BYTES_REGEXES.with_borrow_mut(|c| {
+        if let Some(c) = c {
+            c[ci].insert(pattern.into(), regex.clone());
+        }
+    });
+    Ok(regex)
+}
+
+/// Compiles a path regex: `pattern` anchored at both ends, on text, with the size cap.
+pub(crate) fn anchored_str_regex(pattern: &str) -> Result<regex::Regex, String> {
+    if let Some(regex) = STR_REGEXES.with_borrow(|c| c.as_ref().and_then(|c| c.get(pattern).cloned())) {
+        return Ok(regex);
+    }
+    check_regex_syntax(pattern)?;
+    let regex = regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
+        .size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map_err(|e| regex_message(&e))?;
+    STR_REGEXES.with_borrow_mut(|c| {
+        if let Some(c) = c {
+            c.insert(pattern.into(), regex.clone());
+        }
+    });
+    Ok(regex)
+}
+
+type Cache<T> = RefCell<Option<T>>;
+
+thread_local! {
+    /// The regexes compiled by the rule-set compile running on this thread, by pattern. Rule
+    /// sets repeat patterns (a tenant header's format on every tenant's rule): each is built
+    /// once, and the rules share it, with its lazily built automaton and caches. `None`
+    /// outside a [`RegexCacheScope`], so nothing outlives a compile.
+    /// Case-sensitive, then case-insensitive.
+    static BYTES_REGEXES: Cache<[FxHashMap<Box<str>, Regex>; 2]> = const { RefCell::new(None) };
+    static STR_REGEXES: Cache<FxHashMap<Box<str>, regex::Regex>> = const { RefCell::new(None) };
+}
+
+/// Shares compiled regexes between the rules of one compile while alive (see `BYTES_REGEXES`).
+pub(crate) struct RegexCacheScope {
+    owner: bool,
+}
+
+impl RegexCacheScope {
+    pub(crate) fn new() -> Self {
+        let owner = BYTES_REGEXES.with_borrow_mut(|c| {
+            let fresh = c.is_none();
+            c.get_or_insert_with(Default::default);
+            fresh
+        });
+        if owner {
+            STR_REGEXES.with_borrow_mut(|c| *c = Some(FxHashMap::default()));
+        }
+        RegexCacheScope { owner }
+    }
+}
+
+impl Drop for RegexCacheScope {
+    fn drop(&mut self) {
+        if self.owner {
+            BYTES_REGEXES.with_borrow_mut(|c| *c = None);
+            STR_REGEXES.with_borrow_mut(|c| *c = None);
+        }
+    }
 }
 
 /// The regex crate's message on one line, as our errors are one line each.

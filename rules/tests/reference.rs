@@ -319,6 +319,37 @@ fn rule(i: usize) -> impl Strategy<Value = Rule> {
         })
 }
 
+/// Paths that let the index take its shortcuts: every regex starts with a literal (so template
+/// records can be complete) and no rule goes without a path (so exact-path records merge every
+/// other kind), with exact paths that templates, prefixes and regexes also match.
+fn indexed_path_match() -> impl Strategy<Value = Option<PathMatch>> {
+    prop_oneof![
+        3 => concrete_path().prop_map(|p| Some(PathMatch::Short(p))),
+        3 => template_path().prop_map(|p| Some(PathMatch::Short(p))),
+        1 => concrete_path().prop_map(|p| {
+            let cut = 1 + p.len() / 2;
+            Some(PathMatch::Explicit(PathMatchSpec { prefix: Some(p[..cut].to_owned()), ..Default::default() }))
+        }),
+        1 => prop::sample::select(&["/a/.*", "/users/[0-9]+", "/b", "/x-y/4[0-9]/?", "/a/(b|42)"][..])
+            .prop_map(|r| Some(PathMatch::Explicit(PathMatchSpec { regex: Some(r.to_owned()), ..Default::default() }))),
+    ]
+}
+
+fn indexed_rule_set() -> impl Strategy<Value = RuleSet> {
+    (1..40usize)
+        .prop_flat_map(|n| {
+            (0..n)
+                .map(|i| {
+                    (rule(i), indexed_path_match()).prop_map(|(mut r, path)| {
+                        r.matcher.path = path;
+                        r
+                    })
+                })
+                .collect::<Vec<_>>()
+        })
+        .prop_map(|rules| RuleSet { rules, ..Default::default() })
+}
+
 fn rule_set() -> impl Strategy<Value = RuleSet> {
     (1..40usize)
         .prop_flat_map(|n| (0..n).map(rule).collect::<Vec<_>>())
@@ -355,6 +386,17 @@ fn request() -> impl Strategy<Value = RefRequest> {
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_index_shortcuts_pick_what_a_linear_scan_picks(set in indexed_rule_set(), requests in prop::collection::vec(request(), 1..20)) {
+        let table = RuleTable::compile(&set, &CompileOptions::default()).expect("generated rule sets are valid");
+        for req in &requests {
+            let expected = reference_select(&set, req);
+            let got = engine_select(&table, req);
+            prop_assert_eq!(got.as_deref(), expected, "{} {} host={} headers={:?} query={:?} body={:?}",
+                req.method, req.path, req.host, req.headers, req.query, req.body);
+        }
+    }
 
     #[test]
     fn the_index_picks_what_a_linear_scan_picks(set in rule_set(), requests in prop::collection::vec(request(), 1..20)) {

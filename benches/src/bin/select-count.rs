@@ -3,25 +3,24 @@
 //! `valgrind --tool=callgrind --toggle-collect=select_count::run_selects` counts only selection.
 //! On a machine where timings swing by 30% between runs, counts are what repeat.
 //!
-//! `select-count [RULES] [SELECTS]` (defaults 10000, 100000)
+//! `select-count [RULES] [SELECTS] [realistic|path-only]` (defaults 10000, 100000, realistic)
 
-use mockplane_benches::{realistic_rule_set, requests_for, OwnedRequest};
+use mockplane_benches::{path_only_rule_set, realistic_rule_set, requests_for, PackedRequests};
 use mockplane_rules::{CompileOptions, RuleTable};
 
 #[inline(never)]
-fn run_selects(table: &RuleTable, requests: &[OwnedRequest], count: usize) -> usize {
+fn run_selects(table: &RuleTable, requests: &PackedRequests, count: usize) -> usize {
     let mut hits = 0;
     for i in 0..count {
-        let request = &requests[i % requests.len()];
-        hits += request.with_request(|cx| usize::from(table.select(cx).is_some()));
+        hits += requests.with_request(i % requests.len(), |cx| usize::from(table.select(cx).is_some()));
     }
     hits
 }
 
 #[inline(never)]
-fn warm_up(table: &RuleTable, requests: &[OwnedRequest]) {
-    for request in requests {
-        request.with_request(|cx| std::hint::black_box(table.select(cx).is_some()));
+fn warm_up(table: &RuleTable, requests: &PackedRequests) {
+    for i in 0..requests.len() {
+        requests.with_request(i, |cx| std::hint::black_box(table.select(cx).is_some()));
     }
 }
 
@@ -29,9 +28,12 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let rules: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let count: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
-    let set = realistic_rule_set(rules, 42);
+    let set = match args.next().as_deref() {
+        Some("path-only") => path_only_rule_set(rules, 42),
+        _ => realistic_rule_set(rules, 42),
+    };
     let table = RuleTable::compile(&set, &CompileOptions::default()).expect("generated rules compile");
-    let requests = requests_for(&set, 16_384, 7);
+    let requests = PackedRequests::new(&requests_for(&set, 16_384, 7));
     // Steady state: lazy DFAs and regex caches are built on first use; do that uncounted.
     warm_up(&table, &requests);
     let hits = run_selects(&table, &requests, count);

@@ -1,0 +1,586 @@
+//! The path index: which rules' path patterns match a request path, found so that a request
+//! for a known path makes one or two hash probes and nothing else.
+//!
+//! - Exact paths are keys of a [`FlatMap`]. For each, the index works out at compile time every
+//!   rule of any kind whose path matches it (templates, prefixes, regexes, rules without a
+//!   path), in selection order: a request for that path finds its whole candidate list in one
+//!   probe, whatever the priorities. A list longer than [`MERGED_MAX`] keeps only the exact
+//!   rules and sends the request through the tiers.
+//! - Templates are grouped by *shape*: how many segments, which of them are parameters, whether
+//!   a `{*rest}` ends it. Each shape has a [`FlatMap`] keyed by the literal segments, so a
+//!   request probes each shape that fits its segment count once (real rule sets have a handful
+//!   of shapes), instead of walking a trie whose every node is another load. A template record
+//!   is marked complete when no rule outside it can match any path it matches; then a request
+//!   that finds it searches nothing else.
+//! - Anything else (two shapes match, a prefix or a regex could also match) goes through the
+//!   tiers of path kind in selection order: prefixes in a [`PrefixSet`], regexes behind the
+//!   literal they start with (or in a `RegexSet`), rules without a path.
+
+use regex::{Regex, RegexSet, RegexSetBuilder};
+use rustc_hash::{FxHashMap, FxHashSet};
+use smallvec::SmallVec;
+
+use super::flat::{hash_pieces, Entry, FlatMap, FlatMapBuilder, Record, COMPLETE};
+use super::prefixes::PrefixSet;
+use super::{PathPattern, PathTemplate, Segment, Tier};
+use crate::value::{regex_message, REGEX_SIZE_LIMIT};
+
+/// Templates with more segments than this (before a `{*rest}`) are matched one by one; a
+/// request path is split into at most this many segments.
+const MAX_SEGMENTS: usize = 32;
+
+/// The longest candidate list merged into an exact path's record.
+const MERGED_MAX: usize = 32;
+
+/// With more template shapes than this, overlaps between shapes are not worked out (it is
+/// quadratic in shapes) and no template record is complete.
+const SHAPES_MAX: usize = 64;
+
+/// Candidate ranks for one request; inline for the usual handful, so no allocation.
+pub(crate) type Candidates = SmallVec<[u32; 16]>;
+
+/// The template records a request path finds, one per matching shape.
+pub(crate) type TemplateHits<'a> = SmallVec<[Record<'a>; 4]>;
+
+/// The segments of a request path after its leading `/`, by their end offsets: the first
+/// [`MAX_SEGMENTS`] of them, and how many there are in all.
+pub(crate) struct Segments<'p> {
+    path: &'p str,
+    ends: [u32; MAX_SEGMENTS],
+    count: usize,
+}
+
+impl<'p> Segments<'p> {
+    fn split(path: &'p str) -> Option<Self> {
+        let bytes = path.as_bytes();
+        if bytes.first() != Some(&b'/') {
+            return None;
+        }
+        let mut ends = [0u32; MAX_SEGMENTS];
+        let mut count = 0;
+        // Segments are short: a plain loop beats a call into memchr here.
+        for (i, &b) in bytes.iter().enumerate().skip(1) {
+            if b == b'/' {
+                if count < MAX_SEGMENTS {
+                    ends[count] = i as u32;
+                }
+                count += 1;
+            }
+        }
+        if count < MAX_SEGMENTS {
+            ends[count] = bytes.len() as u32;
+        }
+        Some(Segments { path, ends, count: count + 1 })
+    }
+
+    /// Segment `i` (below both `count` and [`MAX_SEGMENTS`]).
+    #[inline]
+    fn get(&self, i: usize) -> &'p str {
+        let start = if i == 0 { 1 } else { self.ends[i - 1] as usize + 1 };
+        &self.path[start..self.ends[i] as usize]
+    }
+}
+
+/// Templates of one shape.
+#[derive(Debug)]
+struct Shape {
+    /// Segments, not counting a final `{*rest}`.
+    count: u8,
+    catch_all: bool,
+    /// Bit `i` set: segment `i` is a parameter.
+    params: u32,
+    /// Keyed by the literal segments, each followed by `/`.
+    map: FlatMap,
+}
+
+impl Shape {
+    fn literals(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.count as usize).filter(|&i| self.params & (1 << i) == 0)
+    }
+
+    /// The record of the templates of this shape that `segs` fits.
+    #[inline]
+    fn probe<'a>(&'a self, segs: &Segments<'_>) -> Option<Record<'a>> {
+        let mut params = self.params;
+        while params != 0 {
+            if segs.get(params.trailing_zeros() as usize).is_empty() {
+                return None;
+            }
+            params &= params - 1;
+        }
+        let hash = hash_pieces(self.literals().map(|i| segs.get(i).as_bytes()));
+        let len: usize = self.literals().map(|i| segs.get(i).len() + 1).sum();
+        self.map.get(hash, len, |mut stored| {
+            self.literals().all(|i| {
+                let seg = segs.get(i).as_bytes();
+                let ok = stored.get(..seg.len()) == Some(seg) && stored.get(seg.len()) == Some(&b'/');
+                stored = stored.get(seg.len() + 1..).unwrap_or_default();
+                ok
+            })
+        })
+    }
+
+    /// Whether a shape fits paths of `count` segments.
+    fn fits(&self, count: usize) -> bool {
+        if self.catch_all {
+            count > self.count as usize
+        } else {
+            count == self.count as usize
+        }
+    }
+}
+
+/// Finds the rules whose path pattern matches a request path. Rules are named by their rank
+/// (their position in selection order), so that candidates sort into selection order directly.
+#[derive(Debug, Default)]
+pub(crate) struct PathIndex {
+    exact: FlatMap,
+    shapes: Vec<Shape>,
+    /// By segment count (the last index for more than [`MAX_SEGMENTS`]): the shapes to probe.
+    shapes_by_count: Vec<SmallVec<[u16; 4]>>,
+    /// Templates of more than [`MAX_SEGMENTS`] segments, matched one by one.
+    long_templates: Vec<(u32, PathTemplate)>,
+    /// The distinct prefixes; their ids index `prefix_ranks`.
+    prefixes: PrefixSet,
+    prefix_ranks: Vec<SmallVec<[u32; 2]>>,
+    regexes: Option<RegexSet>,
+    regex_ranks: Vec<u32>,
+    /// When every path regex starts with a literal (`/legacy/orders/[0-9]+`), those literals:
+    /// only the regexes whose literal starts the path run, and no `RegexSet` (whose fixed cost
+    /// per search is several hundred instructions) is built.
+    regex_gate: Option<RegexGate>,
+    pathless: Vec<u32>,
+    /// The highest priority of any rule in each tier (`i32::MIN` when the tier is empty).
+    max_priority: [i32; 5],
+}
+
+/// The literal each path regex starts with, and the regexes by id: only the regexes whose
+/// literal starts the path are run, each on its own.
+#[derive(Debug)]
+struct RegexGate {
+    literals: PrefixSet,
+    /// Rank, literal length, and the regex of what follows the literal.
+    regexes: Vec<(u32, u32, Regex)>,
+}
+
+/// The text every path of a template record starts with (its literal segments up to the first
+/// parameter or the catch-all), and whether more may follow.
+fn known_start(shape: &Shape, literals: &[&str]) -> (String, bool) {
+    let mut known = String::from("/");
+    let mut lits = literals.iter();
+    for i in 0..shape.count as usize {
+        if shape.params & (1 << i) != 0 {
+            return (known, true);
+        }
+        known.push_str(lits.next().expect("one literal per literal segment"));
+        if i + 1 < shape.count as usize || shape.catch_all {
+            known.push('/');
+        }
+    }
+    (known, shape.catch_all)
+}
+
+/// The templates of one shape while building: literal segments → ranks, in rank order.
+type ShapeRecords<'a> = FxHashMap<Vec<&'a str>, Vec<u32>>;
+
+impl PathIndex {
+    /// Builds the index from `(rank, priority, pattern)`, given in rank order; `entry(rank)` is
+    /// what a record keeps of the rule of that rank.
+    pub(crate) fn build<'a>(
+        rules: impl Iterator<Item = (u32, i32, Option<&'a PathPattern>)>,
+        entry: impl Fn(u32) -> Entry,
+    ) -> Result<Self, String> {
+        let mut index = PathIndex { max_priority: [i32::MIN; 5], ..Default::default() };
+        let mut exact: FxHashMap<&'a str, Vec<u32>> = FxHashMap::default();
+        let mut shape_ids: FxHashMap<(u8, bool, u32), usize> = FxHashMap::default();
+        let mut shape_records: Vec<ShapeRecords<'a>> = Vec::new();
+        let mut regex_sources = Vec::new();
+        let mut regex_literals: Vec<Option<String>> = Vec::new();
+        let mut regex_compiled: Vec<(u32, u32, Regex)> = Vec::new();
+        let mut prefixes: Vec<&'a str> = Vec::new();
+        let mut prefix_ids: FxHashMap<&'a str, usize> = FxHashMap::default();
+        for (rank, priority, pattern) in rules {
+            let tier = match pattern {
+                None => {
+                    index.pathless.push(rank);
+                    Tier::Pathless
+                }
+                Some(PathPattern::Exact(p)) => {
+                    exact.entry(p).or_default().push(rank);
+                    Tier::Exact
+                }
+                Some(PathPattern::Prefix(p)) => {
+                    let id = *prefix_ids.entry(p).or_insert_with(|| {
+                        prefixes.push(p);
+                        index.prefix_ranks.push(SmallVec::new());
+                        prefixes.len() - 1
+                    });
+                    index.prefix_ranks[id].push(rank);
+                    Tier::Prefix
+                }
+                Some(PathPattern::Template(t)) => {
+                    let catch_all = matches!(t.segments.last(), Some(Segment::CatchAll(_)));
+                    let count = t.segments.len() - usize::from(catch_all);
+                    if count > MAX_SEGMENTS || (catch_all && count >= MAX_SEGMENTS) {
+                        index.long_templates.push((rank, t.clone()));
+                    } else {
+                        let mut params = 0u32;
+                        let mut literals = Vec::with_capacity(count);
+                        for (i, seg) in t.segments[..count].iter().enumerate() {
+                            match seg {
+                                Segment::Literal(l) => literals.push(&**l),
+                                _ => params |= 1 << i,
+                            }
+                        }
+                        let id = *shape_ids.entry((count as u8, catch_all, params)).or_insert_with(|| {
+                            shape_records.push(FxHashMap::default());
+                            index.shapes.push(Shape {
+                                count: count as u8,
+                                catch_all,
+                                params,
+                                map: FlatMap::default(),
+                            });
+                            index.shapes.len() - 1
+                        });
+                        shape_records[id].entry(literals).or_default().push(rank);
+                    }
+                    Tier::Template
+                }
+                Some(PathPattern::Regex { source, literal, regex }) => {
+                    regex_literals.push((!literal.is_empty()).then(|| literal.to_string()));
+                    regex_compiled.push((rank, literal.len() as u32, regex.clone()));
+                    regex_sources.push(format!("^(?:{source})$"));
+                    index.regex_ranks.push(rank);
+                    Tier::Regex
+                }
+            };
+            let max = &mut index.max_priority[tier as usize];
+            *max = (*max).max(priority);
+        }
+        index.prefixes = PrefixSet::new(&prefixes);
+        // `None` when some regex has no literal start (it might match anything).
+        let regex_literals: Option<Vec<String>> = regex_literals.into_iter().collect();
+        index.build_regexes(regex_sources, regex_literals.as_deref(), regex_compiled)?;
+        let literal_set = PrefixSet::new(regex_literals.as_deref().unwrap_or_default());
+
+        index.shapes_by_count = (0..=MAX_SEGMENTS + 1)
+            .map(|count| {
+                let fits = |s: &&Shape| s.fits(count.min(MAX_SEGMENTS + 1));
+                index.shapes.iter().enumerate().filter(|(_, s)| fits(s)).map(|(i, _)| i as u16).collect()
+            })
+            .collect();
+
+        // Template records, each marked complete when nothing else can match its paths.
+        let mut sorted_prefixes = prefixes.clone();
+        sorted_prefixes.sort_unstable();
+        let mut sorted_literals: Vec<&str> = regex_literals.iter().flatten().map(String::as_str).collect();
+        sorted_literals.sort_unstable();
+        let overlapping = index.shape_overlaps(&shape_records);
+        for (id, records) in shape_records.iter().enumerate() {
+            let mut builder = FlatMapBuilder::default();
+            let mut entries = Vec::new();
+            let shape = &index.shapes[id];
+            for (literals, ranks) in records {
+                let (known, open) = known_start(shape, literals);
+                let complete = index.pathless.is_empty()
+                    && regex_literals.is_some()
+                    && (!shape.catch_all || index.long_templates.is_empty())
+                    && overlapping
+                        .as_ref()
+                        .is_some_and(|o| !o.contains(&(id, shape_hash(literals, shape, u32::MAX))))
+                    && !index.prefixes.may_start(&known, open)
+                    && !literal_set.may_start(&known, open);
+                entries.clear();
+                entries.extend(ranks.iter().map(|&r| entry(r)));
+                let key: Vec<u8> = literals.iter().flat_map(|l| l.bytes().chain([b'/'])).collect();
+                let hash = hash_pieces(literals.iter().map(|l| l.as_bytes()));
+                builder.push(&key, hash, &entries, if complete { COMPLETE } else { 0 });
+            }
+            index.shapes[id].map = builder.build();
+        }
+
+        // Exact paths, with every other rule that matches them merged in, when not too many.
+        let mut builder = FlatMapBuilder::default();
+        let mut ranks = Candidates::new();
+        let mut entries = Vec::new();
+        for (path, exact_ranks) in &exact {
+            ranks.clear();
+            index.inexact_candidates(path, None, &mut ranks);
+            let complete = ranks.len() + exact_ranks.len() <= MERGED_MAX;
+            if complete {
+                ranks.extend_from_slice(exact_ranks);
+                ranks.sort_unstable();
+            } else {
+                ranks.clear();
+                ranks.extend_from_slice(exact_ranks);
+            }
+            entries.clear();
+            entries.extend(ranks.iter().map(|&r| entry(r)));
+            let hash = hash_pieces([path.as_bytes()]);
+            builder.push(path.as_bytes(), hash, &entries, if complete { COMPLETE } else { 0 });
+        }
+        index.exact = builder.build();
+        Ok(index)
+    }
+
+    fn build_regexes(
+        &mut self,
+        sources: Vec<String>,
+        literals: Option<&[String]>,
+        compiled: Vec<(u32, u32, Regex)>,
+    ) -> Result<(), String> {
+        if sources.is_empty() {
+            return Ok(());
+        }
+        if let Some(literals) = literals {
+            self.regex_gate = Some(RegexGate { literals: PrefixSet::new(literals), regexes: compiled });
+            // Every regex is reached through its literal: no set to build.
+            return Ok(());
+        }
+        let set = RegexSetBuilder::new(&sources)
+            .size_limit(REGEX_SIZE_LIMIT.saturating_mul(64))
+            .dfa_size_limit(REGEX_SIZE_LIMIT.saturating_mul(8))
+            .build()
+            .map_err(|e| format!("the path regexes together are too large: {}", regex_message(&e)))?;
+        self.regexes = Some(set);
+        Ok(())
+    }
+
+    /// `(shape, hash of literals)` of the template records that another shape may share a
+    /// path with. Two shapes share paths when their segment counts allow it and they agree on
+    /// the segments literal in both (hashes: a collision only makes a record incomplete).
+    /// `None` when there are too many shapes to work this out: every record may overlap.
+    fn shape_overlaps(&self, records: &[ShapeRecords<'_>]) -> Option<FxHashSet<(usize, u64)>> {
+        let mut out = FxHashSet::default();
+        let shapes = &self.shapes;
+        if shapes.len() > SHAPES_MAX {
+            return None;
+        }
+        for (a, sa) in shapes.iter().enumerate() {
+            for (b, sb) in shapes.iter().enumerate() {
+                let counts_meet = match (sa.catch_all, sb.catch_all) {
+                    (false, false) => sa.count == sb.count,
+                    (false, true) => sb.count < sa.count,
+                    (true, false) => sa.count < sb.count,
+                    (true, true) => true,
+                };
+                if a == b || !counts_meet {
+                    continue;
+                }
+                // Literal in both, within both.
+                let width = sa.count.min(sb.count) as u32;
+                let within = if width >= 32 { u32::MAX } else { (1u32 << width) - 1 };
+                let common = !sa.params & !sb.params & within;
+                let theirs: FxHashSet<u64> =
+                    records[b].keys().map(|lits| shape_hash(lits, sb, common)).collect();
+                for lits in records[a].keys() {
+                    if theirs.contains(&shape_hash(lits, sa, common)) {
+                        out.insert((a, shape_hash(lits, sa, u32::MAX)));
+                    }
+                }
+            }
+        }
+        Some(out)
+    }
+
+    /// The highest priority of any rule in `tier`.
+    #[inline]
+    pub(crate) fn max_priority(&self, tier: Tier) -> i32 {
+        self.max_priority[tier as usize]
+    }
+
+    /// The record of an exact path: complete, or the exact rules alone.
+    #[inline]
+    pub(crate) fn exact(&self, path: &str) -> Option<Record<'_>> {
+        if self.exact.is_empty() {
+            return None;
+        }
+        self.exact.get(hash_pieces([path.as_bytes()]), path.len(), |stored| stored == path.as_bytes())
+    }
+
+    /// Pushes the record of each template shape `path` fits.
+    #[inline]
+    pub(crate) fn templates<'a>(&'a self, path: &str, out: &mut TemplateHits<'a>) {
+        if self.shapes.is_empty() {
+            return;
+        }
+        let Some(segs) = Segments::split(path) else { return };
+        for &id in &self.shapes_by_count[segs.count.min(MAX_SEGMENTS + 1)] {
+            if let Some(record) = self.shapes[id as usize].probe(&segs) {
+                out.push(record);
+            }
+        }
+    }
+
+    /// Pushes the ranks of the rules of `tier` whose path matches `path`, in no set order.
+    /// `exact` and `templates` are what [`Self::exact`] and [`Self::templates`] found.
+    #[inline]
+    pub(crate) fn tier_candidates(
+        &self,
+        tier: Tier,
+        path: &str,
+        exact: Option<Record<'_>>,
+        templates: &[Record<'_>],
+        out: &mut Candidates,
+    ) {
+        match tier {
+            Tier::Exact => out.extend(exact.iter().flat_map(|r| r.entries().map(|e| e.rank))),
+            Tier::Template => {
+                out.extend(templates.iter().flat_map(|r| r.entries().map(|e| e.rank)));
+                for (rank, t) in &self.long_templates {
+                    if t.matches(path, &mut super::PathParams::new()) {
+                        out.push(*rank);
+                    }
+                }
+            }
+            Tier::Prefix => {
+                if !self.prefixes.is_empty() {
+                    self.prefixes.prefixes_of(path, |id| out.extend_from_slice(&self.prefix_ranks[id]));
+                }
+            }
+            Tier::Regex => {
+                if let Some(gate) = &self.regex_gate {
+                    gate.literals.prefixes_of(path, |id| {
+                        let (rank, literal, regex) = &gate.regexes[id];
+                        if regex.is_match(&path[*literal as usize..]) {
+                            out.push(*rank);
+                        }
+                    });
+                } else if let Some(set) = &self.regexes {
+                    // `is_match` runs one pass and allocates nothing; the per-pattern answer
+                    // (which allocates) is only computed when some regex does match.
+                    if set.is_match(path) {
+                        for i in set.matches(path).iter() {
+                            out.push(self.regex_ranks[i]);
+                        }
+                    }
+                }
+            }
+            Tier::Pathless => out.extend_from_slice(&self.pathless),
+        }
+    }
+
+    /// Pushes the ranks of the rules that are not exact paths and match `path`.
+    fn inexact_candidates(&self, path: &str, exact: Option<Record<'_>>, out: &mut Candidates) {
+        let mut templates = TemplateHits::new();
+        self.templates(path, &mut templates);
+        for tier in Tier::ALL {
+            self.tier_candidates(tier, path, exact, &templates, out);
+        }
+    }
+
+    /// The ranks of every rule whose path matches `path` (or which has no path), sorted.
+    pub(crate) fn candidates(&self, path: &str, out: &mut Candidates) {
+        match self.exact(path) {
+            Some(r) if r.is_complete() => out.extend(r.entries().map(|e| e.rank)),
+            exact => self.inexact_candidates(path, exact, out),
+        }
+        out.sort_unstable();
+        out.dedup();
+    }
+}
+
+/// A hash of the literal segments of a template record at the positions in `mask`.
+fn shape_hash(literals: &[&str], shape: &Shape, mask: u32) -> u64 {
+    use std::hash::Hasher;
+    let mut h = rustc_hash::FxHasher::default();
+    for (i, l) in shape.literals().zip(literals).filter(|(i, _)| mask & (1 << i) != 0) {
+        h.write_usize(i);
+        h.write(l.as_bytes());
+        h.write_u8(0xff);
+    }
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Errors;
+    use crate::model::PathMatch;
+
+    fn entry(rank: u32) -> Entry {
+        Entry { rank, rule: rank, method_bits: 0, flags: 0 }
+    }
+
+    fn index_of(patterns: &[Option<serde_json::Value>]) -> PathIndex {
+        let mut errors = Errors::default();
+        let pats: Vec<Option<PathPattern>> = patterns
+            .iter()
+            .map(|j| {
+                j.clone().map(|j| {
+                    let spec: PathMatch = serde_json::from_value(j).unwrap();
+                    PathPattern::compile(&spec, "p", &mut errors).unwrap()
+                })
+            })
+            .collect();
+        PathIndex::build(pats.iter().enumerate().map(|(i, p)| (i as u32, 0, p.as_ref())), entry).unwrap()
+    }
+
+    fn found(index: &PathIndex, path: &str) -> Vec<u32> {
+        let mut out = Candidates::new();
+        index.candidates(path, &mut out);
+        out.into_vec()
+    }
+
+    #[test]
+    fn the_index_finds_every_kind_of_pattern() {
+        use serde_json::json;
+        let index = index_of(&[
+            Some(json!("/a/b")),
+            Some(json!("/a/{x}")),
+            Some(json!({"prefix": "/a"})),
+            Some(json!({"regex": "/a/[a-z]+"})),
+            None,
+            Some(json!("/a/{*rest}")),
+            Some(json!("/z")),
+        ]);
+        assert_eq!(found(&index, "/a/b"), [0, 1, 2, 3, 4, 5]);
+        assert!(index.exact("/a/b").unwrap().is_complete());
+        assert_eq!(found(&index, "/a/9/c"), [2, 4, 5]);
+        assert_eq!(found(&index, "/nothing"), [4]);
+    }
+
+    #[test]
+    fn template_records_are_complete_only_when_nothing_else_can_match() {
+        use serde_json::json;
+        let index = index_of(&[
+            Some(json!("/api/{id}/items")),
+            Some(json!("/api/{id}/{sub}")),
+            Some(json!("/files/{id}")),
+            Some(json!("/other/{id}")),
+            Some(json!({"prefix": "/files/x"})),
+            Some(json!({"regex": "/oth[a-z]+/1"})),
+            Some(json!("/solo/{id}")),
+            Some(json!("/deep/{*rest}")),
+            Some(json!("/deep/{a}/{b}")),
+        ]);
+        let complete = |path: &str| {
+            let mut hits = TemplateHits::new();
+            index.templates(path, &mut hits);
+            hits.iter().map(|r| r.is_complete()).collect::<Vec<_>>()
+        };
+        assert_eq!(complete("/api/7/items"), [false, false], "two shapes share it");
+        assert_eq!(complete("/files/y"), [false], "a prefix may match paths of its shape");
+        assert_eq!(complete("/other/y"), [false], "a regex may match paths of its shape");
+        assert_eq!(complete("/solo/y"), [true]);
+        assert_eq!(complete("/solo/"), Vec::<bool>::new(), "a parameter is never empty");
+        assert_eq!(complete("/deep/1/2"), [false, false]);
+        assert_eq!(found(&index, "/deep/1/2"), [7, 8]);
+        assert_eq!(found(&index, "/files/xy"), [2, 4]);
+    }
+
+    #[test]
+    fn long_templates_are_matched_one_by_one() {
+        let long = format!("/{}", (0..40).map(|i| format!("s{i}")).collect::<Vec<_>>().join("/"));
+        let template = format!("{}/{{id}}", long);
+        let rest = format!("{}/{{*rest}}", long);
+        let index = index_of(&[
+            Some(serde_json::json!(template)),
+            Some(serde_json::json!(rest)),
+            Some(serde_json::json!("/{*all}")),
+        ]);
+        assert_eq!(found(&index, &format!("{long}/7")), [0, 1, 2]);
+        assert_eq!(found(&index, &format!("{long}/7/8")), [1, 2]);
+        assert_eq!(found(&index, "/x"), [2]);
+    }
+}
