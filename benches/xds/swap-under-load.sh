@@ -29,16 +29,21 @@ CP=127.0.0.1:18555
 LISTEN=127.0.0.1:18556
 ADMIN=127.0.0.1:18557
 run() { # $1: interval ms (0 = no swaps)
-  ./target/release/xds-swap-load "$CP" "$RULES" "$1" "$((SECS + 4))" > "$OUT/cp.out" 2> "$OUT/cp.err" &
+  taskset -c "${CP_CORE:-1}" ./target/release/xds-swap-load "$CP" "$RULES" "$1" "$((SECS + 4))" > "$OUT/cp.out" 2> "$OUT/cp.err" &
   local cp=$!
   sleep 0.5
   taskset -c 0 ./target/release/mockplane dataplane --control-plane "http://$CP" --environment bench/swap \
-    --listen "$LISTEN" --admin "$ADMIN" --workers 1 --journal 0 > /dev/null 2> "$OUT/dp.err" &
+    --listen "$LISTEN" --admin "$ADMIN" --workers 1 --journal 0 ${DP_FLAGS:-} > /dev/null 2> "$OUT/dp.err" &
   local dp=$!
   for _ in $(seq 100); do
     curl -sf "http://$ADMIN/readyz" > /dev/null && break
     sleep 0.1
   done
+  if [ -n "${XDS_CORE:-}" ]; then  # diagnostics: move the data plane's xDS thread elsewhere
+    for t in /proc/$dp/task/*; do
+      [ "$(cat "$t/comm")" = mockplane-xds ] && taskset -p -c "$XDS_CORE" "$(basename "$t")" > /dev/null
+    done
+  fi
   taskset -c 1 wrk -t1 -c50 -d"${SECS}s" --latency "http://$LISTEN/hello" > "$OUT/wrk.out"
   kill -TERM "$dp"; wait "$dp" || true
   wait "$cp" || true

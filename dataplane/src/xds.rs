@@ -134,6 +134,7 @@ pub(crate) fn spawn(
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     store.update_link(|l| l.url = config.control_plane.clone());
     std::thread::Builder::new().name("mockplane-xds".into()).spawn(move || {
+        yield_to_workers();
         let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(rt) => rt,
             Err(e) => {
@@ -149,6 +150,24 @@ pub(crate) fn spawn(
             }
         });
     })
+}
+
+/// Puts the calling thread in the SCHED_IDLE class. Decoding and compiling a rule set takes
+/// milliseconds of CPU. At the default priority the scheduler lets it run until the next tick
+/// (4 ms at 250 Hz) while a worker on the same core waits with requests in hand: measured, the
+/// p99 under load went from 0.5 to 4 ms with a new version every 100 ms, and nice values or a
+/// shorter slice changed nothing, since both only act at the tick. A SCHED_IDLE thread is
+/// preempted at once whenever a normal thread wakes, so the work fills the gaps between
+/// requests instead; a data plane saturated on every core applies new versions later.
+/// Threads spawned from this one inherit the class.
+pub fn yield_to_workers() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` is valid for the call; with pid 0, Linux applies the policy to the
+    // calling thread only. A failure (e.g. a seccomp filter) leaves the thread as it was.
+    let set = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+    if set != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "cannot lower the xDS thread's priority");
+    }
 }
 
 async fn wait(flag: &AtomicBool) {

@@ -29,6 +29,11 @@ fn main() {
     let interval = Duration::from_millis(interval.parse().expect("INTERVAL_MS is a number"));
     let seconds = Duration::from_secs(seconds.parse().expect("SECONDS is a number"));
 
+    // On this 2-core machine the control plane shares a core with the data plane (wrk has the
+    // other); in production it runs elsewhere. Run it as politely as the data plane runs its
+    // own xDS thread (SCHED_IDLE; every thread started from here inherits it), so
+    // that what is measured is the data plane taking the swaps.
+    mockplane_dataplane::xds::yield_to_workers();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let cp = ControlPlane::new();
     let base = mockplane_benches::realistic_rule_set(rules, 42);
