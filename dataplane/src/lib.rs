@@ -14,6 +14,7 @@ pub mod config;
 mod conn;
 pub mod driver;
 pub mod journal;
+pub mod priority;
 pub mod server;
 pub mod snapshot;
 pub mod stats;

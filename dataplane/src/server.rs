@@ -197,7 +197,7 @@ pub fn start(config: DataPlaneConfig, store: SnapshotStore) -> Result<RunningDat
             std::thread::Builder::new()
                 .name("mockplane-rules-watch".into())
                 .spawn(move || {
-                    crate::xds::yield_to_workers();
+                    crate::priority::yield_to_workers();
                     crate::snapshot::watch_file(store, path, every, stop)
                 })
                 .map_err(StartError::Runtime)?,

@@ -29,6 +29,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::journal::JournalQuery;
+use crate::priority::{yield_to_workers, Boost};
 use crate::snapshot::SnapshotStore;
 use crate::stats::SharedStats;
 
@@ -37,6 +38,9 @@ const MAX_MESSAGE_BYTES: usize = 512 << 20;
 
 /// The HTTP/2 receive window for the xDS connection.
 const RECEIVE_WINDOW: u32 = 16 << 20;
+
+/// How long a version may wait for idle CPU before it is applied at normal priority.
+const BOOST_AFTER: Duration = Duration::from_millis(500);
 
 /// Journal entries sent per report at most.
 const JOURNAL_PER_REPORT: usize = 1_000;
@@ -133,8 +137,11 @@ pub(crate) fn spawn(
     shutdown: Arc<AtomicBool>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     store.update_link(|l| l.url = config.control_plane.clone());
+    let boost = Boost::new(BOOST_AFTER);
+    boost.clone().spawn_watchdog(shutdown.clone())?;
     std::thread::Builder::new().name("mockplane-xds".into()).spawn(move || {
         yield_to_workers();
+        boost.register_current_thread();
         let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(rt) => rt,
             Err(e) => {
@@ -142,7 +149,7 @@ pub(crate) fn spawn(
                 return;
             }
         };
-        let client = Client { node: node(&config, &facts), config, store, stats };
+        let client = Client { node: node(&config, &facts), config, store, stats, boost };
         rt.block_on(async {
             tokio::select! {
                 _ = client.run() => {}
@@ -150,24 +157,6 @@ pub(crate) fn spawn(
             }
         });
     })
-}
-
-/// Puts the calling thread in the SCHED_IDLE class. Decoding and compiling a rule set takes
-/// milliseconds of CPU. At the default priority the scheduler lets it run until the next tick
-/// (4 ms at 250 Hz) while a worker on the same core waits with requests in hand: measured, the
-/// p99 under load went from 0.5 to 4 ms with a new version every 100 ms, and nice values or a
-/// shorter slice changed nothing, since both only act at the tick. A SCHED_IDLE thread is
-/// preempted at once whenever a normal thread wakes, so the work fills the gaps between
-/// requests instead; a data plane saturated on every core applies new versions later.
-/// Threads spawned from this one inherit the class.
-pub fn yield_to_workers() {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: `param` is valid for the call; with pid 0, Linux applies the policy to the
-    // calling thread only. A failure (e.g. a seccomp filter) leaves the thread as it was.
-    let set = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
-    if set != 0 {
-        tracing::debug!(error = %std::io::Error::last_os_error(), "cannot lower the xDS thread's priority");
-    }
 }
 
 async fn wait(flag: &AtomicBool) {
@@ -243,6 +232,7 @@ struct Client {
     store: SnapshotStore,
     stats: Arc<SharedStats>,
     node: Node,
+    boost: Arc<Boost>,
 }
 
 impl Client {
@@ -332,7 +322,10 @@ impl Client {
                 Ok(None) => return Ok(()),
                 Err(status) => return Err(format!("the xDS stream failed: {}", status.message())),
             };
-            let request = match apply(&self.config, &self.store, &response, &source) {
+            let applying = self.boost.begin();
+            let applied_now = apply(&self.config, &self.store, &response, &source);
+            drop(applying);
+            let request = match applied_now {
                 Ok(version) => {
                     if let Some(path) = self.config.snapshot_path() {
                         if let Err(e) = persist(&path, &response) {

@@ -33,7 +33,7 @@ fn main() {
     // other); in production it runs elsewhere. Run it as politely as the data plane runs its
     // own xDS thread (SCHED_IDLE; every thread started from here inherits it), so
     // that what is measured is the data plane taking the swaps.
-    mockplane_dataplane::xds::yield_to_workers();
+    mockplane_dataplane::priority::yield_to_workers();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let cp = ControlPlane::new();
     let base = mockplane_benches::realistic_rule_set(rules, 42);
