@@ -28,9 +28,28 @@ fn set_policy(tid: libc::pid_t, policy: libc::c_int) -> std::io::Result<()> {
     }
 }
 
-/// Puts the calling thread in the SCHED_IDLE class (threads it spawns inherit it). A failure
-/// (a seccomp filter, say) leaves the thread as it was.
+/// Whether a thread may leave SCHED_IDLE again. Without CAP_SYS_NICE and with the default
+/// RLIMIT_NICE, Linux refuses that, and [`Boost`] could not raise a starved thread: then the
+/// threads stay at normal priority, since a version that never applies is worse than a slower
+/// p99 while it does.
+fn may_leave_idle() -> bool {
+    static ANSWER: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ANSWER.get_or_init(|| {
+        std::thread::spawn(|| {
+            set_policy(0, libc::SCHED_IDLE).is_ok() && set_policy(0, libc::SCHED_OTHER).is_ok()
+        })
+        .join()
+        .unwrap_or(false)
+    })
+}
+
+/// Puts the calling thread in the SCHED_IDLE class (threads it spawns inherit it), if it may
+/// leave it again. A failure (a seccomp filter, say) leaves the thread as it was.
 pub fn yield_to_workers() {
+    if !may_leave_idle() {
+        tracing::debug!("staying at normal priority: this process may not leave SCHED_IDLE once in it");
+        return;
+    }
     if let Err(e) = set_policy(0, libc::SCHED_IDLE) {
         tracing::debug!(error = %e, "cannot lower the thread's priority");
     }
