@@ -209,7 +209,7 @@ pub(crate) struct CompiledRule {
     pub(crate) headers: Vec<(Box<str>, ValueMatcher)>,
     pub(crate) cookies: Vec<(Box<str>, ValueMatcher)>,
     pub(crate) client_ip: Option<Vec<IpNet>>,
-    pub(crate) body: Option<BodyMatcher>,
+    pub(crate) body: Option<Box<BodyMatcher>>,
     pub(crate) graphql: Option<GraphqlMatcher>,
     pub(crate) scenario: Option<ScenarioGate>,
     /// Present when the rule counts hits or has a `times` budget.
@@ -267,7 +267,8 @@ pub(crate) fn compile_rule(
             })
             .collect::<Vec<_>>()
     });
-    let body = m.body.as_ref().and_then(|b| BodyMatcher::compile(b, &mpath.field("body"), errors));
+    let body =
+        m.body.as_ref().and_then(|b| BodyMatcher::compile(b, &mpath.field("body"), errors)).map(Box::new);
     let graphql =
         m.graphql.as_ref().and_then(|g| GraphqlMatcher::compile(g, &mpath.field("graphql"), errors));
 

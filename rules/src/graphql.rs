@@ -144,7 +144,7 @@ fn build(query: &str, name: Option<&str>, variables: Value) -> Option<GraphqlReq
 pub(crate) struct GraphqlMatcher {
     operation: Option<GraphqlOperation>,
     name: Option<String>,
-    variables: Option<BodyMatcher>,
+    variables: Option<Box<BodyMatcher>>,
 }
 
 impl GraphqlMatcher {
@@ -170,8 +170,11 @@ impl GraphqlMatcher {
                 );
             }
         }
-        let variables =
-            spec.variables.as_ref().and_then(|v| BodyMatcher::compile(v, &path.field("variables"), errors));
+        let variables = spec
+            .variables
+            .as_ref()
+            .and_then(|v| BodyMatcher::compile(v, &path.field("variables"), errors))
+            .map(Box::new);
         if errors.len() != before {
             return None;
         }
