@@ -3,11 +3,10 @@
 //!
 //! At 10,000 rules and more, a lookup's cost is its cache misses, not its instructions. A
 //! `HashMap<Box<str>, Vec<_>>` costs three of them per hit (the slot, the key behind its pointer,
-//! the list behind its own) and a fourth for each candidate's rule data. Here a slot is one
-//! 64-byte cache line holding the key's hash and length and, when they fit in its 48 spare
-//! bytes, the candidates (each with the selection data of its rule) and the key's bytes: a
-//! typical path with one to three candidates is found, compared and answered with one load.
-//! Records that do not fit sit in an arena, one more load away.
+//! the list behind its own) and a fourth for each candidate's rule data. Here a slot (16 bytes,
+//! four to a cache line) holds the key's hash and length, so a miss usually ends at the slot;
+//! the key's bytes and its candidates, each with the selection data of its rule inline, sit
+//! together in one arena, so a hit makes one more load.
 
 use std::hash::Hasher;
 
@@ -42,26 +41,18 @@ pub(crate) fn hash_pieces<'a>(pieces: impl IntoIterator<Item = &'a [u8]>) -> u64
     h.finish()
 }
 
-/// Bytes of a slot that can hold its record.
-const INLINE_BYTES: usize = 48;
-
 #[derive(Debug, Clone, Copy)]
-#[repr(C, align(64))]
 struct Slot {
     /// The high half of the key's hash, compared before the key itself is read.
     hash: u32,
-    /// Where the record starts in the arena (its entries, then its key); `INLINE` when it is in
-    /// `inline`; `EMPTY` when the slot is free.
+    /// Where the record starts in the arena (its entries, then its key); `EMPTY` when free.
     off: u32,
     key_len: u32,
     /// Entry count in the low 24 bits, record flags in the high 8.
     meta: u32,
-    /// The record (entries, then key), when it fits.
-    inline: [u8; INLINE_BYTES],
 }
 
 const EMPTY: u32 = u32::MAX;
-const INLINE: u32 = u32::MAX - 1;
 
 /// The table; see the module docs.
 #[derive(Debug, Default)]
@@ -109,54 +100,36 @@ pub(crate) struct FlatMapBuilder {
     arena: Vec<u8>,
 }
 
-/// A record's bytes: its entries, then its key.
-fn record_bytes(key: &[u8], entries: &[Entry]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(entries.len() * ENTRY_BYTES + key.len());
-    for e in entries {
-        out.extend_from_slice(&e.rank.to_le_bytes());
-        out.extend_from_slice(&e.rule.to_le_bytes());
-        let last = u32::from(e.method_bits) | (u32::from(e.flags) << 16);
-        out.extend_from_slice(&last.to_le_bytes());
-    }
-    out.extend_from_slice(key);
-    out
-}
-
 impl FlatMapBuilder {
     /// Adds a key (given as the bytes stored for it and its hash, from [`hash_pieces`]) with
     /// its entries, in selection order. Keys must be distinct.
     pub(crate) fn push(&mut self, key: &[u8], hash: u64, entries: &[Entry], flags: u8) {
         assert!(entries.len() < 1 << 24, "too many rules share one path");
-        let bytes = record_bytes(key, entries);
-        let mut inline = [0; INLINE_BYTES];
-        let off = if bytes.len() <= INLINE_BYTES {
-            inline[..bytes.len()].copy_from_slice(&bytes);
-            INLINE
-        } else {
-            let off = u32::try_from(self.arena.len()).expect("the path index fits in 4 GiB");
-            assert!(off < INLINE, "the path index fits in 4 GiB");
-            self.arena.extend_from_slice(&bytes);
-            off
-        };
+        let off = u32::try_from(self.arena.len()).expect("the path index fits in 4 GiB");
+        for e in entries {
+            self.arena.extend_from_slice(&e.rank.to_le_bytes());
+            self.arena.extend_from_slice(&e.rule.to_le_bytes());
+            let last = u32::from(e.method_bits) | (u32::from(e.flags) << 16);
+            self.arena.extend_from_slice(&last.to_le_bytes());
+        }
+        self.arena.extend_from_slice(key);
         let slot = Slot {
             hash: (hash >> 32) as u32,
             off,
             key_len: key.len() as u32,
             meta: entries.len() as u32 | (u32::from(flags) << 24),
-            inline,
         };
         self.slots.push((hash, slot));
     }
 
-    /// Lays the slots out at a load of at most one half, by linear probing (a collision moves
-    /// to the next cache line, which the hardware usually has fetched already).
+    /// Lays the slots out at a load of at most one half, by linear probing.
     pub(crate) fn build(self) -> FlatMap {
         if self.slots.is_empty() {
             return FlatMap::default();
         }
         let capacity = (self.slots.len() * 2).next_power_of_two();
         let mask = capacity - 1;
-        let empty = Slot { hash: 0, off: EMPTY, key_len: 0, meta: 0, inline: [0; INLINE_BYTES] };
+        let empty = Slot { hash: 0, off: EMPTY, key_len: 0, meta: 0 };
         let mut slots = vec![empty; capacity];
         for (hash, s) in self.slots {
             // The position comes from the low half of the hash, the tag from the high half.
@@ -185,17 +158,19 @@ impl FlatMap {
         let high = (hash >> 32) as u32;
         let mut i = hash as usize & mask;
         loop {
-            let s = &self.slots[i];
+            let s = self.slots[i];
             if s.off == EMPTY {
                 return None;
             }
             if s.hash == high && s.key_len as usize == len {
                 let n = (s.meta & 0xff_ffff) as usize;
-                let (bytes, start) =
-                    if s.off == INLINE { (&s.inline[..], 0) } else { (&self.arena[..], s.off as usize) };
+                let start = s.off as usize;
                 let key_start = start + n * ENTRY_BYTES;
-                if eq(&bytes[key_start..key_start + len]) {
-                    return Some(Record { entries: &bytes[start..key_start], flags: (s.meta >> 24) as u8 });
+                if eq(&self.arena[key_start..key_start + len]) {
+                    return Some(Record {
+                        entries: &self.arena[start..key_start],
+                        flags: (s.meta >> 24) as u8,
+                    });
                 }
             }
             i = (i + 1) & mask;
@@ -222,14 +197,13 @@ mod tests {
         let mut b = FlatMapBuilder::default();
         let keys: Vec<String> = (0..1000).map(|i| format!("/api/v1/things/{i}")).collect();
         for (i, k) in keys.iter().enumerate() {
-            // Up to 5 entries: some records fit in their slot, some go to the arena.
-            let entries: Vec<Entry> = (0..(i % 6) as u32).map(entry).collect();
+            let entries: Vec<Entry> = (0..(i % 4) as u32).map(entry).collect();
             b.push(k.as_bytes(), hash_pieces([k.as_bytes()]), &entries, (i % 2) as u8);
         }
         let map = b.build();
         for (i, k) in keys.iter().enumerate() {
             let r = map.get(hash_pieces([k.as_bytes()]), k.len(), |s| s == k.as_bytes()).unwrap();
-            assert_eq!(r.entries().collect::<Vec<_>>(), (0..(i % 6) as u32).map(entry).collect::<Vec<_>>());
+            assert_eq!(r.entries().collect::<Vec<_>>(), (0..(i % 4) as u32).map(entry).collect::<Vec<_>>());
             assert_eq!(r.is_complete(), i % 2 == 1);
         }
         let k = "/api/v1/things/1000";
