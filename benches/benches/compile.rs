@@ -1,14 +1,19 @@
 //! Compiling realistic rule sets of 10,000 and 100,000 rules into a `RuleTable`, and the heap
-//! the table keeps: this binary counts every allocation through a wrapper around the system
-//! allocator and prints, once per size, the bytes allocated minus freed across the compile
+//! the table keeps: this binary counts every allocation through a wrapper around the allocator
+//! and prints, once per size, the bytes allocated minus freed across the compile
 //! with the table kept alive (and the peak while compiling, and the rule model's own size),
 //! for the realistic mix and, to show what the predicates and regexes add, for path-only rules
 //! and for the realistic mix's path regexes alone. `compile/realistic_without_path_regexes`
 //! shows what those 5% of the rules cost the compile.
+//!
+//! The allocator is mimalloc, the one the shipped `mockplane` binary uses (`cli/src/main.rs`),
+//! so the times are those of the product. Compiling allocates a lot, and the system allocator
+//! (glibc malloc) makes it about a third slower: `--features system-alloc` measures with it,
+//! and docs/benchmarks.md gives both figures. Byte counts are the same under either.
 
 #![deny(rust_2018_idioms)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering::Relaxed};
 use std::time::Duration;
@@ -21,7 +26,14 @@ use mockplane_benches::{mix_of, path_only_rule_set, realistic_rule_set};
 use mockplane_rules::model::{PathMatch, Rule};
 use mockplane_rules::{CompileOptions, RuleSet, RuleTable};
 
-/// The system allocator, counting bytes allocated and freed and the peak of their difference
+/// The allocator underneath: mimalloc, as in the shipped binary; the system allocator with
+/// `--features system-alloc`.
+#[cfg(not(feature = "system-alloc"))]
+static INNER: mimalloc::MiMalloc = mimalloc::MiMalloc;
+#[cfg(feature = "system-alloc")]
+static INNER: std::alloc::System = std::alloc::System;
+
+/// [`INNER`], counting bytes allocated and freed and the peak of their difference
 /// while [`COUNTING`] is on (off during the timed compiles, so they pay one relaxed load).
 struct Counting;
 
@@ -44,11 +56,11 @@ fn freed(size: usize) {
     }
 }
 
-// SAFETY: every call is forwarded to `System` unchanged; only counters are added.
+// SAFETY: every call is forwarded to `INNER` unchanged; only counters are added.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: the caller upholds `alloc`'s contract, which we pass on.
-        let p = unsafe { System.alloc(layout) };
+        let p = unsafe { INNER.alloc(layout) };
         if !p.is_null() {
             allocated(layout.size());
         }
@@ -57,7 +69,7 @@ unsafe impl GlobalAlloc for Counting {
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: as for `alloc`.
-        let p = unsafe { System.alloc_zeroed(layout) };
+        let p = unsafe { INNER.alloc_zeroed(layout) };
         if !p.is_null() {
             allocated(layout.size());
         }
@@ -65,14 +77,14 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from this allocator, that is from `System`, with `layout`.
-        unsafe { System.dealloc(ptr, layout) };
+        // SAFETY: `ptr` came from this allocator, that is from `INNER`, with `layout`.
+        unsafe { INNER.dealloc(ptr, layout) };
         freed(layout.size());
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: as for `dealloc`, and `new_size` is the caller's to check.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        let p = unsafe { INNER.realloc(ptr, layout, new_size) };
         if !p.is_null() {
             freed(layout.size());
             allocated(new_size);

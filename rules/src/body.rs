@@ -48,7 +48,8 @@ use regex::bytes::Regex;
 use serde_json::{Number, Value};
 use serde_json_path::JsonPath;
 
-use crate::error::Errors;
+use self::dom::{Dom, Kind};
+use crate::error::{Errors, Place};
 use crate::model::BodyMatch;
 use crate::request::RequestContext;
 
@@ -66,10 +67,27 @@ pub(crate) struct BodyMatcher {
 #[derive(Debug, Clone)]
 enum Op {
     Equals(String),
-    Contains { needle: String, finder: Box<memmem::Finder<'static>> },
-    Regex { source: String, regex: Regex },
-    Json { expected: Value, ignore_order: bool, ignore_extra: bool },
-    JsonPath { source: String, path: JsonPath, sub: Option<Box<BodyMatcher>> },
+    Contains {
+        needle: String,
+        finder: Box<memmem::Finder<'static>>,
+    },
+    Regex {
+        source: String,
+        regex: Regex,
+    },
+    Json {
+        expected: Value,
+        ignore_order: bool,
+        ignore_extra: bool,
+    },
+    /// `simple`: the path's steps when it is only member names and indexes (`$.a.b[0]`), which
+    /// are evaluated on the body's [`dom`] view; any other path needs a `Value`.
+    JsonPath {
+        source: String,
+        path: JsonPath,
+        simple: Option<Vec<Step>>,
+        sub: Option<Box<BodyMatcher>>,
+    },
     And(Vec<BodyMatcher>),
     Or(Vec<BodyMatcher>),
     Not(Box<BodyMatcher>),
@@ -79,7 +97,7 @@ impl BodyMatcher {
     /// Validates and compiles. On any problem, pushes errors (with their place, e.g.
     /// `rules[2].match.body.and[1].regex`) and returns `None`. Every problem is reported, nested
     /// ones included.
-    pub(crate) fn compile(spec: &BodyMatch, path: &str, errors: &mut Errors) -> Option<BodyMatcher> {
+    pub(crate) fn compile(spec: &BodyMatch, path: &Place<'_>, errors: &mut Errors) -> Option<BodyMatcher> {
         let before = errors.len();
 
         errors.exactly_one(
@@ -97,10 +115,10 @@ impl BodyMatcher {
         );
         if spec.json.is_none() {
             if spec.ignore_array_order {
-                errors.push(format!("{path}.ignore_array_order"), "only allowed with json");
+                errors.push(path.field("ignore_array_order"), "only allowed with json");
             }
             if spec.ignore_extra_elements {
-                errors.push(format!("{path}.ignore_extra_elements"), "only allowed with json");
+                errors.push(path.field("ignore_extra_elements"), "only allowed with json");
             }
         }
 
@@ -117,7 +135,7 @@ impl BodyMatcher {
         if let Some(s) = &spec.regex {
             match compile_regex(s) {
                 Ok(regex) => ops.push(Op::Regex { source: s.clone(), regex }),
-                Err(e) => errors.push(format!("{path}.regex"), e),
+                Err(e) => errors.push(path.field("regex"), e),
             }
         }
         if let Some(v) = &spec.json {
@@ -130,34 +148,34 @@ impl BodyMatcher {
         let sub = match &spec.matches {
             Some(m) => {
                 if spec.jsonpath.is_none() {
-                    errors.push(format!("{path}.matches"), "only allowed with jsonpath");
+                    errors.push(path.field("matches"), "only allowed with jsonpath");
                 }
-                BodyMatcher::compile(m, &format!("{path}.matches"), errors).map(Box::new)
+                BodyMatcher::compile(m, &path.field("matches"), errors).map(Box::new)
             }
             None => None,
         };
         if let Some(s) = &spec.jsonpath {
             match JsonPath::parse(s) {
-                Ok(p) => ops.push(Op::JsonPath { source: s.clone(), path: p, sub }),
-                Err(e) => errors.push(format!("{path}.jsonpath"), format!("invalid JSONPath: {e}")),
+                Ok(p) => ops.push(Op::JsonPath { source: s.clone(), path: p, simple: simple_path(s), sub }),
+                Err(e) => errors.push(path.field("jsonpath"), format!("invalid JSONPath: {e}")),
             }
         }
         if let Some(list) = &spec.and {
             if list.is_empty() {
-                errors.push(format!("{path}.and"), "needs at least one matcher");
+                errors.push(path.field("and"), "needs at least one matcher");
             }
-            let subs = compile_list(list, &format!("{path}.and"), errors);
+            let subs = compile_list(list, &path.field("and"), errors);
             ops.push(Op::And(subs));
         }
         if let Some(list) = &spec.or {
             if list.is_empty() {
-                errors.push(format!("{path}.or"), "needs at least one matcher");
+                errors.push(path.field("or"), "needs at least one matcher");
             }
-            let subs = compile_list(list, &format!("{path}.or"), errors);
+            let subs = compile_list(list, &path.field("or"), errors);
             ops.push(Op::Or(subs));
         }
         if let Some(inner) = &spec.not {
-            if let Some(m) = BodyMatcher::compile(inner, &format!("{path}.not"), errors) {
+            if let Some(m) = BodyMatcher::compile(inner, &path.field("not"), errors) {
                 ops.push(Op::Not(Box::new(m)));
             }
         }
@@ -182,7 +200,12 @@ impl BodyMatcher {
             Op::Equals(s) => body == s.as_bytes(),
             Op::Contains { finder, .. } => finder.find(body).is_some(),
             Op::Regex { regex, .. } => regex.is_match(body),
-            Op::Json { .. } | Op::JsonPath { .. } => cx.body_json().is_some_and(|v| self.matches_value(v)),
+            // A path that needs a `Value` reads the cached parse, so the body is parsed once.
+            Op::JsonPath { simple: None, .. } => cx.body_json().is_some_and(|v| self.matches_value(v)),
+            Op::Json { .. } | Op::JsonPath { .. } => match cx.body_dom() {
+                Some(dom) => self.matches_node(dom, 0),
+                None => cx.body_json().is_some_and(|v| self.matches_value(v)),
+            },
             // Matchers that read only the raw bytes go first, so that when they decide, the body
             // is never parsed.
             Op::And(list) => {
@@ -219,6 +242,36 @@ impl BodyMatcher {
             Op::Or(list) => list.iter().any(|m| m.matches_value(v)),
             Op::Not(m) => !m.matches_value(v),
         }
+    }
+
+    /// Whether node `n` of a body's [`dom`] view satisfies this matcher; the same verdict as
+    /// [`BodyMatcher::matches_value`] on that node as a `Value`, which is built (from the node's
+    /// own bytes) only where the view cannot answer: the text of a value that is not a string,
+    /// a JSONPath beyond names and indexes.
+    fn matches_node(&self, dom: &Dom<'_>, n: usize) -> bool {
+        match &self.op {
+            Op::Equals(_) | Op::Contains { .. } | Op::Regex { .. } if dom.node(n).kind != Kind::Str => {
+                self.matches_node_as_value(dom, n)
+            }
+            Op::Equals(s) => dom.text(n) == s.as_str(),
+            Op::Contains { finder, .. } => finder.find(dom.text(n).as_bytes()).is_some(),
+            Op::Regex { regex, .. } => regex.is_match(dom.text(n).as_bytes()),
+            Op::Json { expected, ignore_order, ignore_extra } => {
+                json_matches_dom(expected, dom, n, Opts { order: *ignore_order, extra: *ignore_extra })
+            }
+            Op::JsonPath { simple: Some(steps), sub, .. } => match walk(dom, n, steps) {
+                None => false,
+                Some(found) => sub.as_ref().is_none_or(|m| m.matches_node(dom, found)),
+            },
+            Op::JsonPath { simple: None, .. } => self.matches_node_as_value(dom, n),
+            Op::And(list) => list.iter().all(|m| m.matches_node(dom, n)),
+            Op::Or(list) => list.iter().any(|m| m.matches_node(dom, n)),
+            Op::Not(m) => !m.matches_node(dom, n),
+        }
+    }
+
+    fn matches_node_as_value(&self, dom: &Dom<'_>, n: usize) -> bool {
+        crate::request::parse_json(dom.json_text(n).as_bytes()).is_some_and(|v| self.matches_value(&v))
     }
 
     /// True when evaluating against a request may need the body parsed as JSON.
@@ -294,11 +347,8 @@ impl BodyMatcher {
     }
 }
 
-fn compile_list(list: &[BodyMatch], path: &str, errors: &mut Errors) -> Vec<BodyMatcher> {
-    list.iter()
-        .enumerate()
-        .filter_map(|(i, m)| BodyMatcher::compile(m, &format!("{path}[{i}]"), errors))
-        .collect()
+fn compile_list(list: &[BodyMatch], path: &Place<'_>, errors: &mut Errors) -> Vec<BodyMatcher> {
+    list.iter().enumerate().filter_map(|(i, m)| BodyMatcher::compile(m, &path.index(i), errors)).collect()
 }
 
 /// Compiles a model regex: anchored at both ends, size-limited, checked on its own first so
@@ -350,19 +400,93 @@ fn json_matches(expected: &Value, actual: &Value, o: Opts) -> bool {
 }
 
 fn arrays_match(e: &[Value], a: &[Value], o: Opts) -> bool {
-    if if o.extra { e.len() > a.len() } else { e.len() != a.len() } {
+    arrays_match_by(e.len(), a.len(), o, |i, j| json_matches(&e[i], &a[j], o))
+}
+
+/// Whether an array of `e` expected elements matches one of `a` actual ones, where
+/// `fits(i, j)` says whether expected element `i` matches actual element `j`.
+fn arrays_match_by(e: usize, a: usize, o: Opts, fits: impl Fn(usize, usize) -> bool) -> bool {
+    if if o.extra { e > a } else { e != a } {
         return false;
     }
     match (o.order, o.extra) {
-        (false, false) => e.iter().zip(a).all(|(x, y)| json_matches(x, y, o)),
+        (false, false) => (0..e).all(|i| fits(i, i)),
         (false, true) => {
             // Subsequence: taking the earliest fitting element for each expected one is optimal,
             // since a later pick only leaves fewer candidates for the rest.
-            let mut rest = a.iter();
-            e.iter().all(|x| rest.by_ref().any(|y| json_matches(x, y, o)))
+            let mut rest = 0..a;
+            (0..e).all(|i| rest.by_ref().any(|j| fits(i, j)))
         }
-        (true, _) => multiset_match(e, a, o),
+        (true, _) => multiset_match(e, a, fits),
     }
+}
+
+/// [`json_matches`] on node `n` of a body's view instead of a `Value`.
+fn json_matches_dom(expected: &Value, dom: &Dom<'_>, n: usize, o: Opts) -> bool {
+    match (expected, dom.node(n).kind) {
+        (Value::Number(a), Kind::Int | Kind::Float) => dom.number(n).is_some_and(|b| numbers_equal(a, &b)),
+        (Value::Object(e), Kind::Object) => {
+            (o.extra || e.len() == dom.distinct_keys(n))
+                && e.iter().all(|(k, ev)| dom.get(n, k).is_some_and(|c| json_matches_dom(ev, dom, c, o)))
+        }
+        (Value::Array(e), Kind::Array) => {
+            let a: smallvec::SmallVec<[usize; 16]> = dom.elements(n).collect();
+            arrays_match_by(e.len(), a.len(), o, |i, j| json_matches_dom(&e[i], dom, a[j], o))
+        }
+        (Value::String(s), Kind::Str) => s.as_str() == dom.text(n),
+        (Value::Bool(b), Kind::True | Kind::False) => *b == (dom.node(n).kind == Kind::True),
+        (Value::Null, Kind::Null) => true,
+        _ => false,
+    }
+}
+
+/// One step of a simple JSONPath.
+#[derive(Debug, Clone, PartialEq)]
+enum Step {
+    Name(String),
+    Index(usize),
+}
+
+/// The steps of a JSONPath made only of member names (`.name`, ASCII) and non-negative
+/// indexes (`[3]`), or `None` for any other path.
+fn simple_path(source: &str) -> Option<Vec<Step>> {
+    let mut rest = source.strip_prefix('$')?.as_bytes();
+    let mut steps = Vec::new();
+    while let Some((&first, tail)) = rest.split_first() {
+        let taken = match first {
+            b'.' => {
+                let len = tail.iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'_').count();
+                if len == 0 || tail[0].is_ascii_digit() {
+                    return None;
+                }
+                steps.push(Step::Name(std::str::from_utf8(&tail[..len]).ok()?.to_owned()));
+                len
+            }
+            b'[' => {
+                let len = tail.iter().take_while(|c| c.is_ascii_digit()).count();
+                if len == 0 || (len > 1 && tail[0] == b'0') || tail.get(len) != Some(&b']') || len > 9 {
+                    return None;
+                }
+                steps.push(Step::Index(std::str::from_utf8(&tail[..len]).ok()?.parse().ok()?));
+                len + 1
+            }
+            _ => return None,
+        };
+        rest = &tail[taken..];
+    }
+    Some(steps)
+}
+
+/// The node a simple JSONPath selects from node `n`, if any.
+fn walk(dom: &Dom<'_>, mut n: usize, steps: &[Step]) -> Option<usize> {
+    for step in steps {
+        n = match (step, dom.node(n).kind) {
+            (Step::Name(name), Kind::Object) => dom.get(n, name)?,
+            (Step::Index(i), Kind::Array) => dom.nth(n, *i)?,
+            _ => return None,
+        };
+    }
+    Some(n)
 }
 
 /// Whether every expected element can be paired with a distinct actual element that it matches
@@ -371,21 +495,19 @@ fn arrays_match(e: &[Value], a: &[Value], o: Opts) -> bool {
 /// Each expected element keeps at most `e.len()` candidates: if it has that many, whatever the
 /// other `e.len() - 1` elements take, one of its candidates stays free, so nothing is lost, and
 /// the work is bounded by the size of the rule rather than of the body.
-fn multiset_match(e: &[Value], a: &[Value], o: Opts) -> bool {
-    let n = e.len();
+fn multiset_match(n: usize, a: usize, fits: impl Fn(usize, usize) -> bool) -> bool {
     let mut candidates: Vec<Vec<usize>> = Vec::with_capacity(n);
-    for x in e {
-        let c: Vec<usize> =
-            a.iter().enumerate().filter(|(_, y)| json_matches(x, y, o)).map(|(j, _)| j).take(n).collect();
+    for i in 0..n {
+        let c: Vec<usize> = (0..a).filter(|&j| fits(i, j)).take(n).collect();
         if c.is_empty() {
             return false;
         }
         candidates.push(c);
     }
     // owner[j]: the expected element currently paired with actual element j.
-    let mut owner: Vec<Option<usize>> = vec![None; a.len()];
+    let mut owner: Vec<Option<usize>> = vec![None; a];
     for i in 0..n {
-        let mut seen = vec![false; a.len()];
+        let mut seen = vec![false; a];
         if !augment(i, &candidates, &mut owner, &mut seen) {
             return false;
         }
@@ -432,5 +554,8 @@ fn numbers_equal(a: &Number, b: &Number) -> bool {
     }
 }
 
+pub(crate) mod dom;
+#[cfg(test)]
+mod dom_tests;
 #[cfg(test)]
 mod tests;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use ipnet::IpNet;
 
 use crate::body::BodyMatcher;
-use crate::error::{key_path, Errors};
+use crate::error::{Errors, Place};
 use crate::graphql::GraphqlMatcher;
 use crate::model::{MethodMatch, Rule, SequenceMode};
 use crate::path::{PathPattern, Specificity};
@@ -80,7 +80,7 @@ impl MethodSet {
         format!("method is {}", names.join(" or "))
     }
 
-    fn compile(spec: &MethodMatch, path: &str, errors: &mut Errors) -> Option<Self> {
+    fn compile(spec: &MethodMatch, path: &Place<'_>, errors: &mut Errors) -> Option<Self> {
         let names: Vec<&String> = match spec {
             MethodMatch::One(m) => vec![m],
             MethodMatch::AnyOf(ms) => ms.iter().collect(),
@@ -91,8 +91,8 @@ impl MethodSet {
         }
         let mut set = MethodSet::default();
         for (i, name) in names.iter().enumerate() {
-            let place =
-                if matches!(spec, MethodMatch::AnyOf(_)) { format!("{path}[{i}]") } else { path.to_owned() };
+            let indexed = path.index(i);
+            let place = if matches!(spec, MethodMatch::AnyOf(_)) { &indexed } else { path };
             if name.as_str() == "ANY" || name.as_str() == "*" {
                 set.bits |= ANY_BIT;
                 continue;
@@ -126,7 +126,7 @@ pub(crate) enum HostMatcher {
 }
 
 impl HostMatcher {
-    fn compile(spec: &str, path: &str, errors: &mut Errors) -> Option<Self> {
+    fn compile(spec: &str, path: &Place<'_>, errors: &mut Errors) -> Option<Self> {
         let (suffix, name) = match spec.strip_prefix("*.") {
             Some(rest) => (true, rest),
             None => (false, spec),
@@ -209,7 +209,7 @@ pub(crate) struct CompiledRule {
     pub(crate) headers: Vec<(Box<str>, ValueMatcher)>,
     pub(crate) cookies: Vec<(Box<str>, ValueMatcher)>,
     pub(crate) client_ip: Option<Vec<IpNet>>,
-    pub(crate) body: Option<BodyMatcher>,
+    pub(crate) body: Option<Box<BodyMatcher>>,
     pub(crate) graphql: Option<GraphqlMatcher>,
     pub(crate) scenario: Option<ScenarioGate>,
     /// Present when the rule counts hits or has a `times` budget.
@@ -237,39 +237,40 @@ pub(crate) fn compile_rule(
     env: &RuleEnv<'_>,
     errors: &mut Errors,
 ) -> Option<CompiledRule> {
-    let base = format!("rules[{index}]");
+    let base = Place::Rule(index);
     let before = errors.len();
     check_id(&rule.id, &base, errors);
     let m = &rule.matcher;
-    let mpath = format!("{base}.match");
+    let mpath = base.field("match");
     let methods = match &m.method {
-        Some(spec) => MethodSet::compile(spec, &format!("{mpath}.method"), errors),
+        Some(spec) => MethodSet::compile(spec, &mpath.field("method"), errors),
         None => Some(MethodSet::any()),
     };
-    let host = m.host.as_ref().and_then(|h| HostMatcher::compile(h, &format!("{mpath}.host"), errors));
-    let path = m.path.as_ref().and_then(|p| PathPattern::compile(p, &format!("{mpath}.path"), errors));
+    let host = m.host.as_ref().and_then(|h| HostMatcher::compile(h, &mpath.field("host"), errors));
+    let path = m.path.as_ref().and_then(|p| PathPattern::compile(p, &mpath.field("path"), errors));
     let query = named_matchers(&m.query, &mpath, "query", false, errors);
     let headers = named_matchers(&m.headers, &mpath, "headers", true, errors);
     let cookies = named_matchers(&m.cookies, &mpath, "cookies", false, errors);
     let client_ip = m.client_ip.as_ref().map(|list| {
-        let place = format!("{mpath}.client_ip");
+        let place = mpath.field("client_ip");
         if list.is_empty() {
-            errors.push(&place, "an empty list matches no client; omit client_ip for any client");
+            errors.push(place, "an empty list matches no client; omit client_ip for any client");
         }
         list.iter()
             .enumerate()
             .filter_map(|(i, s)| match parse_net(s) {
                 Some(net) => Some(net),
                 None => {
-                    errors.push(format!("{place}[{i}]"), format!("{s:?} is not an IP address or CIDR block"));
+                    errors.push(place.index(i), format!("{s:?} is not an IP address or CIDR block"));
                     None
                 }
             })
             .collect::<Vec<_>>()
     });
-    let body = m.body.as_ref().and_then(|b| BodyMatcher::compile(b, &format!("{mpath}.body"), errors));
+    let body =
+        m.body.as_ref().and_then(|b| BodyMatcher::compile(b, &mpath.field("body"), errors)).map(Box::new);
     let graphql =
-        m.graphql.as_ref().and_then(|g| GraphqlMatcher::compile(g, &format!("{mpath}.graphql"), errors));
+        m.graphql.as_ref().and_then(|g| GraphqlMatcher::compile(g, &mpath.field("graphql"), errors));
 
     let one_action = errors.exactly_one(
         &base,
@@ -282,42 +283,41 @@ pub(crate) fn compile_rule(
     let action = if !one_action {
         None
     } else if let Some(r) = &rule.response {
-        CompiledResponse::compile(r, &format!("{base}.response"), &env.response, errors).map(Action::Respond)
+        CompiledResponse::compile(r, &base.field("response"), &env.response, errors).map(Action::Respond)
     } else if let Some(seq) = &rule.sequence {
-        let place = format!("{base}.sequence.responses");
+        let sequence = base.field("sequence");
+        let place = sequence.field("responses");
         if seq.responses.is_empty() {
-            errors.push(&place, "a sequence needs at least one response");
+            errors.push(place, "a sequence needs at least one response");
         }
         let responses: Vec<_> = seq
             .responses
             .iter()
             .enumerate()
-            .filter_map(|(i, r)| {
-                CompiledResponse::compile(r, &format!("{place}[{i}]"), &env.response, errors)
-            })
+            .filter_map(|(i, r)| CompiledResponse::compile(r, &place.index(i), &env.response, errors))
             .collect();
         Some(Action::Sequence { mode: seq.mode, responses })
     } else {
         let f = rule.forward.as_ref().expect("one action is set");
-        compile_forward(f, &format!("{base}.forward"), env.upstreams, errors).map(Action::Forward)
+        compile_forward(f, &base.field("forward"), env.upstreams, errors).map(Action::Forward)
     };
 
     if rule.times == Some(0) {
-        errors.push(format!("{base}.times"), "must be at least 1 (disable the rule to never serve it)");
+        errors.push(base.field("times"), "must be at least 1 (disable the rule to never serve it)");
     }
     let scenario = rule.scenario.as_ref().and_then(|s| {
-        let place = format!("{base}.scenario");
+        let place = base.field("scenario");
         let mut ok = true;
         for (field, value) in
             [("name", Some(&s.name)), ("state", s.state.as_ref()), ("next", s.next.as_ref())]
         {
             if value.is_some_and(|v| v.trim().is_empty()) {
-                errors.push(format!("{place}.{field}"), "must not be empty");
+                errors.push(place.field(field), "must not be empty");
                 ok = false;
             }
         }
         if s.state.is_none() && s.next.is_none() {
-            errors.push(&place, "set state, next, or both");
+            errors.push(place, "set state, next, or both");
             ok = false;
         }
         ok.then(|| ScenarioGate {
@@ -373,8 +373,8 @@ pub(crate) fn fingerprint(rule: &Rule) -> u64 {
     h.finish()
 }
 
-fn check_id(id: &str, base: &str, errors: &mut Errors) {
-    let place = || format!("{base}.id");
+fn check_id(id: &str, base: &Place<'_>, errors: &mut Errors) {
+    let place = || base.field("id");
     if id.is_empty() {
         errors.push(place(), "must not be empty");
     } else if id.len() > 200 {
@@ -386,7 +386,7 @@ fn check_id(id: &str, base: &str, errors: &mut Errors) {
 
 fn named_matchers(
     map: &BTreeMap<String, crate::model::ValueMatch>,
-    parent: &str,
+    parent: &Place<'_>,
     field: &str,
     lower: bool,
     errors: &mut Errors,
@@ -394,18 +394,18 @@ fn named_matchers(
     if map.is_empty() {
         return Some(Vec::new());
     }
-    let path = &format!("{parent}.{field}");
+    let path = parent.field(field);
     let before = errors.len();
     let mut out = Vec::with_capacity(map.len());
     let mut seen = std::collections::HashSet::new();
     for (name, spec) in map {
-        let place = key_path(path, name);
+        let place = path.key(name);
         if name.is_empty() {
-            errors.push(&place, "a name must not be empty");
+            errors.push(place, "a name must not be empty");
             continue;
         }
         if lower && !seen.insert(name.to_ascii_lowercase()) {
-            errors.push(&place, "the same header appears twice (names are case-insensitive)");
+            errors.push(place, "the same header appears twice (names are case-insensitive)");
             continue;
         }
         if let Some(m) = ValueMatcher::compile(spec, &place, errors) {
@@ -433,7 +433,7 @@ pub(crate) fn ip_in(nets: &[IpNet], ip: Option<IpAddr>) -> bool {
 
 fn compile_forward(
     f: &crate::model::Forward,
-    path: &str,
+    path: &Place<'_>,
     upstreams: &BTreeMap<String, String>,
     errors: &mut Errors,
 ) -> Option<ForwardTarget> {
@@ -443,7 +443,7 @@ fn compile_forward(
             None => {
                 let known: Vec<&str> = upstreams.keys().map(String::as_str).collect();
                 errors.push(
-                    format!("{path}.upstream"),
+                    path.field("upstream"),
                     format!(
                         "no upstream named {name:?} (known: {})",
                         if known.is_empty() { "none".into() } else { known.join(", ") }
@@ -454,7 +454,7 @@ fn compile_forward(
         },
         (None, Some(url)) => {
             if let Err(e) = check_url(url) {
-                errors.push(format!("{path}.url"), e);
+                errors.push(path.field("url"), e);
                 return None;
             }
             url.clone()
@@ -464,11 +464,11 @@ fn compile_forward(
             return None;
         }
     };
-    let delay = f.delay.as_ref().and_then(|d| DelaySampler::compile(d, &format!("{path}.delay"), errors));
+    let delay = f.delay.as_ref().and_then(|d| DelaySampler::compile(d, &path.field("delay"), errors));
     let faults = if f.faults.is_empty() {
         Vec::new()
     } else {
-        compile_faults(&f.faults, &format!("{path}.faults"), errors)
+        compile_faults(&f.faults, &path.field("faults"), errors)
     };
     Some(ForwardTarget { upstream: f.upstream.clone(), url, delay, faults })
 }
@@ -502,21 +502,24 @@ mod tests {
     #[test]
     fn methods_compile_to_bits_and_names() {
         let mut errors = Errors::default();
-        let set =
-            MethodSet::compile(&MethodMatch::AnyOf(vec!["GET".into(), "PURGE".into()]), "m", &mut errors)
-                .unwrap();
+        let set = MethodSet::compile(
+            &MethodMatch::AnyOf(vec!["GET".into(), "PURGE".into()]),
+            &Place::Root("m"),
+            &mut errors,
+        )
+        .unwrap();
         assert!(set.accepts(method_bit("GET"), "GET"));
         assert!(set.accepts(0, "PURGE"));
         assert!(!set.accepts(method_bit("POST"), "POST"));
         assert!(MethodSet::any().accepts(0, "WHATEVER"));
-        MethodSet::compile(&MethodMatch::One("get".into()), "m", &mut errors);
+        MethodSet::compile(&MethodMatch::One("get".into()), &Place::Root("m"), &mut errors);
         assert_eq!(errors.list[0].to_string(), "m: methods are case-sensitive: did you mean GET?");
     }
 
     #[test]
     fn hosts_and_addresses() {
         let mut errors = Errors::default();
-        let suffix = HostMatcher::compile("*.example.com", "h", &mut errors).unwrap();
+        let suffix = HostMatcher::compile("*.example.com", &Place::Root("h"), &mut errors).unwrap();
         assert!(suffix.matches(Some("api.Example.COM")));
         assert!(!suffix.matches(Some("example.com")));
         assert!(!suffix.matches(Some("badexample.com")));

@@ -60,8 +60,9 @@ pub(crate) struct Errors {
 }
 
 impl Errors {
-    pub(crate) fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.list.push(ValidationError::new(path, message));
+    /// A problem at `path` (a [`Place`], formatted only now, or any text).
+    pub(crate) fn push(&mut self, path: impl fmt::Display, message: impl Into<String>) {
+        self.list.push(ValidationError::new(path.to_string(), message));
     }
     pub(crate) fn len(&self) -> usize {
         self.list.len()
@@ -69,11 +70,11 @@ impl Errors {
 
     /// Checks that exactly one of `fields` (name, whether set) is set; if not, pushes
     /// `set exactly one of a, b, c (found: …)` at `path`. Returns whether exactly one was.
-    pub(crate) fn exactly_one(&mut self, path: &str, fields: &[(&str, bool)]) -> bool {
-        let found: Vec<&str> = fields.iter().filter(|(_, on)| *on).map(|(name, _)| *name).collect();
-        if found.len() == 1 {
+    pub(crate) fn exactly_one(&mut self, path: &Place<'_>, fields: &[(&str, bool)]) -> bool {
+        if fields.iter().filter(|(_, on)| *on).count() == 1 {
             return true;
         }
+        let found: Vec<&str> = fields.iter().filter(|(_, on)| *on).map(|(name, _)| *name).collect();
         let all: Vec<&str> = fields.iter().map(|(name, _)| *name).collect();
         let found = if found.is_empty() { "none".to_owned() } else { found.join(", ") };
         self.push(path, format!("set exactly one of {} (found: {found})", all.join(", ")));
@@ -89,5 +90,46 @@ pub(crate) fn key_path(base: &str, key: &str) -> String {
         format!("{base}.{key}")
     } else {
         format!("{base}[{key:?}]")
+    }
+}
+
+/// Where a problem is, as a chain of borrowed steps from a root, formatted only when an error
+/// is reported (`rules[2].match.headers.x-token.regex`). Compiling a valid rule formats none.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Place<'a> {
+    /// A place written out (the unit tests' roots).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Root(&'a str),
+    /// `rules[i]`.
+    Rule(usize),
+    /// `parent.name`.
+    Field(&'a Place<'a>, &'a str),
+    /// `parent[i]`.
+    Index(&'a Place<'a>, usize),
+    /// A map key the way users write it (see [`key_path`]).
+    Key(&'a Place<'a>, &'a str),
+}
+
+impl<'a> Place<'a> {
+    pub(crate) fn field(&'a self, name: &'a str) -> Place<'a> {
+        Place::Field(self, name)
+    }
+    pub(crate) fn index(&'a self, i: usize) -> Place<'a> {
+        Place::Index(self, i)
+    }
+    pub(crate) fn key(&'a self, key: &'a str) -> Place<'a> {
+        Place::Key(self, key)
+    }
+}
+
+impl fmt::Display for Place<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Place::Root(name) => f.write_str(name),
+            Place::Rule(i) => write!(f, "rules[{i}]"),
+            Place::Field(parent, name) => write!(f, "{parent}.{name}"),
+            Place::Index(parent, i) => write!(f, "{parent}[{i}]"),
+            Place::Key(parent, key) => f.write_str(&key_path(&parent.to_string(), key)),
+        }
     }
 }

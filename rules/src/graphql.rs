@@ -28,7 +28,7 @@ use async_graphql_parser::types::{DocumentOperations, OperationType};
 use serde_json::{Map, Value};
 
 use crate::body::BodyMatcher;
-use crate::error::Errors;
+use crate::error::{Errors, Place};
 use crate::model::{GraphqlMatch, GraphqlOperation};
 use crate::request::RequestContext;
 
@@ -144,13 +144,17 @@ fn build(query: &str, name: Option<&str>, variables: Value) -> Option<GraphqlReq
 pub(crate) struct GraphqlMatcher {
     operation: Option<GraphqlOperation>,
     name: Option<String>,
-    variables: Option<BodyMatcher>,
+    variables: Option<Box<BodyMatcher>>,
 }
 
 impl GraphqlMatcher {
     /// Validates and compiles; on any problem pushes every error, with its place, and returns
     /// `None`.
-    pub(crate) fn compile(spec: &GraphqlMatch, path: &str, errors: &mut Errors) -> Option<GraphqlMatcher> {
+    pub(crate) fn compile(
+        spec: &GraphqlMatch,
+        path: &Place<'_>,
+        errors: &mut Errors,
+    ) -> Option<GraphqlMatcher> {
         let before = errors.len();
         if spec.operation.is_none() && spec.name.is_none() && spec.variables.is_none() {
             errors.push(path, "set at least one of operation, name, variables");
@@ -169,7 +173,8 @@ impl GraphqlMatcher {
         let variables = spec
             .variables
             .as_ref()
-            .and_then(|v| BodyMatcher::compile(v, &format!("{path}.variables"), errors));
+            .and_then(|v| BodyMatcher::compile(v, &path.field("variables"), errors))
+            .map(Box::new);
         if errors.len() != before {
             return None;
         }

@@ -113,6 +113,7 @@ pub struct RequestContext<'r> {
     query: OnceCell<QueryPairs<'r>>,
     cookies: OnceCell<SmallVec<[(&'r str, &'r str); 4]>>,
     json: OnceCell<Option<serde_json::Value>>,
+    dom: OnceCell<Option<crate::body::dom::Dom<'r>>>,
     pub(crate) graphql: OnceCell<Option<GraphqlRequest>>,
 }
 
@@ -125,6 +126,7 @@ impl<'r> RequestContext<'r> {
             query: OnceCell::new(),
             cookies: OnceCell::new(),
             json: OnceCell::new(),
+            dom: OnceCell::new(),
             graphql: OnceCell::new(),
         }
     }
@@ -178,6 +180,14 @@ impl<'r> RequestContext<'r> {
     /// The body parsed as JSON (once, with simd-json); `None` when it is not JSON.
     pub fn body_json(&self) -> Option<&serde_json::Value> {
         self.json.get_or_init(|| parse_json(self.req.body)).as_ref()
+    }
+}
+
+impl<'r> RequestContext<'r> {
+    /// The body's flat view for the JSON body matchers (once); `None` when the view does not
+    /// cover it (escapes, exponents, deep nesting, not JSON), and [`Self::body_json`] decides.
+    pub(crate) fn body_dom(&self) -> Option<&crate::body::dom::Dom<'r>> {
+        self.dom.get_or_init(|| crate::body::dom::parse(self.req.body)).as_ref()
     }
 }
 

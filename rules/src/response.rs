@@ -14,7 +14,7 @@ use base64::Engine as _;
 use rand::{Rng, RngCore};
 use rand_distr::{Distribution, LogNormal, Normal};
 
-use crate::error::{key_path, Errors};
+use crate::error::{Errors, Place};
 use crate::model::{Delay, Fault, FaultKind, Response};
 use crate::template::{RenderContext, Template};
 
@@ -107,7 +107,7 @@ pub(crate) struct ResponseEnv<'a> {
 impl CompiledResponse {
     pub(crate) fn compile(
         spec: &Response,
-        path: &str,
+        path: &Place<'_>,
         env: &ResponseEnv<'_>,
         errors: &mut Errors,
     ) -> Option<Self> {
@@ -121,27 +121,28 @@ impl CompiledResponse {
         let mut templated_headers = Vec::new();
         let mut uses_counter = false;
         let mut has_content_type = false;
+        let headers_place = path.field("headers");
         for (name, values) in &spec.headers {
-            let place = key_path(&format!("{path}.headers"), name);
+            let place = headers_place.key(name);
             if !is_token(name) {
-                errors.push(&place, "not a valid header name");
+                errors.push(place, "not a valid header name");
                 continue;
             }
             let lower = name.to_ascii_lowercase();
             if lower == "content-length" || lower == "transfer-encoding" {
-                errors.push(&place, "is set by mockplane from the body; remove it");
+                errors.push(place, "is set by mockplane from the body; remove it");
                 continue;
             }
             has_content_type |= lower == "content-type";
             for (i, value) in values.as_slice().iter().enumerate() {
-                let vplace =
-                    if values.as_slice().len() > 1 { format!("{place}[{i}]") } else { place.clone() };
+                let indexed = place.index(i);
+                let vplace = if values.as_slice().len() > 1 { &indexed } else { &place };
                 if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
-                    errors.push(&vplace, "a header value must not contain CR, LF or NUL");
+                    errors.push(vplace, "a header value must not contain CR, LF or NUL");
                     continue;
                 }
                 if spec.template {
-                    match parse_template(value, &vplace, env, errors) {
+                    match parse_template(value, vplace, env, errors) {
                         Some(t) => match t.as_literal() {
                             Some(text) => push_header(&mut head_prefix, name, text),
                             None => {
@@ -168,7 +169,7 @@ impl CompiledResponse {
                         String::new()
                     }
                 };
-                match parse_template(&text, &format!("{path}.body"), env, errors) {
+                match parse_template(&text, &path.field("body"), env, errors) {
                     Some(t) if t.as_literal().is_some() => Body::Bytes(text.into_bytes().into()),
                     Some(t) => {
                         uses_counter |= t.uses_counter();
@@ -180,12 +181,11 @@ impl CompiledResponse {
             Some(bytes) => Body::Bytes(bytes.into()),
             None => Body::Bytes(Box::new([])),
         };
-        let delay =
-            spec.delay.as_ref().and_then(|d| DelaySampler::compile(d, &format!("{path}.delay"), errors));
+        let delay = spec.delay.as_ref().and_then(|d| DelaySampler::compile(d, &path.field("delay"), errors));
         let faults = if spec.faults.is_empty() {
             Vec::new()
         } else {
-            compile_faults(&spec.faults, &format!("{path}.faults"), errors)
+            compile_faults(&spec.faults, &path.field("faults"), errors)
         };
         if errors.len() > before {
             return None;
@@ -241,7 +241,12 @@ impl CompiledResponse {
     }
 }
 
-fn parse_template(src: &str, place: &str, env: &ResponseEnv<'_>, errors: &mut Errors) -> Option<Template> {
+fn parse_template(
+    src: &str,
+    place: &Place<'_>,
+    env: &ResponseEnv<'_>,
+    errors: &mut Errors,
+) -> Option<Template> {
     match Template::parse(src) {
         Ok(t) => {
             let missing: Vec<String> =
@@ -265,7 +270,12 @@ fn parse_template(src: &str, place: &str, env: &ResponseEnv<'_>, errors: &mut Er
     }
 }
 
-fn body_bytes(spec: &Response, path: &str, env: &ResponseEnv<'_>, errors: &mut Errors) -> Option<Vec<u8>> {
+fn body_bytes(
+    spec: &Response,
+    path: &Place<'_>,
+    env: &ResponseEnv<'_>,
+    errors: &mut Errors,
+) -> Option<Vec<u8>> {
     let set: Vec<&str> = [
         ("body", spec.body.is_some()),
         ("json", spec.json.is_some()),
@@ -409,7 +419,7 @@ pub(crate) enum DelaySampler {
 }
 
 impl DelaySampler {
-    pub(crate) fn compile(spec: &Delay, path: &str, errors: &mut Errors) -> Option<Self> {
+    pub(crate) fn compile(spec: &Delay, path: &Place<'_>, errors: &mut Errors) -> Option<Self> {
         let one = errors.exactly_one(
             path,
             &[
@@ -515,11 +525,11 @@ pub(crate) struct CompiledFault {
     pub(crate) abort: Option<StaticResponse>,
 }
 
-pub(crate) fn compile_faults(faults: &[Fault], path: &str, errors: &mut Errors) -> Vec<CompiledFault> {
+pub(crate) fn compile_faults(faults: &[Fault], path: &Place<'_>, errors: &mut Errors) -> Vec<CompiledFault> {
     let mut out = Vec::with_capacity(faults.len());
     let mut total = 0.0;
     for (i, f) in faults.iter().enumerate() {
-        let place = format!("{path}[{i}]");
+        let place = path.index(i);
         if !(f.probability.is_finite() && (0.0..=1.0).contains(&f.probability)) {
             errors
                 .push(format!("{place}.probability"), format!("must be within 0..=1, got {}", f.probability));
@@ -537,7 +547,7 @@ pub(crate) fn compile_faults(faults: &[Fault], path: &str, errors: &mut Errors) 
                 continue;
             }
             (FaultKind::Abort, None) => {
-                errors.push(&place, "an abort fault needs a status, e.g. status: 503");
+                errors.push(place, "an abort fault needs a status, e.g. status: 503");
                 continue;
             }
             (_, Some(_)) => {

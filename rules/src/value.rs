@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use regex::bytes::{Regex, RegexBuilder};
 use rustc_hash::FxHashMap;
 
-use crate::error::Errors;
+use crate::error::{Errors, Place};
 use crate::model::{ValueMatch, ValueMatchSpec};
 
 /// Compiled regexes are capped so that a hostile pattern is refused rather than built.
@@ -129,7 +129,7 @@ pub(crate) enum ValueMatcher {
 
 impl ValueMatcher {
     /// Compiles `spec`, pushing errors at `path` on failure.
-    pub(crate) fn compile(spec: &ValueMatch, path: &str, errors: &mut Errors) -> Option<Self> {
+    pub(crate) fn compile(spec: &ValueMatch, path: &Place<'_>, errors: &mut Errors) -> Option<Self> {
         match spec {
             ValueMatch::Equals(v) => {
                 Some(ValueMatcher::Equals { value: v.as_bytes().into(), case_insensitive: false })
@@ -177,7 +177,7 @@ impl ValueMatcher {
     }
 }
 
-fn compile_spec(spec: &ValueMatchSpec, path: &str, errors: &mut Errors) -> Option<ValueMatcher> {
+fn compile_spec(spec: &ValueMatchSpec, path: &Place<'_>, errors: &mut Errors) -> Option<ValueMatcher> {
     let one = errors.exactly_one(
         path,
         &[
@@ -246,7 +246,7 @@ fn compile_spec(spec: &ValueMatchSpec, path: &str, errors: &mut Errors) -> Optio
         return Some(ValueMatcher::Absent);
     }
     let inner = spec.not.as_ref().expect("exactly one operator is set");
-    ValueMatcher::compile(inner, &format!("{path}.not"), errors).map(|m| ValueMatcher::Not(Box::new(m)))
+    ValueMatcher::compile(inner, &path.field("not"), errors).map(|m| ValueMatcher::Not(Box::new(m)))
 }
 
 #[cfg(test)]
@@ -256,7 +256,7 @@ mod tests {
     fn compile(json: serde_json::Value) -> Result<ValueMatcher, Vec<String>> {
         let spec: ValueMatch = serde_json::from_value(json).unwrap();
         let mut errors = Errors::default();
-        ValueMatcher::compile(&spec, "m", &mut errors)
+        ValueMatcher::compile(&spec, &Place::Root("m"), &mut errors)
             .ok_or_else(|| errors.list.iter().map(|e| e.to_string()).collect())
     }
 

@@ -9,7 +9,7 @@ fn spec(v: Value) -> BodyMatch {
 
 fn compile(v: Value) -> BodyMatcher {
     let mut errors = Errors::default();
-    let m = BodyMatcher::compile(&spec(v), "body", &mut errors);
+    let m = BodyMatcher::compile(&spec(v), &Place::Root("body"), &mut errors);
     assert!(errors.list.is_empty(), "{:?}", errors.list);
     m.expect("compiled")
 }
@@ -17,7 +17,7 @@ fn compile(v: Value) -> BodyMatcher {
 /// The errors compiling `v` at `rules[0].match.body`, as `(place, message)`.
 fn errors_of(v: Value) -> Vec<(String, String)> {
     let mut errors = Errors::default();
-    let m = BodyMatcher::compile(&spec(v), "rules[0].match.body", &mut errors);
+    let m = BodyMatcher::compile(&spec(v), &Place::Root("rules[0].match.body"), &mut errors);
     assert!(m.is_none(), "compiled despite errors");
     assert!(!errors.list.is_empty(), "returned None without errors");
     errors.list.into_iter().map(|e| (e.path, e.message)).collect()

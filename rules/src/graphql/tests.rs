@@ -9,14 +9,14 @@ fn spec(v: Value) -> GraphqlMatch {
 
 fn compile(v: Value) -> GraphqlMatcher {
     let mut errors = Errors::default();
-    let m = GraphqlMatcher::compile(&spec(v), "graphql", &mut errors);
+    let m = GraphqlMatcher::compile(&spec(v), &Place::Root("graphql"), &mut errors);
     assert!(errors.list.is_empty(), "{:?}", errors.list);
     m.expect("compiled")
 }
 
 fn errors_of(v: Value) -> Vec<(String, String)> {
     let mut errors = Errors::default();
-    let m = GraphqlMatcher::compile(&spec(v), "rules[1].match.graphql", &mut errors);
+    let m = GraphqlMatcher::compile(&spec(v), &Place::Root("rules[1].match.graphql"), &mut errors);
     assert!(m.is_none(), "compiled despite errors");
     errors.list.into_iter().map(|e| (e.path, e.message)).collect()
 }

@@ -509,7 +509,7 @@ mod tests {
             .map(|j| {
                 j.clone().map(|j| {
                     let spec: PathMatch = serde_json::from_value(j).unwrap();
-                    PathPattern::compile(&spec, "p", &mut errors).unwrap()
+                    PathPattern::compile(&spec, &crate::error::Place::Root("p"), &mut errors).unwrap()
                 })
             })
             .collect();

@@ -12,7 +12,7 @@ pub(crate) use index::{Candidates, PathIndex, TemplateHits};
 use regex::Regex;
 use smallvec::SmallVec;
 
-use crate::error::Errors;
+use crate::error::{Errors, Place};
 use crate::model::{PathMatch, PathMatchSpec};
 
 /// Path parameters captured by a template: name → raw (not decoded) value.
@@ -36,7 +36,7 @@ pub(crate) enum PathPattern {
 pub(crate) type Specificity = (u8, u32);
 
 impl PathPattern {
-    pub(crate) fn compile(spec: &PathMatch, path: &str, errors: &mut Errors) -> Option<Self> {
+    pub(crate) fn compile(spec: &PathMatch, path: &Place<'_>, errors: &mut Errors) -> Option<Self> {
         // The place of an error, formatted only when there is one.
         let (kind, text, explicit) = match spec {
             PathMatch::Short(s) if s.contains('{') => ("template", s, false),
@@ -54,7 +54,7 @@ impl PathPattern {
                 (kind, text, true)
             }
         };
-        let place = || if explicit { format!("{path}.{kind}") } else { path.to_owned() };
+        let place = || if explicit { format!("{path}.{kind}") } else { path.to_string() };
         if kind != "regex" && !text.starts_with('/') {
             errors.push(place(), format!("a path must start with '/', got {text:?}"));
             return None;
@@ -322,7 +322,7 @@ mod tests {
         ] {
             let mut errors = Errors::default();
             let spec = PathMatch::Explicit(PathMatchSpec { regex: Some(regex.into()), ..Default::default() });
-            let p = PathPattern::compile(&spec, "p", &mut errors).unwrap();
+            let p = PathPattern::compile(&spec, &crate::error::Place::Root("p"), &mut errors).unwrap();
             assert_eq!(p.matches(path, &mut PathParams::new()), matches, "{regex} on {path}");
         }
     }

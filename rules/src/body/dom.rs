@@ -1,0 +1,313 @@
+//! A flat, borrowed view of a JSON request body, for the `json` and `jsonpath` body matchers.
+//!
+//! Building a `serde_json::Value` (simd-json, then an `IndexMap` and a `String` per member)
+//! cost ~9,000 instructions for a 100-byte body. This view is one pass over the bytes and one
+//! allocation: a node per value, in document order, each knowing its byte span and where its
+//! subtree ends. Strings are read in place, so the view covers only the common case:
+//!
+//! - valid UTF-8 without a backslash anywhere (no escapes to decode);
+//! - numbers without an exponent, integers of at most 18 digits, fractions of at most 15
+//!   significant digits (where every parser rounds alike);
+//! - nesting at most [`MAX_DEPTH`] deep.
+//!
+//! [`parse`] returns `None` for anything else, valid or not, and the caller falls back to the
+//! full parse, which then decides. So on every body the view reaches the verdict the `Value`
+//! would: duplicate keys resolve to the last one (as `Value` keeps it), an object's size counts
+//! distinct keys. The property test in `body/tests.rs` compares the two on generated bodies.
+
+use serde_json::Number;
+
+/// How deep the view nests before it leaves the body to the full parse.
+const MAX_DEPTH: usize = 32;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Null,
+    True,
+    False,
+    Int,
+    Float,
+    Str,
+    Array,
+    Object,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Node {
+    pub(crate) kind: Kind,
+    /// An array's elements, an object's members (a member is its key node, then its value).
+    len: u32,
+    /// The value's bytes in the body; a string's contents, without the quotes.
+    start: u32,
+    end: u32,
+    /// The index of the node after this one's subtree.
+    next: u32,
+}
+
+/// A JSON body as flat nodes; node 0 is the document.
+#[derive(Debug)]
+pub(crate) struct Dom<'b> {
+    body: &'b str,
+    nodes: Vec<Node>,
+}
+
+/// The view of `body`, or `None` when it is outside what the view covers (or not JSON).
+pub(crate) fn parse(body: &[u8]) -> Option<Dom<'_>> {
+    if body.is_empty() || body.len() >= u32::MAX as usize || memchr::memchr(b'\\', body).is_some() {
+        return None;
+    }
+    let text = std::str::from_utf8(body).ok()?;
+    let mut p = Parser { b: body, pos: 0, nodes: Vec::with_capacity(body.len() / 6 + 2) };
+    p.value(0)?;
+    p.ws();
+    if p.pos != body.len() {
+        return None;
+    }
+    Some(Dom { body: text, nodes: p.nodes })
+}
+
+struct Parser<'b> {
+    b: &'b [u8],
+    pos: usize,
+    nodes: Vec<Node>,
+}
+
+impl Parser<'_> {
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    fn push(&mut self, kind: Kind, start: usize) -> usize {
+        let i = self.nodes.len();
+        self.nodes.push(Node { kind, len: 0, start: start as u32, end: start as u32, next: i as u32 + 1 });
+        i
+    }
+
+    fn finish(&mut self, i: usize, len: u32) {
+        let next = self.nodes.len() as u32;
+        let end = self.pos as u32;
+        let n = &mut self.nodes[i];
+        n.len = len;
+        n.end = end;
+        n.next = next;
+    }
+
+    fn literal(&mut self, word: &[u8], kind: Kind) -> Option<()> {
+        if !self.b[self.pos..].starts_with(word) {
+            return None;
+        }
+        let i = self.push(kind, self.pos);
+        self.pos += word.len();
+        self.finish(i, 0);
+        Some(())
+    }
+
+    fn value(&mut self, depth: usize) -> Option<()> {
+        self.ws();
+        match *self.b.get(self.pos)? {
+            b'{' => {
+                if depth >= MAX_DEPTH {
+                    return None;
+                }
+                let i = self.push(Kind::Object, self.pos);
+                self.pos += 1;
+                self.ws();
+                let mut len = 0;
+                if self.b.get(self.pos) == Some(&b'}') {
+                    self.pos += 1;
+                } else {
+                    loop {
+                        self.ws();
+                        if self.b.get(self.pos) != Some(&b'"') {
+                            return None;
+                        }
+                        self.string()?;
+                        self.ws();
+                        if self.b.get(self.pos) != Some(&b':') {
+                            return None;
+                        }
+                        self.pos += 1;
+                        self.value(depth + 1)?;
+                        len += 1;
+                        self.ws();
+                        match self.b.get(self.pos)? {
+                            b',' => self.pos += 1,
+                            b'}' => {
+                                self.pos += 1;
+                                break;
+                            }
+                            _ => return None,
+                        }
+                    }
+                }
+                self.finish(i, len);
+            }
+            b'[' => {
+                if depth >= MAX_DEPTH {
+                    return None;
+                }
+                let i = self.push(Kind::Array, self.pos);
+                self.pos += 1;
+                self.ws();
+                let mut len = 0;
+                if self.b.get(self.pos) == Some(&b']') {
+                    self.pos += 1;
+                } else {
+                    loop {
+                        self.value(depth + 1)?;
+                        len += 1;
+                        self.ws();
+                        match self.b.get(self.pos)? {
+                            b',' => self.pos += 1,
+                            b']' => {
+                                self.pos += 1;
+                                break;
+                            }
+                            _ => return None,
+                        }
+                    }
+                }
+                self.finish(i, len);
+            }
+            b'"' => self.string()?,
+            b't' => self.literal(b"true", Kind::True)?,
+            b'f' => self.literal(b"false", Kind::False)?,
+            b'n' => self.literal(b"null", Kind::Null)?,
+            b'-' | b'0'..=b'9' => self.number()?,
+            _ => return None,
+        }
+        Some(())
+    }
+
+    /// A string without escapes (the body has no backslash) or control characters.
+    fn string(&mut self) -> Option<()> {
+        let start = self.pos + 1;
+        let len = memchr::memchr(b'"', &self.b[start..])?;
+        let end = start + len;
+        if self.b[start..end].iter().any(|&c| c < 0x20) {
+            return None;
+        }
+        let i = self.push(Kind::Str, start);
+        self.nodes[i].end = end as u32;
+        self.pos = end + 1;
+        Some(())
+    }
+
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?`, with no exponent and few enough digits to read alike
+    /// everywhere.
+    fn number(&mut self) -> Option<()> {
+        let start = self.pos;
+        let b = self.b;
+        let mut p = start;
+        if b[p] == b'-' {
+            p += 1;
+        }
+        let digits = |mut p: usize| {
+            while b.get(p).is_some_and(u8::is_ascii_digit) {
+                p += 1;
+            }
+            p
+        };
+        let int_end = digits(p);
+        let int_digits = int_end - p;
+        if int_digits == 0 || (int_digits > 1 && b[p] == b'0') {
+            return None;
+        }
+        let mut kind = Kind::Int;
+        let mut end = int_end;
+        if b.get(end) == Some(&b'.') {
+            let frac_end = digits(end + 1);
+            if frac_end == end + 1 || int_digits + (frac_end - end - 1) > 15 {
+                return None;
+            }
+            kind = Kind::Float;
+            end = frac_end;
+        } else if int_digits > 18 {
+            return None;
+        }
+        if matches!(b.get(end), Some(b'e' | b'E')) {
+            return None;
+        }
+        let i = self.push(kind, start);
+        self.pos = end;
+        self.finish(i, 0);
+        Some(())
+    }
+}
+
+impl<'b> Dom<'b> {
+    pub(crate) fn node(&self, n: usize) -> Node {
+        self.nodes[n]
+    }
+
+    /// The value's text in the body (a string's contents, without quotes).
+    pub(crate) fn text(&self, n: usize) -> &'b str {
+        let node = self.nodes[n];
+        &self.body[node.start as usize..node.end as usize]
+    }
+
+    /// A node's text as a JSON document of its own (a string with its quotes).
+    pub(crate) fn json_text(&self, n: usize) -> &'b str {
+        let node = self.nodes[n];
+        let (start, end) = match node.kind {
+            Kind::Str => (node.start as usize - 1, node.end as usize + 1),
+            _ => (node.start as usize, node.end as usize),
+        };
+        &self.body[start..end]
+    }
+
+    /// A number node's value.
+    pub(crate) fn number(&self, n: usize) -> Option<Number> {
+        let text = self.text(n);
+        match self.nodes[n].kind {
+            Kind::Int => text.parse::<i64>().ok().map(Number::from),
+            Kind::Float => text.parse::<f64>().ok().and_then(Number::from_f64),
+            _ => None,
+        }
+    }
+
+    /// The nodes of an array's elements, or of an object's members as (key, value) pairs.
+    fn children(&self, n: usize) -> impl Iterator<Item = usize> + '_ {
+        let node = self.nodes[n];
+        let mut i = n + 1;
+        (0..node.len).map(move |_| {
+            let here = i;
+            i = self.nodes[here].next as usize;
+            here
+        })
+    }
+
+    /// An array's elements.
+    pub(crate) fn elements(&self, n: usize) -> impl Iterator<Item = usize> + '_ {
+        self.children(n)
+    }
+
+    /// An object's members as (key node, value node).
+    pub(crate) fn members(&self, n: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let node = self.nodes[n];
+        let mut i = n + 1;
+        (0..node.len).map(move |_| {
+            let key = i;
+            i = self.nodes[key + 1].next as usize;
+            (key, key + 1)
+        })
+    }
+
+    /// The value of an object's member `key` (the last, when the key repeats).
+    pub(crate) fn get(&self, n: usize, key: &str) -> Option<usize> {
+        self.members(n).filter(|&(k, _)| self.text(k) == key).last().map(|(_, v)| v)
+    }
+
+    /// An object's number of distinct keys.
+    pub(crate) fn distinct_keys(&self, n: usize) -> usize {
+        let members: smallvec::SmallVec<[&str; 16]> = self.members(n).map(|(k, _)| self.text(k)).collect();
+        members.iter().enumerate().filter(|(i, k)| !members[i + 1..].contains(k)).count()
+    }
+
+    /// An array's `i`th element.
+    pub(crate) fn nth(&self, n: usize, i: usize) -> Option<usize> {
+        self.elements(n).nth(i)
+    }
+}
