@@ -14,7 +14,7 @@ pub mod config;
 mod conn;
 pub mod driver;
 pub mod journal;
-pub mod priority;
+pub mod pace;
 pub mod server;
 pub mod snapshot;
 pub mod stats;

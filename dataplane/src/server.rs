@@ -196,10 +196,7 @@ pub fn start(config: DataPlaneConfig, store: SnapshotStore) -> Result<RunningDat
         threads.push(
             std::thread::Builder::new()
                 .name("mockplane-rules-watch".into())
-                .spawn(move || {
-                    crate::priority::yield_to_workers();
-                    crate::snapshot::watch_file(store, path, every, stop)
-                })
+                .spawn(move || crate::snapshot::watch_file(store, path, every, stop))
                 .map_err(StartError::Runtime)?,
         );
     }

@@ -121,7 +121,7 @@ impl SnapshotStore {
         base_dir: Option<PathBuf>,
         config_version: Option<String>,
     ) -> Result<u64, RuleSetError> {
-        let options = CompileOptions { base_dir, state: self.state.clone() };
+        let options = CompileOptions { base_dir, state: self.state.clone(), pause: Some(crate::pace::pause) };
         let table = RuleTable::compile(&rules, &options)?;
         let version = self.load().map_or(1, |s| s.version + 1);
         let previous = self.current.swap(Some(Arc::new(Snapshot {
@@ -146,10 +146,25 @@ impl SnapshotStore {
     /// after every install and periodically by the thread that installs (the file watcher,
     /// the xDS client).
     pub fn reap(&self) {
-        let mut retired = self.retired.lock().unwrap_or_else(|p| p.into_inner());
-        // A retired snapshot is no longer in the swap cell, so nobody can take a new reference
-        // to it: a count of 1 (ours) stays 1.
-        retired.retain(|s| Arc::strong_count(s) > 1);
+        let free: Vec<Arc<Snapshot>> = {
+            let mut retired = self.retired.lock().unwrap_or_else(|p| p.into_inner());
+            // A retired snapshot is no longer in the swap cell, so nobody can take a new
+            // reference to it: a count of 1 (ours) stays 1.
+            let (free, kept) =
+                std::mem::take(&mut *retired).into_iter().partition(|s| Arc::strong_count(s) == 1);
+            *retired = kept;
+            free
+        };
+        for snapshot in free {
+            if let Ok(Snapshot { table, mut rules, .. }) = Arc::try_unwrap(snapshot) {
+                // One rule at a time, yielding to the workers now and then (see `pace`).
+                table.drop_paced(crate::pace::pause);
+                while let Some(rule) = rules.rules.pop() {
+                    drop(rule);
+                    crate::pace::pause();
+                }
+            }
+        }
     }
 
     /// How many replaced snapshots are still held by some worker.

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mockplane_proto::convert::rule_set_from_any;
+use mockplane_proto::convert::rule_set_from_any_paced;
 use mockplane_proto::discovery::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
 use mockplane_proto::discovery::{DiscoveryRequest, DiscoveryResponse};
 use mockplane_proto::node::{node::UserAgentVersionType, Node};
@@ -29,7 +29,6 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::journal::JournalQuery;
-use crate::priority::{yield_to_workers, Boost};
 use crate::snapshot::SnapshotStore;
 use crate::stats::SharedStats;
 
@@ -38,9 +37,6 @@ const MAX_MESSAGE_BYTES: usize = 512 << 20;
 
 /// The HTTP/2 receive window for the xDS connection.
 const RECEIVE_WINDOW: u32 = 16 << 20;
-
-/// How long a version may wait for idle CPU before it is applied at normal priority.
-const BOOST_AFTER: Duration = Duration::from_millis(500);
 
 /// Journal entries sent per report at most.
 const JOURNAL_PER_REPORT: usize = 1_000;
@@ -137,11 +133,7 @@ pub(crate) fn spawn(
     shutdown: Arc<AtomicBool>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     store.update_link(|l| l.url = config.control_plane.clone());
-    let boost = Boost::new(BOOST_AFTER);
-    boost.clone().spawn_watchdog(shutdown.clone())?;
     std::thread::Builder::new().name("mockplane-xds".into()).spawn(move || {
-        yield_to_workers();
-        boost.register_current_thread();
         let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(rt) => rt,
             Err(e) => {
@@ -149,7 +141,7 @@ pub(crate) fn spawn(
                 return;
             }
         };
-        let client = Client { node: node(&config, &facts), config, store, stats, boost };
+        let client = Client { node: node(&config, &facts), config, store, stats };
         rt.block_on(async {
             tokio::select! {
                 _ = client.run() => {}
@@ -197,7 +189,7 @@ fn apply(
     let [resource] = response.resources.as_slice() else {
         return Err(format!("expected exactly one RuleSet resource, got {}", response.resources.len()));
     };
-    let rules = rule_set_from_any(resource).map_err(|e| e.to_string())?;
+    let rules = rule_set_from_any_paced(resource, Some(crate::pace::pause)).map_err(|e| e.to_string())?;
     if config.max_rules > 0 && rules.rules.len() > config.max_rules {
         return Err(format!(
             "the rule set has {} rules, more than this data plane's --max-rules {}",
@@ -232,7 +224,6 @@ struct Client {
     store: SnapshotStore,
     stats: Arc<SharedStats>,
     node: Node,
-    boost: Arc<Boost>,
 }
 
 impl Client {
@@ -322,10 +313,7 @@ impl Client {
                 Ok(None) => return Ok(()),
                 Err(status) => return Err(format!("the xDS stream failed: {}", status.message())),
             };
-            let applying = self.boost.begin();
-            let applied_now = apply(&self.config, &self.store, &response, &source);
-            drop(applying);
-            let request = match applied_now {
+            let request = match apply(&self.config, &self.store, &response, &source) {
                 Ok(version) => {
                     if let Some(path) = self.config.snapshot_path() {
                         if let Err(e) = persist(&path, &response) {

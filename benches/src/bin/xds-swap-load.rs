@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mockplane_controlplane::{ControlPlane, NodeEvent};
+use mockplane_controlplane::{ControlPlane, NodeEvent, SnapshotCache};
 use mockplane_rules::model::RuleSet;
 
 const ENV: &str = "bench/swap";
@@ -29,13 +29,15 @@ fn main() {
     let interval = Duration::from_millis(interval.parse().expect("INTERVAL_MS is a number"));
     let seconds = Duration::from_secs(seconds.parse().expect("SECONDS is a number"));
 
-    // On this 2-core machine the control plane shares a core with the data plane (wrk has the
-    // other); in production it runs elsewhere. Run it as politely as the data plane runs its
-    // own xDS thread (SCHED_IDLE; every thread started from here inherits it), so
-    // that what is measured is the data plane taking the swaps.
-    mockplane_dataplane::priority::yield_to_workers();
+    // On this 2-core machine the control plane shares a core with wrk (the data plane has the
+    // other); in production it runs elsewhere. Its validation and encoding yield every 100 µs,
+    // as the data plane's own decoding and compiling do, so that wrk measures the data plane
+    // taking the swaps rather than the control plane making them.
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let cp = ControlPlane::new();
+    let cp = ControlPlane {
+        cache: std::sync::Arc::new(SnapshotCache::paced(mockplane_dataplane::pace::pause)),
+        ..ControlPlane::new()
+    };
     let base = mockplane_benches::realistic_rule_set(rules, 42);
     cp.cache.set(ENV, version(&base, 0), None).expect("a valid rule set");
     let listener = runtime.block_on(tokio::net::TcpListener::bind(addr)).expect("bind");

@@ -73,6 +73,11 @@ impl std::fmt::Display for Place<'_> {
 /// field is its elements' encodings in a row), rather than as one `pb::RuleSet` converted whole
 /// first: the working set stays a rule, not a copy of the whole set, which halves the time.
 pub fn rule_set_to_any(rules: &model::RuleSet) -> crate::wkt::Any {
+    rule_set_to_any_paced(rules, None)
+}
+
+/// [`rule_set_to_any`], calling `pause` between rules (see `CompileOptions::pause`).
+pub fn rule_set_to_any_paced(rules: &model::RuleSet, pause: Option<fn()>) -> crate::wkt::Any {
     let head = pb::RuleSet {
         project: rules.project.clone(),
         environment: rules.environment.clone(),
@@ -83,6 +88,9 @@ pub fn rule_set_to_any(rules: &model::RuleSet) -> crate::wkt::Any {
     let mut buf = Vec::with_capacity(head.encoded_len() + rules.rules.len() * 256);
     head.encode_raw(&mut buf);
     for rule in &rules.rules {
+        if let Some(pause) = pause {
+            pause();
+        }
         prost::encoding::message::encode(RULES_FIELD, &pb::Rule::from(rule), &mut buf);
     }
     crate::wkt::Any { type_url: RULE_SET_TYPE_URL.to_owned(), value: buf.into() }
@@ -93,6 +101,14 @@ const RULES_FIELD: u32 = 5;
 
 /// Decodes a rule set from an xDS resource.
 pub fn rule_set_from_any(any: &crate::wkt::Any) -> Result<model::RuleSet, ConversionError> {
+    rule_set_from_any_paced(any, None)
+}
+
+/// [`rule_set_from_any`], calling `pause` between rules (see `CompileOptions::pause`).
+pub fn rule_set_from_any_paced(
+    any: &crate::wkt::Any,
+    pause: Option<fn()>,
+) -> Result<model::RuleSet, ConversionError> {
     if any.type_url != RULE_SET_TYPE_URL {
         return Err(error(
             &Place::Root("resources[0]"),
@@ -111,6 +127,9 @@ pub fn rule_set_from_any(any: &crate::wkt::Any) -> Result<model::RuleSet, Conver
     let rules_place = Place::Root("rules");
     while !buf.is_empty() {
         let (tag, wire_type) = prost::encoding::decode_key(&mut buf).map_err(invalid)?;
+        if let Some(pause) = pause {
+            pause();
+        }
         if tag == RULES_FIELD && wire_type == prost::encoding::WireType::LengthDelimited {
             let len = usize::try_from(prost::encoding::decode_varint(&mut buf).map_err(invalid)?)
                 .unwrap_or(usize::MAX);
