@@ -379,9 +379,9 @@ async fn report_loop(
 ) {
     let mut client = ReportServiceClient::new(channel);
     let (tx, rx) = mpsc::channel(4);
-    let call = tokio::spawn(async move { client.stream_reports(ReceiverStream::new(rx)).await });
-    let _stop_call = AbortOnDrop(tokio::spawn(async move {
-        let _ = call.await;
+    // The call ends when this loop ends (the sender drops) or with the session (abort).
+    let _call = AbortOnDrop(tokio::spawn(async move {
+        let _ = client.stream_reports(ReceiverStream::new(rx)).await;
     }));
     // Baselines: what earlier reports have covered.
     let mut sent_hits: std::collections::HashMap<String, u64> = stats.rule_hit_totals().into_iter().collect();
