@@ -96,7 +96,11 @@ pub struct Selection<'t, 'r> {
     rule: &'t CompiledRule,
     /// The rule's position in the rule set, known without reading the rule.
     index: u32,
-    params: PathParams<'t, 'r>,
+    /// The request path, whose template parameters are captured only when asked for: a
+    /// static answer never needs them, and capturing reads the rule's template (cold memory
+    /// in a large table).
+    path: &'r str,
+    flags: u8,
     hit: u64,
 }
 
@@ -110,8 +114,8 @@ impl<'t, 'r> Selection<'t, 'r> {
         self.index as usize
     }
     /// Path template parameters, name → raw value.
-    pub fn params(&self) -> &[(&'t str, &'r str)] {
-        &self.params
+    pub fn params(&self) -> PathParams<'t, 'r> {
+        captures(self.rule, self.flags, self.path)
     }
     /// This request's hit number for the rule (1-based), when the rule counts hits; else 0.
     pub fn hit(&self) -> u64 {
@@ -384,7 +388,7 @@ impl RuleTable {
                 None => return self.select_in_order(cx, bit, e.rank),
             }
         };
-        Some(Selection { rule, index: e.rule, params: captures(rule, e.flags, cx.req.path), hit })
+        Some(Selection { rule, index: e.rule, path: cx.req.path, flags: e.flags, hit })
     }
 
     /// The plain algorithm: every candidate, in rank order, claimed in turn. Used after the
@@ -407,8 +411,7 @@ impl RuleTable {
             let rule = &self.rules[info.rule as usize];
             let hit = if info.flags & CLAIMS == 0 { Some(0) } else { claim(rule) };
             if let Some(hit) = hit {
-                let params = captures(rule, info.flags, cx.req.path);
-                return Some(Selection { rule, index: info.rule, params, hit });
+                return Some(Selection { rule, index: info.rule, path: cx.req.path, flags: info.flags, hit });
             }
         }
         None
@@ -492,9 +495,10 @@ impl RuleTable {
         if let Some(fixed) = &r.fixed {
             return (delay, Reply::Static(fixed));
         }
+        let params = selection.params();
         let mut render = RenderContext {
             request: cx,
-            path_params: &selection.params,
+            path_params: &params,
             env: &self.variables,
             // Converted only here: a calendar date costs more than serving a static answer.
             now: chrono::DateTime::<chrono::Utc>::from(now),

@@ -20,7 +20,7 @@ use regex::{Regex, RegexSet, RegexSetBuilder};
 use rustc_hash::{FxHashMap, FxHashSet};
 use smallvec::SmallVec;
 
-use super::flat::{hash_pieces, Entry, FlatMap, FlatMapBuilder, Record, COMPLETE};
+use super::flat::{hash_pieces, Entry, FlatMap, FlatMapBuilder, PieceHasher, Record, COMPLETE};
 use super::prefixes::PrefixSet;
 use super::{PathPattern, PathTemplate, Segment, Tier};
 use crate::value::{regex_message, REGEX_SIZE_LIMIT};
@@ -75,9 +75,9 @@ impl<'p> Segments<'p> {
 
     /// Segment `i` (below both `count` and [`MAX_SEGMENTS`]).
     #[inline]
-    fn get(&self, i: usize) -> &'p str {
+    fn get(&self, i: usize) -> &'p [u8] {
         let start = if i == 0 { 1 } else { self.ends[i - 1] as usize + 1 };
-        &self.path[start..self.ends[i] as usize]
+        &self.path.as_bytes()[start..self.ends[i] as usize]
     }
 }
 
@@ -89,6 +89,8 @@ struct Shape {
     catch_all: bool,
     /// Bit `i` set: segment `i` is a parameter.
     params: u32,
+    /// Bit `i` set for each of the `count` segments.
+    within: u32,
     /// Keyed by the literal segments, each followed by `/`.
     map: FlatMap,
 }
@@ -108,15 +110,29 @@ impl Shape {
             }
             params &= params - 1;
         }
-        let hash = hash_pieces(self.literals().map(|i| segs.get(i).as_bytes()));
-        let len: usize = self.literals().map(|i| segs.get(i).len() + 1).sum();
-        self.map.get(hash, len, |mut stored| {
-            self.literals().all(|i| {
-                let seg = segs.get(i).as_bytes();
-                let ok = stored.get(..seg.len()) == Some(seg) && stored.get(seg.len()) == Some(&b'/');
-                stored = stored.get(seg.len() + 1..).unwrap_or_default();
-                ok
-            })
+        // The literal positions as bits, walked lowest first (cheaper than `literals()`).
+        let literal_bits = !self.params & self.within;
+        let mut hasher = PieceHasher::default();
+        let mut len = 0;
+        let mut bits = literal_bits;
+        while bits != 0 {
+            let seg = segs.get(bits.trailing_zeros() as usize);
+            hasher.piece(seg);
+            len += seg.len() + 1;
+            bits &= bits - 1;
+        }
+        self.map.get(hasher.finish(), len, |mut stored| {
+            let mut bits = literal_bits;
+            while bits != 0 {
+                let seg = segs.get(bits.trailing_zeros() as usize);
+                // The stored key is each literal followed by `/`; its length already matched.
+                if stored[..seg.len()] != *seg || stored[seg.len()] != b'/' {
+                    return false;
+                }
+                stored = &stored[seg.len() + 1..];
+                bits &= bits - 1;
+            }
+            true
         })
     }
 
@@ -238,6 +254,7 @@ impl PathIndex {
                                 count: count as u8,
                                 catch_all,
                                 params,
+                                within: if count >= 32 { u32::MAX } else { (1u32 << count) - 1 },
                                 map: FlatMap::default(),
                             });
                             index.shapes.len() - 1
