@@ -441,9 +441,17 @@ impl PathIndex {
         out: &mut Candidates,
     ) {
         match tier {
-            Tier::Exact => out.extend(exact.iter().flat_map(|r| r.entries().map(|e| e.rank))),
+            // Plain pushes: `SmallVec::extend` reserves from a size hint first, which cost more
+            // than the one or two ranks usually added.
+            Tier::Exact => {
+                for e in exact.iter().flat_map(|r| r.entries()) {
+                    out.push(e.rank);
+                }
+            }
             Tier::Template => {
-                out.extend(templates.iter().flat_map(|r| r.entries().map(|e| e.rank)));
+                for e in templates.iter().flat_map(|r| r.entries()) {
+                    out.push(e.rank);
+                }
                 for (rank, t) in &self.long_templates {
                     if t.matches(path, &mut super::PathParams::new()) {
                         out.push(*rank);
@@ -452,7 +460,11 @@ impl PathIndex {
             }
             Tier::Prefix => {
                 if !self.prefixes.is_empty() {
-                    self.prefixes.prefixes_of(path, |id| out.extend_from_slice(&self.prefix_ranks[id]));
+                    self.prefixes.prefixes_of(path, |id| {
+                        for &rank in &self.prefix_ranks[id] {
+                            out.push(rank);
+                        }
+                    });
                 }
             }
             Tier::Regex => {
@@ -473,7 +485,11 @@ impl PathIndex {
                     }
                 }
             }
-            Tier::Pathless => out.extend_from_slice(&self.pathless),
+            Tier::Pathless => {
+                for &rank in &self.pathless {
+                    out.push(rank);
+                }
+            }
         }
     }
 

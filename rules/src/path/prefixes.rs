@@ -51,6 +51,10 @@ pub(crate) struct PrefixSet {
     text: Vec<u8>,
     /// Bit `d` set: some anchor holds `d` slashes (depths of 63 and more share bit 63).
     depths: u64,
+    /// A one-word filter of the members' first path segments (bit `hash % 64` of each; all
+    /// bits when some member could start a path whatever its first segment): most paths of
+    /// an API are turned away at their second `/` without a probe.
+    first_segments: u64,
     /// The distinct members, sorted: for [`Self::may_start`], at build time only.
     sorted: Vec<Box<str>>,
 }
@@ -58,6 +62,21 @@ pub(crate) struct PrefixSet {
 #[inline]
 fn anchor_hash(anchor: &[u8]) -> u64 {
     hash_pieces([anchor])
+}
+
+/// The filter bit of a first path segment.
+#[inline]
+fn segment_bit(segment: &[u8]) -> u64 {
+    1 << (hash_pieces([segment]) >> 58)
+}
+
+/// The filter bits a member needs: its first segment's, or all when it ends before its
+/// second `/` (`/`, `/ap`) or does not start with one.
+fn first_segment_bits(member: &str) -> u64 {
+    match member.strip_prefix('/').and_then(|rest| rest.split_once('/')) {
+        Some((first, _)) => segment_bit(first.as_bytes()),
+        None => u64::MAX,
+    }
 }
 
 fn depth_bit(anchor: &[u8]) -> u64 {
@@ -74,6 +93,7 @@ impl PrefixSet {
         let mut anchors: Vec<&str> = Vec::new();
         for (id, s) in strings.iter().enumerate() {
             let s = s.as_ref();
+            set.first_segments |= first_segment_bits(s);
             let cut = s.rfind('/').map_or(0, |i| i + 1);
             let (anchor, tail) = s.split_at(cut);
             by_anchor
@@ -175,6 +195,10 @@ impl PrefixSet {
         for (i, &b) in path.iter().enumerate() {
             if b == b'/' {
                 depth += 1;
+                // Past the first segment: only members that start with it can follow.
+                if depth == 2 && self.first_segments & segment_bit(&path[1..i]) == 0 {
+                    return;
+                }
                 if self.depths & (1 << depth.min(63)) != 0 {
                     probe(i + 1);
                 }
