@@ -14,9 +14,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
-use mockplane_benches::{
-    path_only_rule_set, realistic_rule_set, requests_for, Aim, OwnedRequest, PackedRequests,
-};
+use mockplane_benches::{path_only_rule_set, realistic_rule_set, requests_for, OwnedRequest, PackedRequests};
 use mockplane_rules::{CompileOptions, RenderBuffers, Reply, RuleSet, RuleTable};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
@@ -71,19 +69,6 @@ fn bench_select(
     });
 }
 
-/// The kind of a generated request, for the per-kind diagnostics.
-fn kind_of(r: &OwnedRequest) -> &'static str {
-    match r.aim {
-        _ if !r.body.is_empty() => "json_body",
-        Aim::Exact => "exact",
-        Aim::Template => "template",
-        Aim::Prefix => "prefix",
-        Aim::Regex => "regex",
-        Aim::Miss => "miss",
-        Aim::Pathless | Aim::Custom => "other",
-    }
-}
-
 fn realistic(c: &mut Criterion) {
     let mut group = new_group(c, "realistic");
     for n in [10, 1_000, 10_000, 100_000] {
@@ -106,8 +91,7 @@ fn realistic(c: &mut Criterion) {
         if n == 100_000 {
             // Where the time goes: each kind of request on its own.
             for kind in ["exact", "template", "prefix", "regex", "json_body", "miss"] {
-                let some: Vec<OwnedRequest> =
-                    requests.iter().filter(|r| kind_of(r) == kind).cloned().collect();
+                let some: Vec<OwnedRequest> = requests.iter().filter(|r| r.kind() == kind).cloned().collect();
                 bench_select(&mut group, BenchmarkId::new(format!("select_{kind}"), n), &table, &some);
             }
         }

@@ -49,6 +49,20 @@ impl OwnedRequest {
         }
     }
 
+    /// The kind of request, as the per-kind benchmarks name it: `exact`, `template`, `prefix`,
+    /// `regex` or `miss` by its aim, `json_body` whatever its path when it has a body, `other`.
+    pub fn kind(&self) -> &'static str {
+        match self.aim {
+            _ if !self.body.is_empty() => "json_body",
+            Aim::Exact => "exact",
+            Aim::Template => "template",
+            Aim::Prefix => "prefix",
+            Aim::Regex => "regex",
+            Aim::Miss => "miss",
+            Aim::Pathless | Aim::Custom => "other",
+        }
+    }
+
     /// Whether some rule is meant to serve it (everything but [`Aim::Miss`]).
     pub fn expect_hit(&self) -> bool {
         self.aim != Aim::Miss

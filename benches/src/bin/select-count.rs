@@ -7,9 +7,7 @@
 //! realistic, every kind); KIND keeps only requests of one kind: exact, template, prefix,
 //! regex, json_body, miss or other.
 
-use mockplane_benches::{
-    path_only_rule_set, realistic_rule_set, requests_for, Aim, OwnedRequest, PackedRequests,
-};
+use mockplane_benches::{path_only_rule_set, realistic_rule_set, requests_for, PackedRequests};
 use mockplane_rules::{CompileOptions, RuleTable};
 
 #[inline(never)]
@@ -28,19 +26,6 @@ fn warm_up(table: &RuleTable, requests: &PackedRequests) {
     }
 }
 
-/// The kind of a generated request (as the `matching` bench names them).
-fn kind_of(r: &OwnedRequest) -> &'static str {
-    match r.aim {
-        _ if !r.body.is_empty() => "json_body",
-        Aim::Exact => "exact",
-        Aim::Template => "template",
-        Aim::Prefix => "prefix",
-        Aim::Regex => "regex",
-        Aim::Miss => "miss",
-        Aim::Pathless | Aim::Custom => "other",
-    }
-}
-
 fn main() {
     let mut args = std::env::args().skip(1);
     let rules: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
@@ -52,7 +37,7 @@ fn main() {
     let table = RuleTable::compile(&set, &CompileOptions::default()).expect("generated rules compile");
     let mut requests = requests_for(&set, 16_384, 7);
     if let Some(kind) = args.next() {
-        requests.retain(|r| kind_of(r) == kind);
+        requests.retain(|r| r.kind() == kind);
         assert!(!requests.is_empty(), "no requests of kind {kind}");
     }
     let requests = PackedRequests::new(&requests);
