@@ -184,9 +184,12 @@ impl Parser<'_> {
     /// A string without escapes (the body has no backslash) or control characters.
     fn string(&mut self) -> Option<()> {
         let start = self.pos + 1;
-        let len = memchr::memchr(b'"', &self.b[start..])?;
+        // One plain pass for the closing quote and control characters: JSON strings are a few
+        // bytes, for which `memchr`'s dispatch cost more than the scan (~130 instructions a
+        // string against ~40, callgrind, `select-count … json_body`).
+        let len = self.b[start..].iter().position(|&c| c == b'"' || c < 0x20)?;
         let end = start + len;
-        if self.b[start..end].iter().any(|&c| c < 0x20) {
+        if self.b[end] != b'"' {
             return None;
         }
         let i = self.push(Kind::Str, start);
