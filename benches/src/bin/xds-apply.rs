@@ -2,11 +2,12 @@
 //! rule changed per version as in `xds-converge` and `xds-swap-load`: for instruction counts
 //! under callgrind, which are stable on a noisy machine where timings are not.
 //!
-//! `xds-apply MODE [RULES] [ROUNDS]` (defaults dp 1000 20). Each round's work runs inside
-//! `round`, so that
+//! `xds-apply MODE [RULES] [ROUNDS]` (defaults dp 1000 20); MODE `dp` (a data plane's apply),
+//! `dp-full` (decoding and compiling every rule, as before `RuleCache`) or `cp`. Each round's
+//! work runs inside a function named `*_round`, so that
 //!
 //! ```sh
-//! valgrind --tool=callgrind --toggle-collect='*xds_apply*round*' target/release/xds-apply dp 1000 20
+//! valgrind --tool=callgrind --toggle-collect='*dp_round*' target/release/xds-apply dp 1000 20
 //! ```
 //!
 //! counts exactly the rounds (divide by ROUNDS). It also prints the median wall time per round.
@@ -31,7 +32,8 @@ fn main() {
     let base = mockplane_benches::realistic_rule_set(rules, 42);
     let mut times = Vec::with_capacity(rounds);
     match mode.as_str() {
-        "dp" => {
+        "dp" | "dp-full" => {
+            let round = if mode == "dp" { dp_round } else { dp_full_round };
             let responses: Vec<DiscoveryResponse> = (0..=rounds)
                 .map(|round| DiscoveryResponse {
                     version_info: format!("{round}"),
@@ -42,10 +44,11 @@ fn main() {
                 })
                 .collect();
             let store = SnapshotStore::new();
-            dp_round(&store, &responses[0]);
+            // The first version, outside the rounds: nothing to reuse yet.
+            store.install_resource(&responses[0].resources[0], 0, "bench".into(), None).unwrap();
             for response in &responses[1..] {
                 let t0 = Instant::now();
-                dp_round(&store, response);
+                round(&store, response);
                 times.push(t0.elapsed());
             }
             store.reap();
@@ -60,7 +63,7 @@ fn main() {
                 times.push(t0.elapsed());
             }
         }
-        other => panic!("unknown mode {other:?}: dp or cp"),
+        other => panic!("unknown mode {other:?}: dp, dp-full or cp"),
     }
     times.sort();
     eprintln!(
@@ -69,9 +72,20 @@ fn main() {
     );
 }
 
-/// One version applied by a data plane, as its xDS client does (without persisting).
+/// One version applied by a data plane, as its xDS client does (without persisting): only
+/// the rules that changed are decoded and compiled.
 #[inline(never)]
 fn dp_round(store: &SnapshotStore, response: &DiscoveryResponse) {
+    store
+        .install_resource(&response.resources[0], 0, "bench".into(), Some(response.version_info.clone()))
+        .unwrap();
+    store.reap();
+}
+
+/// One version decoded and compiled whole (how data planes applied versions before
+/// `RuleCache`).
+#[inline(never)]
+fn dp_full_round(store: &SnapshotStore, response: &DiscoveryResponse) {
     let rules = mockplane_proto::convert::rule_set_from_any_paced(
         &response.resources[0],
         Some(mockplane_dataplane::pace::pause),
