@@ -108,17 +108,33 @@ pub struct Build<'a, K> {
     previous: Option<&'a RuleTable>,
     head: RuleSet,
     options: &'a CompileOptions,
-    items: Vec<Item<K>>,
+    items: Vec<Item<'a, K>>,
     reused: usize,
 }
 
 #[derive(Debug)]
-enum Item<K> {
-    /// Decoded; cached under the key after a successful compile unless `None`. Boxed: a model
-    /// rule is large, and most items are `Kept`.
-    Fresh(Option<K>, Box<Rule>),
+enum Item<'a, K> {
+    /// To compile; cached under the key after a successful compile unless `None`.
+    Fresh(Option<K>, Model<'a>),
     /// The rule at this position of the previous table.
     Kept(K, u32),
+}
+
+/// A model rule, decoded for this build or the caller's. Boxed when owned: a model rule is
+/// large, and most items are `Kept`.
+#[derive(Debug)]
+enum Model<'a> {
+    Owned(Box<Rule>),
+    Borrowed(&'a Rule),
+}
+
+impl Model<'_> {
+    fn rule(&self) -> &Rule {
+        match self {
+            Model::Owned(rule) => rule,
+            Model::Borrowed(rule) => rule,
+        }
+    }
 }
 
 impl<K: Hash + Eq> RuleCache<K> {
@@ -159,20 +175,40 @@ impl<K: Hash + Eq> RuleCache<K> {
     }
 }
 
-impl<K: Hash + Eq> Build<'_, K> {
+impl<'a, K: Hash + Eq> Build<'a, K> {
     /// The next rule: reused if `key` is cached, else `decode`d (its error is returned as is).
     pub fn push<E>(&mut self, key: K, decode: impl FnOnce() -> Result<Rule, E>) -> Result<(), E> {
-        if self.previous.is_some() {
-            if let Some(&index) = self.cache.keys.get(&key) {
-                self.items.push(Item::Kept(key, index));
-                self.reused += 1;
-                return Ok(());
+        match self.cached(&key) {
+            Some(index) => self.keep(key, index),
+            None => {
+                let rule = Model::Owned(Box::new(decode()?));
+                self.fresh(key, rule);
             }
         }
-        let rule = Box::new(decode()?);
-        let cacheable = !has_file_body(&rule);
-        self.items.push(Item::Fresh(cacheable.then_some(key), rule));
         Ok(())
+    }
+
+    /// The next rule: reused if `key` is cached, else compiled from `rule` (not copied).
+    pub fn push_model(&mut self, key: K, rule: &'a Rule) {
+        match self.cached(&key) {
+            Some(index) => self.keep(key, index),
+            None => self.fresh(key, Model::Borrowed(rule)),
+        }
+    }
+
+    /// The position in the previous table of the rule cached under `key`, if it can be reused.
+    fn cached(&self, key: &K) -> Option<u32> {
+        self.previous.and_then(|_| self.cache.keys.get(key).copied())
+    }
+
+    fn keep(&mut self, key: K, index: u32) {
+        self.items.push(Item::Kept(key, index));
+        self.reused += 1;
+    }
+
+    fn fresh(&mut self, key: K, rule: Model<'a>) {
+        let cacheable = !has_file_body(rule.rule());
+        self.items.push(Item::Fresh(cacheable.then_some(key), rule));
     }
 
     /// Makes room for `additional` more rules.
@@ -201,7 +237,7 @@ impl<K: Hash + Eq> Build<'_, K> {
     pub fn finish(self) -> Result<RuleTable, RuleSetError> {
         let Build { cache, previous, head, options, items, .. } = self;
         let sources = items.iter().map(|item| match item {
-            Item::Fresh(_, rule) => Source::Model(rule),
+            Item::Fresh(_, rule) => Source::Model(rule.rule()),
             Item::Kept(_, index) => Source::Compiled(
                 &previous.expect("only a previous table has kept rules").rules[*index as usize],
             ),
