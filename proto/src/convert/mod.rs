@@ -96,6 +96,41 @@ pub fn rule_set_to_any_paced(rules: &model::RuleSet, pause: Option<fn()>) -> cra
     crate::wkt::Any { type_url: RULE_SET_TYPE_URL.to_owned(), value: buf.into() }
 }
 
+/// One rule encoded as a `mockplane.config.v1.Rule`: what [`split_rule_set`] yields for it.
+pub fn rule_to_bytes(rule: &model::Rule) -> Vec<u8> {
+    pb::Rule::from(rule).encode_to_vec()
+}
+
+/// The resource of the rule set `head` (its `rules` are not read) whose rules are `rules`,
+/// each already encoded ([`rule_to_bytes`], or a slice of an earlier resource): the bytes
+/// [`rule_set_to_any`] gives for the whole set, and each rule's slice of them.
+pub fn rule_set_to_any_from_encoded<'r>(
+    head: &model::RuleSet,
+    rules: impl ExactSizeIterator<Item = &'r [u8]> + Clone,
+) -> (crate::wkt::Any, Vec<bytes::Bytes>) {
+    let head = pb::RuleSet {
+        project: head.project.clone(),
+        environment: head.environment.clone(),
+        variables: head.variables.clone(),
+        upstreams: head.upstreams.clone(),
+        rules: Vec::new(),
+    };
+    let total: usize =
+        rules.clone().map(|r| r.len() + 1 + prost::encoding::encoded_len_varint(r.len() as u64)).sum();
+    let mut buf = Vec::with_capacity(head.encoded_len() + total);
+    head.encode_raw(&mut buf);
+    let mut ranges = Vec::with_capacity(rules.len());
+    for rule in rules {
+        prost::encoding::encode_key(RULES_FIELD, prost::encoding::WireType::LengthDelimited, &mut buf);
+        prost::encoding::encode_varint(rule.len() as u64, &mut buf);
+        ranges.push(buf.len()..buf.len() + rule.len());
+        buf.extend_from_slice(rule);
+    }
+    let value = bytes::Bytes::from(buf);
+    let slices = ranges.into_iter().map(|r| value.slice(r)).collect();
+    (crate::wkt::Any { type_url: RULE_SET_TYPE_URL.to_owned(), value }, slices)
+}
+
 /// The field number of `RuleSet.rules`.
 const RULES_FIELD: u32 = 5;
 
@@ -238,6 +273,18 @@ mod tests {
         let e = split_rule_set(&truncated).unwrap_err();
         assert_eq!(e, rule_set_from_any(&truncated).unwrap_err());
         assert!(e.to_string().starts_with("resources[0]: not a valid"), "{e}");
+    }
+
+    #[test]
+    fn a_resource_assembled_from_encoded_rules_is_the_whole_encoding() {
+        let text = "project: shop\nvariables: { a: b }\nrules:\n  - id: x\n    response: { json: { z: 1, a: [true, null] } }\n  - id: y\n    response: { status: 201 }\n";
+        let set = model::RuleSet::parse(text, mockplane_rules::Format::Yaml).unwrap();
+        let encoded: Vec<Vec<u8>> = set.rules.iter().map(rule_to_bytes).collect();
+        let (any, slices) = rule_set_to_any_from_encoded(&set, encoded.iter().map(Vec::as_slice));
+        assert_eq!(any, rule_set_to_any(&set));
+        assert_eq!(slices, split_rule_set(&any).unwrap().rules);
+        let empty = model::RuleSet { rules: Vec::new(), ..set.clone() };
+        assert_eq!(rule_set_to_any_from_encoded(&set, [].into_iter()).0, rule_set_to_any(&empty));
     }
 
     #[test]
