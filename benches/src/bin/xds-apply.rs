@@ -66,6 +66,9 @@ fn main() {
         other => panic!("unknown mode {other:?}: dp, dp-full or cp"),
     }
     times.sort();
+    if times.is_empty() {
+        return;
+    }
     eprintln!(
         "{mode}: {rules} rules, {rounds} rounds: median {:.3} ms per version",
         times[times.len() / 2].as_secs_f64() * 1000.0
