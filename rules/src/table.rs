@@ -219,6 +219,9 @@ impl RuleTable {
         if !errors.list.is_empty() {
             return Err(RuleSetError { errors: errors.list });
         }
+        // The steps over the whole set below are not split per rule: a pause between each.
+        let pause = || options.pause.inspect(|pause| pause());
+        pause();
 
         let mut ranked: Vec<u32> = (0..rules.len() as u32).filter(|&i| rules[i as usize].enabled).collect();
         ranked.sort_by(|&a, &b| {
@@ -229,6 +232,7 @@ impl RuleTable {
                 .then_with(|| a.index.cmp(&b.index))
         });
         let info: Vec<RankInfo> = ranked.iter().map(|&i| rank_info(&rules[i as usize], i)).collect();
+        pause();
         let index = PathIndex::build(
             ranked.iter().enumerate().map(|(rank, &i)| {
                 let rule = &rules[i as usize];
@@ -240,6 +244,7 @@ impl RuleTable {
             },
         )
         .map_err(|message| RuleSetError { errors: vec![crate::ValidationError::new("rules", message)] })?;
+        pause();
 
         let keep: HashSet<(String, u64)> = rules
             .iter()
