@@ -46,10 +46,23 @@ fn main() {
             let store = SnapshotStore::new();
             // The first version, outside the rounds: nothing to reuse yet.
             store.install_resource(&responses[0].resources[0], 0, "bench".into(), None).unwrap();
+            let mut stretches = Vec::with_capacity(rounds);
             for response in &responses[1..] {
                 let t0 = Instant::now();
+                mockplane_dataplane::pace::pause();
+                mockplane_dataplane::pace::take_longest_stretch();
                 round(&store, response);
+                mockplane_dataplane::pace::pause();
                 times.push(t0.elapsed());
+                stretches.push(mockplane_dataplane::pace::take_longest_stretch());
+            }
+            stretches.sort();
+            if let Some(median) = stretches.get(stretches.len() / 2) {
+                eprintln!(
+                    "{mode}: longest stretch between two pauses per version: median {:.3} ms, max {:.3} ms",
+                    median.as_secs_f64() * 1000.0,
+                    stretches.last().unwrap().as_secs_f64() * 1000.0
+                );
             }
             store.reap();
         }
