@@ -15,6 +15,7 @@ pub mod cache;
 pub mod file;
 pub mod registry;
 pub mod reports;
+mod reuse;
 pub mod server;
 pub mod xds;
 

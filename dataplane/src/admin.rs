@@ -189,8 +189,13 @@ fn route(admin: &Admin, method: &str, target: &str, keep_alive: bool) -> Vec<u8>
         "/config" => match &snapshot {
             Some(s) => {
                 let loaded_at = chrono::DateTime::<chrono::Utc>::from(s.loaded_at).to_rfc3339();
+                let rule_set = match s.rules.rule_set() {
+                    Ok(set) => serde_json::json!(set),
+                    // It decoded when it was installed; this cannot happen.
+                    Err(e) => serde_json::json!({ "error": e }),
+                };
                 let body = serde_json::json!({
-                    "version": s.version, "source": s.source, "loaded_at": loaded_at, "rule_set": s.rules,
+                    "version": s.version, "source": s.source, "loaded_at": loaded_at, "rule_set": rule_set,
                 });
                 respond(200, "application/json", &body.to_string(), keep_alive)
             }

@@ -23,5 +23,5 @@ pub mod xds;
 
 pub use config::{DataPlaneConfig, IoDriver};
 pub use server::{start, RunningDataPlane, ShutdownHandle, StartError};
-pub use snapshot::{LinkStatus, Snapshot, SnapshotStore};
+pub use snapshot::{LinkStatus, Snapshot, SnapshotRules, SnapshotStore};
 pub use xds::XdsClientConfig;

@@ -20,12 +20,26 @@ const QUANTUM: Duration = Duration::from_micros(100);
 
 thread_local! {
     static LAST_YIELD: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// The previous call, and the longest time between two calls since [`take_longest_stretch`].
+    static LAST_CALL: Cell<Option<Instant>> = const { Cell::new(None) };
+    static LONGEST: Cell<Duration> = const { Cell::new(Duration::ZERO) };
+}
+
+/// The longest time this thread went between two [`pause`] calls since the last call of this
+/// function: the longest stretch of work that could hold a worker's core (a diagnostic, for
+/// `xds-apply`). Resets it.
+pub fn take_longest_stretch() -> Duration {
+    LAST_CALL.set(None);
+    LONGEST.replace(Duration::ZERO)
 }
 
 /// Yields the CPU if this thread has worked `QUANTUM` since it last did.
 pub fn pause() {
+    let now = Instant::now();
+    if let Some(previous) = LAST_CALL.get() {
+        LONGEST.set(LONGEST.get().max(now - previous));
+    }
     LAST_YIELD.with(|last| {
-        let now = Instant::now();
         match last.get() {
             Some(t) if now.duration_since(t) < QUANTUM => {}
             Some(_) => {
@@ -36,6 +50,8 @@ pub fn pause() {
             None => last.set(Some(now)),
         }
     });
+    // From here: the time the work between two calls takes, not the time others ran.
+    LAST_CALL.set(Some(Instant::now()));
 }
 
 #[cfg(test)]

@@ -9,8 +9,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use std::borrow::Cow;
+
 use arc_swap::ArcSwapOption;
-use mockplane_rules::{CompileOptions, Format, RuleSet, RuleSetError, RuleTable, StateStore};
+use bytes::Bytes;
+use mockplane_rules::{CompileOptions, Format, RuleCache, RuleSet, RuleSetError, RuleTable, StateStore};
 
 /// A compiled rule set and what is known of where it came from.
 #[derive(Debug)]
@@ -22,11 +25,33 @@ pub struct Snapshot {
     /// The compiled table.
     pub table: RuleTable,
     /// The rule set it was compiled from (served by `/config`).
-    pub rules: RuleSet,
+    pub rules: SnapshotRules,
     /// Where it came from: a file path, or the control plane.
     pub source: String,
     /// When it was loaded.
     pub loaded_at: SystemTime,
+}
+
+/// The rule set a snapshot was compiled from.
+#[derive(Debug)]
+pub enum SnapshotRules {
+    /// As loaded from a file.
+    Model(RuleSet),
+    /// As received from the control plane: the `RuleSet` resource, decoded only on demand
+    /// (a new version decodes only the rules that changed).
+    Wire(mockplane_proto::wkt::Any),
+}
+
+impl SnapshotRules {
+    /// The rule set.
+    pub fn rule_set(&self) -> Result<Cow<'_, RuleSet>, String> {
+        match self {
+            SnapshotRules::Model(set) => Ok(Cow::Borrowed(set)),
+            SnapshotRules::Wire(any) => {
+                mockplane_proto::convert::rule_set_from_any(any).map(Cow::Owned).map_err(|e| e.to_string())
+            }
+        }
+    }
 }
 
 /// The current snapshot, shared by every worker, and the state that survives swaps.
@@ -34,6 +59,9 @@ pub struct Snapshot {
 pub struct SnapshotStore {
     current: Arc<ArcSwapOption<Snapshot>>,
     state: StateStore,
+    /// Which compiled rule of the table in force came from which encoded rule: a version from
+    /// the control plane decodes and compiles only the rules that are not in it.
+    cache: Arc<Mutex<RuleCache<Bytes>>>,
     link: Arc<Mutex<Option<LinkStatus>>>,
     retired: Arc<Mutex<Vec<Arc<Snapshot>>>>,
 }
@@ -121,8 +149,60 @@ impl SnapshotStore {
         base_dir: Option<PathBuf>,
         config_version: Option<String>,
     ) -> Result<u64, RuleSetError> {
-        let options = CompileOptions { base_dir, state: self.state.clone(), pause: Some(crate::pace::pause) };
-        let table = RuleTable::compile(&rules, &options)?;
+        let table = RuleTable::compile(&rules, &self.compile_options(base_dir))?;
+        Ok(self.swap_in(table, SnapshotRules::Model(rules), source, config_version))
+    }
+
+    /// Decodes, checks, compiles and swaps in a `RuleSet` resource from the control plane,
+    /// reusing the compiled rules of the table in force whose encoded bytes are unchanged:
+    /// only new or edited rules are decoded and compiled (see `mockplane_rules::reuse`).
+    /// `max_rules` (0: no limit) refuses larger sets. On error (the text a NACK carries)
+    /// nothing changes.
+    pub fn install_resource(
+        &self,
+        resource: &mockplane_proto::wkt::Any,
+        max_rules: usize,
+        source: String,
+        config_version: Option<String>,
+    ) -> Result<u64, String> {
+        use mockplane_proto::convert::{rule_from_bytes, split_rule_set};
+        let split = split_rule_set(resource).map_err(|e| e.to_string())?;
+        let options = self.compile_options(None);
+        let current = self.load();
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let mut build = cache.begin(split.head, current.as_ref().map(|s| &s.table), &options);
+        build.reserve(split.rules.len());
+        for (i, bytes) in split.rules.into_iter().enumerate() {
+            build
+                .push(bytes.clone(), || {
+                    crate::pace::pause();
+                    rule_from_bytes(&bytes, i)
+                })
+                .map_err(|e| e.to_string())?;
+        }
+        if max_rules > 0 && build.len() > max_rules {
+            return Err(format!(
+                "the rule set has {} rules, more than this data plane's --max-rules {max_rules}",
+                build.len(),
+            ));
+        }
+        let table = build.finish().map_err(|e| e.to_string())?;
+        drop(cache);
+        drop(current);
+        Ok(self.swap_in(table, SnapshotRules::Wire(resource.clone()), source, config_version))
+    }
+
+    fn compile_options(&self, base_dir: Option<PathBuf>) -> CompileOptions {
+        CompileOptions { base_dir, state: self.state.clone(), pause: Some(crate::pace::pause) }
+    }
+
+    fn swap_in(
+        &self,
+        table: RuleTable,
+        rules: SnapshotRules,
+        source: String,
+        config_version: Option<String>,
+    ) -> u64 {
         let version = self.load().map_or(1, |s| s.version + 1);
         let previous = self.current.swap(Some(Arc::new(Snapshot {
             version,
@@ -139,7 +219,7 @@ impl SnapshotStore {
             self.retired.lock().unwrap_or_else(|p| p.into_inner()).push(previous);
         }
         self.reap();
-        Ok(version)
+        version
     }
 
     /// Frees the retired snapshots that no worker uses any more, on the calling thread. Called
@@ -156,12 +236,14 @@ impl SnapshotStore {
             free
         };
         for snapshot in free {
-            if let Ok(Snapshot { table, mut rules, .. }) = Arc::try_unwrap(snapshot) {
+            if let Ok(Snapshot { table, rules, .. }) = Arc::try_unwrap(snapshot) {
                 // One rule at a time, yielding to the workers now and then (see `pace`).
                 table.drop_paced(crate::pace::pause);
-                while let Some(rule) = rules.rules.pop() {
-                    drop(rule);
-                    crate::pace::pause();
+                if let SnapshotRules::Model(mut rules) = rules {
+                    while let Some(rule) = rules.rules.pop() {
+                        drop(rule);
+                        crate::pace::pause();
+                    }
                 }
             }
         }
@@ -205,5 +287,115 @@ pub(crate) fn watch_file(store: SnapshotStore, path: PathBuf, every: Duration, s
                 tracing::error!(error = %e, "rules file changed but was refused; the previous version keeps serving")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mockplane_proto::convert::{rule_set_from_any, rule_set_to_any};
+    use mockplane_proto::{config as pb, wkt::Any};
+    use prost::Message;
+
+    const RULES: &str = r#"
+variables: { REGION: eu }
+rules:
+  - { id: a, match: { path: /a }, response: { template: true, body: "a {{env.REGION}}" } }
+  - { id: seq, match: { path: /seq }, sequence: { responses: [ { body: one }, { body: two } ] } }
+  - { id: b, match: { path: /b }, response: { body: b } }
+"#;
+
+    fn set(yaml: &str) -> RuleSet {
+        RuleSet::from_yaml(yaml).unwrap()
+    }
+
+    fn body(store: &SnapshotStore, path: &str) -> Option<String> {
+        use mockplane_rules::{RenderBuffers, Reply, Request, RequestContext};
+        let snapshot = store.load()?;
+        let req = Request::new("GET", path, &[], b"");
+        let cx = RequestContext::new(&req);
+        let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::seed_from_u64(1);
+        let mut buffers = RenderBuffers::default();
+        let answer = snapshot.table.respond(&cx, SystemTime::now(), &mut rng, &mut buffers)?;
+        Some(match answer.reply {
+            Reply::Static(s) => String::from_utf8_lossy(s.body()).into_owned(),
+            Reply::Rendered { .. } => String::from_utf8_lossy(&buffers.body).into_owned(),
+            other => format!("{other:?}"),
+        })
+    }
+
+    /// What the data plane answered before `install_resource`: decode all, then compile all.
+    fn whole_error(any: &Any, max_rules: usize) -> String {
+        let rules = match rule_set_from_any(any) {
+            Ok(rules) => rules,
+            Err(e) => return e.to_string(),
+        };
+        if max_rules > 0 && rules.rules.len() > max_rules {
+            return format!(
+                "the rule set has {} rules, more than this data plane's --max-rules {max_rules}",
+                rules.rules.len()
+            );
+        }
+        RuleTable::compile(&rules, &CompileOptions::default()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_version_from_the_control_plane_reuses_unchanged_rules_and_takes_the_edit() {
+        let store = SnapshotStore::new();
+        let install = |set: &RuleSet| {
+            store.install_resource(&rule_set_to_any(set), 0, "cp".into(), Some("v".into())).unwrap()
+        };
+        install(&set(RULES));
+        assert_eq!(body(&store, "/seq").as_deref(), Some("one"));
+        let edited = set(&RULES.replace("body: b }", "body: B }"));
+        install(&edited);
+        assert_eq!(store.cache.lock().unwrap().len(), 3);
+        assert_eq!(body(&store, "/b").as_deref(), Some("B"), "the edit is in force");
+        assert_eq!(body(&store, "/a").as_deref(), Some("a eu"));
+        assert_eq!(body(&store, "/seq").as_deref(), Some("two"), "the sequence went on");
+        // `/config` shows the rule set in force.
+        let snapshot = store.load().unwrap();
+        assert_eq!(*snapshot.rules.rule_set().unwrap(), edited);
+        assert_eq!(snapshot.config_version.as_deref(), Some("v"));
+    }
+
+    #[test]
+    fn a_refused_version_is_refused_with_the_text_of_a_whole_decode_and_compile() {
+        let store = SnapshotStore::new();
+        let good = rule_set_to_any(&set(RULES));
+        store.install_resource(&good, 0, "cp".into(), None).unwrap();
+        // A new rule that does not compile.
+        let bad_regex = set(&RULES.replace("path: /b }", "path: { regex: \"(\" } }")).rules.remove(2);
+        let mut bad = set(RULES);
+        bad.rules.push(bad_regex.clone());
+        // A new rule that does not convert (fault type 9).
+        let mut wire = pb::RuleSet::from(&set(RULES));
+        let mut unknown = pb::Rule::from(&bad_regex);
+        unknown.id = "x".into();
+        unknown.r#match = None;
+        unknown.response = Some(pb::Response {
+            faults: vec![pb::Fault { r#type: 9, ..Default::default() }],
+            ..Default::default()
+        });
+        wire.rules.insert(1, unknown);
+        let unconvertible =
+            Any { type_url: mockplane_proto::RULE_SET_TYPE_URL.into(), value: wire.encode_to_vec().into() };
+        // A duplicate id across a kept rule and a new one.
+        let mut dup = set(RULES);
+        let mut a = dup.rules[0].clone();
+        a.priority = 3;
+        dup.rules.push(a);
+        for (any, max_rules, expected) in [
+            (rule_set_to_any(&bad), 0, "rules[3].match.path"),
+            (unconvertible, 0, "rules[1].response.faults[0].type: unknown fault type 9"),
+            (rule_set_to_any(&dup), 0, r#"rules[3].id: duplicate id "a" (first used by rules[0])"#),
+            (rule_set_to_any(&dup), 2, "more than this data plane's --max-rules 2"),
+        ] {
+            let e = store.install_resource(&any, max_rules, "cp".into(), None).unwrap_err();
+            assert_eq!(e, whole_error(&any, max_rules));
+            assert!(e.contains(expected), "{e}");
+        }
+        assert_eq!(store.load().unwrap().version, 1, "nothing was swapped in");
+        assert_eq!(body(&store, "/b").as_deref(), Some("b"));
     }
 }

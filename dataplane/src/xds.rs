@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mockplane_proto::convert::rule_set_from_any_paced;
 use mockplane_proto::discovery::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
 use mockplane_proto::discovery::{DiscoveryRequest, DiscoveryResponse};
 use mockplane_proto::node::{node::UserAgentVersionType, Node};
@@ -176,7 +175,9 @@ fn node(config: &XdsClientConfig, facts: &NodeFacts) -> Node {
     }
 }
 
-/// Decodes, checks, compiles and swaps in one response; returns its version.
+/// Decodes, checks, compiles and swaps in one response; returns its version. Only the rules
+/// that changed since the version in force are decoded and compiled
+/// ([`SnapshotStore::install_resource`]).
 fn apply(
     config: &XdsClientConfig,
     store: &SnapshotStore,
@@ -189,17 +190,12 @@ fn apply(
     let [resource] = response.resources.as_slice() else {
         return Err(format!("expected exactly one RuleSet resource, got {}", response.resources.len()));
     };
-    let rules = rule_set_from_any_paced(resource, Some(crate::pace::pause)).map_err(|e| e.to_string())?;
-    if config.max_rules > 0 && rules.rules.len() > config.max_rules {
-        return Err(format!(
-            "the rule set has {} rules, more than this data plane's --max-rules {}",
-            rules.rules.len(),
-            config.max_rules
-        ));
-    }
-    store
-        .install_versioned(rules, source.to_owned(), None, Some(response.version_info.clone()))
-        .map_err(|e| e.to_string())?;
+    store.install_resource(
+        resource,
+        config.max_rules,
+        source.to_owned(),
+        Some(response.version_info.clone()),
+    )?;
     Ok(response.version_info.clone())
 }
 

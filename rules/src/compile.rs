@@ -166,7 +166,7 @@ impl HostMatcher {
 }
 
 /// The scenario part of a rule.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct ScenarioGate {
     pub(crate) name: Box<str>,
     pub(crate) slot: Arc<ScenarioSlot>,
@@ -176,7 +176,7 @@ pub(crate) struct ScenarioGate {
 }
 
 /// What a rule does when it is selected.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Action {
     Respond(CompiledResponse),
     Sequence { mode: SequenceMode, responses: Vec<CompiledResponse> },
@@ -194,8 +194,9 @@ pub struct ForwardTarget {
     pub(crate) faults: Vec<CompiledFault>,
 }
 
-/// One rule, compiled.
-#[derive(Debug)]
+/// One rule, compiled. A clone shares the rule's counters and scenario with the original
+/// (see `reuse`).
+#[derive(Debug, Clone)]
 pub(crate) struct CompiledRule {
     pub(crate) id: Box<str>,
     /// Position in the rule set.

@@ -21,6 +21,7 @@ mod explain;
 pub mod graphql;
 mod path;
 mod response;
+pub mod reuse;
 mod state;
 mod table;
 pub mod template;
@@ -34,6 +35,7 @@ pub use model::RuleSet;
 pub use path::PathParams;
 pub use request::{Header, Request, RequestContext};
 pub use response::{reason_phrase, RenderBuffers, StaticResponse};
+pub use reuse::RuleCache;
 pub use state::StateStore;
 pub use table::{Answer, CompileOptions, Reply, RuleTable, Selection};
 

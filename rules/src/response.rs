@@ -77,14 +77,14 @@ pub struct RenderBuffers {
     pub body: Vec<u8>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Body {
     Bytes(Box<[u8]>),
     Template(Template),
 }
 
 /// A response ready to serve.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct CompiledResponse {
     pub(crate) status: u16,
     /// Set when nothing varies per request.

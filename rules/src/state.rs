@@ -22,6 +22,9 @@ pub(crate) struct RuleCounters {
     pub(crate) remaining: AtomicU64,
     /// The budget `remaining` starts from (`u64::MAX` when unlimited).
     limit: u64,
+    /// The fingerprint of the rule's content, the second half of the key these counters are
+    /// kept under (with the rule's id).
+    pub(crate) fingerprint: u64,
 }
 
 /// The state of one scenario: the id of its current state name.
@@ -82,9 +85,23 @@ impl StateStore {
                     hits: AtomicU64::new(0),
                     remaining: AtomicU64::new(times.unwrap_or(u64::MAX)),
                     limit: times.unwrap_or(u64::MAX),
+                    fingerprint,
                 })
             })
             .clone()
+    }
+
+    /// The counters a fresh compile of rule `rule_id` gets, for a rule that was compiled with
+    /// `old`: the same rule (same id, same content) finds the same counters, or new ones if
+    /// they were forgotten in between.
+    pub(crate) fn counters_like(&self, rule_id: &str, old: &RuleCounters) -> Arc<RuleCounters> {
+        let times = (old.limit != u64::MAX).then_some(old.limit);
+        self.counters(rule_id, old.fingerprint, times)
+    }
+
+    /// Whether `self` and `other` are the same store (clones of one another).
+    pub(crate) fn same(&self, other: &StateStore) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     /// Forgets counters of rules that are no longer in force. Tables still serving keep theirs

@@ -14,14 +14,13 @@ use std::time::Duration;
 
 use rand::RngCore;
 
-use crate::compile::{
-    compile_rule, fingerprint, ip_in, method_bit, Action, CompiledRule, ForwardTarget, RuleEnv,
-};
+use crate::compile::{compile_rule, ip_in, method_bit, Action, CompiledRule, ForwardTarget, RuleEnv};
 use crate::error::{Errors, RuleSetError};
 use crate::model::{FaultKind, RuleSet, SequenceMode};
 use crate::path::{Candidates, Entry, PathIndex, PathParams, PathPattern, TemplateHits, Tier};
 use crate::request::RequestContext;
 use crate::response::{roll_fault, CompiledResponse, RenderBuffers, ResponseEnv, StaticResponse};
+use crate::reuse::Source;
 use crate::state::StateStore;
 use crate::template::RenderContext;
 
@@ -52,6 +51,8 @@ pub struct RuleTable {
     state: StateStore,
     project: Option<String>,
     environment: Option<String>,
+    /// Unique to this table: what a [`crate::RuleCache`] checks it was built from.
+    pub(crate) stamp: u64,
 }
 
 /// The hot part of a rule, by rank.
@@ -165,6 +166,18 @@ impl RuleTable {
 
     /// Validates and compiles a rule set. Refused with every error found.
     pub fn compile(set: &RuleSet, options: &CompileOptions) -> Result<RuleTable, RuleSetError> {
+        RuleTable::compile_sources(set, set.rules.iter().map(Source::Model), options)
+    }
+
+    /// [`RuleTable::compile`] of `set` with `sources` for its rules (`set.rules` is not read):
+    /// each a model rule to compile, or a rule compiled before in the same set-level context,
+    /// reused (see [`crate::RuleCache`]). The one validating path: errors and their places are
+    /// the same either way.
+    pub(crate) fn compile_sources<'a>(
+        set: &'a RuleSet,
+        sources: impl ExactSizeIterator<Item = Source<'a>>,
+        options: &CompileOptions,
+    ) -> Result<RuleTable, RuleSetError> {
         let _regexes = crate::value::RegexCacheScope::new();
         let mut errors = Errors::default();
         for name in set.variables.keys() {
@@ -185,26 +198,34 @@ impl RuleTable {
             upstreams: &set.upstreams,
             state: &options.state,
         };
-        let mut first_seen: HashMap<&str, usize> = HashMap::with_capacity(set.rules.len());
-        let mut rules = Vec::with_capacity(set.rules.len());
-        for (i, rule) in set.rules.iter().enumerate() {
+        let mut first_seen: HashMap<&str, usize> = HashMap::with_capacity(sources.len());
+        let mut rules = Vec::with_capacity(sources.len());
+        for (i, source) in sources.enumerate() {
             if let Some(pause) = options.pause {
                 pause();
             }
-            if let Some(first) = first_seen.insert(&rule.id, i) {
+            let id = source.id();
+            if let Some(first) = first_seen.insert(id, i) {
                 errors.push(
                     format!("rules[{i}].id"),
-                    format!("duplicate id {:?} (first used by rules[{first}])", rule.id),
+                    format!("duplicate id {id:?} (first used by rules[{first}])"),
                 );
-                first_seen.insert(&rule.id, first);
+                first_seen.insert(id, first);
             }
-            if let Some(compiled) = compile_rule(rule, i, &env, &mut errors) {
+            let compiled = match source {
+                Source::Model(rule) => compile_rule(rule, i, &env, &mut errors),
+                Source::Compiled(rule) => Some(rule.reused_at(i, &options.state)),
+            };
+            if let Some(compiled) = compiled {
                 rules.push(compiled);
             }
         }
         if !errors.list.is_empty() {
             return Err(RuleSetError { errors: errors.list });
         }
+        // The steps over the whole set below are not split per rule: a pause between each.
+        let pause = || options.pause.inspect(|pause| pause());
+        pause();
 
         let mut ranked: Vec<u32> = (0..rules.len() as u32).filter(|&i| rules[i as usize].enabled).collect();
         ranked.sort_by(|&a, &b| {
@@ -215,6 +236,7 @@ impl RuleTable {
                 .then_with(|| a.index.cmp(&b.index))
         });
         let info: Vec<RankInfo> = ranked.iter().map(|&i| rank_info(&rules[i as usize], i)).collect();
+        pause();
         let index = PathIndex::build(
             ranked.iter().enumerate().map(|(rank, &i)| {
                 let rule = &rules[i as usize];
@@ -226,13 +248,11 @@ impl RuleTable {
             },
         )
         .map_err(|message| RuleSetError { errors: vec![crate::ValidationError::new("rules", message)] })?;
+        pause();
 
-        let keep: HashSet<(String, u64)> = set
-            .rules
+        let keep: HashSet<(String, u64)> = rules
             .iter()
-            .zip(&rules)
-            .filter(|(_, c)| c.counters.is_some())
-            .map(|(r, _)| (r.id.clone(), fingerprint(r)))
+            .filter_map(|c| c.counters.as_ref().map(|k| (String::from(&*c.id), k.fingerprint)))
             .collect();
         options.state.retain_rules(&keep);
 
@@ -245,6 +265,7 @@ impl RuleTable {
             state: options.state.clone(),
             project: set.project.clone(),
             environment: set.environment.clone(),
+            stamp: crate::reuse::next_stamp(),
         })
     }
 

@@ -96,6 +96,41 @@ pub fn rule_set_to_any_paced(rules: &model::RuleSet, pause: Option<fn()>) -> cra
     crate::wkt::Any { type_url: RULE_SET_TYPE_URL.to_owned(), value: buf.into() }
 }
 
+/// One rule encoded as a `mockplane.config.v1.Rule`: what [`split_rule_set`] yields for it.
+pub fn rule_to_bytes(rule: &model::Rule) -> Vec<u8> {
+    pb::Rule::from(rule).encode_to_vec()
+}
+
+/// The resource of the rule set `head` (its `rules` are not read) whose rules are `rules`,
+/// each already encoded ([`rule_to_bytes`], or a slice of an earlier resource): the bytes
+/// [`rule_set_to_any`] gives for the whole set, and each rule's slice of them.
+pub fn rule_set_to_any_from_encoded<'r>(
+    head: &model::RuleSet,
+    rules: impl ExactSizeIterator<Item = &'r [u8]> + Clone,
+) -> (crate::wkt::Any, Vec<bytes::Bytes>) {
+    let head = pb::RuleSet {
+        project: head.project.clone(),
+        environment: head.environment.clone(),
+        variables: head.variables.clone(),
+        upstreams: head.upstreams.clone(),
+        rules: Vec::new(),
+    };
+    let total: usize =
+        rules.clone().map(|r| r.len() + 1 + prost::encoding::encoded_len_varint(r.len() as u64)).sum();
+    let mut buf = Vec::with_capacity(head.encoded_len() + total);
+    head.encode_raw(&mut buf);
+    let mut ranges = Vec::with_capacity(rules.len());
+    for rule in rules {
+        prost::encoding::encode_key(RULES_FIELD, prost::encoding::WireType::LengthDelimited, &mut buf);
+        prost::encoding::encode_varint(rule.len() as u64, &mut buf);
+        ranges.push(buf.len()..buf.len() + rule.len());
+        buf.extend_from_slice(rule);
+    }
+    let value = bytes::Bytes::from(buf);
+    let slices = ranges.into_iter().map(|r| value.slice(r)).collect();
+    (crate::wkt::Any { type_url: RULE_SET_TYPE_URL.to_owned(), value }, slices)
+}
+
 /// The field number of `RuleSet.rules`.
 const RULES_FIELD: u32 = 5;
 
@@ -109,52 +144,83 @@ pub fn rule_set_from_any_paced(
     any: &crate::wkt::Any,
     pause: Option<fn()>,
 ) -> Result<model::RuleSet, ConversionError> {
+    let SplitRuleSet { mut head, rules } = split_rule_set(any)?;
+    // Each rule decoded and converted before the next: the working set stays one rule instead
+    // of a wire copy of the whole set (the mirror of `rule_set_to_any`).
+    head.rules.reserve_exact(rules.len());
+    for (i, bytes) in rules.iter().enumerate() {
+        if let Some(pause) = pause {
+            pause();
+        }
+        head.rules.push(rule_from_bytes(bytes, i)?);
+    }
+    Ok(head)
+}
+
+/// A rule-set resource whose rules are not decoded: see [`split_rule_set`].
+#[derive(Debug, Clone)]
+pub struct SplitRuleSet {
+    /// Everything but the rules (`head.rules` is empty).
+    pub head: model::RuleSet,
+    /// Each rule's encoded `mockplane.config.v1.Rule`, in order: slices of the resource's
+    /// bytes, not copies. Equal bytes decode to equal rules, so they key a
+    /// [`mockplane_rules::RuleCache`].
+    pub rules: Vec<bytes::Bytes>,
+}
+
+/// Splits a rule-set resource into its set-level fields, decoded, and its rules, each left
+/// encoded (decode one with [`rule_from_bytes`]). The framing of the whole resource is checked
+/// here, so a resource refused here is refused with the same error as by [`rule_set_from_any`].
+pub fn split_rule_set(any: &crate::wkt::Any) -> Result<SplitRuleSet, ConversionError> {
     if any.type_url != RULE_SET_TYPE_URL {
         return Err(error(
             &Place::Root("resources[0]"),
             format!("expected a resource of type {RULE_SET_TYPE_URL}, found {:?}", any.type_url),
         ));
     }
-    let invalid = |e: prost::DecodeError| {
-        error(&Place::Root("resources[0]"), format!("not a valid mockplane.config.v1.RuleSet: {e}"))
-    };
-    // Everything but the rules, in one pass that skips them.
+    // Everything but the rules, in one pass that skips them (and checks the framing of all).
     let head = RuleSetHead::decode(any.value.as_ref()).map_err(invalid)?;
-    // Then the rules, each decoded and converted before the next: the working set stays one
-    // rule instead of a wire copy of the whole set (the mirror of `rule_set_to_any`).
     let mut rules = Vec::new();
-    let mut buf = any.value.as_ref();
-    let rules_place = Place::Root("rules");
+    let whole = any.value.as_ref();
+    let mut buf = whole;
     while !buf.is_empty() {
         let (tag, wire_type) = prost::encoding::decode_key(&mut buf).map_err(invalid)?;
-        if let Some(pause) = pause {
-            pause();
-        }
         if tag == RULES_FIELD && wire_type == prost::encoding::WireType::LengthDelimited {
             let len = usize::try_from(prost::encoding::decode_varint(&mut buf).map_err(invalid)?)
                 .unwrap_or(usize::MAX);
             if len > buf.len() {
                 return Err(error(
-                    &rules_place.index(rules.len()),
+                    &Place::Root("rules").index(rules.len()),
                     "the rule runs past the end of the resource",
                 ));
             }
-            let (rule, rest) = buf.split_at(len);
-            buf = rest;
-            let wire = pb::Rule::decode(rule).map_err(invalid)?;
-            rules.push(rule_from_wire(wire, &rules_place.index(rules.len()))?);
+            let start = whole.len() - buf.len();
+            rules.push(any.value.slice(start..start + len));
+            buf = &buf[len..];
         } else {
             prost::encoding::skip_field(wire_type, tag, &mut buf, prost::encoding::DecodeContext::default())
                 .map_err(invalid)?;
         }
     }
-    Ok(model::RuleSet {
+    let head = model::RuleSet {
         project: head.project,
         environment: head.environment,
         variables: head.variables,
         upstreams: head.upstreams,
-        rules,
-    })
+        rules: Vec::new(),
+    };
+    Ok(SplitRuleSet { head, rules })
+}
+
+/// Decodes the rule at position `index` of a rule set from its encoded bytes (one of
+/// [`SplitRuleSet::rules`]); an error names its place, `rules[3].response.status`.
+pub fn rule_from_bytes(bytes: &[u8], index: usize) -> Result<model::Rule, ConversionError> {
+    let wire = pb::Rule::decode(bytes).map_err(invalid)?;
+    rule_from_wire(wire, &Place::Root("rules").index(index))
+}
+
+fn invalid(e: prost::DecodeError) -> ConversionError {
+    error(&Place::Root("resources[0]"), format!("not a valid mockplane.config.v1.RuleSet: {e}"))
 }
 
 /// `mockplane.config.v1.RuleSet` without its rules: decoding it skips them.
@@ -180,6 +246,45 @@ mod tests {
         let text = "project: shop\nenvironment: staging\nvariables: { a: b }\nrules:\n  - id: x\n    response: {}\n  - id: y\n    response: { status: 201 }\n";
         let set = model::RuleSet::parse(text, mockplane_rules::Format::Yaml).unwrap();
         assert_eq!(rule_set_to_any(&set).value.as_ref(), pb::RuleSet::from(&set).encode_to_vec().as_slice());
+    }
+
+    #[test]
+    fn a_split_rule_set_holds_each_rule_s_own_encoding_and_the_head() {
+        let text = "project: shop\nvariables: { a: b }\nupstreams: { u: \"http://x\" }\nrules:\n  - id: x\n    response: {}\n  - id: y\n    response: { status: 201 }\n  - id: x2\n    response: {}\n";
+        let set = model::RuleSet::parse(text, mockplane_rules::Format::Yaml).unwrap();
+        let any = rule_set_to_any(&set);
+        let split = split_rule_set(&any).unwrap();
+        let encoded: Vec<Vec<u8>> = set.rules.iter().map(|r| pb::Rule::from(r).encode_to_vec()).collect();
+        assert_eq!(split.rules.iter().map(|b| b.to_vec()).collect::<Vec<_>>(), encoded);
+        assert_eq!(split.head, model::RuleSet { rules: Vec::new(), ..set.clone() });
+        for (i, bytes) in split.rules.iter().enumerate() {
+            assert_eq!(rule_from_bytes(bytes, i).unwrap(), set.rules[i]);
+            // Slices of the resource, not copies.
+            let within = any.value.as_ptr_range();
+            assert!(within.contains(&bytes.as_ptr()));
+        }
+        let wire = pb::Rule {
+            response: Some(pb::Response { status: Some(70_000), ..Default::default() }),
+            ..Default::default()
+        };
+        let e = rule_from_bytes(&wire.encode_to_vec(), 4).unwrap_err();
+        assert_eq!(e.to_string(), "rules[4].response.status: 70000 is not an HTTP status");
+        let truncated = crate::wkt::Any { value: any.value.slice(..any.value.len() - 1), ..any.clone() };
+        let e = split_rule_set(&truncated).unwrap_err();
+        assert_eq!(e, rule_set_from_any(&truncated).unwrap_err());
+        assert!(e.to_string().starts_with("resources[0]: not a valid"), "{e}");
+    }
+
+    #[test]
+    fn a_resource_assembled_from_encoded_rules_is_the_whole_encoding() {
+        let text = "project: shop\nvariables: { a: b }\nrules:\n  - id: x\n    response: { json: { z: 1, a: [true, null] } }\n  - id: y\n    response: { status: 201 }\n";
+        let set = model::RuleSet::parse(text, mockplane_rules::Format::Yaml).unwrap();
+        let encoded: Vec<Vec<u8>> = set.rules.iter().map(rule_to_bytes).collect();
+        let (any, slices) = rule_set_to_any_from_encoded(&set, encoded.iter().map(Vec::as_slice));
+        assert_eq!(any, rule_set_to_any(&set));
+        assert_eq!(slices, split_rule_set(&any).unwrap().rules);
+        let empty = model::RuleSet { rules: Vec::new(), ..set.clone() };
+        assert_eq!(rule_set_to_any_from_encoded(&set, [].into_iter()).0, rule_set_to_any(&empty));
     }
 
     #[test]

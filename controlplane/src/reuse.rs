@@ -1,0 +1,232 @@
+//! What a new version of an environment's rules costs the control plane: only the rules that
+//! changed since the last accepted version are encoded and validated.
+//!
+//! A rule is unchanged when the previous version has a rule of the same id that is equal to it,
+//! JSON member order included (the model's `PartialEq` ignores it, the encoding does not). Its
+//! encoding is then the previous resource's slice, and its validation reuses the previous
+//! validation table's compiled rule (`mockplane_rules::RuleCache`, keyed by a token per
+//! distinct rule content). Either way the resource is byte for byte what encoding the whole
+//! set gives, and a set is refused with the same errors as by `RuleTable::compile`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use mockplane_proto::convert::{rule_set_to_any_from_encoded, rule_to_bytes};
+use mockplane_rules::model::{BodyMatch, GraphqlMatch, RequestMatch, Response, Rule, Sequence};
+use mockplane_rules::{CompileOptions, RuleCache, RuleSet, RuleSetError, RuleTable, StateStore};
+
+/// One environment's last accepted version, as reuse needs it.
+#[derive(Debug, Default)]
+pub(crate) struct EnvReuse {
+    /// The last accepted rules, with each rule's encoding (slices of its resource) and token.
+    rules: Option<Arc<RuleSet>>,
+    encoded: Vec<Bytes>,
+    tokens: Vec<u64>,
+    next_token: u64,
+    /// The table the last accepted rules were validated into, and which rule is which in it.
+    table: Option<RuleTable>,
+    cache: RuleCache<u64>,
+    /// Validation only: never serves a request.
+    state: StateStore,
+}
+
+impl EnvReuse {
+    /// Validates and encodes `rules`, reusing what is unchanged since the last accepted
+    /// version, and makes them the last accepted version; returns the resource. Validation
+    /// and encoding run side by side; `pause` is called between rules. A refused set changes
+    /// nothing.
+    pub(crate) fn accept(
+        &mut self,
+        rules: &Arc<RuleSet>,
+        base_dir: Option<&std::path::Path>,
+        pause: Option<fn()>,
+    ) -> Result<mockplane_proto::wkt::Any, RuleSetError> {
+        let pause_now = || {
+            if let Some(pause) = pause {
+                pause();
+            }
+        };
+        // Which rule of the last version each rule is, if unchanged, and its token.
+        let mut next_token = self.next_token;
+        let (same, tokens) = {
+            let previous = self.rules.as_deref().map_or(&[][..], |p| &p.rules[..]);
+            let by_id: HashMap<&str, usize> = previous.iter().enumerate().map(|(j, r)| (&*r.id, j)).collect();
+            let mut same = Vec::with_capacity(rules.rules.len());
+            let mut tokens = Vec::with_capacity(rules.rules.len());
+            for rule in &rules.rules {
+                pause_now();
+                let j = by_id.get(&*rule.id).copied().filter(|&j| same_rule(rule, &previous[j]));
+                same.push(j);
+                tokens.push(match j {
+                    Some(j) => self.tokens[j],
+                    None => {
+                        next_token += 1;
+                        next_token
+                    }
+                });
+            }
+            (same, tokens)
+        };
+
+        let EnvReuse { encoded, table, cache, state, .. } = self;
+        let options = CompileOptions {
+            base_dir: base_dir.map(std::path::Path::to_path_buf),
+            state: state.clone(),
+            pause,
+        };
+        let head = RuleSet {
+            project: rules.project.clone(),
+            environment: rules.environment.clone(),
+            variables: rules.variables.clone(),
+            upstreams: rules.upstreams.clone(),
+            rules: Vec::new(),
+        };
+        let (validated, (resource, new_encoded)) = std::thread::scope(|scope| {
+            let encoded = &*encoded;
+            let same = &same;
+            let encoding = scope.spawn(move || {
+                let parts: Vec<Bytes> = rules
+                    .rules
+                    .iter()
+                    .zip(same)
+                    .map(|(rule, j)| {
+                        pause_now();
+                        match j {
+                            Some(j) => encoded[*j].clone(),
+                            None => Bytes::from(rule_to_bytes(rule)),
+                        }
+                    })
+                    .collect();
+                rule_set_to_any_from_encoded(rules, parts.iter().map(|b| &b[..]))
+            });
+            // On success the cache describes the new table; on error it is unchanged.
+            let mut build = cache.begin(head, table.as_ref(), &options);
+            build.reserve(rules.rules.len());
+            for (rule, &token) in rules.rules.iter().zip(&tokens) {
+                build.push_model(token, rule);
+            }
+            let validated = build.finish();
+            (validated, encoding.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+        });
+        let validated = validated?;
+        self.rules = Some(rules.clone());
+        self.encoded = new_encoded;
+        self.tokens = tokens;
+        self.next_token = next_token;
+        if let Some(old) = self.table.replace(validated) {
+            match pause {
+                Some(pause) => old.drop_paced(pause),
+                None => drop(old),
+            }
+        }
+        Ok(resource)
+    }
+}
+
+/// Whether `a` encodes to the same bytes as `b`: equal, with the members of their JSON values
+/// in the same order (the model's `PartialEq` ignores the order, and compares objects by
+/// hashing: most of the cost on rules with JSON bodies). Every field is named, so that a field
+/// added to the model does not compile here until it is compared.
+fn same_rule(a: &Rule, b: &Rule) -> bool {
+    let Rule { id, name, priority, enabled, tags, matcher, response, sequence, forward, times, scenario } = a;
+    id == &b.id
+        && name == &b.name
+        && priority == &b.priority
+        && enabled == &b.enabled
+        && tags == &b.tags
+        && same_match(matcher, &b.matcher)
+        && same_opt(response.as_ref(), b.response.as_ref(), same_response)
+        && same_opt(sequence.as_ref(), b.sequence.as_ref(), |x, y| {
+            let Sequence { mode, responses } = x;
+            mode == &y.mode && same_list(responses, &y.responses, same_response)
+        })
+        && forward == &b.forward
+        && times == &b.times
+        && scenario == &b.scenario
+}
+
+fn same_match(a: &RequestMatch, b: &RequestMatch) -> bool {
+    let RequestMatch { method, host, path, query, headers, cookies, body, client_ip, graphql } = a;
+    method == &b.method
+        && host == &b.host
+        && path == &b.path
+        && query == &b.query
+        && headers == &b.headers
+        && cookies == &b.cookies
+        && same_opt(body.as_ref(), b.body.as_ref(), same_body)
+        && client_ip == &b.client_ip
+        && same_opt(graphql.as_ref(), b.graphql.as_ref(), |x, y| {
+            let GraphqlMatch { operation, name, variables } = x;
+            operation == &y.operation
+                && name == &y.name
+                && same_opt(variables.as_ref(), y.variables.as_ref(), same_body)
+        })
+}
+
+fn same_response(a: &Response, b: &Response) -> bool {
+    let Response { status, headers, body, json, base64, file, template, delay, faults } = a;
+    status == &b.status
+        && headers == &b.headers
+        && body == &b.body
+        && same_opt(json.as_ref(), b.json.as_ref(), same_json)
+        && base64 == &b.base64
+        && file == &b.file
+        && template == &b.template
+        && delay == &b.delay
+        && faults == &b.faults
+}
+
+fn same_body(a: &BodyMatch, b: &BodyMatch) -> bool {
+    let BodyMatch {
+        equals,
+        contains,
+        regex,
+        json,
+        ignore_array_order,
+        ignore_extra_elements,
+        jsonpath,
+        matches,
+        and,
+        or,
+        not,
+    } = a;
+    equals == &b.equals
+        && contains == &b.contains
+        && regex == &b.regex
+        && same_opt(json.as_ref(), b.json.as_ref(), same_json)
+        && ignore_array_order == &b.ignore_array_order
+        && ignore_extra_elements == &b.ignore_extra_elements
+        && jsonpath == &b.jsonpath
+        && same_opt(matches.as_deref(), b.matches.as_deref(), same_body)
+        && same_opt(and.as_ref(), b.and.as_ref(), |x, y| same_list(x, y, same_body))
+        && same_opt(or.as_ref(), b.or.as_ref(), |x, y| same_list(x, y, same_body))
+        && same_opt(not.as_deref(), b.not.as_deref(), same_body)
+}
+
+fn same_opt<T>(a: Option<&T>, b: Option<&T>, same: impl Fn(&T, &T) -> bool) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => same(a, b),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+fn same_list<T>(a: &[T], b: &[T], same: impl Fn(&T, &T) -> bool) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y))
+}
+
+/// Equal, with object members in the same order; a float's sign of zero counts.
+fn same_json(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|((ka, va), (kb, vb))| ka == kb && same_json(va, vb))
+        }
+        (Value::Array(x), Value::Array(y)) => same_list(x, y, same_json),
+        (Value::Number(x), Value::Number(y)) => {
+            x == y && x.as_f64().map(f64::to_bits) == y.as_f64().map(f64::to_bits)
+        }
+        _ => a == b,
+    }
+}
