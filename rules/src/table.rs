@@ -7,6 +7,7 @@
 //! a request only collects the ranks its path index yields, sorts that handful, and checks the
 //! remaining predicates in order until one rule holds.
 
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -227,14 +228,15 @@ impl RuleTable {
         let pause = || options.pause.inspect(|pause| pause());
         pause();
 
-        let mut ranked: Vec<u32> = (0..rules.len() as u32).filter(|&i| rules[i as usize].enabled).collect();
-        ranked.sort_by(|&a, &b| {
-            let (a, b) = (&rules[a as usize], &rules[b as usize]);
-            b.priority
-                .cmp(&a.priority)
-                .then_with(|| b.specificity().cmp(&a.specificity()))
-                .then_with(|| a.index.cmp(&b.index))
-        });
+        // Selection order: priority, then specificity (both descending), then position. The
+        // keys are gathered first: comparing rules in place reads two cold ~1 KB rules per
+        // comparison, most of a compile's ranking time.
+        let mut keys: Vec<(Reverse<i32>, Reverse<crate::path::Specificity>, usize, u32)> = (0..rules.len())
+            .filter(|&i| rules[i].enabled)
+            .map(|i| (Reverse(rules[i].priority), Reverse(rules[i].specificity()), rules[i].index, i as u32))
+            .collect();
+        keys.sort_unstable();
+        let ranked: Vec<u32> = keys.into_iter().map(|k| k.3).collect();
         let info: Vec<RankInfo> = ranked.iter().map(|&i| rank_info(&rules[i as usize], i)).collect();
         pause();
         let index = PathIndex::build(
