@@ -29,7 +29,7 @@ CP=127.0.0.1:18555
 LISTEN=127.0.0.1:18556
 ADMIN=127.0.0.1:18557
 run() { # $1: interval ms (0 = no swaps)
-  taskset -c "${CP_CORE:-1}" ./target/release/xds-swap-load "$CP" "$RULES" "$1" "$((SECS + 4))" > "$OUT/cp.out" 2> "$OUT/cp.err" &
+  ${CP_PREFIX:-} taskset -c "${CP_CORE:-1}" ./target/release/xds-swap-load "$CP" "$RULES" "$1" "$((SECS + 4))" > "$OUT/cp.out" 2> "$OUT/cp.err" &
   local cp=$!
   sleep 0.5
   taskset -c 0 ./target/release/mockplane dataplane --control-plane "http://$CP" --environment bench/swap \

@@ -224,7 +224,8 @@ impl RuleTable {
         if !errors.list.is_empty() {
             return Err(RuleSetError { errors: errors.list });
         }
-        // The steps over the whole set below are not split per rule: a pause between each.
+        // The steps over the whole set below pause between steps, and the path index build
+        // every few dozen items.
         let pause = || options.pause.inspect(|pause| pause());
         pause();
 
@@ -247,6 +248,9 @@ impl RuleTable {
             |rank| {
                 let i = &info[rank as usize];
                 Entry { rank, rule: i.rule, method_bits: i.method_bits, flags: i.flags }
+            },
+            &|| {
+                pause();
             },
         )
         .map_err(|message| RuleSetError { errors: vec![crate::ValidationError::new("rules", message)] })?;

@@ -39,6 +39,13 @@ fn main() {
         ..ControlPlane::new()
     };
     let base = mockplane_benches::realistic_rule_set(rules, 42);
+    // Every version is made before the control plane serves: copying the 1,000-rule model for each
+    // one is the bench's doing, not a control plane's (which is handed the edited set), and on
+    // wrk's core it would be measured as the data plane's latency.
+    let count =
+        if interval.is_zero() { 0 } else { (seconds.as_millis() / interval.as_millis()) as usize + 1 };
+    let mut versions: Vec<RuleSet> = (1..=count).map(|n| version(&base, n)).collect();
+    versions.reverse();
     cp.cache.set(ENV, version(&base, 0), None).expect("a valid rule set");
     let listener = runtime.block_on(tokio::net::TcpListener::bind(addr)).expect("bind");
     let server = cp.clone();
@@ -62,7 +69,8 @@ fn main() {
             continue;
         }
         std::thread::sleep(interval);
-        cp.cache.set(ENV, version(&base, pushed), None).unwrap();
+        let Some(next) = versions.pop() else { break };
+        cp.cache.set(ENV, next, None).unwrap();
         pushed += 1;
     }
     std::thread::sleep(Duration::from_millis(300));

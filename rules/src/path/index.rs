@@ -29,6 +29,9 @@ use crate::value::{regex_message, REGEX_SIZE_LIMIT};
 /// request path is split into at most this many segments.
 const MAX_SEGMENTS: usize = 32;
 
+/// Items (rules, template records, exact paths) built between two calls of `pause`.
+const PAUSE_EVERY: u32 = 32;
+
 /// The longest candidate list merged into an exact path's record.
 const MERGED_MAX: usize = 32;
 
@@ -201,11 +204,20 @@ type ShapeRecords<'a> = FxHashMap<Vec<&'a str>, Vec<u32>>;
 
 impl PathIndex {
     /// Builds the index from `(rank, priority, pattern)`, given in rank order; `entry(rank)` is
-    /// what a record keeps of the rule of that rank.
+    /// what a record keeps of the rule of that rank. `pause` is called every few dozen items
+    /// (see `CompileOptions::pause`): at 1,000 rules the build is the longest step of a compile.
     pub(crate) fn build<'a>(
         rules: impl Iterator<Item = (u32, i32, Option<&'a PathPattern>)>,
         entry: impl Fn(u32) -> Entry,
+        pause: &dyn Fn(),
     ) -> Result<Self, String> {
+        let mut items = 0u32;
+        let mut step = || {
+            items += 1;
+            if items % PAUSE_EVERY == 0 {
+                pause();
+            }
+        };
         let mut index = PathIndex { max_priority: [i32::MIN; 5], ..Default::default() };
         let mut exact: FxHashMap<&'a str, Vec<u32>> = FxHashMap::default();
         let mut shape_ids: FxHashMap<(u8, bool, u32), usize> = FxHashMap::default();
@@ -216,6 +228,7 @@ impl PathIndex {
         let mut prefixes: Vec<&'a str> = Vec::new();
         let mut prefix_ids: FxHashMap<&'a str, usize> = FxHashMap::default();
         for (rank, priority, pattern) in rules {
+            step();
             let tier = match pattern {
                 None => {
                     index.pathless.push(rank);
@@ -298,6 +311,7 @@ impl PathIndex {
             let mut entries = Vec::new();
             let shape = &index.shapes[id];
             for (literals, ranks) in records {
+                step();
                 let (known, open) = known_start(shape, literals);
                 let complete = index.pathless.is_empty()
                     && regex_literals.is_some()
@@ -321,6 +335,7 @@ impl PathIndex {
         let mut ranks = Candidates::new();
         let mut entries = Vec::new();
         for (path, exact_ranks) in &exact {
+            step();
             ranks.clear();
             index.inexact_candidates(path, None, &mut ranks);
             let complete = ranks.len() + exact_ranks.len() <= MERGED_MAX;
@@ -546,7 +561,8 @@ mod tests {
                 })
             })
             .collect();
-        PathIndex::build(pats.iter().enumerate().map(|(i, p)| (i as u32, 0, p.as_ref())), entry).unwrap()
+        PathIndex::build(pats.iter().enumerate().map(|(i, p)| (i as u32, 0, p.as_ref())), entry, &|| {})
+            .unwrap()
     }
 
     fn found(index: &PathIndex, path: &str) -> Vec<u32> {
