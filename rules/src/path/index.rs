@@ -214,7 +214,7 @@ impl PathIndex {
         let mut items = 0u32;
         let mut step = || {
             items += 1;
-            if items % PAUSE_EVERY == 0 {
+            if items.is_multiple_of(PAUSE_EVERY) {
                 pause();
             }
         };
