@@ -1,8 +1,9 @@
 //! What a user of the rules engine sees: a rules file in, the bytes of the answer out.
 
+mod common;
+
 use std::sync::Arc;
 
-use chrono::TimeZone;
 use mockplane_rules::model::FaultKind;
 use mockplane_rules::{
     CompileOptions, Header, RenderBuffers, Reply, Request, RequestContext, RuleSet, RuleTable, StateStore,
@@ -45,19 +46,8 @@ fn serve(t: &RuleTable, method: &str, target: &str, headers: &[(&str, &str)], bo
     let cx = RequestContext::new(&req);
     let mut rng = SmallRng::seed_from_u64(7);
     let mut buffers = RenderBuffers::default();
-    let now: std::time::SystemTime = chrono::Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap().into();
-    let answer = t.respond(&cx, now, &mut rng, &mut buffers)?;
-    let text = match answer.reply {
-        Reply::Static(s) => String::from_utf8_lossy(s.bytes()).into_owned(),
-        Reply::Rendered { .. } => {
-            let mut all = buffers.head.clone();
-            all.extend_from_slice(b"\r\n");
-            all.extend_from_slice(&buffers.body);
-            String::from_utf8_lossy(&all).into_owned()
-        }
-        Reply::Fault(kind) => format!("FAULT {kind:?}"),
-        Reply::Forward(f) => format!("FORWARD {}", f.url),
-    };
+    let answer = t.respond(&cx, common::now(), &mut rng, &mut buffers)?;
+    let text = common::reply_text(answer.reply, &buffers);
     Some(Served { rule: answer.rule_id.to_owned(), text, delay_ms: answer.delay.map(|d| d.as_millis()) })
 }
 

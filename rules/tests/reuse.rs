@@ -2,11 +2,12 @@
 //! (`RuleCache`): the table must behave exactly as a fresh compile of the whole set would.
 //! Keys are each rule's JSON here (a data plane uses the rule's encoded bytes).
 
-use chrono::TimeZone;
+mod common;
+
 use mockplane_rules::model::Rule;
 use mockplane_rules::{
-    CompileOptions, RenderBuffers, Reply, Request, RequestContext, RuleCache, RuleSet, RuleSetError,
-    RuleTable, StateStore,
+    CompileOptions, RenderBuffers, Request, RequestContext, RuleCache, RuleSet, RuleSetError, RuleTable,
+    StateStore,
 };
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
@@ -38,19 +39,8 @@ fn serve(t: &RuleTable, method: &str, target: &str) -> Option<(String, usize, St
     let cx = RequestContext::new(&req);
     let mut rng = SmallRng::seed_from_u64(7);
     let mut buffers = RenderBuffers::default();
-    let now: std::time::SystemTime = chrono::Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap().into();
-    let answer = t.respond(&cx, now, &mut rng, &mut buffers)?;
-    let text = match answer.reply {
-        Reply::Static(s) => String::from_utf8_lossy(s.bytes()).into_owned(),
-        Reply::Rendered { .. } => {
-            let mut all = buffers.head.clone();
-            all.extend_from_slice(b"\r\n");
-            all.extend_from_slice(&buffers.body);
-            String::from_utf8_lossy(&all).into_owned()
-        }
-        Reply::Fault(kind) => format!("FAULT {kind:?}"),
-        Reply::Forward(f) => format!("FORWARD {}", f.url),
-    };
+    let answer = t.respond(&cx, common::now(), &mut rng, &mut buffers)?;
+    let text = common::reply_text(answer.reply, &buffers);
     Some((answer.rule_id.to_owned(), answer.rule_index, text))
 }
 
