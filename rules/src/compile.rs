@@ -199,8 +199,6 @@ pub struct ForwardTarget {
 #[derive(Debug, Clone)]
 pub(crate) struct CompiledRule {
     pub(crate) id: Box<str>,
-    /// Position in the rule set.
-    pub(crate) index: usize,
     pub(crate) enabled: bool,
     pub(crate) priority: i32,
     pub(crate) methods: MethodSet,
@@ -343,7 +341,6 @@ pub(crate) fn compile_rule(
     let counters = (counts || limited).then(|| env.state.counters(&rule.id, fingerprint(rule), rule.times));
     Some(CompiledRule {
         id: rule.id.as_str().into(),
-        index,
         enabled: rule.enabled,
         priority: rule.priority,
         methods: methods?,

@@ -84,10 +84,11 @@ impl RuleTable {
         let rules = self
             .rules
             .iter()
-            .map(|rule| {
-                let verdict = verdict(rule, cx);
+            .enumerate()
+            .map(|(index, rule)| {
+                let verdict = verdict(rule, index, cx);
                 if verdict.matched {
-                    if let Some(rank) = rank_of[rule.index] {
+                    if let Some(rank) = rank_of[index] {
                         if best.is_none_or(|(b, _)| rank < b) {
                             best = Some((rank, &rule.id));
                         }
@@ -100,7 +101,7 @@ impl RuleTable {
     }
 }
 
-fn verdict(rule: &CompiledRule, cx: &RequestContext<'_>) -> RuleVerdict {
+fn verdict(rule: &CompiledRule, index: usize, cx: &RequestContext<'_>) -> RuleVerdict {
     let req = cx.req;
     let mut checks: Vec<(String, bool, String, String)> = Vec::new();
     let mut check = |name: &str, ok: bool, expected: String, actual: String| {
@@ -204,7 +205,7 @@ fn verdict(rule: &CompiledRule, cx: &RequestContext<'_>) -> RuleVerdict {
     });
     RuleVerdict {
         rule_id: rule.id.to_string(),
-        index: rule.index,
+        index,
         matched: failed.is_none(),
         failed,
         passed,

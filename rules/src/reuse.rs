@@ -27,6 +27,7 @@ use std::collections::BTreeMap;
 use std::hash::Hash;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
@@ -39,7 +40,7 @@ use crate::table::{CompileOptions, RuleTable};
 /// A rule to compile: from the model, or compiled before (see [`RuleTable::compile_sources`]).
 pub(crate) enum Source<'a> {
     Model(&'a Rule),
-    Compiled(&'a CompiledRule),
+    Compiled(&'a Arc<CompiledRule>),
 }
 
 impl<'a> Source<'a> {
@@ -53,14 +54,22 @@ impl<'a> Source<'a> {
 
 impl CompiledRule {
     /// This rule, compiled before with the same set-level context and state store, as a fresh
-    /// compile would make it at position `index`.
-    pub(crate) fn reused_at(&self, index: usize, state: &StateStore) -> CompiledRule {
-        let mut rule = self.clone();
-        rule.index = index;
-        // The same rule content finds the same counters, as in `compile_rule`; looked up again
-        // rather than shared, so that counters the store has forgotten since start from zero.
-        rule.counters = self.counters.as_ref().map(|c| state.counters_like(&self.id, c));
-        rule
+    /// compile would make it now: the same rule, shared, unless the store has forgotten its
+    /// counters since (they are looked up again, as in `compile_rule`, and then start from zero
+    /// in a copy of the rule). A compiled rule does not know its position, so a rule that moved
+    /// is shared too.
+    pub(crate) fn reused(this: &Arc<CompiledRule>, state: &StateStore) -> Arc<CompiledRule> {
+        match &this.counters {
+            Some(c) => {
+                let counters = state.counters_like(&this.id, c);
+                if Arc::ptr_eq(&counters, c) {
+                    Arc::clone(this)
+                } else {
+                    Arc::new(CompiledRule { counters: Some(counters), ..CompiledRule::clone(this) })
+                }
+            }
+            None => Arc::clone(this),
+        }
     }
 }
 

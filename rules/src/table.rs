@@ -10,6 +10,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::RngCore;
@@ -43,7 +44,9 @@ pub struct CompileOptions {
 /// An immutable, indexed rule table. Share it across threads behind an `Arc`.
 #[derive(Debug)]
 pub struct RuleTable {
-    pub(crate) rules: Vec<CompiledRule>,
+    /// The compiled rules in set order, shared with the versions before and after that kept
+    /// them (see `reuse`).
+    pub(crate) rules: Vec<Arc<CompiledRule>>,
     /// Rank → index into `rules`, for enabled rules.
     pub(crate) by_rank: Vec<u32>,
     /// Rank → what selection needs to know of a rule without touching the rule itself (which
@@ -184,8 +187,8 @@ impl RuleTable {
                 first_seen.insert(id, first);
             }
             let compiled = match source {
-                Source::Model(rule) => compile_rule(rule, i, &env, &mut errors),
-                Source::Compiled(rule) => Some(rule.reused_at(i, &options.state)),
+                Source::Model(rule) => compile_rule(rule, i, &env, &mut errors).map(Arc::new),
+                Source::Compiled(rule) => Some(CompiledRule::reused(rule, &options.state)),
             };
             if let Some(compiled) = compiled {
                 rules.push(compiled);
@@ -202,12 +205,12 @@ impl RuleTable {
         // Selection order: priority, then specificity (both descending), then position. The
         // keys are gathered first: comparing rules in place reads two cold ~1 KB rules per
         // comparison, most of a compile's ranking time.
-        let mut keys: Vec<(Reverse<i32>, Reverse<crate::path::Specificity>, usize, u32)> = (0..rules.len())
+        let mut keys: Vec<(Reverse<i32>, Reverse<crate::path::Specificity>, u32)> = (0..rules.len())
             .filter(|&i| rules[i].enabled)
-            .map(|i| (Reverse(rules[i].priority), Reverse(rules[i].specificity()), rules[i].index, i as u32))
+            .map(|i| (Reverse(rules[i].priority), Reverse(rules[i].specificity()), i as u32))
             .collect();
         keys.sort_unstable();
-        let ranked: Vec<u32> = keys.into_iter().map(|k| k.3).collect();
+        let ranked: Vec<u32> = keys.into_iter().map(|k| k.2).collect();
         let info: Vec<RankInfo> = ranked.iter().map(|&i| rank_info(&rules[i as usize], i)).collect();
         pause();
         let index = PathIndex::build(
@@ -311,7 +314,7 @@ impl RuleTable {
                 (delay, reply)
             }
         };
-        Answer { rule_id: &rule.id, rule_index: rule.index, delay, reply }
+        Answer { rule_id: &rule.id, rule_index: selection.rule_index(), delay, reply }
     }
 
     /// Selects and answers in one call.
