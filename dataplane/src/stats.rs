@@ -117,9 +117,13 @@ impl LocalStats {
     fn take_rule_counts(&mut self) -> Vec<(String, [u64; 6])> {
         let Some(snapshot) = &self.by_rule_of else { return Vec::new() };
         let mut out = Vec::new();
-        for (id, counts) in snapshot.table.rule_ids().zip(self.by_rule.iter_mut()) {
+        // Only the rules that were hit are looked up: reading every rule's id would touch each
+        // compiled rule, cold memory, on the worker's request path once per new table.
+        for (i, counts) in self.by_rule.iter_mut().enumerate() {
             if counts.iter().any(|&c| c > 0) {
-                out.push((id.to_owned(), std::mem::take(counts)));
+                if let Some(id) = snapshot.table.rule_id(i) {
+                    out.push((id.to_owned(), std::mem::take(counts)));
+                }
             }
         }
         out
