@@ -28,6 +28,11 @@ cargo build --release -q -p mockplane -p mockplane-benches --bins
 CP=127.0.0.1:18555
 LISTEN=127.0.0.1:18556
 ADMIN=127.0.0.1:18557
+cpu_ticks() { # diagnostics: CPU time (ms) so far of each thread of both processes
+  for t in /proc/$1/task/* /proc/$2/task/*; do
+    awk -v c="$(cat "$t/comm")" '{printf "%s=%d ", c, ($14+$15)*10}' "$t/stat"
+  done >&2; echo "($3 wrk)" >&2
+}
 run() { # $1: interval ms (0 = no swaps)
   ${CP_PREFIX:-} taskset -c "${CP_CORE:-1}" ./target/release/xds-swap-load "$CP" "$RULES" "$1" "$((SECS + 4))" > "$OUT/cp.out" 2> "$OUT/cp.err" &
   local cp=$!
@@ -44,7 +49,14 @@ run() { # $1: interval ms (0 = no swaps)
       [ "$(cat "$t/comm")" = mockplane-xds ] && taskset -p -c "$XDS_CORE" "$(basename "$t")" > /dev/null
     done
   fi
+  if [ -n "${WORKER_SLICE:-}" ]; then  # experiment: an EEVDF slice (ns) for the workers
+    for t in /proc/$dp/task/*; do
+      case "$(cat "$t/comm")" in mockplane-worke*) python3 /tmp/setslice.py "$(basename "$t")" "$WORKER_SLICE" 2>/dev/null ;; esac
+    done
+  fi
+  [ -n "${CPU_TICKS:-}" ] && cpu_ticks "$cp" "$dp" before
   taskset -c 1 wrk -t1 -c50 -d"${SECS}s" --latency "http://$LISTEN/hello" > "$OUT/wrk.out"
+  [ -n "${CPU_TICKS:-}" ] && cpu_ticks "$cp" "$dp" after
   kill -TERM "$dp"; wait "$dp" || true
   wait "$cp" || true
   local p99 reqs non2xx errors

@@ -77,7 +77,7 @@ impl RuleTable {
     /// Explains how every rule fares against `cx`, without changing any state.
     pub fn explain(&self, cx: &RequestContext<'_>) -> Explanation {
         let mut rank_of = vec![None; self.rules.len()];
-        for (rank, &i) in self.by_rank.iter().enumerate() {
+        for (rank, &i) in self.routing.by_rank.iter().enumerate() {
             rank_of[i as usize] = Some(rank);
         }
         let mut best: Option<(usize, &str)> = None;

@@ -251,7 +251,7 @@ impl<'a, K: Hash + Eq> Build<'a, K> {
                 &previous.expect("only a previous table has kept rules").rules[*index as usize],
             ),
         });
-        let table = RuleTable::compile_sources(&head, sources, options)?;
+        let table = RuleTable::compile_sources(&head, sources, previous, options)?;
         let mut keys = FxHashMap::with_capacity_and_hasher(items.len(), Default::default());
         for (i, item) in items.into_iter().enumerate() {
             let key = match item {

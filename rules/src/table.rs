@@ -47,12 +47,9 @@ pub struct RuleTable {
     /// The compiled rules in set order, shared with the versions before and after that kept
     /// them (see `reuse`).
     pub(crate) rules: Vec<Arc<CompiledRule>>,
-    /// Rank → index into `rules`, for enabled rules.
-    pub(crate) by_rank: Vec<u32>,
-    /// Rank → what selection needs to know of a rule without touching the rule itself (which
-    /// is large, and at 10k+ rules not in cache): one small contiguous array.
-    info: Vec<RankInfo>,
-    index: PathIndex,
+    /// The selection order and the path index, shared with the version before when no rule's
+    /// part in them changed (an edited response, the usual edit, leaves them as they were).
+    pub(crate) routing: Arc<Routing>,
     variables: BTreeMap<String, String>,
     state: StateStore,
     project: Option<String>,
@@ -61,8 +58,20 @@ pub struct RuleTable {
     pub(crate) stamp: u64,
 }
 
+/// What selection walks before it reads a rule: built from each rule's enabled flag,
+/// priority, methods, path and kinds of predicate (see [`routing_unchanged`]).
+#[derive(Debug)]
+pub(crate) struct Routing {
+    /// Rank → index into `rules`, for enabled rules.
+    pub(crate) by_rank: Vec<u32>,
+    /// Rank → what selection needs to know of a rule without touching the rule itself (which
+    /// is large, and at 10k+ rules not in cache): one small contiguous array.
+    info: Vec<RankInfo>,
+    index: PathIndex,
+}
+
 /// The hot part of a rule, by rank.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct RankInfo {
     priority: i32,
     rule: u32,
@@ -94,6 +103,55 @@ fn rank_info(rule: &CompiledRule, index: u32) -> RankInfo {
         rule: index,
         method_bits: rule.methods.bits(),
         flags: (residual as u8 * RESIDUAL) | (claims as u8 * CLAIMS) | (template as u8 * TEMPLATE),
+    }
+}
+
+/// Whether `previous`'s routing is exactly what `rules` would build: the same number of rules,
+/// and each either the very rule `previous` has at that position or one that ranks and indexes
+/// like it (enabled, priority, methods, path, kinds of predicate). Ranks, rank infos and the
+/// path index are functions of those alone.
+fn routing_unchanged(previous: &RuleTable, rules: &[Arc<CompiledRule>]) -> bool {
+    previous.rules.len() == rules.len()
+        && previous.rules.iter().zip(rules).enumerate().all(|(i, (old, new))| {
+            Arc::ptr_eq(old, new)
+                || (old.enabled == new.enabled
+                    && rank_info(old, i as u32) == rank_info(new, i as u32)
+                    && match (&old.path, &new.path) {
+                        (Some(a), Some(b)) => a.same_as(b),
+                        (None, None) => true,
+                        _ => false,
+                    })
+        })
+}
+
+impl Routing {
+    /// Ranks the enabled rules and indexes their paths.
+    fn build(rules: &[Arc<CompiledRule>], pause: &dyn Fn()) -> Result<Routing, RuleSetError> {
+        // Selection order: priority, then specificity (both descending), then position. The
+        // keys are gathered first: comparing rules in place reads two cold ~1 KB rules per
+        // comparison, most of a compile's ranking time.
+        let mut keys: Vec<(Reverse<i32>, Reverse<crate::path::Specificity>, u32)> = (0..rules.len())
+            .filter(|&i| rules[i].enabled)
+            .map(|i| (Reverse(rules[i].priority), Reverse(rules[i].specificity()), i as u32))
+            .collect();
+        keys.sort_unstable();
+        let ranked: Vec<u32> = keys.into_iter().map(|k| k.2).collect();
+        let info: Vec<RankInfo> = ranked.iter().map(|&i| rank_info(&rules[i as usize], i)).collect();
+        pause();
+        let index = PathIndex::build(
+            ranked.iter().enumerate().map(|(rank, &i)| {
+                let rule = &rules[i as usize];
+                (rank as u32, rule.priority, rule.path.as_ref())
+            }),
+            |rank| {
+                let i = &info[rank as usize];
+                Entry { rank, rule: i.rule, method_bits: i.method_bits, flags: i.flags }
+            },
+            pause,
+        )
+        .map_err(|message| RuleSetError { errors: vec![crate::ValidationError::new("rules", message)] })?;
+        pause();
+        Ok(Routing { by_rank: ranked, info, index })
     }
 }
 
@@ -140,16 +198,17 @@ impl RuleTable {
 
     /// Validates and compiles a rule set. Refused with every error found.
     pub fn compile(set: &RuleSet, options: &CompileOptions) -> Result<RuleTable, RuleSetError> {
-        RuleTable::compile_sources(set, set.rules.iter().map(Source::Model), options)
+        RuleTable::compile_sources(set, set.rules.iter().map(Source::Model), None, options)
     }
 
     /// [`RuleTable::compile`] of `set` with `sources` for its rules (`set.rules` is not read):
     /// each a model rule to compile, or a rule compiled before in the same set-level context,
     /// reused (see [`crate::RuleCache`]). The one validating path: errors and their places are
-    /// the same either way.
+    /// the same either way. The routing of `previous` is shared when it is unchanged.
     pub(crate) fn compile_sources<'a>(
         set: &'a RuleSet,
         sources: impl ExactSizeIterator<Item = Source<'a>>,
+        previous: Option<&RuleTable>,
         options: &CompileOptions,
     ) -> Result<RuleTable, RuleSetError> {
         let _regexes = crate::value::RegexCacheScope::new();
@@ -199,34 +258,17 @@ impl RuleTable {
         }
         // The steps over the whole set below pause between steps, and the path index build
         // every few dozen items.
-        let pause = || options.pause.inspect(|pause| pause());
+        let pause = || {
+            if let Some(pause) = options.pause {
+                pause();
+            }
+        };
         pause();
 
-        // Selection order: priority, then specificity (both descending), then position. The
-        // keys are gathered first: comparing rules in place reads two cold ~1 KB rules per
-        // comparison, most of a compile's ranking time.
-        let mut keys: Vec<(Reverse<i32>, Reverse<crate::path::Specificity>, u32)> = (0..rules.len())
-            .filter(|&i| rules[i].enabled)
-            .map(|i| (Reverse(rules[i].priority), Reverse(rules[i].specificity()), i as u32))
-            .collect();
-        keys.sort_unstable();
-        let ranked: Vec<u32> = keys.into_iter().map(|k| k.2).collect();
-        let info: Vec<RankInfo> = ranked.iter().map(|&i| rank_info(&rules[i as usize], i)).collect();
-        pause();
-        let index = PathIndex::build(
-            ranked.iter().enumerate().map(|(rank, &i)| {
-                let rule = &rules[i as usize];
-                (rank as u32, rule.priority, rule.path.as_ref())
-            }),
-            |rank| {
-                let i = &info[rank as usize];
-                Entry { rank, rule: i.rule, method_bits: i.method_bits, flags: i.flags }
-            },
-            &|| {
-                pause();
-            },
-        )
-        .map_err(|message| RuleSetError { errors: vec![crate::ValidationError::new("rules", message)] })?;
+        let routing = match previous.filter(|p| routing_unchanged(p, &rules)) {
+            Some(previous) => Arc::clone(&previous.routing),
+            None => Arc::new(Routing::build(&rules, &pause)?),
+        };
         pause();
 
         let keep: HashSet<(String, u64)> = rules
@@ -237,9 +279,7 @@ impl RuleTable {
 
         Ok(RuleTable {
             rules,
-            by_rank: ranked,
-            info,
-            index,
+            routing,
             variables: set.variables.clone(),
             state: options.state.clone(),
             project: set.project.clone(),
@@ -364,5 +404,37 @@ fn fault_reply(fault: &crate::response::CompiledFault) -> Reply<'_> {
     match &fault.abort {
         Some(response) => Reply::Static(response),
         None => Reply::Fault(fault.kind),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RuleCache;
+
+    fn version(cache: &mut RuleCache<String>, previous: Option<&RuleTable>, yaml: &str) -> RuleTable {
+        let set = RuleSet::from_yaml(yaml).unwrap();
+        let options = CompileOptions { state: previous.map(|p| p.state.clone()).unwrap_or_default(), ..Default::default() };
+        let mut build = cache.begin(set.clone(), previous, &options);
+        for rule in &set.rules {
+            build.push(serde_json::to_string(rule).unwrap(), || Ok::<_, ()>(rule.clone())).unwrap();
+        }
+        build.finish().unwrap()
+    }
+
+    const V1: &str = "rules:\n  - { id: a, match: { path: /a }, response: { body: one } }\n  - { id: b, match: { path: \"/b/{x}\" }, response: { body: b } }\n";
+
+    #[test]
+    fn a_version_that_only_edits_a_response_shares_the_routing_and_others_rebuild_it() {
+        let mut cache = RuleCache::new();
+        let v1 = version(&mut cache, None, V1);
+        let v2 = version(&mut cache, Some(&v1), &V1.replace("body: one", "body: two"));
+        assert!(Arc::ptr_eq(&v1.routing, &v2.routing), "a response edit keeps the routing");
+        for edit in ["path: /a2", "path: { prefix: /a }", "method: POST, path: /a"] {
+            let mut cache = RuleCache::new();
+            let v1 = version(&mut cache, None, V1);
+            let v2 = version(&mut cache, Some(&v1), &V1.replace("path: /a", edit));
+            assert!(!Arc::ptr_eq(&v1.routing, &v2.routing), "{edit}: the routing is rebuilt");
+        }
     }
 }

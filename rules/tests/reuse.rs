@@ -274,3 +274,52 @@ fn a_rule_with_a_file_body_is_read_again_every_version() {
     assert!(serve(&v2.unwrap(), "GET", "/f").unwrap().2.ends_with("second"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `BASE` and a rule that competes with `re` by priority.
+fn routing_base() -> String {
+    format!("{BASE}  - id: any-r\n    priority: -2\n    match: {{ path: {{ prefix: /r/ }} }}\n    response: {{ body: any-r }}\n")
+}
+
+/// [`routing_base`] with one rule's YAML lines replaced: `from` → `to` (must occur once).
+fn edited(from: &str, to: &str) -> RuleSet {
+    let base = routing_base();
+    assert_eq!(base.matches(from).count(), 1, "{from:?} occurs once");
+    set(&base.replace(from, to))
+}
+
+#[test]
+fn an_edit_that_changes_how_a_rule_is_found_is_served_as_a_fresh_compile_would() {
+    // Each edit touches one rule in place: the version keeps every other rule, and the
+    // selection order and path index must still follow the edit (they are shared with the
+    // previous version only when no rule's part in them changed).
+    let edits = [
+        ("    response: { body: hi }", "    response: { body: hello }"),
+        ("    priority: -2\n", "    priority: 1\n"),
+        ("match: { method: GET, path: /hello }", "match: { method: POST, path: /hello }"),
+        (", headers: { x-t: { regex: \"^a+$\" } } }", " }"),
+        ("    enabled: false\n", "    enabled: true\n"),
+        ("match: { method: GET, path: /hello }", "match: { method: GET, path: { prefix: /hello } }"),
+        ("regex: \"^/r/[0-9]+$\"", "regex: \"^/r/[0-9]$\""),
+        ("match: { path: /twice }", "match: { path: /twice2 }"),
+    ];
+    let targets = [TARGETS, &[("GET", "/hello/x"), ("GET", "/twice2")]].concat();
+    for (from, to) in edits {
+        let options = CompileOptions { state: StateStore::new(), ..Default::default() };
+        let mut cache = RuleCache::new();
+        let v1 = build(&mut cache, None, &set(&routing_base()), &options).0.unwrap();
+        let next = edited(from, to);
+        let (v2, reused) = build(&mut cache, Some(&v1), &next, &options);
+        let v2 = v2.unwrap();
+        assert_eq!(reused, next.rules.len() - 1, "{to:?}: the other rules are reused");
+        // v1 itself is not served: its state (sequences, budgets) is v2's.
+        let before = RuleTable::compile(&set(&routing_base()), &CompileOptions::default()).unwrap();
+        let fresh = RuleTable::compile(&next, &CompileOptions::default()).unwrap();
+        let mut differs = false;
+        for (method, target) in &targets {
+            let got = serve(&v2, method, target);
+            differs |= got != serve(&before, method, target);
+            assert_eq!(got, serve(&fresh, method, target), "{to:?}: {method} {target}");
+        }
+        assert!(differs, "{to:?}: the edit changes what some request gets");
+    }
+}

@@ -36,6 +36,19 @@ pub(crate) enum PathPattern {
 pub(crate) type Specificity = (u8, u32);
 
 impl PathPattern {
+    /// Whether `other` is the same pattern: of the same kind, from the same text (a
+    /// template's segments and a regex are functions of their source).
+    pub(crate) fn same_as(&self, other: &PathPattern) -> bool {
+        match (self, other) {
+            (PathPattern::Exact(a), PathPattern::Exact(b)) | (PathPattern::Prefix(a), PathPattern::Prefix(b)) => {
+                a == b
+            }
+            (PathPattern::Template(a), PathPattern::Template(b)) => a.source == b.source,
+            (PathPattern::Regex { source: a, .. }, PathPattern::Regex { source: b, .. }) => a == b,
+            _ => false,
+        }
+    }
+
     pub(crate) fn compile(spec: &PathMatch, path: &Place<'_>, errors: &mut Errors) -> Option<Self> {
         // The place of an error, formatted only when there is one.
         let (kind, text, explicit) = match spec {

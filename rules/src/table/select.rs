@@ -55,13 +55,13 @@ impl RuleTable {
     pub fn select<'t, 'r>(&'t self, cx: &RequestContext<'r>) -> Option<Selection<'t, 'r>> {
         let req = cx.req;
         let bit = method_bit(req.method);
-        let exact = self.index.exact(req.path);
+        let exact = self.routing.index.exact(req.path);
         let mut templates = TemplateHits::new();
         match exact {
             Some(record) if record.is_complete() => return self.select_from(record.entries(), bit, cx),
-            Some(_) => self.index.templates(req.path, &mut templates),
+            Some(_) => self.routing.index.templates(req.path, &mut templates),
             None => {
-                self.index.templates(req.path, &mut templates);
+                self.routing.index.templates(req.path, &mut templates);
                 if let [only] = templates[..] {
                     if only.is_complete() {
                         return self.select_from(only.entries(), bit, cx);
@@ -73,12 +73,12 @@ impl RuleTable {
         let mut best: Option<u32> = None;
         for tier in Tier::ALL {
             if let Some(b) = best {
-                if self.info[b as usize].priority >= self.index.max_priority(tier) {
+                if self.routing.info[b as usize].priority >= self.routing.index.max_priority(tier) {
                     continue;
                 }
             }
             candidates.clear();
-            self.index.tier_candidates(tier, req.path, exact, &templates, &mut candidates);
+            self.routing.index.tier_candidates(tier, req.path, exact, &templates, &mut candidates);
             if candidates.len() > 1 {
                 candidates.sort_unstable();
             }
@@ -93,7 +93,7 @@ impl RuleTable {
             }
         }
         let rank = best?;
-        let info = self.info[rank as usize];
+        let info = self.routing.info[rank as usize];
         self.claim_winner(
             Entry { rank, rule: info.rule, method_bits: info.method_bits, flags: info.flags },
             bit,
@@ -160,13 +160,13 @@ impl RuleTable {
         skip: u32,
     ) -> Option<Selection<'t, 'r>> {
         let mut candidates = Candidates::new();
-        self.index.candidates(cx.req.path, &mut candidates);
+        self.routing.index.candidates(cx.req.path, &mut candidates);
         candidates.sort_unstable();
         for &rank in candidates.iter().filter(|&&r| r > skip) {
             if !self.static_match(rank, bit, cx) {
                 continue;
             }
-            let info = self.info[rank as usize];
+            let info = self.routing.info[rank as usize];
             let rule = &self.rules[info.rule as usize];
             let hit = if info.flags & CLAIMS == 0 { Some(0) } else { claim(rule) };
             if let Some(hit) = hit {
@@ -180,7 +180,7 @@ impl RuleTable {
     /// from shared state. Most rules are decided from `info` alone.
     #[inline]
     fn static_match(&self, rank: u32, bit: u16, cx: &RequestContext<'_>) -> bool {
-        let info = &self.info[rank as usize];
+        let info = &self.routing.info[rank as usize];
         if bit != 0 {
             if info.method_bits & (bit | crate::compile::ANY_BIT) == 0 {
                 return false;
