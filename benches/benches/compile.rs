@@ -112,7 +112,7 @@ fn is_path_regex(rule: &Rule) -> bool {
 /// The path-regex rules (5%) of `realistic_rule_set(n, seed)`.
 fn path_regex_rules_only(n: usize, seed: u64) -> RuleSet {
     let mut set = realistic_rule_set(n, seed);
-    set.rules.retain(is_path_regex);
+    set.rules.retain(|rule| is_path_regex(rule));
     set.rules.shrink_to_fit();
     set
 }

@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use mockplane_rules::model::{
     BodyMatch, HeaderValues, MethodMatch, PathMatch, PathMatchSpec, RequestMatch, Response, Rule, ValueMatch,
@@ -222,7 +223,7 @@ pub fn realistic_rule_set(n: usize, seed: u64) -> RuleSet {
     slots.resize(n, Slot::Exact);
     let mut g = Generator::new(seed);
     slots.shuffle(&mut g.rng);
-    let rules = slots.into_iter().enumerate().map(|(i, slot)| g.rule(i, slot)).collect();
+    let rules = slots.into_iter().enumerate().map(|(i, slot)| Arc::new(g.rule(i, slot))).collect();
     RuleSet {
         project: Some("bench".into()),
         environment: Some("realistic".into()),
@@ -240,7 +241,7 @@ pub fn path_only_rule_set(n: usize, seed: u64) -> RuleSet {
             let slot = if g.rng.random_bool(0.7) { Slot::Exact } else { Slot::Template };
             let mut rule = g.rule(i, slot);
             rule.priority = 0;
-            rule
+            Arc::new(rule)
         })
         .collect();
     RuleSet {
@@ -510,7 +511,7 @@ mod tests {
         let mix = mix_of(&set);
         let share = |k: usize| k as f64 / n as f64;
         let headerless = |kind: PathKind| {
-            let of_kind = |r: &&Rule| r.matcher.path.as_ref().is_some_and(|p| path_kind(p).0 == kind);
+            let of_kind = |r: &&Arc<Rule>| r.matcher.path.as_ref().is_some_and(|p| path_kind(p).0 == kind);
             set.rules.iter().filter(|r| r.matcher.headers.is_empty()).filter(of_kind).count()
         };
         assert_eq!(headerless(PathKind::Exact), n * 55 / 100);

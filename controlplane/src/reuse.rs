@@ -8,7 +8,7 @@
 //! distinct rule content). Either way the resource is byte for byte what encoding the whole
 //! set gives, and a set is refused with the same errors as by `RuleTable::compile`.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -51,12 +51,17 @@ impl EnvReuse {
         let mut next_token = self.next_token;
         let (same, tokens) = {
             let previous = self.rules.as_deref().map_or(&[][..], |p| &p.rules[..]);
-            let by_id: HashMap<&str, usize> = previous.iter().enumerate().map(|(j, r)| (&*r.id, j)).collect();
+            let by_id: FxHashMap<&str, usize> =
+                previous.iter().enumerate().map(|(j, r)| (&*r.id, j)).collect();
             let mut same = Vec::with_capacity(rules.rules.len());
             let mut tokens = Vec::with_capacity(rules.rules.len());
             for rule in &rules.rules {
                 pause_now();
-                let j = by_id.get(&*rule.id).copied().filter(|&j| same_rule(rule, &previous[j]));
+                // The same rule shared with the last version (an edit of it) needs no comparing.
+                let j = by_id
+                    .get(&*rule.id)
+                    .copied()
+                    .filter(|&j| Arc::ptr_eq(rule, &previous[j]) || same_rule(rule, &previous[j]));
                 same.push(j);
                 tokens.push(match j {
                     Some(j) => self.tokens[j],

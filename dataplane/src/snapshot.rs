@@ -370,7 +370,7 @@ rules:
         bad.rules.push(bad_regex.clone());
         // A new rule that does not convert (fault type 9).
         let mut wire = pb::RuleSet::from(&set(RULES));
-        let mut unknown = pb::Rule::from(&bad_regex);
+        let mut unknown = pb::Rule::from(&*bad_regex);
         unknown.id = "x".into();
         unknown.r#match = None;
         unknown.response = Some(pb::Response {
@@ -383,7 +383,7 @@ rules:
         // A duplicate id across a kept rule and a new one.
         let mut dup = set(RULES);
         let mut a = dup.rules[0].clone();
-        a.priority = 3;
+        Arc::make_mut(&mut a).priority = 3;
         dup.rules.push(a);
         for (any, max_rules, expected) in [
             (rule_set_to_any(&bad), 0, "rules[3].match.path"),

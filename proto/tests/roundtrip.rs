@@ -225,7 +225,7 @@ fn rule_set() -> impl Strategy<Value = RuleSet> {
             environment,
             variables,
             upstreams,
-            rules,
+            rules: rules.into_iter().map(std::sync::Arc::new).collect(),
         },
     )
 }

@@ -5,6 +5,8 @@
 //! hide another one in `rules[7]`. Semantic checks (regexes, ranges, references) come after, in
 //! the compiler, which adds its own errors to the same list.
 
+use std::sync::Arc;
+
 use serde::de::DeserializeOwned;
 
 use crate::error::{RuleSetError, ValidationError};
@@ -79,7 +81,7 @@ impl RuleSet {
             Some(serde_json::Value::Array(items)) => {
                 for (i, item) in items.into_iter().enumerate() {
                     match typed::<Rule>(item, &format!("rules[{i}]")) {
-                        Ok(rule) => set.rules.push(rule),
+                        Ok(rule) => set.rules.push(Arc::new(rule)),
                         Err(e) => errors.push(e),
                     }
                 }

@@ -6,6 +6,7 @@
 //! unique) live in [`crate::validate`], not here.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -25,9 +26,11 @@ pub struct RuleSet {
     /// Named upstreams that `forward` actions may refer to, name → base URL.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub upstreams: BTreeMap<String, String>,
-    /// The rules, in the order that breaks ties between equally specific rules.
+    /// The rules, in the order that breaks ties between equally specific rules. Shared: a
+    /// version made by editing another (`Arc::make_mut` on the rules it changes) shares the
+    /// rest, so comparing and freeing versions costs only what changed.
     #[serde(default)]
-    pub rules: Vec<Rule>,
+    pub rules: Vec<Arc<Rule>>,
 }
 
 /// One mock rule: when a request matches, what to answer (or where to forward it).

@@ -8,7 +8,7 @@
 //! remaining predicates in order until one rule holds.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -198,7 +198,7 @@ impl RuleTable {
 
     /// Validates and compiles a rule set. Refused with every error found.
     pub fn compile(set: &RuleSet, options: &CompileOptions) -> Result<RuleTable, RuleSetError> {
-        RuleTable::compile_sources(set, set.rules.iter().map(Source::Model), None, options)
+        RuleTable::compile_sources(set, set.rules.iter().map(|rule| Source::Model(rule)), None, options)
     }
 
     /// [`RuleTable::compile`] of `set` with `sources` for its rules (`set.rules` is not read):
@@ -231,7 +231,8 @@ impl RuleTable {
             upstreams: &set.upstreams,
             state: &options.state,
         };
-        let mut first_seen: HashMap<&str, usize> = HashMap::with_capacity(sources.len());
+        let mut first_seen: rustc_hash::FxHashMap<&str, usize> =
+            rustc_hash::FxHashMap::with_capacity_and_hasher(sources.len(), Default::default());
         let mut rules = Vec::with_capacity(sources.len());
         for (i, source) in sources.enumerate() {
             if let Some(pause) = options.pause {
@@ -410,14 +411,18 @@ fn fault_reply(fault: &crate::response::CompiledFault) -> Reply<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Rule;
     use crate::RuleCache;
 
     fn version(cache: &mut RuleCache<String>, previous: Option<&RuleTable>, yaml: &str) -> RuleTable {
         let set = RuleSet::from_yaml(yaml).unwrap();
-        let options = CompileOptions { state: previous.map(|p| p.state.clone()).unwrap_or_default(), ..Default::default() };
+        let options = CompileOptions {
+            state: previous.map(|p| p.state.clone()).unwrap_or_default(),
+            ..Default::default()
+        };
         let mut build = cache.begin(set.clone(), previous, &options);
         for rule in &set.rules {
-            build.push(serde_json::to_string(rule).unwrap(), || Ok::<_, ()>(rule.clone())).unwrap();
+            build.push(serde_json::to_string(rule).unwrap(), || Ok::<_, ()>(Rule::clone(rule))).unwrap();
         }
         build.finish().unwrap()
     }

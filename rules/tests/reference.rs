@@ -171,7 +171,7 @@ fn rule_holds(rule: &Rule, req: &RefRequest) -> bool {
 }
 
 fn reference_select<'a>(set: &'a RuleSet, req: &RefRequest) -> Option<&'a str> {
-    let mut order: Vec<(usize, &Rule)> = set.rules.iter().enumerate().collect();
+    let mut order: Vec<(usize, &Rule)> = set.rules.iter().map(|r| &**r).enumerate().collect();
     order.sort_by(|(ia, a), (ib, b)| {
         b.priority.cmp(&a.priority).then(specificity(b).cmp(&specificity(a))).then(ia.cmp(ib))
     });
@@ -347,13 +347,17 @@ fn indexed_rule_set() -> impl Strategy<Value = RuleSet> {
                 })
                 .collect::<Vec<_>>()
         })
-        .prop_map(|rules| RuleSet { rules, ..Default::default() })
+        .prop_map(|rules| RuleSet {
+            rules: rules.into_iter().map(std::sync::Arc::new).collect(),
+            ..Default::default()
+        })
 }
 
 fn rule_set() -> impl Strategy<Value = RuleSet> {
-    (1..40usize)
-        .prop_flat_map(|n| (0..n).map(rule).collect::<Vec<_>>())
-        .prop_map(|rules| RuleSet { rules, ..Default::default() })
+    (1..40usize).prop_flat_map(|n| (0..n).map(rule).collect::<Vec<_>>()).prop_map(|rules| RuleSet {
+        rules: rules.into_iter().map(std::sync::Arc::new).collect(),
+        ..Default::default()
+    })
 }
 
 fn request() -> impl Strategy<Value = RefRequest> {

@@ -23,7 +23,7 @@ fn build(
     let mut build = cache.begin(set.clone(), previous, options);
     for rule in &set.rules {
         let key = serde_json::to_string(rule).unwrap();
-        build.push(key, || Ok::<Rule, ()>(rule.clone())).unwrap();
+        build.push(key, || Ok::<Rule, ()>(Rule::clone(rule))).unwrap();
     }
     let reused = build.reused();
     (build.finish(), reused)
@@ -222,7 +222,7 @@ fn a_duplicate_id_across_kept_and_new_rules_is_refused_as_in_a_fresh_compile() {
     let v1 = build(&mut cache, None, &set(BASE), &options).0.unwrap();
     let mut dup = set(BASE);
     let mut copy = dup.rules[3].clone();
-    copy.priority = 5;
+    std::sync::Arc::make_mut(&mut copy).priority = 5;
     dup.rules.insert(1, copy);
     let (v2, reused) = build(&mut cache, Some(&v1), &dup, &options);
     assert_eq!(reused, 10);

@@ -8,6 +8,6 @@ fn main() {
     let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let seed: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(42);
     let mut set = mockplane_benches::realistic_rule_set(n, seed);
-    set.rules.push(mockplane_benches::get_rule("bench-hello", "/hello", "hi"));
+    set.rules.push(std::sync::Arc::new(mockplane_benches::get_rule("bench-hello", "/hello", "hi")));
     print!("{}", set.to_yaml());
 }

@@ -120,6 +120,10 @@ fn cp_round(cache: &SnapshotCache, set: RuleSet) {
 /// The base rule set plus one rule whose body names the round (as in `xds-converge`).
 fn with_marker(base: &RuleSet, round: usize) -> RuleSet {
     let mut set = base.clone();
-    set.rules.push(mockplane_benches::get_rule("bench-round", "/bench/round", &format!("round {round}")));
+    set.rules.push(std::sync::Arc::new(mockplane_benches::get_rule(
+        "bench-round",
+        "/bench/round",
+        &format!("round {round}"),
+    )));
     set
 }

@@ -197,7 +197,11 @@ impl AllAcked for ControlPlane {
 /// The base rule set plus one rule whose body names the round, so every round is a new version.
 fn with_marker(base: &RuleSet, round: usize) -> RuleSet {
     let mut set = base.clone();
-    set.rules.push(mockplane_benches::get_rule("bench-round", "/bench/round", &format!("round {round}")));
+    set.rules.push(std::sync::Arc::new(mockplane_benches::get_rule(
+        "bench-round",
+        "/bench/round",
+        &format!("round {round}"),
+    )));
     set
 }
 

@@ -81,7 +81,11 @@ fn main() {
 /// The base set, the rule wrk requests (`GET /hello`), and a rule whose body names the version.
 fn version(base: &RuleSet, n: usize) -> RuleSet {
     let mut set = base.clone();
-    set.rules.push(mockplane_benches::get_rule("bench-hello", "/hello", "hi"));
-    set.rules.push(mockplane_benches::get_rule("bench-version", "/version", &n.to_string()));
+    set.rules.push(std::sync::Arc::new(mockplane_benches::get_rule("bench-hello", "/hello", "hi")));
+    set.rules.push(std::sync::Arc::new(mockplane_benches::get_rule(
+        "bench-version",
+        "/version",
+        &n.to_string(),
+    )));
     set
 }

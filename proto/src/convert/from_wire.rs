@@ -15,7 +15,7 @@ impl TryFrom<pb::RuleSet> for model::RuleSet {
             .rules
             .into_iter()
             .enumerate()
-            .map(|(i, r)| rule_from_wire(r, &Place::Root("rules").index(i)))
+            .map(|(i, r)| rule_from_wire(r, &Place::Root("rules").index(i)).map(std::sync::Arc::new))
             .collect::<Result<_, _>>()?;
         Ok(model::RuleSet {
             project: w.project,

@@ -91,7 +91,7 @@ pub fn rule_set_to_any_paced(rules: &model::RuleSet, pause: Option<fn()>) -> cra
         if let Some(pause) = pause {
             pause();
         }
-        prost::encoding::message::encode(RULES_FIELD, &pb::Rule::from(rule), &mut buf);
+        prost::encoding::message::encode(RULES_FIELD, &pb::Rule::from(&**rule), &mut buf);
     }
     crate::wkt::Any { type_url: RULE_SET_TYPE_URL.to_owned(), value: buf.into() }
 }
@@ -152,7 +152,7 @@ pub fn rule_set_from_any_paced(
         if let Some(pause) = pause {
             pause();
         }
-        head.rules.push(rule_from_bytes(bytes, i)?);
+        head.rules.push(std::sync::Arc::new(rule_from_bytes(bytes, i)?));
     }
     Ok(head)
 }
@@ -254,11 +254,11 @@ mod tests {
         let set = model::RuleSet::parse(text, mockplane_rules::Format::Yaml).unwrap();
         let any = rule_set_to_any(&set);
         let split = split_rule_set(&any).unwrap();
-        let encoded: Vec<Vec<u8>> = set.rules.iter().map(|r| pb::Rule::from(r).encode_to_vec()).collect();
+        let encoded: Vec<Vec<u8>> = set.rules.iter().map(|r| pb::Rule::from(&**r).encode_to_vec()).collect();
         assert_eq!(split.rules.iter().map(|b| b.to_vec()).collect::<Vec<_>>(), encoded);
         assert_eq!(split.head, model::RuleSet { rules: Vec::new(), ..set.clone() });
         for (i, bytes) in split.rules.iter().enumerate() {
-            assert_eq!(rule_from_bytes(bytes, i).unwrap(), set.rules[i]);
+            assert_eq!(rule_from_bytes(bytes, i).unwrap(), *set.rules[i]);
             // Slices of the resource, not copies.
             let within = any.value.as_ptr_range();
             assert!(within.contains(&bytes.as_ptr()));
@@ -279,7 +279,7 @@ mod tests {
     fn a_resource_assembled_from_encoded_rules_is_the_whole_encoding() {
         let text = "project: shop\nvariables: { a: b }\nrules:\n  - id: x\n    response: { json: { z: 1, a: [true, null] } }\n  - id: y\n    response: { status: 201 }\n";
         let set = model::RuleSet::parse(text, mockplane_rules::Format::Yaml).unwrap();
-        let encoded: Vec<Vec<u8>> = set.rules.iter().map(rule_to_bytes).collect();
+        let encoded: Vec<Vec<u8>> = set.rules.iter().map(|r| rule_to_bytes(r)).collect();
         let (any, slices) = rule_set_to_any_from_encoded(&set, encoded.iter().map(Vec::as_slice));
         assert_eq!(any, rule_set_to_any(&set));
         assert_eq!(slices, split_rule_set(&any).unwrap().rules);

@@ -13,7 +13,7 @@ impl From<&model::RuleSet> for pb::RuleSet {
             environment: m.environment.clone(),
             variables: m.variables.clone(),
             upstreams: m.upstreams.clone(),
-            rules: m.rules.iter().map(pb::Rule::from).collect(),
+            rules: m.rules.iter().map(|r| pb::Rule::from(&**r)).collect(),
         }
     }
 }

@@ -40,9 +40,8 @@ impl PathPattern {
     /// template's segments and a regex are functions of their source).
     pub(crate) fn same_as(&self, other: &PathPattern) -> bool {
         match (self, other) {
-            (PathPattern::Exact(a), PathPattern::Exact(b)) | (PathPattern::Prefix(a), PathPattern::Prefix(b)) => {
-                a == b
-            }
+            (PathPattern::Exact(a), PathPattern::Exact(b))
+            | (PathPattern::Prefix(a), PathPattern::Prefix(b)) => a == b,
             (PathPattern::Template(a), PathPattern::Template(b)) => a.source == b.source,
             (PathPattern::Regex { source: a, .. }, PathPattern::Regex { source: b, .. }) => a == b,
             _ => false,
