@@ -4,8 +4,14 @@
 # p99 with swaps no more than 2x the p99 without.
 #
 # The data plane (`mockplane dataplane --control-plane`, one worker) runs on core 0, wrk -t1 -c50
-# on core 1, the control plane (benches/src/bin/xds-swap-load.rs) unpinned. Each swap is a new
-# version of a realistic rule set that the data plane decodes, compiles, swaps in and ACKs.
+# on core 1, the control plane (benches/src/bin/xds-swap-load.rs) on core 1 too (CP_CORE). Each
+# swap is a new version of a realistic rule set, one rule edited as an API edit makes it (the
+# other rules shared with the last version), that the data plane decodes, compiles, swaps in
+# and ACKs.
+#
+# Diagnostics: CP_PREFIX (wraps the control plane), CP_CORE, XDS_CORE (moves the data plane's
+# xDS thread), DP_FLAGS (more data-plane flags), CPU_TICKS=1 (CPU ms per thread of both
+# processes before and after wrk, on stderr).
 #
 # Usage: benches/xds/swap-under-load.sh [ROUNDS] [SECONDS] [RULES]   (defaults 3, 10, 1000)
 # Loopback only; every run stops by itself.
@@ -47,11 +53,6 @@ run() { # $1: interval ms (0 = no swaps)
   if [ -n "${XDS_CORE:-}" ]; then  # diagnostics: move the data plane's xDS thread elsewhere
     for t in /proc/$dp/task/*; do
       [ "$(cat "$t/comm")" = mockplane-xds ] && taskset -p -c "$XDS_CORE" "$(basename "$t")" > /dev/null
-    done
-  fi
-  if [ -n "${WORKER_SLICE:-}" ]; then  # experiment: an EEVDF slice (ns) for the workers
-    for t in /proc/$dp/task/*; do
-      case "$(cat "$t/comm")" in mockplane-worke*) python3 /tmp/setslice.py "$(basename "$t")" "$WORKER_SLICE" 2>/dev/null ;; esac
     done
   fi
   [ -n "${CPU_TICKS:-}" ] && cpu_ticks "$cp" "$dp" before

@@ -16,6 +16,10 @@ use mockplane_proto::convert::{rule_set_to_any_from_encoded, rule_to_bytes};
 use mockplane_rules::model::{BodyMatch, GraphqlMatch, RequestMatch, Response, Rule, Sequence};
 use mockplane_rules::{CompileOptions, RuleCache, RuleSet, RuleSetError, RuleTable, StateStore};
 
+/// Cheap steps (a rule shared with the last version) between two calls of `pause`; each
+/// expensive one (comparing or encoding a rule) calls it.
+const PAUSE_EVERY: usize = 32;
+
 /// One environment's last accepted version, as reuse needs it.
 #[derive(Debug, Default)]
 pub(crate) struct EnvReuse {
@@ -55,13 +59,17 @@ impl EnvReuse {
                 previous.iter().enumerate().map(|(j, r)| (&*r.id, j)).collect();
             let mut same = Vec::with_capacity(rules.rules.len());
             let mut tokens = Vec::with_capacity(rules.rules.len());
-            for rule in &rules.rules {
-                pause_now();
+            for (i, rule) in rules.rules.iter().enumerate() {
+                if i % PAUSE_EVERY == 0 {
+                    pause_now();
+                }
                 // The same rule shared with the last version (an edit of it) needs no comparing.
-                let j = by_id
-                    .get(&*rule.id)
-                    .copied()
-                    .filter(|&j| Arc::ptr_eq(rule, &previous[j]) || same_rule(rule, &previous[j]));
+                let j = by_id.get(&*rule.id).copied().filter(|&j| {
+                    Arc::ptr_eq(rule, &previous[j]) || {
+                        pause_now();
+                        same_rule(rule, &previous[j])
+                    }
+                });
                 same.push(j);
                 tokens.push(match j {
                     Some(j) => self.tokens[j],
@@ -95,11 +103,17 @@ impl EnvReuse {
                     .rules
                     .iter()
                     .zip(same)
-                    .map(|(rule, j)| {
-                        pause_now();
-                        match j {
-                            Some(j) => encoded[*j].clone(),
-                            None => Bytes::from(rule_to_bytes(rule)),
+                    .enumerate()
+                    .map(|(i, (rule, j))| match j {
+                        Some(j) => {
+                            if i % PAUSE_EVERY == 0 {
+                                pause_now();
+                            }
+                            encoded[*j].clone()
+                        }
+                        None => {
+                            pause_now();
+                            Bytes::from(rule_to_bytes(rule))
                         }
                     })
                     .collect();

@@ -254,16 +254,18 @@ impl<'a, K: Hash + Eq> Build<'a, K> {
         let table = RuleTable::compile_sources(&head, sources, previous, options)?;
         let mut keys = FxHashMap::with_capacity_and_hasher(items.len(), Default::default());
         for (i, item) in items.into_iter().enumerate() {
-            let key = match item {
-                Item::Fresh(key, _) => key,
-                Item::Kept(key, _) => Some(key),
+            let (key, freed) = match item {
+                Item::Fresh(key, _) => (key, true),
+                Item::Kept(key, _) => (Some(key), false),
             };
             if let Some(key) = key {
                 keys.insert(key, i as u32);
             }
             // The decoded model rules are freed here, one at a time like the rest.
             if let Some(pause) = options.pause {
-                pause();
+                if freed || i % crate::table::PAUSE_EVERY == 0 {
+                    pause();
+                }
             }
         }
         *cache = RuleCache {

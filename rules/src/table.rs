@@ -28,6 +28,10 @@ use crate::template::RenderContext;
 mod select;
 pub use select::Selection;
 
+/// Cheap steps (a kept rule, a shared rule dropped) between two calls of a `pause` function;
+/// expensive ones (compiling or freeing a rule) each call it.
+pub(crate) const PAUSE_EVERY: usize = 32;
+
 /// How to compile a rule set.
 #[derive(Debug, Clone, Default)]
 pub struct CompileOptions {
@@ -189,10 +193,15 @@ impl RuleTable {
     /// [`CompileOptions::pause`]): freeing 10,000 compiled rules at once holds a core for
     /// milliseconds.
     pub fn drop_paced(mut self, pause: fn()) {
-        // Truncating drops each rule where it lies; popping moved every one out first.
+        // Truncating drops each rule where it lies; popping moved every one out first. Most
+        // rules are shared with the next version and dropping them is a decrement: pause
+        // after a rule that is freed, and every few dozen others.
         for len in (0..self.rules.len()).rev() {
+            let freed = Arc::strong_count(&self.rules[len]) == 1;
             self.rules.truncate(len);
-            pause();
+            if freed || len % PAUSE_EVERY == 0 {
+                pause();
+            }
         }
     }
 
@@ -236,7 +245,9 @@ impl RuleTable {
         let mut rules = Vec::with_capacity(sources.len());
         for (i, source) in sources.enumerate() {
             if let Some(pause) = options.pause {
-                pause();
+                if matches!(source, Source::Model(_)) || i % PAUSE_EVERY == 0 {
+                    pause();
+                }
             }
             let id = source.id();
             if let Some(first) = first_seen.insert(id, i) {
