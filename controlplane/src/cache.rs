@@ -251,6 +251,38 @@ mod tests {
     }
 
     #[test]
+    fn many_changed_rules_encoded_aside_and_a_few_in_line_give_the_same_resource_and_errors() {
+        use mockplane_proto::convert::rule_set_to_any;
+        // 100 rules changed is over `ENCODE_ASIDE_FROM` (a thread encodes while the caller
+        // validates); one rule changed is under it.
+        let text = |tag: &str| {
+            let mut t = String::from("rules:\n");
+            for i in 0..100 {
+                t += &format!(
+                    "  - {{ id: r{i}, match: {{ path: /r/{i} }}, response: {{ body: \"{tag}{i}\" }} }}\n"
+                );
+            }
+            t
+        };
+        let cache = SnapshotCache::new();
+        for version in [text("a"), text("b"), text("b").replace("\"b7\"", "\"c7\"")] {
+            let set = RuleSet::parse(&version, Format::Yaml).unwrap();
+            assert_eq!(cache.set("shop/staging", set.clone(), None).unwrap().resource, rule_set_to_any(&set));
+        }
+        for bad in [
+            text("d").replace("path: /r/5 }", "path: { regex: \"(\" } }"),
+            text("b").replace("/r/5 }", "r5 }"),
+        ] {
+            let set = RuleSet::parse(&bad, Format::Yaml).unwrap();
+            let whole = mockplane_rules::RuleTable::compile(&set, &Default::default()).unwrap_err();
+            match cache.set("shop/staging", set, None) {
+                Err(SetError::Invalid(e)) => assert_eq!(e, whole),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn a_refused_rule_set_is_refused_with_the_errors_of_a_whole_compile() {
         let cache = SnapshotCache::new();
         let text = "upstreams: { u: \"http://x\" }\nrules:\n  - { id: a, response: { body: a } }\n  - { id: f, forward: { upstream: u } }\n";

@@ -20,6 +20,9 @@ use mockplane_rules::{CompileOptions, RuleCache, RuleSet, RuleSetError, RuleTabl
 /// expensive one (comparing or encoding a rule) calls it.
 const PAUSE_EVERY: usize = 32;
 
+/// Changed rules from which a version is encoded on a thread of its own (see `accept`).
+const ENCODE_ASIDE_FROM: usize = 64;
+
 /// One environment's last accepted version, as reuse needs it.
 #[derive(Debug, Default)]
 pub(crate) struct EnvReuse {
@@ -95,39 +98,50 @@ impl EnvReuse {
             upstreams: rules.upstreams.clone(),
             rules: Vec::new(),
         };
-        let (validated, (resource, new_encoded)) = std::thread::scope(|scope| {
-            let encoded = &*encoded;
-            let same = &same;
-            let encoding = scope.spawn(move || {
-                let parts: Vec<Bytes> = rules
-                    .rules
-                    .iter()
-                    .zip(same)
-                    .enumerate()
-                    .map(|(i, (rule, j))| match j {
-                        Some(j) => {
-                            if i % PAUSE_EVERY == 0 {
-                                pause_now();
-                            }
-                            encoded[*j].clone()
-                        }
-                        None => {
+        let encode = || {
+            let parts: Vec<Bytes> = rules
+                .rules
+                .iter()
+                .zip(&same)
+                .enumerate()
+                .map(|(i, (rule, j))| match j {
+                    Some(j) => {
+                        if i % PAUSE_EVERY == 0 {
                             pause_now();
-                            Bytes::from(rule_to_bytes(rule))
                         }
-                    })
-                    .collect();
-                rule_set_to_any_from_encoded(rules, parts.iter().map(|b| &b[..]))
-            });
+                        encoded[*j].clone()
+                    }
+                    None => {
+                        pause_now();
+                        Bytes::from(rule_to_bytes(rule))
+                    }
+                })
+                .collect();
+            rule_set_to_any_from_encoded(rules, parts.iter().map(|b| &b[..]))
+        };
+        let validate = || {
             // On success the cache describes the new table; on error it is unchanged.
             let mut build = cache.begin(head, table.as_ref(), &options);
             build.reserve(rules.rules.len());
             for (rule, &token) in rules.rules.iter().zip(&tokens) {
                 build.push_model(token, rule);
             }
-            let validated = build.finish();
-            (validated, encoding.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-        });
+            build.finish()
+        };
+        // Many changed rules (a first version, a file rewritten): encode on a second thread
+        // while validating. An edit of a few: one thread, validating first, since a thread per
+        // version costs more than the work.
+        let changed = same.iter().filter(|j| j.is_none()).count();
+        let (validated, (resource, new_encoded)) = if changed >= ENCODE_ASIDE_FROM {
+            std::thread::scope(|scope| {
+                let encoding = scope.spawn(encode);
+                let validated = validate();
+                (validated, encoding.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            })
+        } else {
+            let validated = validate()?;
+            (Ok(validated), encode())
+        };
         let validated = validated?;
         self.rules = Some(rules.clone());
         self.encoded = new_encoded;
