@@ -31,7 +31,7 @@ use serde_json::{json, Value};
 mod requests;
 mod simple;
 pub use requests::*;
-pub use simple::get_rule;
+pub use simple::{get_rule, with_round_marker};
 
 /// Resource names, as they appear in REST paths.
 const RESOURCES: &[&str] = &[

@@ -22,3 +22,15 @@ pub fn get_rule(id: &str, path: &str, body: &str) -> Rule {
         scenario: None,
     }
 }
+
+/// `base` plus one rule whose body names the round, so every round is a new version that
+/// edits one rule, as real edits do (`xds-apply`, `xds-converge`). The other rules are shared
+/// with `base`.
+pub fn with_round_marker(
+    base: &mockplane_rules::model::RuleSet,
+    round: usize,
+) -> mockplane_rules::model::RuleSet {
+    let mut set = base.clone();
+    set.rules.push(std::sync::Arc::new(get_rule("bench-round", "/bench/round", &format!("round {round}"))));
+    set
+}

@@ -188,6 +188,16 @@ mod tests {
         RuleSet::parse(&text, Format::Yaml).unwrap()
     }
 
+    /// `text` is refused by `cache` with exactly the errors of compiling it whole.
+    fn assert_refused_as_a_whole_compile(cache: &SnapshotCache, text: &str) {
+        let set = RuleSet::parse(text, Format::Yaml).unwrap();
+        let whole = mockplane_rules::RuleTable::compile(&set, &Default::default()).unwrap_err();
+        match cache.set("shop/staging", set, None) {
+            Err(SetError::Invalid(e)) => assert_eq!(e, whole),
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn versions_count_up_and_carry_a_content_hash() {
         let cache = SnapshotCache::new();
@@ -273,12 +283,7 @@ mod tests {
             text("d").replace("path: /r/5 }", "path: { regex: \"(\" } }"),
             text("b").replace("/r/5 }", "r5 }"),
         ] {
-            let set = RuleSet::parse(&bad, Format::Yaml).unwrap();
-            let whole = mockplane_rules::RuleTable::compile(&set, &Default::default()).unwrap_err();
-            match cache.set("shop/staging", set, None) {
-                Err(SetError::Invalid(e)) => assert_eq!(e, whole),
-                other => panic!("{other:?}"),
-            }
+            assert_refused_as_a_whole_compile(&cache, &bad);
         }
     }
 
@@ -293,12 +298,7 @@ mod tests {
             // the upstream a kept rule names is gone
             text.replace("upstreams: { u: \"http://x\" }", "upstreams: { v: \"http://x\" }"),
         ] {
-            let set = RuleSet::parse(&bad, Format::Yaml).unwrap();
-            let whole = mockplane_rules::RuleTable::compile(&set, &Default::default()).unwrap_err();
-            match cache.set("shop/staging", set, None) {
-                Err(SetError::Invalid(e)) => assert_eq!(e, whole),
-                other => panic!("{other:?}"),
-            }
+            assert_refused_as_a_whole_compile(&cache, &bad);
         }
     }
 

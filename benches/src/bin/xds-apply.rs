@@ -37,7 +37,9 @@ fn main() {
             let responses: Vec<DiscoveryResponse> = (0..=rounds)
                 .map(|round| DiscoveryResponse {
                     version_info: format!("{round}"),
-                    resources: vec![mockplane_proto::convert::rule_set_to_any(&with_marker(&base, round))],
+                    resources: vec![mockplane_proto::convert::rule_set_to_any(
+                        &mockplane_benches::with_round_marker(&base, round),
+                    )],
                     type_url: mockplane_proto::RULE_SET_TYPE_URL.into(),
                     nonce: format!("{round}"),
                     ..Default::default()
@@ -68,9 +70,9 @@ fn main() {
         }
         "cp" => {
             let cache = SnapshotCache::new();
-            cache.set("bench/apply", with_marker(&base, 0), None).unwrap();
+            cache.set("bench/apply", mockplane_benches::with_round_marker(&base, 0), None).unwrap();
             for round in 1..=rounds {
-                let set = with_marker(&base, round);
+                let set = mockplane_benches::with_round_marker(&base, round);
                 let t0 = Instant::now();
                 cp_round(&cache, set);
                 times.push(t0.elapsed());
@@ -115,15 +117,4 @@ fn dp_full_round(store: &SnapshotStore, response: &DiscoveryResponse) {
 #[inline(never)]
 fn cp_round(cache: &SnapshotCache, set: RuleSet) {
     cache.set("bench/apply", set, None).unwrap();
-}
-
-/// The base rule set plus one rule whose body names the round (as in `xds-converge`).
-fn with_marker(base: &RuleSet, round: usize) -> RuleSet {
-    let mut set = base.clone();
-    set.rules.push(std::sync::Arc::new(mockplane_benches::get_rule(
-        "bench-round",
-        "/bench/round",
-        &format!("round {round}"),
-    )));
-    set
 }

@@ -63,7 +63,7 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let cp = ControlPlane::new();
     let base = mockplane_benches::realistic_rule_set(rules, 42);
-    let version = |round: usize| with_marker(&base, round);
+    let version = |round: usize| mockplane_benches::with_round_marker(&base, round);
     breakdown(&version(0));
     cp.cache.set(ENV, version(0), None).expect("the generated rule set is valid");
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
@@ -192,17 +192,6 @@ impl AllAcked for ControlPlane {
         let nodes = self.registry.nodes_in(ENV);
         nodes.len() == planes && nodes.iter().all(|n| n.acked_version.as_deref() == Some(version))
     }
-}
-
-/// The base rule set plus one rule whose body names the round, so every round is a new version.
-fn with_marker(base: &RuleSet, round: usize) -> RuleSet {
-    let mut set = base.clone();
-    set.rules.push(std::sync::Arc::new(mockplane_benches::get_rule(
-        "bench-round",
-        "/bench/round",
-        &format!("round {round}"),
-    )));
-    set
 }
 
 /// A data plane reduced to its xDS stream: receive (maybe decode, maybe compile), then ACK.
