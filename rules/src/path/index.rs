@@ -79,8 +79,15 @@ impl<'p> Segments<'p> {
     /// Segment `i` (below both `count` and [`MAX_SEGMENTS`]).
     #[inline]
     fn get(&self, i: usize) -> &'p [u8] {
-        let start = if i == 0 { 1 } else { self.ends[i - 1] as usize + 1 };
-        &self.path.as_bytes()[start..self.ends[i] as usize]
+        self.span(i, i)
+    }
+
+    /// Segments `first` to `last` with the `/` between them (`last` below both `count` and
+    /// [`MAX_SEGMENTS`]).
+    #[inline]
+    fn span(&self, first: usize, last: usize) -> &'p [u8] {
+        let start = if first == 0 { 1 } else { self.ends[first - 1] as usize + 1 };
+        &self.path.as_bytes()[start..self.ends[last] as usize]
     }
 }
 
@@ -92,13 +99,32 @@ struct Shape {
     catch_all: bool,
     /// Bit `i` set: segment `i` is a parameter.
     params: u32,
-    /// Bit `i` set for each of the `count` segments.
-    within: u32,
-    /// Keyed by the literal segments, each followed by `/`.
+    /// The runs of consecutive literal segments, first and last segment of each. A run is one
+    /// stretch of the request path (`api/v2/orders`), hashed and compared in one piece.
+    runs: SmallVec<[(u8, u8); 4]>,
+    /// Keyed by the literal segments, each followed by `/`; hashed by runs (see [`runs_hash`]).
     map: FlatMap,
 }
 
 impl Shape {
+    fn new(count: u8, catch_all: bool, params: u32) -> Shape {
+        let mut runs = SmallVec::new();
+        let mut i = 0;
+        while i < count {
+            if params & (1 << i) != 0 {
+                i += 1;
+                continue;
+            }
+            let first = i;
+            while i + 1 < count && params & (1 << (i + 1)) == 0 {
+                i += 1;
+            }
+            runs.push((first, i));
+            i += 1;
+        }
+        Shape { count, catch_all, params, runs, map: FlatMap::default() }
+    }
+
     fn literals(&self) -> impl Iterator<Item = usize> + '_ {
         (0..self.count as usize).filter(|&i| self.params & (1 << i) == 0)
     }
@@ -113,27 +139,22 @@ impl Shape {
             }
             params &= params - 1;
         }
-        // The literal positions as bits, walked lowest first (cheaper than `literals()`).
-        let literal_bits = !self.params & self.within;
+        // Each run of literals is one stretch of the path: hashed and compared whole.
         let mut hasher = PieceHasher::default();
         let mut len = 0;
-        let mut bits = literal_bits;
-        while bits != 0 {
-            let seg = segs.get(bits.trailing_zeros() as usize);
-            hasher.piece(seg);
-            len += seg.len() + 1;
-            bits &= bits - 1;
+        for &(first, last) in &self.runs {
+            let run = segs.span(first as usize, last as usize);
+            hasher.piece(run);
+            len += run.len() + 1;
         }
         self.map.get(hasher.finish(), len, |mut stored| {
-            let mut bits = literal_bits;
-            while bits != 0 {
-                let seg = segs.get(bits.trailing_zeros() as usize);
+            for &(first, last) in &self.runs {
+                let run = segs.span(first as usize, last as usize);
                 // The stored key is each literal followed by `/`; its length already matched.
-                if stored[..seg.len()] != *seg || stored[seg.len()] != b'/' {
+                if stored[..run.len()] != *run || stored[run.len()] != b'/' {
                     return false;
                 }
-                stored = &stored[seg.len() + 1..];
-                bits &= bits - 1;
+                stored = &stored[run.len() + 1..];
             }
             true
         })
@@ -263,13 +284,7 @@ impl PathIndex {
                         }
                         let id = *shape_ids.entry((count as u8, catch_all, params)).or_insert_with(|| {
                             shape_records.push(FxHashMap::default());
-                            index.shapes.push(Shape {
-                                count: count as u8,
-                                catch_all,
-                                params,
-                                within: if count >= 32 { u32::MAX } else { (1u32 << count) - 1 },
-                                map: FlatMap::default(),
-                            });
+                            index.shapes.push(Shape::new(count as u8, catch_all, params));
                             index.shapes.len() - 1
                         });
                         shape_records[id].entry(literals).or_default().push(rank);
@@ -324,8 +339,7 @@ impl PathIndex {
                 entries.clear();
                 entries.extend(ranks.iter().map(|&r| entry(r)));
                 let key: Vec<u8> = literals.iter().flat_map(|l| l.bytes().chain([b'/'])).collect();
-                let hash = hash_pieces(literals.iter().map(|l| l.as_bytes()));
-                builder.push(&key, hash, &entries, if complete { COMPLETE } else { 0 });
+                builder.push(&key, runs_hash(shape, literals), &entries, if complete { COMPLETE } else { 0 });
             }
             index.shapes[id].map = builder.build();
         }
@@ -529,6 +543,26 @@ impl PathIndex {
 }
 
 /// A hash of the literal segments of a template record at the positions in `mask`.
+/// The hash a probe computes for a path whose literal segments are `literals` (in order):
+/// each run of the shape's consecutive literals, joined by `/`, is one piece.
+fn runs_hash(shape: &Shape, literals: &[&str]) -> u64 {
+    let mut hasher = PieceHasher::default();
+    let mut run = Vec::new();
+    let mut at = 0;
+    for &(first, last) in &shape.runs {
+        run.clear();
+        for (k, l) in literals[at..=at + (last - first) as usize].iter().enumerate() {
+            if k > 0 {
+                run.push(b'/');
+            }
+            run.extend_from_slice(l.as_bytes());
+        }
+        at += (last - first) as usize + 1;
+        hasher.piece(&run);
+    }
+    hasher.finish()
+}
+
 fn shape_hash(literals: &[&str], shape: &Shape, mask: u32) -> u64 {
     use std::hash::Hasher;
     let mut h = rustc_hash::FxHasher::default();
@@ -587,6 +621,62 @@ mod tests {
         assert!(index.exact("/a/b").unwrap().is_complete());
         assert_eq!(found(&index, "/a/9/c"), [2, 4, 5]);
         assert_eq!(found(&index, "/nothing"), [4]);
+    }
+
+    #[test]
+    fn templates_with_literal_runs_anywhere_match_as_the_template_does() {
+        use serde_json::json;
+        // Literal runs of every length and place, empty literals, a catch-all: each probe
+        // hashes and compares whole runs of the request path.
+        let templates = [
+            "/a/{x}/b/c",
+            "/{x}/a/b/{y}/c",
+            "/a/b/c/{x}",
+            "/{x}/{y}",
+            "/a//{x}",
+            "/a/b/{*rest}",
+            "/{x}/b/{*rest}",
+            "/ab/{x}",
+            "/a/{x}/bc",
+        ];
+        let index = index_of(&templates.iter().map(|t| Some(json!({ "template": t }))).collect::<Vec<_>>());
+        let compiled: Vec<PathTemplate> = templates.iter().map(|t| PathTemplate::parse(t).unwrap()).collect();
+        let paths = [
+            "/a/1/b/c",
+            "/a/1/b/cc",
+            "/a/1/bb/c",
+            "/z/a/b/1/c",
+            "/z/a/b/1/d",
+            "/z/a/bb/1/c",
+            "/a/b/c/1",
+            "/a/b/c/",
+            "/a/b/cd/1",
+            "/x/y",
+            "/a//9",
+            "/a/x/9",
+            "/a/b",
+            "/a/b/",
+            "/a/b/x/y/z",
+            "/q/b/r",
+            "/q/b",
+            "/ab/1",
+            "/a/b/1",
+            "/a/1/bc",
+            "/a/1/b",
+            "/a/b/c",
+            "/",
+            "//",
+            "/a/1/b/c/",
+        ];
+        for path in paths {
+            let mut expected: Vec<u32> = (0..templates.len() as u32)
+                .filter(|&i| compiled[i as usize].matches(path, &mut crate::path::PathParams::new()))
+                .collect();
+            let mut got = found(&index, path);
+            expected.sort_unstable();
+            got.sort_unstable();
+            assert_eq!(got, expected, "{path}");
+        }
     }
 
     #[test]
