@@ -3,15 +3,19 @@
 //!
 //! At 10,000 rules and more, a lookup's cost is its cache misses, not its instructions. A
 //! `HashMap<Box<str>, Vec<_>>` costs three of them per hit (the slot, the key behind its pointer,
-//! the list behind its own) and a fourth for each candidate's rule data. Here a slot (16 bytes,
-//! four to a cache line) holds the key's hash and length, so a miss usually ends at the slot;
-//! the key's bytes and its candidates, each with the selection data of its rule inline, sit
-//! together in one arena, so a hit makes one more load.
+//! the list behind its own) and a fourth for each candidate's rule data. Here probing walks
+//! 8-byte slots (eight to a cache line) holding the high half of each key's hash, so a miss
+//! usually ends at one line. Beside the slots, at the same position, a 64-byte cell holds the
+//! key's length and, when they fit, its candidates (each with the selection data of its rule)
+//! and its bytes. A lookup loads its first slot and its first cell together: neither address
+//! depends on the other, so a hit costs about one miss's latency, where a slot pointing into an
+//! arena cost two in a row. Records too long for a cell live in an arena.
 //!
-//! Tried twice and reverted: 64-byte cells holding the key and candidates inline. A hit then
-//! reads one line instead of two, but every step of a linear probe is a line too, where slots
-//! share a line four at a time; in callgrind's cache simulation (1 MiB last level, 100k
-//! path-only rules) misses per select went 2.46 → 2.6, and timings could not tell them apart.
+//! Tried twice and reverted: 64-byte cells alone, probed directly. A hit reads one line, but
+//! every step of a probe is a line too, and a lookup that finds nothing (a template request
+//! tries the exact paths first) walks several; in callgrind's cache simulation (1 MiB last
+//! level, 100k path-only rules) misses per select went 2.46 → 2.6, and timings could not tell
+//! them apart.
 
 /// A candidate rule with what selection needs to know of it before touching the rule itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,23 +106,43 @@ impl PieceHasher {
     }
 }
 
+/// A probe position: the high half of the key's hash, and where its record is.
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     /// The high half of the key's hash, compared before the key itself is read.
     hash: u32,
-    /// Where the record starts in the arena (its entries, then its key); `EMPTY` when free.
+    /// `EMPTY` when free, `INLINE` when the record sits in the cell of the same position,
+    /// else where the record starts in the arena (its entries, then its key).
     off: u32,
-    key_len: u32,
-    /// Entry count in the low 24 bits, record flags in the high 8.
-    meta: u32,
 }
 
 const EMPTY: u32 = u32::MAX;
+const INLINE: u32 = u32::MAX - 1;
+
+/// Bytes of a cell's record: its entries, then its key.
+const CELL_DATA: usize = 56;
+
+/// The record of the key in the slot of the same position, one cache line. A lookup reads
+/// its first slot and its first cell together: neither address depends on the other, so the
+/// two misses overlap where a slot pointing into an arena made them one after the other.
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(64))]
+struct Cell {
+    key_len: u32,
+    /// Entry count in the low 24 bits, record flags in the high 8.
+    meta: u32,
+    /// The entries, then the key, when they fit (`Slot::off == INLINE`).
+    data: [u8; CELL_DATA],
+}
+
+const EMPTY_CELL: Cell = Cell { key_len: 0, meta: 0, data: [0; CELL_DATA] };
 
 /// The table; see the module docs.
 #[derive(Debug, Default)]
 pub(crate) struct FlatMap {
     slots: Box<[Slot]>,
+    cells: Box<[Cell]>,
+    /// Records too long for a cell.
     arena: Box<[u8]>,
 }
 
@@ -157,8 +181,9 @@ impl<'a> Record<'a> {
 /// Collects records, then lays them out.
 #[derive(Debug, Default)]
 pub(crate) struct FlatMapBuilder {
-    slots: Vec<(u64, Slot)>,
-    arena: Vec<u8>,
+    /// Hash, key length, meta, and the record's bytes in `records`.
+    keys: Vec<(u64, u32, u32, std::ops::Range<usize>)>,
+    records: Vec<u8>,
 }
 
 impl FlatMapBuilder {
@@ -166,41 +191,54 @@ impl FlatMapBuilder {
     /// its entries, in selection order. Keys must be distinct.
     pub(crate) fn push(&mut self, key: &[u8], hash: u64, entries: &[Entry], flags: u8) {
         assert!(entries.len() < 1 << 24, "too many rules share one path");
-        let off = u32::try_from(self.arena.len()).expect("the path index fits in 4 GiB");
+        let start = self.records.len();
         for e in entries {
-            self.arena.extend_from_slice(&e.rank.to_le_bytes());
-            self.arena.extend_from_slice(&e.rule.to_le_bytes());
+            self.records.extend_from_slice(&e.rank.to_le_bytes());
+            self.records.extend_from_slice(&e.rule.to_le_bytes());
             let last = u32::from(e.method_bits) | (u32::from(e.flags) << 16);
-            self.arena.extend_from_slice(&last.to_le_bytes());
+            self.records.extend_from_slice(&last.to_le_bytes());
         }
-        self.arena.extend_from_slice(key);
-        let slot = Slot {
-            hash: (hash >> 32) as u32,
-            off,
-            key_len: key.len() as u32,
-            meta: entries.len() as u32 | (u32::from(flags) << 24),
-        };
-        self.slots.push((hash, slot));
+        self.records.extend_from_slice(key);
+        let meta = entries.len() as u32 | (u32::from(flags) << 24);
+        self.keys.push((hash, key.len() as u32, meta, start..self.records.len()));
     }
 
     /// Lays the slots out at a load of at most one half, by linear probing.
     pub(crate) fn build(self) -> FlatMap {
-        if self.slots.is_empty() {
+        if self.keys.is_empty() {
             return FlatMap::default();
         }
-        let capacity = (self.slots.len() * 2).next_power_of_two();
+        let capacity = (self.keys.len() * 2).next_power_of_two();
         let mask = capacity - 1;
-        let empty = Slot { hash: 0, off: EMPTY, key_len: 0, meta: 0 };
-        let mut slots = vec![empty; capacity];
-        for (hash, s) in self.slots {
+        let mut slots = vec![Slot { hash: 0, off: EMPTY }; capacity];
+        let mut cells = vec![EMPTY_CELL; capacity];
+        let mut arena = Vec::new();
+        for (hash, key_len, meta, record) in self.keys {
             // The position comes from the low half of the hash, the tag from the high half.
             let mut i = hash as usize & mask;
             while slots[i].off != EMPTY {
                 i = (i + 1) & mask;
             }
-            slots[i] = s;
+            let bytes = &self.records[record];
+            let cell = &mut cells[i];
+            cell.key_len = key_len;
+            cell.meta = meta;
+            let off = if bytes.len() <= CELL_DATA {
+                cell.data[..bytes.len()].copy_from_slice(bytes);
+                INLINE
+            } else {
+                let off = u32::try_from(arena.len()).expect("the path index fits in 4 GiB");
+                assert!(off < INLINE, "the path index fits in 4 GiB");
+                arena.extend_from_slice(bytes);
+                off
+            };
+            slots[i] = Slot { hash: (hash >> 32) as u32, off };
         }
-        FlatMap { slots: slots.into_boxed_slice(), arena: self.arena.into_boxed_slice() }
+        FlatMap {
+            slots: slots.into_boxed_slice(),
+            cells: cells.into_boxed_slice(),
+            arena: arena.into_boxed_slice(),
+        }
     }
 }
 
@@ -220,18 +258,18 @@ impl FlatMap {
         let mut i = hash as usize & mask;
         loop {
             let s = self.slots[i];
+            let cell = &self.cells[i];
+            // Both loads are issued before either is needed (see `Cell`).
+            let (key_len, meta) = (cell.key_len, cell.meta);
             if s.off == EMPTY {
                 return None;
             }
-            if s.hash == high && s.key_len as usize == len {
-                let n = (s.meta & 0xff_ffff) as usize;
-                let start = s.off as usize;
-                let key_start = start + n * ENTRY_BYTES;
-                if eq(&self.arena[key_start..key_start + len]) {
-                    return Some(Record {
-                        entries: &self.arena[start..key_start],
-                        flags: (s.meta >> 24) as u8,
-                    });
+            if (s.hash == high) & (key_len as usize == len) {
+                let n = (meta & 0xff_ffff) as usize;
+                let data: &[u8] = if s.off == INLINE { &cell.data } else { &self.arena[s.off as usize..] };
+                let key_start = n * ENTRY_BYTES;
+                if eq(&data[key_start..key_start + len]) {
+                    return Some(Record { entries: &data[..key_start], flags: (meta >> 24) as u8 });
                 }
             }
             i = (i + 1) & mask;
@@ -241,7 +279,7 @@ impl FlatMap {
     /// Heap bytes held.
     #[cfg(test)]
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.slots.len() * std::mem::size_of::<Slot>() + self.arena.len()
+        self.slots.len() * (std::mem::size_of::<Slot>() + std::mem::size_of::<Cell>()) + self.arena.len()
     }
 }
 
