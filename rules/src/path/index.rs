@@ -22,6 +22,7 @@ use smallvec::SmallVec;
 
 use super::flat::{hash_pieces, Entry, FlatMap, FlatMapBuilder, PieceHasher, Record, COMPLETE};
 use super::prefixes::PrefixSet;
+use super::regexes::RegexGate;
 use super::{PathPattern, PathTemplate, Segment, Tier};
 use crate::value::{regex_message, REGEX_SIZE_LIMIT};
 
@@ -188,19 +189,10 @@ pub(crate) struct PathIndex {
     /// When every path regex starts with a literal (`/legacy/orders/[0-9]+`), those literals:
     /// only the regexes whose literal starts the path run, and no `RegexSet` (whose fixed cost
     /// per search is several hundred instructions) is built.
-    regex_gate: Option<RegexGate>,
+    pub(crate) regex_gate: Option<RegexGate>,
     pathless: Vec<u32>,
     /// The highest priority of any rule in each tier (`i32::MIN` when the tier is empty).
     max_priority: [i32; 5],
-}
-
-/// The literal each path regex starts with, and the regexes by id: only the regexes whose
-/// literal starts the path are run, each on its own.
-#[derive(Debug)]
-struct RegexGate {
-    literals: PrefixSet,
-    /// Rank, literal length, and the regex of what follows the literal.
-    regexes: Vec<(u32, u32, Regex)>,
 }
 
 /// The text every path of a template record starts with (its literal segments up to the first
@@ -245,7 +237,7 @@ impl PathIndex {
         let mut shape_records: Vec<ShapeRecords<'a>> = Vec::new();
         let mut regex_sources = Vec::new();
         let mut regex_literals: Vec<Option<String>> = Vec::new();
-        let mut regex_compiled: Vec<(u32, u32, Regex)> = Vec::new();
+        let mut regex_compiled: Vec<(u32, String, Regex)> = Vec::new();
         let mut prefixes: Vec<&'a str> = Vec::new();
         let mut prefix_ids: FxHashMap<&'a str, usize> = FxHashMap::default();
         for (rank, priority, pattern) in rules {
@@ -293,7 +285,7 @@ impl PathIndex {
                 }
                 Some(PathPattern::Regex { source, literal, regex }) => {
                     regex_literals.push((!literal.is_empty()).then(|| literal.to_string()));
-                    regex_compiled.push((rank, literal.len() as u32, regex.clone()));
+                    regex_compiled.push((rank, literal.to_string(), regex.clone()));
                     regex_sources.push(format!("^(?:{source})$"));
                     index.regex_ranks.push(rank);
                     Tier::Regex
@@ -305,7 +297,7 @@ impl PathIndex {
         index.prefixes = PrefixSet::new(&prefixes);
         // `None` when some regex has no literal start (it might match anything).
         let regex_literals: Option<Vec<String>> = regex_literals.into_iter().collect();
-        index.build_regexes(regex_sources, regex_literals.as_deref(), regex_compiled)?;
+        index.build_regexes(regex_sources, regex_literals.is_some(), regex_compiled)?;
         let literal_set = PrefixSet::new(regex_literals.as_deref().unwrap_or_default());
 
         index.shapes_by_count = (0..=MAX_SEGMENTS + 1)
@@ -372,14 +364,14 @@ impl PathIndex {
     fn build_regexes(
         &mut self,
         sources: Vec<String>,
-        literals: Option<&[String]>,
-        compiled: Vec<(u32, u32, Regex)>,
+        every_regex_has_a_literal: bool,
+        compiled: Vec<(u32, String, Regex)>,
     ) -> Result<(), String> {
         if sources.is_empty() {
             return Ok(());
         }
-        if let Some(literals) = literals {
-            self.regex_gate = Some(RegexGate { literals: PrefixSet::new(literals), regexes: compiled });
+        if every_regex_has_a_literal {
+            self.regex_gate = Some(RegexGate::new(compiled));
             // Every regex is reached through its literal: no set to build.
             return Ok(());
         }
@@ -498,12 +490,7 @@ impl PathIndex {
             }
             Tier::Regex => {
                 if let Some(gate) = &self.regex_gate {
-                    gate.literals.prefixes_of(path, |id| {
-                        let (rank, literal, regex) = &gate.regexes[id];
-                        if regex.is_match(&path[*literal as usize..]) {
-                            out.push(*rank);
-                        }
-                    });
+                    gate.matching(path, |rank| out.push(rank));
                 } else if let Some(set) = &self.regexes {
                     // `is_match` runs one pass and allocates nothing; the per-pattern answer
                     // (which allocates) is only computed when some regex does match.

@@ -5,9 +5,11 @@
 mod flat;
 mod index;
 mod prefixes;
+mod regexes;
 
 pub(crate) use flat::Entry;
 pub(crate) use index::{Candidates, PathIndex, TemplateHits};
+pub(crate) use regexes::{CheckMemo, GatedCandidates, RegexGate};
 
 use regex::Regex;
 use smallvec::SmallVec;

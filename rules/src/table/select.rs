@@ -6,7 +6,9 @@ use std::sync::atomic::Ordering;
 
 use super::{RuleTable, CLAIMS, RESIDUAL, TEMPLATE};
 use crate::compile::{ip_in, method_bit, CompiledRule};
-use crate::path::{Candidates, Entry, PathParams, PathPattern, TemplateHits, Tier};
+use crate::path::{
+    Candidates, CheckMemo, Entry, GatedCandidates, PathParams, PathPattern, RegexGate, TemplateHits, Tier,
+};
 use crate::request::RequestContext;
 
 /// The rule chosen for a request, with its captured path parameters and hit number.
@@ -77,6 +79,12 @@ impl RuleTable {
                     continue;
                 }
             }
+            if tier == Tier::Regex {
+                if let Some(gate) = &self.routing.index.regex_gate {
+                    best = self.first_gated(gate, bit, cx, best).or(best);
+                    continue;
+                }
+            }
             candidates.clear();
             self.routing.index.tier_candidates(tier, req.path, exact, &templates, &mut candidates);
             if candidates.len() > 1 {
@@ -123,6 +131,39 @@ impl RuleTable {
             let rule = &self.rules[e.rule as usize];
             if (bit != 0 || rule.methods.accepts(0, cx.req.method)) && static_predicates_hold(rule, cx) {
                 return self.claim_winner(e, bit, cx);
+            }
+        }
+        None
+    }
+
+    /// The best-ranked rule of the regex tier, better than `best`, that accepts the request.
+    /// Its regexes run lazily, in rank order, after the cheaper method check (see
+    /// `crate::path::RegexGate`).
+    #[inline]
+    fn first_gated(
+        &self,
+        gate: &RegexGate,
+        bit: u16,
+        cx: &RequestContext<'_>,
+        best: Option<u32>,
+    ) -> Option<u32> {
+        let path = cx.req.path;
+        let mut candidates = GatedCandidates::new();
+        gate.candidates(path, &mut candidates);
+        if candidates.len() > 1 {
+            candidates.sort_unstable();
+        }
+        let mut memo = CheckMemo::default();
+        for &(rank, check) in &candidates {
+            if best.is_some_and(|b| rank >= b) {
+                break;
+            }
+            let info = &self.routing.info[rank as usize];
+            if bit != 0 && info.method_bits & (bit | crate::compile::ANY_BIT) == 0 {
+                continue;
+            }
+            if gate.matches(check, path, &mut memo) && self.static_match(rank, bit, cx) {
+                return Some(rank);
             }
         }
         None
