@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use ipnet::IpNet;
+use smallvec::SmallVec;
 
 use crate::body::BodyMatcher;
 use crate::error::{Errors, Place};
@@ -16,7 +17,7 @@ use crate::model::{MethodMatch, Rule, SequenceMode};
 use crate::path::{PathPattern, Specificity};
 use crate::response::{compile_faults, is_token, CompiledFault, CompiledResponse, DelaySampler, ResponseEnv};
 use crate::state::{RuleCounters, ScenarioSlot, StateStore};
-use crate::value::ValueMatcher;
+use crate::value::{ShortBytes, ValueMatcher};
 
 /// The methods a rule accepts: a bit per standard method, plus any others by name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -197,20 +198,30 @@ pub struct ForwardTarget {
 /// One rule, compiled. A clone shares the rule's counters and scenario with the original
 /// (see `reuse`).
 #[derive(Debug, Clone)]
+///
+/// The fields selection reads are first, in the order it reads them, and the layout is fixed
+/// (`repr(C)`) so they share the rule's first cache lines: at 10k+ rules a rule is read from
+/// memory, and the usual residual predicate (one header, `equals` a short value) is then read
+/// whole from the lines that the first field brought in, with no pointer to follow.
+#[repr(C)]
 pub(crate) struct CompiledRule {
-    pub(crate) id: Box<str>,
-    pub(crate) enabled: bool,
-    pub(crate) priority: i32,
-    pub(crate) methods: MethodSet,
+    /// Which of the predicate fields below are set ([`Predicates`]): a rule with one header
+    /// predicate is checked without reading the others.
+    pub(crate) predicates: u8,
+    /// Header predicates: the first inline, names lowercased and kept inline when short.
+    pub(crate) headers: SmallVec<[(ShortBytes, ValueMatcher); 1]>,
     pub(crate) host: Option<HostMatcher>,
-    pub(crate) path: Option<PathPattern>,
-    pub(crate) query: Vec<(Box<str>, ValueMatcher)>,
-    pub(crate) headers: Vec<(Box<str>, ValueMatcher)>,
-    pub(crate) cookies: Vec<(Box<str>, ValueMatcher)>,
     pub(crate) client_ip: Option<Vec<IpNet>>,
+    pub(crate) query: Vec<(Box<str>, ValueMatcher)>,
+    pub(crate) cookies: Vec<(Box<str>, ValueMatcher)>,
     pub(crate) body: Option<Box<BodyMatcher>>,
     pub(crate) graphql: Option<GraphqlMatcher>,
     pub(crate) scenario: Option<ScenarioGate>,
+    pub(crate) methods: MethodSet,
+    pub(crate) id: Box<str>,
+    pub(crate) enabled: bool,
+    pub(crate) priority: i32,
+    pub(crate) path: Option<PathPattern>,
     /// Present when the rule counts hits or has a `times` budget.
     pub(crate) counters: Option<Arc<RuleCounters>>,
     pub(crate) limited: bool,
@@ -339,16 +350,33 @@ pub(crate) fn compile_rule(
     };
     let limited = rule.times.is_some();
     let counters = (counts || limited).then(|| env.state.counters(&rule.id, fingerprint(rule), rule.times));
+    let headers: SmallVec<[(ShortBytes, ValueMatcher); 1]> =
+        headers?.into_iter().map(|(name, m)| (ShortBytes::from_slice(name.as_bytes()), m)).collect();
+    let (query, cookies) = (query?, cookies?);
+    let predicates = [
+        (host.is_some(), Predicates::HOST),
+        (client_ip.is_some(), Predicates::CLIENT_IP),
+        (!headers.is_empty(), Predicates::HEADERS),
+        (!query.is_empty(), Predicates::QUERY),
+        (!cookies.is_empty(), Predicates::COOKIES),
+        (body.is_some(), Predicates::BODY),
+        (graphql.is_some(), Predicates::GRAPHQL),
+        (scenario.as_ref().is_some_and(|g| g.required.is_some()), Predicates::SCENARIO),
+    ]
+    .into_iter()
+    .filter(|(set, _)| *set)
+    .fold(0, |all, (_, bit)| all | bit);
     Some(CompiledRule {
+        predicates,
         id: rule.id.as_str().into(),
         enabled: rule.enabled,
         priority: rule.priority,
         methods: methods?,
         host,
         path,
-        query: query?,
-        headers: headers?,
-        cookies: cookies?,
+        query,
+        headers,
+        cookies,
         client_ip,
         body,
         graphql,
@@ -357,6 +385,21 @@ pub(crate) fn compile_rule(
         limited,
         action,
     })
+}
+
+/// The bits of [`CompiledRule::predicates`].
+pub(crate) struct Predicates;
+
+impl Predicates {
+    pub(crate) const HOST: u8 = 1;
+    pub(crate) const CLIENT_IP: u8 = 2;
+    pub(crate) const HEADERS: u8 = 4;
+    pub(crate) const QUERY: u8 = 8;
+    pub(crate) const COOKIES: u8 = 16;
+    pub(crate) const BODY: u8 = 32;
+    pub(crate) const GRAPHQL: u8 = 64;
+    /// A required scenario state.
+    pub(crate) const SCENARIO: u8 = 128;
 }
 
 fn needs_hits(r: &CompiledResponse) -> bool {

@@ -145,10 +145,10 @@ fn verdict(rule: &CompiledRule, index: usize, cx: &RequestContext<'_>) -> RuleVe
     }
     for (name, m) in &rule.headers {
         let values: Vec<String> =
-            req.header_values(name).map(|v| String::from_utf8_lossy(v).into_owned()).collect();
+            req.header_values_by_bytes(name).map(|v| String::from_utf8_lossy(v).into_owned()).collect();
         check(
-            &crate::error::key_path("match.headers", name),
-            m.matches(req.header_values(name)),
+            &crate::error::key_path("match.headers", &String::from_utf8_lossy(name)),
+            m.matches(req.header_values_by_bytes(name)),
             m.describe(),
             shown(&values),
         );

@@ -55,7 +55,15 @@ impl<'a> Request<'a> {
 
     /// Values of the header `name` (case-insensitive), in order.
     pub fn header_values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'a [u8]> + Clone + 's {
-        self.headers.iter().filter(move |h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value)
+        self.header_values_by_bytes(name.as_bytes())
+    }
+
+    /// Values of the header whose name is `name`'s bytes (case-insensitive), in order.
+    pub fn header_values_by_bytes<'s>(
+        &'s self,
+        name: &'s [u8],
+    ) -> impl Iterator<Item = &'a [u8]> + Clone + 's {
+        self.headers.iter().filter(move |h| h.name.as_bytes().eq_ignore_ascii_case(name)).map(|h| h.value)
     }
 
     /// The first value of the header `name` as text, if present and valid UTF-8.

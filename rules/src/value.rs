@@ -9,6 +9,10 @@ use rustc_hash::FxHashMap;
 use crate::error::{Errors, Place};
 use crate::model::{ValueMatch, ValueMatchSpec};
 
+/// Bytes kept inline when short: a header name or an `equals` value is usually a few bytes,
+/// and reading it from an allocation of its own cost a cache miss per rule checked.
+pub(crate) type ShortBytes = smallvec::SmallVec<[u8; 16]>;
+
 /// Compiled regexes are capped so that a hostile pattern is refused rather than built.
 pub(crate) const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
@@ -111,7 +115,7 @@ pub(crate) fn regex_message(e: &regex::Error) -> String {
 #[derive(Debug, Clone)]
 pub(crate) enum ValueMatcher {
     Equals {
-        value: Box<[u8]>,
+        value: ShortBytes,
         case_insensitive: bool,
     },
     Contains {
@@ -131,9 +135,10 @@ impl ValueMatcher {
     /// Compiles `spec`, pushing errors at `path` on failure.
     pub(crate) fn compile(spec: &ValueMatch, path: &Place<'_>, errors: &mut Errors) -> Option<Self> {
         match spec {
-            ValueMatch::Equals(v) => {
-                Some(ValueMatcher::Equals { value: v.as_bytes().into(), case_insensitive: false })
-            }
+            ValueMatch::Equals(v) => Some(ValueMatcher::Equals {
+                value: ShortBytes::from_slice(v.as_bytes()),
+                case_insensitive: false,
+            }),
             ValueMatch::Spec(spec) => compile_spec(spec, path, errors),
         }
     }
@@ -201,7 +206,10 @@ fn compile_spec(spec: &ValueMatchSpec, path: &Place<'_>, errors: &mut Errors) ->
     }
     let ci = spec.case_insensitive;
     if let Some(v) = &spec.equals {
-        return Some(ValueMatcher::Equals { value: v.as_bytes().into(), case_insensitive: ci });
+        return Some(ValueMatcher::Equals {
+            value: ShortBytes::from_slice(v.as_bytes()),
+            case_insensitive: ci,
+        });
     }
     if let Some(v) = &spec.contains {
         if v.is_empty() {

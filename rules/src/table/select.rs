@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 
 use super::{RuleTable, CLAIMS, RESIDUAL, TEMPLATE};
-use crate::compile::{ip_in, method_bit, CompiledRule};
+use crate::compile::{ip_in, method_bit, CompiledRule, Predicates};
 use crate::path::{
     Candidates, CheckMemo, Entry, GatedCandidates, PathParams, PathPattern, RegexGate, TemplateHits, Tier,
 };
@@ -252,22 +252,33 @@ fn captures<'t, 'r>(rule: &'t CompiledRule, flags: u8, path: &'r str) -> PathPar
 }
 
 /// The predicates beyond method and path that depend only on the request, cheapest first.
+/// Only the fields `rule.predicates` marks as set are read (see [`CompiledRule`]'s layout).
 fn static_predicates_hold(rule: &CompiledRule, cx: &RequestContext<'_>) -> bool {
     let req = cx.req;
-    if let Some(host) = &rule.host {
-        if !host.matches(cx.host()) {
-            return false;
+    let set = rule.predicates;
+    if set & Predicates::HOST != 0 {
+        if let Some(host) = &rule.host {
+            if !host.matches(cx.host()) {
+                return false;
+            }
         }
     }
-    if let Some(nets) = &rule.client_ip {
-        if !ip_in(nets, req.client_ip) {
-            return false;
+    if set & Predicates::CLIENT_IP != 0 {
+        if let Some(nets) = &rule.client_ip {
+            if !ip_in(nets, req.client_ip) {
+                return false;
+            }
         }
     }
-    for (name, m) in &rule.headers {
-        if !m.matches(req.header_values(name)) {
-            return false;
+    if set & Predicates::HEADERS != 0 {
+        for (name, m) in &rule.headers {
+            if !m.matches(req.header_values_by_bytes(name)) {
+                return false;
+            }
         }
+    }
+    if set & !(Predicates::HOST | Predicates::CLIENT_IP | Predicates::HEADERS) == 0 {
+        return true;
     }
     for (name, m) in &rule.query {
         if !m.matches(cx.query_values(name).map(str::as_bytes)) {
