@@ -5,7 +5,9 @@
 //!
 //! `select-count [RULES] [SELECTS] [realistic|path-only] [KIND]` (defaults 10000, 100000,
 //! realistic, every kind); KIND keeps only requests of one kind: exact, template, prefix,
-//! regex, json_body, miss or other.
+//! regex, json_body, miss or other. `NREQ=N` cycles through N distinct requests instead of
+//! 16,384: with fewer, the table's lines the requests touch stay in cache, which shows how much
+//! of a figure is cache misses (at 10k rules: ~97 ns with 256, ~180 with 16,384).
 
 use mockplane_benches::{path_only_rule_set, realistic_rule_set, requests_for, PackedRequests};
 use mockplane_rules::{CompileOptions, RuleTable};
@@ -35,7 +37,8 @@ fn main() {
         _ => realistic_rule_set(rules, 42),
     };
     let table = RuleTable::compile(&set, &CompileOptions::default()).expect("generated rules compile");
-    let mut requests = requests_for(&set, 16_384, 7);
+    let n_req: usize = std::env::var("NREQ").ok().and_then(|v| v.parse().ok()).unwrap_or(16_384);
+    let mut requests = requests_for(&set, n_req, 7);
     if let Some(kind) = args.next() {
         requests.retain(|r| r.kind() == kind);
         assert!(!requests.is_empty(), "no requests of kind {kind}");
