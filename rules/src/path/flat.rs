@@ -9,7 +9,8 @@
 //! key's length and, when they fit, its candidates (each with the selection data of its rule)
 //! and its bytes. A lookup loads its first slot and its first cell together: neither address
 //! depends on the other, so a hit costs about one miss's latency, where a slot pointing into an
-//! arena cost two in a row. Records too long for a cell live in an arena. A table of many keys
+//! arena cost two in a row. Entries that do not fit after the key in its cell (the first few
+//! do, and the first usually serves) live in an arena. A table of many keys
 //! also has a one-bit-per-position filter, small enough to stay in cache, that turns most
 //! lookups of absent keys away before they touch a slot.
 //!
@@ -113,8 +114,9 @@ impl PieceHasher {
 struct Slot {
     /// The high half of the key's hash, compared before the key itself is read.
     hash: u32,
-    /// `EMPTY` when free, `INLINE` when the record sits in the cell of the same position,
-    /// else where the record starts in the arena (its entries, then its key).
+    /// `EMPTY` when free, `INLINE` when the record sits whole in the cell of the same
+    /// position, else where the rest of it starts in the arena: the entries that did not fit
+    /// after the key, or, for a key too long for a cell, the key and every entry.
     off: u32,
 }
 
@@ -133,7 +135,7 @@ struct Cell {
     key_len: u32,
     /// Entry count in the low 24 bits, record flags in the high 8.
     meta: u32,
-    /// The entries, then the key, when they fit (`Slot::off == INLINE`).
+    /// The key, then as many entries as fit (see `inline_entries`).
     data: [u8; CELL_DATA],
 }
 
@@ -158,44 +160,63 @@ pub(crate) struct FlatMap {
     arena: Box<[u8]>,
 }
 
-/// One key's candidates.
+/// One key's candidates: the first few from the key's cell, any others from the arena.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Record<'a> {
-    entries: &'a [u8],
+    first: &'a [u8],
+    rest: &'a [u8],
     flags: u8,
 }
 
-impl<'a> Record<'a> {
-    pub(crate) fn len(&self) -> usize {
-        self.entries.len() / ENTRY_BYTES
-    }
+/// An entry from its bytes.
+#[inline]
+fn decode(b: &[u8; ENTRY_BYTES]) -> Entry {
+    let word = |j: usize| u32::from_le_bytes([b[j], b[j + 1], b[j + 2], b[j + 3]]);
+    let last = word(8);
+    Entry { rank: word(0), rule: word(4), method_bits: last as u16, flags: (last >> 16) as u8 }
+}
 
+/// The entries of a [`Record`], in order: those of its cell, then those of the arena.
+#[derive(Debug, Clone)]
+pub(crate) struct Entries<'a> {
+    first: &'a [u8],
+    rest: &'a [u8],
+}
+
+impl Iterator for Entries<'_> {
+    type Item = Entry;
+
+    #[inline]
+    fn next(&mut self) -> Option<Entry> {
+        if let Some((e, tail)) = self.first.split_first_chunk::<ENTRY_BYTES>() {
+            self.first = tail;
+            return Some(decode(e));
+        }
+        let (e, tail) = self.rest.split_first_chunk::<ENTRY_BYTES>()?;
+        self.rest = tail;
+        Some(decode(e))
+    }
+}
+
+impl<'a> Record<'a> {
     pub(crate) fn is_complete(&self) -> bool {
         self.flags & COMPLETE != 0
     }
 
+    /// The entries, in selection order. The arena is read only if the ones in the cell are
+    /// passed over: the first candidate usually serves.
     #[inline]
-    pub(crate) fn get(&self, i: usize) -> Entry {
-        let b = &self.entries[i * ENTRY_BYTES..(i + 1) * ENTRY_BYTES];
-        let word = |j: usize| u32::from_le_bytes([b[j], b[j + 1], b[j + 2], b[j + 3]]);
-        let last = word(8);
-        Entry { rank: word(0), rule: word(4), method_bits: last as u16, flags: (last >> 16) as u8 }
-    }
-
-    /// The entries, in selection order.
-    #[inline]
-    pub(crate) fn entries(&self) -> impl Iterator<Item = Entry> + 'a {
-        let this = *self;
-        (0..this.len()).map(move |i| this.get(i))
+    pub(crate) fn entries(&self) -> Entries<'a> {
+        Entries { first: self.first, rest: self.rest }
     }
 }
 
 /// Collects records, then lays them out.
 #[derive(Debug, Default)]
 pub(crate) struct FlatMapBuilder {
-    /// Hash, key length, meta, and the record's bytes in `records`.
-    keys: Vec<(u64, u32, u32, std::ops::Range<usize>)>,
-    records: Vec<u8>,
+    /// Hash, meta, and the key's and the entries' bytes in `bytes`.
+    keys: Vec<(u64, u32, std::ops::Range<usize>, std::ops::Range<usize>)>,
+    bytes: Vec<u8>,
 }
 
 impl FlatMapBuilder {
@@ -203,16 +224,17 @@ impl FlatMapBuilder {
     /// its entries, in selection order. Keys must be distinct.
     pub(crate) fn push(&mut self, key: &[u8], hash: u64, entries: &[Entry], flags: u8) {
         assert!(entries.len() < 1 << 24, "too many rules share one path");
-        let start = self.records.len();
+        let key_start = self.bytes.len();
+        self.bytes.extend_from_slice(key);
+        let entries_start = self.bytes.len();
         for e in entries {
-            self.records.extend_from_slice(&e.rank.to_le_bytes());
-            self.records.extend_from_slice(&e.rule.to_le_bytes());
+            self.bytes.extend_from_slice(&e.rank.to_le_bytes());
+            self.bytes.extend_from_slice(&e.rule.to_le_bytes());
             let last = u32::from(e.method_bits) | (u32::from(e.flags) << 16);
-            self.records.extend_from_slice(&last.to_le_bytes());
+            self.bytes.extend_from_slice(&last.to_le_bytes());
         }
-        self.records.extend_from_slice(key);
         let meta = entries.len() as u32 | (u32::from(flags) << 24);
-        self.keys.push((hash, key.len() as u32, meta, start..self.records.len()));
+        self.keys.push((hash, meta, key_start..entries_start, entries_start..self.bytes.len()));
     }
 
     /// Lays the slots out at a load of at most one half, by linear probing.
@@ -231,7 +253,7 @@ impl FlatMapBuilder {
         } else {
             (Vec::new(), 0)
         };
-        for (hash, key_len, meta, record) in self.keys {
+        for (hash, meta, key, entries) in self.keys {
             if !filter.is_empty() {
                 let bit = filter_position(hash, filter_shift);
                 filter[bit / 64] |= 1 << (bit % 64);
@@ -241,17 +263,28 @@ impl FlatMapBuilder {
             while slots[i].off != EMPTY {
                 i = (i + 1) & mask;
             }
-            let bytes = &self.records[record];
+            let (key, entries) = (&self.bytes[key], &self.bytes[entries]);
             let cell = &mut cells[i];
-            cell.key_len = key_len;
+            cell.key_len = key.len() as u32;
             cell.meta = meta;
-            let off = if bytes.len() <= CELL_DATA {
-                cell.data[..bytes.len()].copy_from_slice(bytes);
+            // The key and the entries that fit after it in the cell; the rest in the arena.
+            // A key too long for the cell goes to the arena with all its entries.
+            let spilled = if key.len() <= CELL_DATA {
+                cell.data[..key.len()].copy_from_slice(key);
+                let inline = inline_entries(key.len(), entries.len() / ENTRY_BYTES) * ENTRY_BYTES;
+                cell.data[key.len()..key.len() + inline].copy_from_slice(&entries[..inline]);
+                &entries[inline..]
+            } else {
+                arena.extend_from_slice(key);
+                entries
+            };
+            let off = if spilled.is_empty() && key.len() <= CELL_DATA {
                 INLINE
             } else {
-                let off = u32::try_from(arena.len()).expect("the path index fits in 4 GiB");
+                let start = if key.len() <= CELL_DATA { arena.len() } else { arena.len() - key.len() };
+                let off = u32::try_from(start).expect("the path index fits in 4 GiB");
                 assert!(off < INLINE, "the path index fits in 4 GiB");
-                arena.extend_from_slice(bytes);
+                arena.extend_from_slice(spilled);
                 off
             };
             slots[i] = Slot { hash: (hash >> 32) as u32, off };
@@ -264,6 +297,12 @@ impl FlatMapBuilder {
             arena: arena.into_boxed_slice(),
         }
     }
+}
+
+/// How many of a record's `n` entries its cell holds after a key of `key_len` bytes.
+#[inline]
+fn inline_entries(key_len: usize, n: usize) -> usize {
+    n.min((CELL_DATA - key_len) / ENTRY_BYTES)
 }
 
 /// A key's bit in a filter of `64 - shift` bits: from a multiple of the hash, so that it does
@@ -303,10 +342,24 @@ impl FlatMap {
             }
             if (s.hash == high) & (key_len as usize == len) {
                 let n = (meta & 0xff_ffff) as usize;
-                let data: &[u8] = if s.off == INLINE { &cell.data } else { &self.arena[s.off as usize..] };
-                let key_start = n * ENTRY_BYTES;
-                if eq(&data[key_start..key_start + len]) {
-                    return Some(Record { entries: &data[..key_start], flags: (meta >> 24) as u8 });
+                let flags = (meta >> 24) as u8;
+                if len <= CELL_DATA {
+                    if eq(&cell.data[..len]) {
+                        let inline = inline_entries(len, n);
+                        let first = &cell.data[len..len + inline * ENTRY_BYTES];
+                        let rest = if inline == n {
+                            &[][..]
+                        } else {
+                            let off = s.off as usize;
+                            &self.arena[off..off + (n - inline) * ENTRY_BYTES]
+                        };
+                        return Some(Record { first, rest, flags });
+                    }
+                } else {
+                    let record = &self.arena[s.off as usize..s.off as usize + len + n * ENTRY_BYTES];
+                    if eq(&record[..len]) {
+                        return Some(Record { first: &record[len..], rest: &[], flags });
+                    }
                 }
             }
             i = (i + 1) & mask;

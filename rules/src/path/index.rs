@@ -593,6 +593,36 @@ mod tests {
     }
 
     #[test]
+    fn a_path_splits_into_the_segments_a_plain_split_gives() {
+        let long = format!("/{}", vec!["s"; 40].join("/"));
+        let paths = [
+            "/",
+            "//",
+            "/a",
+            "/a/",
+            "/abcdefg/",
+            "/abcdefgh",
+            "/abcdefgh/",
+            "/a/b/c/d/e/f/g/h/i",
+            "/api/v2/orders/12345/items/9",
+            "/é/ü/x",
+            "/¯¯/x¯",
+            "/\u{2f}/%2F/x",
+            "/1234567/1234567/1234567/",
+            &long,
+        ];
+        for path in paths {
+            let segs = Segments::split(path).unwrap();
+            let plain: Vec<&str> = path[1..].split('/').collect();
+            assert_eq!(segs.count, plain.len(), "{path}");
+            for (i, want) in plain.iter().enumerate().take(MAX_SEGMENTS) {
+                assert_eq!(segs.get(i), want.as_bytes(), "segment {i} of {path}");
+            }
+        }
+        assert!(Segments::split("api/x").is_none(), "a path starts with /");
+    }
+
+    #[test]
     fn the_index_finds_every_kind_of_pattern() {
         use serde_json::json;
         let index = index_of(&[
