@@ -59,13 +59,37 @@ impl RegexGate {
             });
             by_literal[id].push((rank, check));
         }
+        // Given in rank order already; sorted so `candidates` may lend a list as it is.
+        for list in &mut by_literal {
+            list.sort_unstable();
+        }
         RegexGate { literals: PrefixSet::new(&literals), by_literal, checks }
     }
 
-    /// Pushes `(rank, check)` of every regex whose literal starts `path`, in no set order.
+    /// `(rank, check)` of every regex whose literal starts `path`, in rank order. Usually one
+    /// literal starts the path, and its list (built in rank order) is lent as it is; only
+    /// when several do are their lists merged into `spare`.
     #[inline]
-    pub(crate) fn candidates(&self, path: &str, out: &mut GatedCandidates) {
-        self.literals.prefixes_of(path, |id| out.extend_from_slice(&self.by_literal[id]));
+    pub(crate) fn candidates<'a>(&'a self, path: &str, spare: &'a mut GatedCandidates) -> &'a [(u32, u32)] {
+        let mut first: Option<usize> = None;
+        let mut several = false;
+        self.literals.prefixes_of(path, |id| {
+            if let Some(one) = first.replace(id) {
+                if !several {
+                    spare.extend_from_slice(&self.by_literal[one]);
+                    several = true;
+                }
+                spare.extend_from_slice(&self.by_literal[id]);
+            }
+        });
+        match first {
+            None => &[],
+            Some(id) if !several => &self.by_literal[id],
+            Some(_) => {
+                spare.sort_unstable();
+                spare
+            }
+        }
     }
 
     /// Whether `check` matches `path`, whose start is the check's literal.
@@ -139,11 +163,14 @@ mod tests {
         assert_eq!(matching(&g, "/legacy/orders/x"), Vec::<u32>::new());
         assert_eq!(matching(&g, "/other/orders/12"), Vec::<u32>::new());
 
-        let mut candidates = GatedCandidates::new();
-        g.candidates("/legacy/orders/12", &mut candidates);
-        candidates.sort_unstable();
-        let ranks: Vec<u32> = candidates.iter().map(|c| c.0).collect();
-        assert_eq!(ranks, [0, 2, 3, 4, 5], "every regex behind a literal of the path");
+        let mut spare = GatedCandidates::new();
+        let ranks: Vec<u32> = g.candidates("/legacy/orders/12", &mut spare).iter().map(|c| c.0).collect();
+        assert_eq!(ranks, [0, 2, 3, 4, 5], "every regex behind a literal of the path, in rank order");
+        let mut spare = GatedCandidates::new();
+        let ranks: Vec<u32> = g.candidates("/legacy/users/7", &mut spare).iter().map(|c| c.0).collect();
+        assert_eq!(ranks, [1, 4], "one literal's list, and a shorter literal's");
+        let mut spare = GatedCandidates::new();
+        assert!(g.candidates("/other", &mut spare).is_empty());
     }
 
     #[test]

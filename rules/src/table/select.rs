@@ -148,13 +148,10 @@ impl RuleTable {
         best: Option<u32>,
     ) -> Option<u32> {
         let path = cx.req.path;
-        let mut candidates = GatedCandidates::new();
-        gate.candidates(path, &mut candidates);
-        if candidates.len() > 1 {
-            candidates.sort_unstable();
-        }
+        let mut spare = GatedCandidates::new();
+        let candidates = gate.candidates(path, &mut spare);
         let mut memo = CheckMemo::default();
-        for &(rank, check) in &candidates {
+        for &(rank, check) in candidates {
             if best.is_some_and(|b| rank >= b) {
                 break;
             }
