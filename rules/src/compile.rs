@@ -197,12 +197,12 @@ pub struct ForwardTarget {
 
 /// One rule, compiled. A clone shares the rule's counters and scenario with the original
 /// (see `reuse`).
-#[derive(Debug, Clone)]
 ///
 /// The fields selection reads are first, in the order it reads them, and the layout is fixed
 /// (`repr(C)`) so they share the rule's first cache lines: at 10k+ rules a rule is read from
 /// memory, and the usual residual predicate (one header, `equals` a short value) is then read
-/// whole from the lines that the first field brought in, with no pointer to follow.
+/// whole from the rule's first two lines, with no pointer to follow.
+#[derive(Debug, Clone)]
 #[repr(C)]
 pub(crate) struct CompiledRule {
     /// Which of the predicate fields below are set ([`Predicates`]): a rule with one header
