@@ -10,9 +10,9 @@
 //! and its bytes. A lookup loads its first slot and its first cell together: neither address
 //! depends on the other, so a hit costs about one miss's latency, where a slot pointing into an
 //! arena cost two in a row. Entries that do not fit after the key in its cell (the first few
-//! do, and the first usually serves) live in an arena. A table of many keys
-//! also has a one-bit-per-position filter, small enough to stay in cache, that turns most
-//! lookups of absent keys away before they touch a slot.
+//! do, and the first usually serves) live in an arena. A table of many keys also has a
+//! one-bit-per-position filter, small enough to stay in cache, that turns most lookups of
+//! absent keys away before they touch a slot.
 //!
 //! Tried twice and reverted: 64-byte cells alone, probed directly. A hit reads one line, but
 //! every step of a probe is a line too, and a lookup that finds nothing (a template request
@@ -31,7 +31,7 @@ pub(crate) struct Entry {
     pub(crate) flags: u8,
 }
 
-/// Bytes per entry in the arena: rank, rule, method bits and flags.
+/// Bytes per entry in a cell or the arena: rank, rule, method bits and flags.
 const ENTRY_BYTES: usize = 12;
 
 /// Record flag: the candidates are every rule whose path can match a path found here, in
@@ -123,7 +123,7 @@ struct Slot {
 const EMPTY: u32 = u32::MAX;
 const INLINE: u32 = u32::MAX - 1;
 
-/// Bytes of a cell's record: its entries, then its key.
+/// Bytes of a cell's record: its key, then as many entries as fit.
 const CELL_DATA: usize = 56;
 
 /// The record of the key in the slot of the same position, one cache line. A lookup reads
@@ -156,7 +156,7 @@ pub(crate) struct FlatMap {
     filter_shift: u32,
     slots: Box<[Slot]>,
     cells: Box<[Cell]>,
-    /// Records too long for a cell.
+    /// The entries that did not fit in their cell, and the records of keys too long for one.
     arena: Box<[u8]>,
 }
 
