@@ -269,23 +269,23 @@ impl FlatMapBuilder {
             cell.meta = meta;
             // The key and the entries that fit after it in the cell; the rest in the arena.
             // A key too long for the cell goes to the arena with all its entries.
-            let spilled = if key.len() <= CELL_DATA {
+            // Where the arena part of the record starts, before anything of it is pushed.
+            let start = u32::try_from(arena.len()).expect("the path index fits in 4 GiB");
+            assert!(start < INLINE, "the path index fits in 4 GiB");
+            let off = if key.len() <= CELL_DATA {
                 cell.data[..key.len()].copy_from_slice(key);
                 let inline = inline_entries(key.len(), entries.len() / ENTRY_BYTES) * ENTRY_BYTES;
                 cell.data[key.len()..key.len() + inline].copy_from_slice(&entries[..inline]);
-                &entries[inline..]
+                arena.extend_from_slice(&entries[inline..]);
+                if inline == entries.len() {
+                    INLINE
+                } else {
+                    start
+                }
             } else {
                 arena.extend_from_slice(key);
-                entries
-            };
-            let off = if spilled.is_empty() && key.len() <= CELL_DATA {
-                INLINE
-            } else {
-                let start = if key.len() <= CELL_DATA { arena.len() } else { arena.len() - key.len() };
-                let off = u32::try_from(start).expect("the path index fits in 4 GiB");
-                assert!(off < INLINE, "the path index fits in 4 GiB");
-                arena.extend_from_slice(spilled);
-                off
+                arena.extend_from_slice(entries);
+                start
             };
             slots[i] = Slot { hash: (hash >> 32) as u32, off };
         }
