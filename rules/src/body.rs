@@ -48,10 +48,11 @@ use regex::bytes::Regex;
 use serde_json::{Number, Value};
 use serde_json_path::JsonPath;
 
-use self::dom::{Dom, Kind};
+use self::dom::{Dom, Kind, Owned};
 use crate::error::{Errors, Place};
 use crate::model::BodyMatch;
 use crate::request::RequestContext;
+use crate::value::ShortBytes;
 
 /// The most characters of a literal quoted in a description.
 const DESCRIBE_MAX: usize = 120;
@@ -75,8 +76,12 @@ enum Op {
         source: String,
         regex: Regex,
     },
+    /// `flat`: `expected` as the body view would see it, when the view covers its text
+    /// (the usual case): compared with a body's view node by node, and read from two blocks
+    /// instead of a map, its keys and its strings one pointer after another.
     Json {
         expected: Value,
+        flat: Option<Owned>,
         ignore_order: bool,
         ignore_extra: bool,
     },
@@ -85,7 +90,7 @@ enum Op {
     JsonPath {
         source: String,
         path: JsonPath,
-        simple: Option<Vec<Step>>,
+        simple: Option<SimplePath>,
         sub: Option<Box<BodyMatcher>>,
     },
     And(Vec<BodyMatcher>),
@@ -141,6 +146,7 @@ impl BodyMatcher {
         if let Some(v) = &spec.json {
             ops.push(Op::Json {
                 expected: v.clone(),
+                flat: serde_json::to_string(v).ok().and_then(Owned::new),
                 ignore_order: spec.ignore_array_order,
                 ignore_extra: spec.ignore_extra_elements,
             });
@@ -203,7 +209,7 @@ impl BodyMatcher {
             // A path that needs a `Value` reads the cached parse, so the body is parsed once.
             Op::JsonPath { simple: None, .. } => cx.body_json().is_some_and(|v| self.matches_value(v)),
             Op::Json { .. } | Op::JsonPath { .. } => match cx.body_dom() {
-                Some(dom) => self.matches_node(dom, 0),
+                Some(dom) => self.matches_node(&dom, 0),
                 None => cx.body_json().is_some_and(|v| self.matches_value(v)),
             },
             // Matchers that read only the raw bytes go first, so that when they decide, the body
@@ -228,7 +234,7 @@ impl BodyMatcher {
             Op::Equals(s) => value_text(v) == s.as_str(),
             Op::Contains { finder, .. } => finder.find(value_text(v).as_bytes()).is_some(),
             Op::Regex { regex, .. } => regex.is_match(value_text(v).as_bytes()),
-            Op::Json { expected, ignore_order, ignore_extra } => {
+            Op::Json { expected, ignore_order, ignore_extra, .. } => {
                 json_matches(expected, v, Opts { order: *ignore_order, extra: *ignore_extra })
             }
             Op::JsonPath { path, sub, .. } => {
@@ -256,8 +262,12 @@ impl BodyMatcher {
             Op::Equals(s) => dom.text(n) == s.as_str(),
             Op::Contains { finder, .. } => finder.find(dom.text(n).as_bytes()).is_some(),
             Op::Regex { regex, .. } => regex.is_match(dom.text(n).as_bytes()),
-            Op::Json { expected, ignore_order, ignore_extra } => {
-                json_matches_dom(expected, dom, n, Opts { order: *ignore_order, extra: *ignore_extra })
+            Op::Json { expected, flat, ignore_order, ignore_extra } => {
+                let o = Opts { order: *ignore_order, extra: *ignore_extra };
+                match flat {
+                    Some(flat) => json_matches_views(flat.view(), 0, dom, n, o),
+                    None => json_matches_dom(expected, dom, n, o),
+                }
             }
             Op::JsonPath { simple: Some(steps), sub, .. } => match walk(dom, n, steps) {
                 None => false,
@@ -304,7 +314,7 @@ impl BodyMatcher {
             Op::Regex { source, .. } => {
                 let _ = write!(out, "matches regex {}", quoted(source));
             }
-            Op::Json { expected, ignore_order, ignore_extra } => {
+            Op::Json { expected, ignore_order, ignore_extra, .. } => {
                 let text = serde_json::to_string(expected).unwrap_or_default();
                 let _ = write!(out, "is JSON {}", truncated(&text));
                 match (ignore_order, ignore_extra) {
@@ -427,7 +437,7 @@ fn json_matches_dom(expected: &Value, dom: &Dom<'_>, n: usize, o: Opts) -> bool 
         (Value::Number(a), Kind::Int | Kind::Float) => dom.number(n).is_some_and(|b| numbers_equal(a, &b)),
         (Value::Object(e), Kind::Object) => {
             (o.extra || e.len() == dom.distinct_keys(n))
-                && e.iter().all(|(k, ev)| dom.get(n, k).is_some_and(|c| json_matches_dom(ev, dom, c, o)))
+                && e.iter().all(|(k, ev)| dom.get(n, k.as_bytes()).is_some_and(|c| json_matches_dom(ev, dom, c, o)))
         }
         (Value::Array(e), Kind::Array) => {
             let a: smallvec::SmallVec<[usize; 16]> = dom.elements(n).collect();
@@ -440,18 +450,53 @@ fn json_matches_dom(expected: &Value, dom: &Dom<'_>, n: usize, o: Opts) -> bool 
     }
 }
 
-/// One step of a simple JSONPath.
+/// [`json_matches`] with the expected value as a view too (see `Op::Json`): node `en` of
+/// `expected` against node `n` of `dom`. Neither text has a backslash (the view covers
+/// neither otherwise), so strings are equal exactly when their raw texts are.
+fn json_matches_views(expected: Dom<'_>, en: usize, dom: &Dom<'_>, n: usize, o: Opts) -> bool {
+    let (ek, k) = (expected.node(en).kind, dom.node(n).kind);
+    match (ek, k) {
+        (Kind::Int | Kind::Float, Kind::Int | Kind::Float) => {
+            match (expected.number(en), dom.number(n)) {
+                (Some(a), Some(b)) => numbers_equal(&a, &b),
+                _ => false,
+            }
+        }
+        // The expected object came from a map: its keys are distinct.
+        (Kind::Object, Kind::Object) => {
+            (o.extra || expected.node(en).len as usize == dom.distinct_keys(n))
+                && expected.members(en).all(|(key, ev)| {
+                    dom.get(n, expected.text(key).as_bytes())
+                        .is_some_and(|c| json_matches_views(expected, ev, dom, c, o))
+                })
+        }
+        (Kind::Array, Kind::Array) => {
+            let e: smallvec::SmallVec<[usize; 16]> = expected.elements(en).collect();
+            let a: smallvec::SmallVec<[usize; 16]> = dom.elements(n).collect();
+            arrays_match_by(e.len(), a.len(), o, |i, j| json_matches_views(expected, e[i], dom, a[j], o))
+        }
+        (Kind::Str, Kind::Str) => expected.text(en) == dom.text(n),
+        (Kind::Null, Kind::Null) | (Kind::True, Kind::True) | (Kind::False, Kind::False) => true,
+        _ => false,
+    }
+}
+
+/// One step of a simple JSONPath. A name is kept inline when short, so that a rule's path
+/// is read with its matcher, not behind pointers of its own.
 #[derive(Debug, Clone, PartialEq)]
 enum Step {
-    Name(String),
+    Name(ShortBytes),
     Index(usize),
 }
 
+/// The steps of a simple JSONPath, inline for the usual one or two.
+type SimplePath = smallvec::SmallVec<[Step; 2]>;
+
 /// The steps of a JSONPath made only of member names (`.name`, ASCII) and non-negative
 /// indexes (`[3]`), or `None` for any other path.
-fn simple_path(source: &str) -> Option<Vec<Step>> {
+fn simple_path(source: &str) -> Option<SimplePath> {
     let mut rest = source.strip_prefix('$')?.as_bytes();
-    let mut steps = Vec::new();
+    let mut steps = SimplePath::new();
     while let Some((&first, tail)) = rest.split_first() {
         let taken = match first {
             b'.' => {
@@ -459,7 +504,7 @@ fn simple_path(source: &str) -> Option<Vec<Step>> {
                 if len == 0 || tail[0].is_ascii_digit() {
                     return None;
                 }
-                steps.push(Step::Name(std::str::from_utf8(&tail[..len]).ok()?.to_owned()));
+                steps.push(Step::Name(ShortBytes::from_slice(&tail[..len])));
                 len
             }
             b'[' => {

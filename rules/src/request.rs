@@ -121,7 +121,7 @@ pub struct RequestContext<'r> {
     query: OnceCell<QueryPairs<'r>>,
     cookies: OnceCell<SmallVec<[(&'r str, &'r str); 4]>>,
     json: OnceCell<Option<serde_json::Value>>,
-    dom: OnceCell<Option<crate::body::dom::Dom<'r>>>,
+    dom: OnceCell<Option<crate::body::dom::Parsed<'r>>>,
     pub(crate) graphql: OnceCell<Option<GraphqlRequest>>,
 }
 
@@ -194,8 +194,8 @@ impl<'r> RequestContext<'r> {
 impl<'r> RequestContext<'r> {
     /// The body's flat view for the JSON body matchers (once); `None` when the view does not
     /// cover it (escapes, exponents, deep nesting, not JSON), and [`Self::body_json`] decides.
-    pub(crate) fn body_dom(&self) -> Option<&crate::body::dom::Dom<'r>> {
-        self.dom.get_or_init(|| crate::body::dom::parse(self.req.body)).as_ref()
+    pub(crate) fn body_dom(&self) -> Option<crate::body::dom::Dom<'_>> {
+        self.dom.get_or_init(|| crate::body::dom::parse(self.req.body)).as_ref().map(|p| p.view())
     }
 }
 

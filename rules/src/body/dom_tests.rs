@@ -147,10 +147,10 @@ proptest! {
 
 #[test]
 fn simple_paths_are_names_and_indexes() {
-    assert_eq!(simple_path("$"), Some(vec![]));
+    assert_eq!(simple_path("$").map(|s| s.into_vec()), Some(vec![]));
     assert_eq!(
-        simple_path("$.a_1[0][12]"),
-        Some(vec![Step::Name("a_1".into()), Step::Index(0), Step::Index(12)])
+        simple_path("$.a_1[0][12]").map(|s| s.into_vec()),
+        Some(vec![Step::Name(ShortBytes::from_slice(b"a_1")), Step::Index(0), Step::Index(12)])
     );
     for complex in ["$..a", "$.a[*]", "$[-1]", "$[01]", "$.1a", "$['a']", "$.a ", "a", "$.a[?@.b]", "$.é"] {
         assert_eq!(simple_path(complex), None, "{complex}");
