@@ -437,7 +437,8 @@ fn json_matches_dom(expected: &Value, dom: &Dom<'_>, n: usize, o: Opts) -> bool 
         (Value::Number(a), Kind::Int | Kind::Float) => dom.number(n).is_some_and(|b| numbers_equal(a, &b)),
         (Value::Object(e), Kind::Object) => {
             (o.extra || e.len() == dom.distinct_keys(n))
-                && e.iter().all(|(k, ev)| dom.get(n, k.as_bytes()).is_some_and(|c| json_matches_dom(ev, dom, c, o)))
+                && e.iter()
+                    .all(|(k, ev)| dom.get(n, k.as_bytes()).is_some_and(|c| json_matches_dom(ev, dom, c, o)))
         }
         (Value::Array(e), Kind::Array) => {
             let a: smallvec::SmallVec<[usize; 16]> = dom.elements(n).collect();
@@ -456,12 +457,10 @@ fn json_matches_dom(expected: &Value, dom: &Dom<'_>, n: usize, o: Opts) -> bool 
 fn json_matches_views(expected: Dom<'_>, en: usize, dom: &Dom<'_>, n: usize, o: Opts) -> bool {
     let (ek, k) = (expected.node(en).kind, dom.node(n).kind);
     match (ek, k) {
-        (Kind::Int | Kind::Float, Kind::Int | Kind::Float) => {
-            match (expected.number(en), dom.number(n)) {
-                (Some(a), Some(b)) => numbers_equal(&a, &b),
-                _ => false,
-            }
-        }
+        (Kind::Int | Kind::Float, Kind::Int | Kind::Float) => match (expected.number(en), dom.number(n)) {
+            (Some(a), Some(b)) => numbers_equal(&a, &b),
+            _ => false,
+        },
         // The expected object came from a map: its keys are distinct.
         (Kind::Object, Kind::Object) => {
             (o.extra || expected.node(en).len as usize == dom.distinct_keys(n))

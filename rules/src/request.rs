@@ -283,7 +283,12 @@ mod tests {
                     if at > 0 {
                         hay[at - 1] = 0x22;
                     }
-                    assert_eq!(find_either(&hay, b'?', b'#'), naive(&hay), "{:?}", String::from_utf8_lossy(&hay));
+                    assert_eq!(
+                        find_either(&hay, b'?', b'#'),
+                        naive(&hay),
+                        "{:?}",
+                        String::from_utf8_lossy(&hay)
+                    );
                 }
             }
         }
