@@ -7,7 +7,8 @@
 //! realistic, every kind); KIND keeps only requests of one kind: exact, template, prefix,
 //! regex, json_body, miss or other. `NREQ=N` cycles through N distinct requests instead of
 //! 16,384: with fewer, the table's lines the requests touch stay in cache, which shows how much
-//! of a figure is cache misses (at 10k rules: ~97 ns with 256, ~180 with 16,384).
+//! of a figure is cache misses (at 10k rules: ~97 ns with 256, ~180 with 16,384). `PERKIND=1`
+//! times each select and reports the time by kind of request (see `per_kind`).
 
 use mockplane_benches::{path_only_rule_set, realistic_rule_set, requests_for, PackedRequests};
 use mockplane_rules::{CompileOptions, RuleTable};
@@ -28,6 +29,28 @@ fn warm_up(table: &RuleTable, requests: &PackedRequests) {
     }
 }
 
+/// Times each select on its own and sums the times by kind of request: what each kind costs
+/// amid the others (its code and data cold, as they are in a mix), which a run of one kind
+/// alone does not show. Each figure includes reading the clock twice (~20 ns here).
+fn per_kind(table: &RuleTable, requests: &PackedRequests, kinds: &[&'static str], count: usize) {
+    let mut by_kind: std::collections::BTreeMap<&str, (u128, u64)> = Default::default();
+    for i in 0..count {
+        let j = i % requests.len();
+        let started = std::time::Instant::now();
+        requests.with_request(j, |cx| std::hint::black_box(table.select(cx).is_some()));
+        let ns = started.elapsed().as_nanos();
+        let (total, n) = by_kind.entry(kinds[j]).or_default();
+        *total += ns;
+        *n += 1;
+    }
+    for (kind, (total, n)) in &by_kind {
+        let (total, n) = (*total as f64, *n as f64);
+        println!("{kind:10} {n:8} selects {:7.1} ns each, {:5.1} ns of the mean", total / n, total / count as f64);
+    }
+    let all: u128 = by_kind.values().map(|(total, _)| total).sum();
+    println!("all {:.1} ns per select", all as f64 / count as f64);
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let rules: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
@@ -45,48 +68,10 @@ fn main() {
     }
     let kinds: Vec<&'static str> = requests.iter().map(|r| r.kind()).collect();
     let requests = PackedRequests::new(&requests);
-    if std::env::var("PERKIND").is_ok() {
-        let mut acc: std::collections::BTreeMap<&str, (u128, u64)> = Default::default();
-        for i in 0..count {
-            let j = i % requests.len();
-            let t0 = std::time::Instant::now();
-            requests.with_request(j, |cx| std::hint::black_box(table.select(cx).is_some()));
-            let dt = t0.elapsed().as_nanos();
-            let e = acc.entry(kinds[j]).or_default();
-            e.0 += dt;
-            e.1 += 1;
-        }
-        let total: u128 = acc.values().map(|v| v.0).sum();
-        for (k, (t, n)) in &acc {
-            println!("{k:10} {n:8} {:7.1} ns  share of time {:.1} ns/select", *t as f64 / *n as f64, *t as f64 / count as f64);
-        }
-        println!("all {:.1} ns", total as f64 / count as f64);
-        return;
-    }
     // Steady state: lazy DFAs and regex caches are built on first use; do that uncounted.
     warm_up(&table, &requests);
-    if let Some(batch) = std::env::var("HOTBATCH").ok().and_then(|v| v.parse::<usize>().ok()) {
-        let mut timed = std::time::Duration::ZERO;
-        let mut sum = 0u64;
-        let mut hits = 0usize;
-        let mut i = 0;
-        while i < count {
-            for j in i..i + batch {
-                sum += requests.with_request(j % requests.len(), |cx| {
-                    let r = cx.req;
-                    let mut s = r.method.len() as u64 + r.path.bytes().chain(r.query.bytes()).map(u64::from).sum::<u64>();
-                    for h in r.headers { s += h.name.bytes().map(u64::from).sum::<u64>() + h.value.iter().map(|&b| u64::from(b)).sum::<u64>(); }
-                    s + r.body.iter().map(|&b| u64::from(b)).sum::<u64>()
-                });
-            }
-            let t0 = std::time::Instant::now();
-            for j in i..i + batch {
-                hits += requests.with_request(j % requests.len(), |cx| usize::from(table.select(cx).is_some()));
-            }
-            timed += t0.elapsed();
-            i += batch;
-        }
-        println!("{rules} rules, {count} selects, {hits} hits, {:.1} ns per select (hot batches of {batch}, {sum})", timed.as_nanos() as f64 / count as f64);
+    if std::env::var("PERKIND").is_ok() {
+        per_kind(&table, &requests, &kinds, count);
         return;
     }
     let started = std::time::Instant::now();
