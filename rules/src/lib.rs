@@ -16,6 +16,7 @@ pub mod model;
 pub mod request;
 
 pub(crate) mod body;
+mod bytes;
 mod compile;
 mod explain;
 pub mod graphql;

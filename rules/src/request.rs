@@ -94,50 +94,18 @@ pub fn split_target(target: &str) -> (&str, &str) {
     }
     // One pass finds the query and the fragment (a fragment is never sent by conforming
     // clients, but its `?` would not start a query).
-    match find_either(rest.as_bytes(), b'?', b'#') {
+    match crate::bytes::find_either(rest.as_bytes(), b'?', b'#') {
         None => (rest, ""),
         Some(i) if rest.as_bytes()[i] == b'#' => (nonempty(&rest[..i]), ""),
         Some(i) => {
             let query = &rest[i + 1..];
-            let query = match find_either(query.as_bytes(), b'#', b'#') {
+            let query = match crate::bytes::find_either(query.as_bytes(), b'#', b'#') {
                 Some(j) => &query[..j],
                 None => query,
             };
             (nonempty(&rest[..i]), query)
         }
     }
-}
-
-/// The position of the first `a` or `b` in `hay`, eight bytes at a time.
-///
-/// A request target is a few dozen bytes, for which `memchr2`'s dispatch and setup were most
-/// of its cost: ~100 instructions a call where this takes ~40 (callgrind, `select-count`).
-fn find_either(hay: &[u8], a: u8, b: u8) -> Option<usize> {
-    const LOW: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
-    // The high bit of each byte of `w` that equals `a` or `b`; exact for the lowest such byte
-    // (a borrow can only mark bytes above a true match), which is all that is used.
-    let hits = |w: u64| {
-        let (x, y) = (w ^ (LOW * u64::from(a)), w ^ (LOW * u64::from(b)));
-        ((x.wrapping_sub(LOW) & !x) | (y.wrapping_sub(LOW) & !y)) & HIGH
-    };
-    let first = |w: u64| (w.trailing_zeros() / 8) as usize;
-    let mut rest = hay;
-    let mut at = 0;
-    while let Some((word, tail)) = rest.split_first_chunk::<8>() {
-        let found = hits(u64::from_le_bytes(*word));
-        if found != 0 {
-            return Some(at + first(found));
-        }
-        at += 8;
-        rest = tail;
-    }
-    if let Some(last) = hay.last_chunk::<8>() {
-        // The last eight bytes: those before `rest` were searched above and hold no match.
-        let found = hits(u64::from_le_bytes(*last));
-        return (found != 0).then(|| hay.len() - 8 + first(found));
-    }
-    rest.iter().position(|&c| c == a || c == b)
 }
 
 /// An empty path means the root.
@@ -262,37 +230,6 @@ fn strip_port(host: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_first_of_two_bytes_is_found_wherever_it_is() {
-        let naive = |hay: &[u8]| hay.iter().position(|&c| c == b'?' || c == b'#');
-        for len in 0..40 {
-            let plain: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
-            assert_eq!(find_either(&plain, b'?', b'#'), None, "len {len}");
-            for at in 0..len {
-                for (first, second) in [(b'?', b'#'), (b'#', b'?'), (b'?', b'?')] {
-                    let mut hay = plain.clone();
-                    hay[at] = first;
-                    // A second match later, and bytes a borrow could confuse (0x3e, 0x22).
-                    if at + 1 < len {
-                        hay[at + 1] = 0x3e;
-                    }
-                    if at + 3 < len {
-                        hay[at + 3] = second;
-                    }
-                    if at > 0 {
-                        hay[at - 1] = 0x22;
-                    }
-                    assert_eq!(
-                        find_either(&hay, b'?', b'#'),
-                        naive(&hay),
-                        "{:?}",
-                        String::from_utf8_lossy(&hay)
-                    );
-                }
-            }
-        }
-    }
 
     #[test]
     fn targets_split_into_path_and_query() {
