@@ -465,7 +465,7 @@ fn json_matches_views(expected: Dom<'_>, en: usize, dom: &Dom<'_>, n: usize, o: 
         (Kind::Object, Kind::Object) => {
             (o.extra || expected.node(en).len as usize == dom.distinct_keys(n))
                 && expected.members(en).all(|(key, ev)| {
-                    dom.get(n, expected.text(key).as_bytes())
+                    dom.get(n, expected.bytes(key))
                         .is_some_and(|c| json_matches_views(expected, ev, dom, c, o))
                 })
         }
@@ -474,7 +474,7 @@ fn json_matches_views(expected: Dom<'_>, en: usize, dom: &Dom<'_>, n: usize, o: 
             let a: smallvec::SmallVec<[usize; 16]> = dom.elements(n).collect();
             arrays_match_by(e.len(), a.len(), o, |i, j| json_matches_views(expected, e[i], dom, a[j], o))
         }
-        (Kind::Str, Kind::Str) => expected.text(en) == dom.text(n),
+        (Kind::Str, Kind::Str) => expected.bytes(en) == dom.bytes(n),
         (Kind::Null, Kind::Null) | (Kind::True, Kind::True) | (Kind::False, Kind::False) => true,
         _ => false,
     }

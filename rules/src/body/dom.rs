@@ -109,18 +109,21 @@ struct Parser<'b> {
 }
 
 impl Parser<'_> {
+    #[inline(always)]
     fn ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.pos) {
             self.pos += 1;
         }
     }
 
+    #[inline(always)]
     fn push(&mut self, kind: Kind, start: usize) -> usize {
         let i = self.nodes.len();
         self.nodes.push(Node { kind, len: 0, start: start as u32, end: start as u32, next: i as u32 + 1 });
         i
     }
 
+    #[inline(always)]
     fn finish(&mut self, i: usize, len: u32) {
         let next = self.nodes.len() as u32;
         let end = self.pos as u32;
@@ -218,6 +221,7 @@ impl Parser<'_> {
     }
 
     /// A string without escapes (the body has no backslash) or control characters.
+    #[inline(always)]
     fn string(&mut self) -> Option<()> {
         let start = self.pos + 1;
         // The closing quote and control characters, a word at a time (see `crate::bytes`):
@@ -286,6 +290,13 @@ impl<'b> Dom<'b> {
         &self.body[node.start as usize..node.end as usize]
     }
 
+    /// [`Self::text`] as bytes, without the check that its ends are character boundaries
+    /// (they are: the parser put them next to ASCII quotes and digits).
+    pub(crate) fn bytes(&self, n: usize) -> &'b [u8] {
+        let node = self.nodes[n];
+        &self.body.as_bytes()[node.start as usize..node.end as usize]
+    }
+
     /// A node's text as a JSON document of its own (a string with its quotes).
     pub(crate) fn json_text(&self, n: usize) -> &'b str {
         let node = self.nodes[n];
@@ -335,7 +346,7 @@ impl<'b> Dom<'b> {
 
     /// The value of an object's member `key` (the last, when the key repeats).
     pub(crate) fn get(&self, n: usize, key: &[u8]) -> Option<usize> {
-        self.members(n).filter(|&(k, _)| self.text(k).as_bytes() == key).last().map(|(_, v)| v)
+        self.members(n).filter(|&(k, _)| self.bytes(k) == key).last().map(|(_, v)| v)
     }
 
     /// An object's number of distinct keys.
