@@ -45,7 +45,11 @@ fn per_kind(table: &RuleTable, requests: &PackedRequests, kinds: &[&'static str]
     }
     for (kind, (total, n)) in &by_kind {
         let (total, n) = (*total as f64, *n as f64);
-        println!("{kind:10} {n:8} selects {:7.1} ns each, {:5.1} ns of the mean", total / n, total / count as f64);
+        println!(
+            "{kind:10} {n:8} selects {:7.1} ns each, {:5.1} ns of the mean",
+            total / n,
+            total / count as f64
+        );
     }
     let all: u128 = by_kind.values().map(|(total, _)| total).sum();
     println!("all {:.1} ns per select", all as f64 / count as f64);
