@@ -27,6 +27,7 @@ mod state;
 mod table;
 pub mod template;
 mod value;
+mod whole;
 
 pub use compile::ForwardTarget;
 pub use error::{RuleSetError, ValidationError};

@@ -8,6 +8,7 @@ use rustc_hash::FxHashMap;
 
 use crate::error::{Errors, Place};
 use crate::model::{ValueMatch, ValueMatchSpec};
+use crate::whole::WholeDfa;
 
 /// Bytes kept inline when short: a header name or an `equals` value is usually a few bytes,
 /// and reading it from an allocation of its own cost a cache miss per rule checked.
@@ -90,6 +91,7 @@ impl RegexCacheScope {
         });
         if owner {
             STR_REGEXES.with_borrow_mut(|c| *c = Some(FxHashMap::default()));
+            crate::whole::open_cache();
         }
         RegexCacheScope { owner }
     }
@@ -100,6 +102,7 @@ impl Drop for RegexCacheScope {
         if self.owner {
             BYTES_REGEXES.with_borrow_mut(|c| *c = None);
             STR_REGEXES.with_borrow_mut(|c| *c = None);
+            crate::whole::close_cache();
         }
     }
 }
@@ -122,8 +125,10 @@ pub(crate) enum ValueMatcher {
         finder: Box<memchr::memmem::Finder<'static>>,
     },
     /// `contains` ignoring case: a case-insensitive literal regex, so no lowercase copy is made.
+    /// `whole`: the same pattern as a bare DFA, when small (see `crate::whole`).
     Pattern {
         regex: Regex,
+        whole: Option<WholeDfa>,
         describe: String,
     },
     Present,
@@ -156,7 +161,10 @@ impl ValueMatcher {
                 values.clone().any(|v| v.trim_ascii().eq_ignore_ascii_case(value))
             }
             ValueMatcher::Contains { finder } => values.clone().any(|v| finder.find(v).is_some()),
-            ValueMatcher::Pattern { regex, .. } => values.clone().any(|v| regex.is_match(v.trim_ascii())),
+            ValueMatcher::Pattern { regex, whole, .. } => values.clone().any(|v| {
+                let v = v.trim_ascii();
+                whole.as_ref().and_then(|w| w.is_match(v)).unwrap_or_else(|| regex.is_match(v))
+            }),
             ValueMatcher::Present => values.clone().next().is_some(),
             ValueMatcher::Absent => values.clone().next().is_none(),
             ValueMatcher::Not(inner) => !inner.matches(values),
@@ -221,8 +229,10 @@ fn compile_spec(spec: &ValueMatchSpec, path: &Place<'_>, errors: &mut Errors) ->
                 .case_insensitive(true)
                 .build()
                 .expect("an escaped literal is a valid regex");
+            // A search anywhere, not a whole-string match: no DFA of `crate::whole`.
             return Some(ValueMatcher::Pattern {
                 regex,
+                whole: None,
                 describe: format!("contains {v:?} (ignoring case)"),
             });
         }
@@ -232,7 +242,11 @@ fn compile_spec(spec: &ValueMatchSpec, path: &Place<'_>, errors: &mut Errors) ->
     }
     if let Some(pattern) = &spec.regex {
         return match anchored_regex(pattern, false) {
-            Ok(regex) => Some(ValueMatcher::Pattern { regex, describe: format!("matches /{pattern}/") }),
+            Ok(regex) => Some(ValueMatcher::Pattern {
+                whole: WholeDfa::new(regex.as_str(), false, false),
+                regex,
+                describe: format!("matches /{pattern}/"),
+            }),
             Err(message) => {
                 errors.push(format!("{path}.regex"), message);
                 None

@@ -15,6 +15,7 @@ use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 
 use super::prefixes::PrefixSet;
+use crate::whole::WholeDfa;
 
 /// Candidates of the regex tier: `(rank, check)`, sorted by rank once collected.
 pub(crate) type GatedCandidates = SmallVec<[(u32, u32); 16]>;
@@ -26,8 +27,9 @@ pub(crate) struct RegexGate {
     literals: PrefixSet,
     /// By literal: `(rank, check)` of the regexes that start with it.
     by_literal: Vec<SmallVec<[(u32, u32); 2]>>,
-    /// The distinct checks: the literal's length, and the regex of what follows it.
-    checks: Vec<(u32, Regex)>,
+    /// The distinct checks: the literal's length, the regex of what follows it, and that regex
+    /// as a bare DFA when small (see `crate::whole`).
+    checks: Vec<(u32, Regex, Option<WholeDfa>)>,
 }
 
 /// The answers of the checks already run for one request (the first 64 checks).
@@ -45,11 +47,12 @@ impl RegexGate {
         let mut literals: Vec<String> = Vec::new();
         let mut by_literal: Vec<SmallVec<[(u32, u32); 2]>> = Vec::new();
         let mut check_ids: FxHashMap<(u32, String), u32> = FxHashMap::default();
-        let mut checks: Vec<(u32, Regex)> = Vec::new();
+        let mut checks: Vec<(u32, Regex, Option<WholeDfa>)> = Vec::new();
         for (rank, literal, regex) in regexes {
             let len = literal.len() as u32;
             let check = *check_ids.entry((len, regex.as_str().to_owned())).or_insert_with(|| {
-                checks.push((len, regex));
+                let whole = WholeDfa::new(regex.as_str(), true, false);
+                checks.push((len, regex, whole));
                 checks.len() as u32 - 1
             });
             let id = *literal_ids.entry(literal).or_insert_with_key(|literal| {
@@ -99,8 +102,10 @@ impl RegexGate {
         if memo.known & bit != 0 {
             return memo.matched & bit != 0;
         }
-        let (literal, regex) = &self.checks[check as usize];
-        let matched = regex.is_match(&path[*literal as usize..]);
+        let (literal, regex, whole) = &self.checks[check as usize];
+        let rest = &path[*literal as usize..];
+        let matched =
+            whole.as_ref().and_then(|w| w.is_match(rest.as_bytes())).unwrap_or_else(|| regex.is_match(rest));
         memo.known |= bit;
         if matched {
             memo.matched |= bit;
