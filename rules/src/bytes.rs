@@ -55,11 +55,11 @@ pub(crate) fn find_either(hay: &[u8], a: u8, b: u8) -> Option<usize> {
     first(hay, |w| equal(w, a) | equal(w, b), |c| c == a || c == b)
 }
 
-/// The position of the first `"` or control character (below 0x20) in `hay`: where a JSON
-/// string without escapes ends, or is found not to be one.
+/// The position of the first `"`, `\\` or control character (below 0x20) in `hay`: where a
+/// JSON string without escapes ends, or is found not to be one.
 #[inline]
-pub(crate) fn find_quote_or_control(hay: &[u8]) -> Option<usize> {
-    first(hay, |w| equal(w, b'"') | below(w, 0x20), |c| c == b'"' || c < 0x20)
+pub(crate) fn find_string_end(hay: &[u8]) -> Option<usize> {
+    first(hay, |w| equal(w, b'"') | equal(w, b'\\') | below(w, 0x20), |c| c == b'"' || c == b'\\' || c < 0x20)
 }
 
 #[cfg(test)]
@@ -113,9 +113,9 @@ mod tests {
     #[test]
     fn the_end_of_a_json_string_is_found_wherever_it_is() {
         check(
-            find_quote_or_control,
-            |h| h.iter().position(|&c| c == b'"' || c < 0x20),
-            &[b'"', 0x00, 0x1f, b'\n'],
+            find_string_end,
+            |h| h.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20),
+            &[b'"', b'\\', 0x00, 0x1f, b'\n'],
             &[0x20, 0x21, 0x23, 0x7f, 0x80, 0xff, 0xa2, 0xc3],
         );
     }

@@ -89,7 +89,8 @@ impl Owned {
 
 /// The view of `body`, or `None` when it is outside what the view covers (or not JSON).
 pub(crate) fn parse(body: &[u8]) -> Option<Parsed<'_>> {
-    if body.is_empty() || body.len() >= u32::MAX as usize || memchr::memchr(b'\\', body).is_some() {
+    // A backslash is refused where it can appear, in a string (see `Parser::string`).
+    if body.is_empty() || body.len() >= u32::MAX as usize {
         return None;
     }
     let text = std::str::from_utf8(body).ok()?;
@@ -220,13 +221,15 @@ impl Parser<'_> {
         Some(())
     }
 
-    /// A string without escapes (the body has no backslash) or control characters.
+    /// A string without escapes or control characters: a backslash ends the view (outside a
+    /// string it is a syntax error anyway), so a parsed body has none.
     #[inline(always)]
     fn string(&mut self) -> Option<()> {
         let start = self.pos + 1;
-        // The closing quote and control characters, a word at a time (see `crate::bytes`):
-        // JSON strings are a few bytes, for which `memchr`'s dispatch cost more than the scan.
-        let len = crate::bytes::find_quote_or_control(&self.b[start..])?;
+        // The closing quote, a backslash or a control character, a word at a time (see
+        // `crate::bytes`): JSON strings are a few bytes, for which `memchr`'s dispatch cost
+        // more than the scan.
+        let len = crate::bytes::find_string_end(&self.b[start..])?;
         let end = start + len;
         if self.b[end] != b'"' {
             return None;
