@@ -160,9 +160,22 @@ fn simple_paths_are_names_and_indexes() {
 #[test]
 fn the_view_covers_plain_bodies_and_leaves_the_rest() {
     assert!(dom::parse(br#"{"a": [1, 2.5, "x", true, null, {}], "b": {"c": -3}}"#).is_some());
-    for other in
-        [&br#"{"a": "\n"}"#[..], b"1e3", b"01", b"[1,]", b"", b"{} x", b"\xff", b"12345678901234567890"]
-    {
+    assert!(dom::parse("{\"é\": \"ü\"}".as_bytes()).is_some(), "UTF-8 in strings");
+    for other in [
+        &br#"{"a": "\n"}"#[..],
+        br#"{"a": "\\"}"#,
+        b"1e3",
+        b"01",
+        b"[1,]",
+        b"",
+        b"{} x",
+        b"\xff",
+        b"12345678901234567890",
+        // Invalid UTF-8 inside a string, and a byte past ASCII outside one.
+        b"{\"a\": \"\xff\"}",
+        b"{\"\xc3\": 1}",
+        b"[1, \xc3\xa9]",
+    ] {
         assert!(dom::parse(other).is_none(), "{}", String::from_utf8_lossy(other));
     }
 }
