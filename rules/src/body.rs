@@ -260,9 +260,9 @@ impl BodyMatcher {
             Op::Equals(_) | Op::Contains { .. } | Op::Regex { .. } if dom.node(n).kind != Kind::Str => {
                 self.matches_node_as_value(dom, n)
             }
-            Op::Equals(s) => dom.text(n) == s.as_str(),
-            Op::Contains { finder, .. } => finder.find(dom.text(n).as_bytes()).is_some(),
-            Op::Regex { regex, .. } => regex.is_match(dom.text(n).as_bytes()),
+            Op::Equals(s) => dom.bytes(n) == s.as_bytes(),
+            Op::Contains { finder, .. } => finder.find(dom.bytes(n)).is_some(),
+            Op::Regex { regex, .. } => regex.is_match(dom.bytes(n)),
             Op::Json { expected, flat, ignore_order, ignore_extra } => {
                 let o = Opts { order: *ignore_order, extra: *ignore_extra };
                 match flat {

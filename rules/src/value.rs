@@ -163,7 +163,7 @@ impl ValueMatcher {
             ValueMatcher::Contains { finder } => values.clone().any(|v| finder.find(v).is_some()),
             ValueMatcher::Pattern { regex, whole, .. } => values.clone().any(|v| {
                 let v = v.trim_ascii();
-                whole.as_ref().and_then(|w| w.is_match(v)).unwrap_or_else(|| regex.is_match(v))
+                whole.as_ref().map_or_else(|| regex.is_match(v), |w| w.is_match(v))
             }),
             ValueMatcher::Present => values.clone().next().is_some(),
             ValueMatcher::Absent => values.clone().next().is_none(),

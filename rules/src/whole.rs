@@ -96,24 +96,21 @@ impl WholeDfa {
         Some(WholeDfa { dfa: Arc::new(dfa), start })
     }
 
-    /// Whether the pattern matches all of `hay`; `None` if the DFA gave up (it has no quit
-    /// bytes, so it does not), for the caller to ask the `regex` engine.
+    /// Whether the pattern matches all of `hay`. The DFA is built with no quit bytes and
+    /// without the Unicode word-boundary heuristic (such patterns fail to build), so it never
+    /// gives up: every state is live, dead or matching.
     #[inline]
-    pub(crate) fn is_match(&self, hay: &[u8]) -> Option<bool> {
+    pub(crate) fn is_match(&self, hay: &[u8]) -> bool {
         let dfa = &*self.dfa;
         let mut state = self.start;
         for &b in hay {
             state = dfa.next_state(state, b);
-            if dfa.is_special_state(state) {
-                if dfa.is_dead_state(state) {
-                    return Some(false);
-                }
-                if dfa.is_quit_state(state) {
-                    return None;
-                }
+            if dfa.is_special_state(state) && dfa.is_dead_state(state) {
+                return false;
             }
+            debug_assert!(!dfa.is_quit_state(state), "built without quit bytes");
         }
-        Some(dfa.is_match_state(dfa.next_eoi_state(state)))
+        dfa.is_match_state(dfa.next_eoi_state(state))
     }
 }
 
@@ -128,14 +125,14 @@ mod tests {
             regex::bytes::RegexBuilder::new(&anchored).case_insensitive(case_insensitive).build().unwrap();
         let dfa = WholeDfa::new(&anchored, false, case_insensitive).expect("a small pattern has a DFA");
         for input in inputs {
-            assert_eq!(dfa.is_match(input), Some(bytes.is_match(input)), "/{pattern}/ on {input:?}");
+            assert_eq!(dfa.is_match(input), bytes.is_match(input), "/{pattern}/ on {input:?}");
         }
         if !case_insensitive {
             let text = regex::Regex::new(&anchored).unwrap();
             let dfa = WholeDfa::new(&anchored, true, false).expect("a small pattern has a DFA");
             for input in inputs {
                 if let Ok(s) = std::str::from_utf8(input) {
-                    assert_eq!(dfa.is_match(input), Some(text.is_match(s)), "/{pattern}/ on {s:?}");
+                    assert_eq!(dfa.is_match(input), text.is_match(s), "/{pattern}/ on {s:?}");
                 }
             }
         }

@@ -288,13 +288,13 @@ impl<'b> Dom<'b> {
     }
 
     /// The value's text in the body (a string's contents, without quotes).
-    pub(crate) fn text(&self, n: usize) -> &'b str {
+    fn text(&self, n: usize) -> &'b str {
         let node = self.nodes[n];
         &self.body[node.start as usize..node.end as usize]
     }
 
-    /// [`Self::text`] as bytes, without the check that its ends are character boundaries
-    /// (they are: the parser put them next to ASCII quotes and digits).
+    /// The value's bytes in the body (a string's contents, without quotes; exactly its text,
+    /// as the view admits no escapes), without `str` slicing's character-boundary checks.
     pub(crate) fn bytes(&self, n: usize) -> &'b [u8] {
         let node = self.nodes[n];
         &self.body.as_bytes()[node.start as usize..node.end as usize]
@@ -354,7 +354,7 @@ impl<'b> Dom<'b> {
 
     /// An object's number of distinct keys.
     pub(crate) fn distinct_keys(&self, n: usize) -> usize {
-        let members: smallvec::SmallVec<[&str; 16]> = self.members(n).map(|(k, _)| self.text(k)).collect();
+        let members: smallvec::SmallVec<[&[u8]; 16]> = self.members(n).map(|(k, _)| self.bytes(k)).collect();
         members.iter().enumerate().filter(|(i, k)| !members[i + 1..].contains(k)).count()
     }
 

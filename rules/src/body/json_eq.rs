@@ -62,7 +62,7 @@ pub(super) fn json_matches_dom(expected: &Value, dom: &Dom<'_>, n: usize, o: Opt
             let a: smallvec::SmallVec<[usize; 16]> = dom.elements(n).collect();
             arrays_match_by(e.len(), a.len(), o, |i, j| json_matches_dom(&e[i], dom, a[j], o))
         }
-        (Value::String(s), Kind::Str) => s.as_str() == dom.text(n),
+        (Value::String(s), Kind::Str) => s.as_bytes() == dom.bytes(n),
         (Value::Bool(b), Kind::True | Kind::False) => *b == (dom.node(n).kind == Kind::True),
         (Value::Null, Kind::Null) => true,
         _ => false,

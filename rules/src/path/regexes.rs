@@ -104,8 +104,7 @@ impl RegexGate {
         }
         let (literal, regex, whole) = &self.checks[check as usize];
         let rest = &path[*literal as usize..];
-        let matched =
-            whole.as_ref().and_then(|w| w.is_match(rest.as_bytes())).unwrap_or_else(|| regex.is_match(rest));
+        let matched = whole.as_ref().map_or_else(|| regex.is_match(rest), |w| w.is_match(rest.as_bytes()));
         memo.known |= bit;
         if matched {
             memo.matched |= bit;
