@@ -10,6 +10,9 @@
 //!   significant digits (where every parser rounds alike);
 //! - nesting at most [`MAX_DEPTH`] deep.
 //!
+//! The nodes go in a buffer the thread reuses ([`NodeBuf`]), so a request's parse does not
+//! allocate once the thread has seen a body of its size.
+//!
 //! [`parse`] returns `None` for anything else, valid or not, and the caller falls back to the
 //! full parse, which then decides. So on every body the view reaches the verdict the `Value`
 //! would: duplicate keys resolve to the last one (as `Value` keeps it), an object's size counts
@@ -44,17 +47,51 @@ pub(crate) struct Node {
     next: u32,
 }
 
+/// Node buffers larger than this (in nodes; 20 bytes each) are freed rather than kept for the
+/// thread's next body: a rare huge body should not pin its memory on every worker.
+const KEEP_NODES: usize = 4096;
+
+thread_local! {
+    /// The thread's spare node buffer, lent to one parse at a time.
+    static SPARE_NODES: std::cell::Cell<Vec<Node>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// A node buffer borrowed from the thread's spare and given back when dropped. Two bodies
+/// parsed at once on one thread (two requests in flight) work: the second finds no spare and
+/// allocates, and the last one dropped is kept.
+#[derive(Debug)]
+struct NodeBuf(Vec<Node>);
+
+impl NodeBuf {
+    fn with_capacity(nodes: usize) -> NodeBuf {
+        let mut v = SPARE_NODES.take();
+        v.clear();
+        v.reserve(nodes);
+        NodeBuf(v)
+    }
+}
+
+impl Drop for NodeBuf {
+    fn drop(&mut self) {
+        // An empty one (taken by `Owned::new`) would only displace a real spare.
+        if (1..=KEEP_NODES).contains(&self.0.capacity()) {
+            // `try_with`: at thread exit the spare may already be gone; then the buffer is freed.
+            let _ = SPARE_NODES.try_with(|spare| spare.set(std::mem::take(&mut self.0)));
+        }
+    }
+}
+
 /// A parsed JSON body: its text and its flat nodes, node 0 the document. Read through
 /// [`Parsed::view`].
 #[derive(Debug)]
 pub(crate) struct Parsed<'b> {
     body: &'b str,
-    nodes: Vec<Node>,
+    nodes: NodeBuf,
 }
 
 impl Parsed<'_> {
     pub(crate) fn view(&self) -> Dom<'_> {
-        Dom { body: self.body, nodes: &self.nodes }
+        Dom { body: self.body, nodes: &self.nodes.0 }
     }
 }
 
@@ -78,7 +115,7 @@ pub(crate) struct Owned {
 impl Owned {
     /// `text` as a document, or `None` when the view does not cover it.
     pub(crate) fn new(text: String) -> Option<Owned> {
-        let nodes = parse(text.as_bytes())?.nodes.into_boxed_slice();
+        let nodes = std::mem::take(&mut parse(text.as_bytes())?.nodes.0).into_boxed_slice();
         Some(Owned { text: text.into_boxed_str(), nodes })
     }
 
@@ -94,7 +131,7 @@ pub(crate) fn parse(body: &[u8]) -> Option<Parsed<'_>> {
         return None;
     }
     let text = std::str::from_utf8(body).ok()?;
-    let mut p = Parser { b: body, pos: 0, nodes: Vec::with_capacity(body.len() / 6 + 2) };
+    let mut p = Parser { b: body, pos: 0, nodes: NodeBuf::with_capacity(body.len() / 6 + 2) };
     p.value(0)?;
     p.ws();
     if p.pos != body.len() {
@@ -106,7 +143,7 @@ pub(crate) fn parse(body: &[u8]) -> Option<Parsed<'_>> {
 struct Parser<'b> {
     b: &'b [u8],
     pos: usize,
-    nodes: Vec<Node>,
+    nodes: NodeBuf,
 }
 
 impl Parser<'_> {
@@ -119,16 +156,16 @@ impl Parser<'_> {
 
     #[inline(always)]
     fn push(&mut self, kind: Kind, start: usize) -> usize {
-        let i = self.nodes.len();
-        self.nodes.push(Node { kind, len: 0, start: start as u32, end: start as u32, next: i as u32 + 1 });
+        let i = self.nodes.0.len();
+        self.nodes.0.push(Node { kind, len: 0, start: start as u32, end: start as u32, next: i as u32 + 1 });
         i
     }
 
     #[inline(always)]
     fn finish(&mut self, i: usize, len: u32) {
-        let next = self.nodes.len() as u32;
+        let next = self.nodes.0.len() as u32;
         let end = self.pos as u32;
-        let n = &mut self.nodes[i];
+        let n = &mut self.nodes.0[i];
         n.len = len;
         n.end = end;
         n.next = next;
@@ -235,7 +272,7 @@ impl Parser<'_> {
             return None;
         }
         let i = self.push(Kind::Str, start);
-        self.nodes[i].end = end as u32;
+        self.nodes.0[i].end = end as u32;
         self.pos = end + 1;
         Some(())
     }
@@ -361,5 +398,52 @@ impl<'b> Dom<'b> {
     /// An array's `i`th element.
     pub(crate) fn nth(&self, n: usize, i: usize) -> Option<usize> {
         self.elements(n).nth(i)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(p: &Parsed<'_>) -> Vec<Kind> {
+        p.nodes.0.iter().map(|n| n.kind).collect()
+    }
+
+    #[test]
+    fn bodies_parsed_at_once_on_one_thread_keep_their_own_nodes() {
+        let a = parse(br#"{"a": [1, true]}"#).expect("covered");
+        let b = parse(br#"["x", null]"#).expect("covered");
+        assert_eq!(kinds(&a), [Kind::Object, Kind::Str, Kind::Array, Kind::Int, Kind::True]);
+        assert_eq!(kinds(&b), [Kind::Array, Kind::Str, Kind::Null]);
+        drop(a);
+        let c = parse(b"[false]").expect("covered");
+        assert_eq!(kinds(&c), [Kind::Array, Kind::False]);
+        assert_eq!(kinds(&b), [Kind::Array, Kind::Str, Kind::Null]);
+    }
+
+    #[test]
+    fn the_next_body_reuses_the_nodes_of_the_last_and_a_huge_one_is_not_kept() {
+        let first = parse(br#"{"a": 1}"#).expect("covered");
+        let buffer = first.nodes.0.as_ptr();
+        drop(first);
+        let second = parse(br#"{"b": [2, 3]}"#).expect("covered");
+        assert_eq!(second.nodes.0.as_ptr(), buffer, "no allocation for a body that fits");
+        drop(second);
+
+        let huge = format!("[{}0]", "0,".repeat(KEEP_NODES * 7));
+        let parsed = parse(huge.as_bytes()).expect("covered");
+        assert!(parsed.nodes.0.capacity() > KEEP_NODES);
+        drop(parsed);
+        let after = parse(b"[1]").expect("covered");
+        assert!(after.nodes.0.capacity() <= KEEP_NODES, "the huge buffer was freed, not kept");
+    }
+
+    #[test]
+    fn a_refused_body_gives_its_buffer_back() {
+        let kept = parse(b"[1]").expect("covered");
+        let buffer = kept.nodes.0.as_ptr();
+        drop(kept);
+        assert!(parse(b"[1, \"\\n\"]").is_none());
+        assert_eq!(parse(b"[2]").expect("covered").nodes.0.as_ptr(), buffer);
     }
 }
