@@ -162,7 +162,7 @@ impl BodyMatcher {
             None => None,
         };
         if let Some(s) = &spec.jsonpath {
-            match JsonPath::parse(s) {
+            match crate::jsonpath::parse(s) {
                 Ok(p) => ops.push(Op::JsonPath { source: s.clone(), path: p, simple: simple_path(s), sub }),
                 Err(e) => errors.push(path.field("jsonpath"), format!("invalid JSONPath: {e}")),
             }

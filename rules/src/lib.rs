@@ -20,6 +20,7 @@ mod bytes;
 mod compile;
 mod explain;
 pub mod graphql;
+mod jsonpath;
 mod path;
 mod response;
 pub mod reuse;

@@ -11,7 +11,7 @@ mod resolve;
 type PResult<T> = Result<T, TemplateError>;
 
 pub(super) fn parse(src: &str) -> PResult<Template> {
-    let mut p = Parser { src, pos: 0, env: Vec::new(), uses_counter: false };
+    let mut p = Parser { src, pos: 0, env: Vec::new(), uses_counter: false, depth: 0 };
     let parts = p.template()?;
     let text_len = parts
         .iter()
@@ -119,11 +119,18 @@ struct Parsed {
     trim_right: bool,
 }
 
+/// How deep `(sub-expressions)` may nest. Parsing, resolving and rendering all recurse once
+/// per level, so without a bound a crafted template overflows the stack (a 55 KB rules file
+/// aborted `mockplane validate`). Real templates nest two or three deep.
+pub(crate) const MAX_SUB_DEPTH: usize = 16;
+
 struct Parser<'s> {
     src: &'s str,
     pos: usize,
     env: Vec<Box<str>>,
     uses_counter: bool,
+    /// Sub-expressions open around the cursor.
+    depth: usize,
 }
 
 impl<'s> Parser<'s> {
@@ -395,9 +402,17 @@ impl<'s> Parser<'s> {
         match self.peek() {
             Some(q @ (b'\'' | b'"')) => self.string(q),
             Some(b'(') => {
+                if self.depth == MAX_SUB_DEPTH {
+                    return Err(
+                        self.error(start, format!("sub-expressions nest more than {MAX_SUB_DEPTH} deep"))
+                    );
+                }
                 self.pos += 1;
                 self.skip_ws();
-                let call = self.call(open, Some(start))?;
+                self.depth += 1;
+                let call = self.call(open, Some(start));
+                self.depth -= 1;
+                let call = call?;
                 self.pos += 1; // the `)` that ended the call
                 Ok(RawValue::Sub { call, start })
             }

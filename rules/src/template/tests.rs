@@ -365,6 +365,25 @@ fn sub_expressions() {
     assert_eq!(render("{{{jsonPath (request.body) '$.s'}}}"), "text");
 }
 
+/// `{{jsonPath request.body '$.none' default=(jsonPath … default=(counter))}}`, `depth` levels of
+/// parentheses.
+fn nested_defaults(depth: usize) -> String {
+    let open = "jsonPath request.body '$.none' default=(".repeat(depth);
+    format!("{{{{{open}counter{}}}}}", ")".repeat(depth))
+}
+
+#[test]
+fn sub_expressions_nest_up_to_a_bound_and_deeper_is_refused_not_a_crash() {
+    assert_eq!(render(&nested_defaults(parse::MAX_SUB_DEPTH)), "7");
+    let too_deep = nested_defaults(parse::MAX_SUB_DEPTH + 1);
+    // The refused `(` is the innermost one.
+    let column = too_deep.rfind('(').expect("has parentheses") + 1;
+    assert_err(&too_deep, 1, column, "nest more than 16 deep");
+    // Deep enough to overflow a thread's stack if each level recursed.
+    let e = err(&nested_defaults(100_000));
+    assert!(e.message.contains("nest more than"), "{e}");
+}
+
 // ---- errors ----------------------------------------------------------------------------------
 
 #[test]

@@ -1,8 +1,6 @@
 //! Resolution: the syntax of one `{{ }}` → an [`Expr`], with names, argument counts and types
 //! checked, and helper arguments (JSONPath queries, date patterns, offsets) prepared.
 
-use serde_json_path::JsonPath;
-
 use super::{PResult, Parser, RawCall, RawPath, RawValue, Seg};
 use crate::template::{date, Expr, JsonPathExpr, NowExpr, NowFormat, RandomKind};
 
@@ -362,8 +360,8 @@ impl<'s> Parser<'s> {
                 ),
             ));
         };
-        let path =
-            JsonPath::parse(&query).map_err(|e| self.error(start, format!("bad JSONPath '{query}': {e}")))?;
+        let path = crate::jsonpath::parse(&query)
+            .map_err(|e| self.error(start, format!("bad JSONPath '{query}': {e}")))?;
         let default = match default {
             Some((_, value)) => Some(self.resolve_value(value)?),
             None => None,
