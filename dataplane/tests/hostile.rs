@@ -21,6 +21,7 @@ both_drivers!(
     slowloris_gets_408,
     idle_connections_are_closed,
     abrupt_disconnects,
+    deeply_nested_bodies,
 );
 
 fn rules() -> String {
@@ -277,4 +278,60 @@ fn abrupt_disconnects(driver: IoDriver) {
         (accepted >= 201.0 && open == 0.0).then_some(())
     });
     server.assert_serving("200 abrupt disconnects, once they are all gone");
+}
+
+/// JSON bodies nested far deeper than any real one, sent to every matcher and template that
+/// reads JSON: each gets an answer, and the worker that parsed it goes on serving (a stack
+/// overflow would abort the whole process).
+fn deeply_nested_bodies(driver: IoDriver) {
+    let rules = format!(
+        r#"
+rules:
+{OK_RULE}
+  - id: descendant
+    match: {{ method: POST, path: /jp, body: {{ jsonpath: "$..a" }} }}
+    response: {{ body: jp }}
+  - id: equality
+    match: {{ method: POST, path: /eq, body: {{ json: {{ a: [1] }} }} }}
+    response: {{ body: eq }}
+  - id: graphql
+    match: {{ method: POST, path: /graphql, graphql: {{ name: Q }} }}
+    response: {{ body: gql }}
+  - id: template
+    match: {{ method: POST, path: /tpl }}
+    response: {{ template: true, body: "[{{{{jsonPath request.body '$..a'}}}}]" }}
+"#
+    );
+    let server = Server::start(driver, &rules);
+    let deep = |n: usize, open: &str, leaf: &str, close: &str| {
+        format!("{}{leaf}{}", open.repeat(n), close.repeat(n))
+    };
+    let post = |path: &str, body: &str| {
+        format!(
+            "POST {path} HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let mut bodies = Vec::new();
+    for n in [100, 1_000, 5_000, 200_000] {
+        bodies.push((format!("{n} arrays"), deep(n, "[", "1", "]")));
+        bodies.push((format!("{n} objects"), deep(n, r#"{"a":"#, "1", "}")));
+    }
+    for n in [5_000, 200_000] {
+        let query = format!(r#"{{"query":"{}"}}"#, deep(n, "{a", "", "}"));
+        bodies.push((format!("a GraphQL query {n} selections deep"), query));
+    }
+    for (what, body) in &bodies {
+        for path in ["/jp", "/eq", "/graphql", "/tpl"] {
+            let mut conn = Conn::open(server.addr());
+            let r = conn
+                .try_request(post(path, body).as_bytes())
+                .unwrap_or_else(|e| panic!("{what} to {path}: no answer: {e}"));
+            assert!(matches!(r.status, 200 | 404), "{what} to {path}: {}", r.status_line);
+        }
+        server.assert_serving(what);
+    }
+    // A body the parsers take: the descendant search finds the innermost `a`.
+    let mut conn = Conn::open(server.addr());
+    assert_eq!(conn.request(post("/jp", &deep(100, r#"{"a":"#, "1", "}")).as_bytes()).text(), "jp");
 }

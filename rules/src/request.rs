@@ -206,13 +206,50 @@ impl<'r> RequestContext<'r> {
     }
 }
 
-/// Parses JSON with simd-json. simd-json works in place, so the bytes are copied once.
+/// How deep a request body's arrays and objects may nest for the full parse. Building,
+/// searching (`$..a`) and dropping a `Value` each recurse once per level; a body 5,000 levels
+/// deep overflowed a worker's stack and aborted the data plane. serde_json's own default limit
+/// is 128 too.
+pub(crate) const MAX_JSON_DEPTH: usize = 128;
+
+/// Parses JSON with simd-json. simd-json works in place, so the bytes are copied once. A body
+/// nested deeper than [`MAX_JSON_DEPTH`] is treated as not JSON.
 pub(crate) fn parse_json(bytes: &[u8]) -> Option<serde_json::Value> {
-    if bytes.is_empty() {
+    if bytes.is_empty() || !nesting_within(bytes, MAX_JSON_DEPTH) {
         return None;
     }
     let mut buf = bytes.to_vec();
     simd_json::serde::from_slice::<serde_json::Value>(&mut buf).ok()
+}
+
+/// Whether `json`'s arrays and objects nest at most `limit` deep, brackets inside strings
+/// aside. Only bracket depth is checked; the parser judges the rest.
+fn nesting_within(json: &[u8], limit: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in json {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return false;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    true
 }
 
 fn strip_port(host: &str) -> &str {
@@ -256,6 +293,18 @@ mod tests {
         assert_eq!(cx.cookie_values("session").collect::<Vec<_>>(), ["xyz"]);
         assert_eq!(cx.cookie_values("b").collect::<Vec<_>>(), ["2"]);
         assert_eq!(strip_port("[::1]:80"), "::1");
+    }
+
+    #[test]
+    fn bodies_nested_past_the_limit_are_not_json() {
+        let deep = |n: usize| format!("{}1{}", "[{\"a\":".repeat(n), "}]".repeat(n));
+        // Two levels per repetition.
+        assert!(parse_json(deep(MAX_JSON_DEPTH / 2).as_bytes()).is_some());
+        assert!(parse_json(deep(MAX_JSON_DEPTH / 2 + 1).as_bytes()).is_none());
+        assert!(parse_json(deep(1_000_000).as_bytes()).is_none());
+        // Brackets in strings, escaped quotes included, do not count.
+        let quoted = format!(r#"{{"s": "\"{}"}}"#, "[".repeat(1_000));
+        assert!(parse_json(quoted.as_bytes()).is_some(), "{quoted}");
     }
 
     #[test]
