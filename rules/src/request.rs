@@ -194,7 +194,13 @@ impl<'r> RequestContext<'r> {
 
     /// The body parsed as JSON (once, with simd-json); `None` when it is not JSON.
     pub fn body_json(&self) -> Option<&serde_json::Value> {
-        self.json.get_or_init(|| parse_json(self.req.body)).as_ref()
+        self.json
+            .get_or_init(|| {
+                #[cfg(test)]
+                parse_counts::count(|c| c.full += 1);
+                parse_json(self.req.body)
+            })
+            .as_ref()
     }
 }
 
@@ -202,7 +208,44 @@ impl<'r> RequestContext<'r> {
     /// The body's flat view for the JSON body matchers (once); `None` when the view does not
     /// cover it (escapes, exponents, deep nesting, not JSON), and [`Self::body_json`] decides.
     pub(crate) fn body_dom(&self) -> Option<crate::body::dom::Dom<'_>> {
-        self.dom.get_or_init(|| crate::body::dom::parse(self.req.body)).as_ref().map(|p| p.view())
+        self.dom
+            .get_or_init(|| {
+                #[cfg(test)]
+                parse_counts::count(|c| c.view += 1);
+                crate::body::dom::parse(self.req.body)
+            })
+            .as_ref()
+            .map(|p| p.view())
+    }
+}
+
+/// How many times this thread parsed a request body, by kind: tests check that a body is
+/// parsed once per request, and only when a candidate rule needs it.
+#[cfg(test)]
+pub(crate) mod parse_counts {
+    use std::cell::Cell;
+
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub(crate) struct ParseCounts {
+        /// Into the flat view, for the `json` and `jsonpath` matchers.
+        pub(crate) view: u32,
+        /// Into a `serde_json::Value` (bodies the view leaves, GraphQL, templates).
+        pub(crate) full: u32,
+    }
+
+    thread_local! {
+        static COUNTS: Cell<ParseCounts> = const { Cell::new(ParseCounts { view: 0, full: 0 }) };
+    }
+
+    pub(crate) fn count(f: impl FnOnce(&mut ParseCounts)) {
+        let mut c = COUNTS.get();
+        f(&mut c);
+        COUNTS.set(c);
+    }
+
+    /// The counts since the last call, and a fresh start.
+    pub(crate) fn take() -> ParseCounts {
+        COUNTS.take()
     }
 }
 

@@ -423,6 +423,7 @@ fn fault_reply(fault: &crate::response::CompiledFault) -> Reply<'_> {
 mod tests {
     use super::*;
     use crate::model::Rule;
+    use crate::request::parse_counts::{self, ParseCounts};
     use crate::RuleCache;
 
     fn version(cache: &mut RuleCache<String>, previous: Option<&RuleTable>, yaml: &str) -> RuleTable {
@@ -436,6 +437,47 @@ mod tests {
             build.push(serde_json::to_string(rule).unwrap(), || Ok::<_, ()>(Rule::clone(rule))).unwrap();
         }
         build.finish().unwrap()
+    }
+
+    /// Selects for a POST of `body` to `path` and returns how often the body was parsed.
+    fn parses_for(table: &RuleTable, path: &str, body: &str) -> (Option<String>, ParseCounts) {
+        let headers = [crate::request::Header { name: "content-type", value: b"application/json" }];
+        let req = crate::request::Request::new("POST", path, &headers, body.as_bytes());
+        let cx = crate::request::RequestContext::new(&req);
+        parse_counts::take();
+        let chosen = table.select(&cx).map(|s| s.rule_id().to_string());
+        (chosen, parse_counts::take())
+    }
+
+    #[test]
+    fn a_body_is_parsed_once_per_request_and_only_when_a_candidate_needs_it() {
+        let mut yaml =
+            String::from("rules:\n  - { id: plain, match: { path: /plain }, response: { body: p } }\n");
+        for i in 0..20 {
+            let (path, op) =
+                if i % 2 == 0 { ("/json", "json: { n: 99 }") } else { ("/json", "jsonpath: $.missing") };
+            yaml += &format!(
+                "  - {{ id: j{i}, match: {{ path: {path}, body: {{ {op} }} }}, response: {{ body: j }} }}\n"
+            );
+        }
+        yaml += "  - { id: gql, match: { path: /json, graphql: { name: Q } }, response: { body: g } }\n";
+        yaml += "  - { id: fallback, match: { path: /json }, response: { body: f } }\n";
+        let table =
+            RuleTable::compile(&RuleSet::from_yaml(&yaml).unwrap(), &CompileOptions::default()).unwrap();
+        let counts = |view, full| ParseCounts { view, full };
+
+        // No candidate of /plain reads the body.
+        assert_eq!(parses_for(&table, "/plain", r#"{"n": 1}"#), (Some("plain".into()), counts(0, 0)));
+        // Twenty JSON candidates, none holding: one parse into the view; the GraphQL rule
+        // needs the full parse once.
+        assert_eq!(parses_for(&table, "/json", r#"{"n": 1}"#), (Some("fallback".into()), counts(1, 1)));
+        // A body the view leaves (an escape): one attempt at the view, one full parse shared by
+        // every candidate.
+        assert_eq!(
+            parses_for(&table, "/json", r#"{"n": 1, "s": "a\nb"}"#),
+            (Some("fallback".into()), counts(1, 1))
+        );
+        assert_eq!(parses_for(&table, "/json", r#"{"n": 99}"#), (Some("j0".into()), counts(1, 0)));
     }
 
     const V1: &str = "rules:\n  - { id: a, match: { path: /a }, response: { body: one } }\n  - { id: b, match: { path: \"/b/{x}\" }, response: { body: b } }\n";

@@ -161,6 +161,7 @@ proptest! {
                     prop_assert!(!e.errors.is_empty());
                     for err in &e.errors {
                         prop_assert!(!err.message.is_empty());
+                        prop_assert!(err.path.starts_with("rules["), "compile error without a rule's place: {err}");
                     }
                 }
             }
