@@ -1,0 +1,197 @@
+//! Every rules example in docs/rules.md still means what the page says: each ```yaml block
+//! compiles through the same calls `mockplane validate` makes (`RuleSet::parse`, then
+//! `mockplane_rules::validate`), except the deliberate error example, which must be refused with
+//! exactly the listing the page prints after it. A change to the model that leaves an example
+//! stale fails here.
+//!
+//! Many blocks are fragments of a rules file. Each is placed where it belongs before compiling:
+//!
+//! | the block starts with | it is                          | compiled as                                   |
+//! |-----------------------|--------------------------------|-----------------------------------------------|
+//! | a top-level `rules:`  | a whole file                   | itself                                        |
+//! | `- id:`               | a list of rules                | the list under `rules:`                       |
+//! | `match:`              | a rule's predicates            | a rule with them and `response: {}`           |
+//! | `response:`           | a rule's response              | a rule with it                                |
+//! | `body:`               | a body matcher                 | a rule matching with it, `response: {}`       |
+//!
+//! A block whose lines all repeat the same top-level key (`match: …` once per line) lists
+//! alternatives: each is compiled on its own. Fragments stand inside a file that declares the
+//! variables the page's examples read (`API_VERSION`, declared in the "File structure" example).
+//!
+//! The deliberate error example is recognised by what follows it on the page: a ```text block
+//! that starts with `rule set refused`.
+
+use std::collections::BTreeMap;
+
+use mockplane_rules::{CompileOptions, Format, RuleSet};
+
+const DOC: &str = include_str!("../../docs/rules.md");
+
+/// The variables a fragment's surrounding file declares, as the page's own full example does.
+const FRAGMENT_VARIABLES: &[(&str, &str)] = &[("API_VERSION", "2024-06-01")];
+
+/// A fenced block: its language, its text and the line its fence opens on (1-based).
+struct Block {
+    lang: String,
+    text: String,
+    line: usize,
+}
+
+fn fenced_blocks(doc: &str) -> Vec<Block> {
+    let mut blocks = Vec::new();
+    let mut open: Option<Block> = None;
+    for (i, line) in doc.lines().enumerate() {
+        match (&mut open, line.strip_prefix("```")) {
+            (None, Some(lang)) => {
+                open = Some(Block { lang: lang.trim().to_owned(), text: String::new(), line: i + 1 })
+            }
+            (Some(_), Some(rest)) if rest.trim().is_empty() => blocks.push(open.take().unwrap()),
+            (Some(block), _) => {
+                block.text.push_str(line);
+                block.text.push('\n');
+            }
+            (None, None) => {}
+        }
+    }
+    assert!(open.is_none(), "docs/rules.md has an unclosed fence");
+    blocks
+}
+
+fn indent(text: &str, by: usize) -> String {
+    let pad = " ".repeat(by);
+    text.lines().map(|l| format!("{pad}{l}\n")).collect()
+}
+
+/// Splits a block into the alternatives it lists: when every top-level line starts with the
+/// same key, each such line (with the indented lines under it) is one alternative.
+fn alternatives(text: &str) -> Vec<String> {
+    let top: Vec<&str> =
+        text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with(' ') && !l.starts_with('#')).collect();
+    let key = |l: &str| l.split(':').next().unwrap_or("").to_owned();
+    let repeated = top.len() > 1 && !top[0].starts_with('-') && top.iter().all(|l| key(l) == key(top[0]));
+    if !repeated {
+        return vec![text.to_owned()];
+    }
+    let mut out: Vec<String> = Vec::new();
+    for line in text.lines() {
+        if line.starts_with(' ') && !out.is_empty() {
+            let last = out.last_mut().unwrap();
+            last.push_str(line);
+            last.push('\n');
+        } else if !line.trim().is_empty() {
+            out.push(format!("{line}\n"));
+        }
+    }
+    out
+}
+
+/// A whole rules file for `fragment`, and whether it was wrapped (a fragment) or is a file.
+fn as_rules_file(fragment: &str, line: usize) -> (String, bool) {
+    let first = fragment.lines().find(|l| !l.trim().is_empty() && !l.starts_with('#')).unwrap_or("");
+    let is_file = fragment.lines().any(|l| l.starts_with("rules:"));
+    let rule = |body: String| format!("rules:\n  - id: docs-example\n{body}");
+    let wrapped = if is_file {
+        return (fragment.to_owned(), false);
+    } else if first.starts_with("- id:") {
+        format!("rules:\n{}", indent(fragment, 2))
+    } else if first.starts_with("match:") {
+        rule(format!("{}    response: {{}}\n", indent(fragment, 4)))
+    } else if first.starts_with("response:") {
+        rule(indent(fragment, 4))
+    } else if first.starts_with("body:") {
+        rule(format!("    match:\n{}    response: {{}}\n", indent(fragment, 6)))
+    } else {
+        panic!("docs/rules.md line {line}: a yaml block of a kind this test does not know:\n{fragment}")
+    };
+    (wrapped, true)
+}
+
+/// What `mockplane validate` does with a file's text (minus reading it from disk), plus the
+/// variables a fragment's surrounding file would declare.
+fn validate(text: &str, fragment: bool) -> Result<(), String> {
+    let mut set = RuleSet::parse(text, Format::Yaml).map_err(|e| e.to_string())?;
+    if fragment {
+        let vars: BTreeMap<String, String> =
+            FRAGMENT_VARIABLES.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        set.variables.extend(vars);
+    }
+    let options = CompileOptions { base_dir: Some(env!("CARGO_MANIFEST_DIR").into()), ..Default::default() };
+    mockplane_rules::validate(&set, &options).map_err(|e| e.to_string())
+}
+
+#[test]
+fn every_yaml_example_in_the_rules_reference_compiles_or_fails_as_documented() {
+    let blocks = fenced_blocks(DOC);
+    let yaml_fences = DOC.lines().filter(|l| l.trim_end() == "```yaml").count();
+    assert_eq!(blocks.iter().filter(|b| b.lang == "yaml").count(), yaml_fences, "the extractor lost a block");
+    let (mut compiled, mut refused) = (0, 0);
+    for (i, block) in blocks.iter().enumerate() {
+        if block.lang != "yaml" {
+            continue;
+        }
+        let expected_refusal = blocks
+            .get(i + 1)
+            .filter(|next| next.lang == "text" && next.text.starts_with("rule set refused"))
+            .map(|next| next.text.trim_end().to_owned());
+        for alternative in alternatives(&block.text) {
+            let (file, fragment) = as_rules_file(&alternative, block.line);
+            let result = validate(&file, fragment);
+            match (&expected_refusal, result) {
+                (None, Ok(())) => compiled += 1,
+                (None, Err(e)) => {
+                    panic!("docs/rules.md line {}: the example no longer compiles:\n{file}\n{e}", block.line)
+                }
+                (Some(expected), Err(actual)) => {
+                    assert_eq!(
+                        actual, *expected,
+                        "docs/rules.md line {}: the printed refusal is stale",
+                        block.line
+                    );
+                    refused += 1;
+                }
+                (Some(_), Ok(())) => {
+                    panic!("docs/rules.md line {}: the error example compiles now:\n{file}", block.line)
+                }
+            }
+        }
+    }
+    // The page has ~30 rules examples and one deliberate error example; a broken extractor
+    // that finds none of them must not pass.
+    assert!(compiled >= 25, "only {compiled} examples compiled");
+    assert_eq!(refused, 1, "the page's error example was not found");
+}
+
+#[test]
+fn the_json_rules_example_compiles() {
+    let mut seen = 0;
+    for block in fenced_blocks(DOC).iter().filter(|b| b.lang == "json") {
+        let value: serde_json::Value = serde_json::from_str(&block.text)
+            .unwrap_or_else(|e| panic!("docs/rules.md line {}: invalid JSON: {e}", block.line));
+        // The other JSON block is an `explain` answer (it has `selected`), not a rules file.
+        if value.get("selected").is_some() {
+            continue;
+        }
+        let set = RuleSet::parse(&block.text, Format::Json)
+            .unwrap_or_else(|e| panic!("docs/rules.md line {}: {e}", block.line));
+        mockplane_rules::validate(&set, &CompileOptions::default())
+            .unwrap_or_else(|e| panic!("docs/rules.md line {}: {e}", block.line));
+        seen += 1;
+    }
+    assert_eq!(seen, 1);
+}
+
+#[test]
+fn the_splitter_and_wrapper_place_fragments_where_they_belong() {
+    let alts = alternatives("match: { method: GET }   # one\nmatch: { method: [GET, HEAD] }\n");
+    assert_eq!(alts, ["match: { method: GET }   # one\n", "match: { method: [GET, HEAD] }\n"]);
+    let alts = alternatives("body: { json: 1 }\n                      # a note\nbody: { json: 2 }\n");
+    assert_eq!(alts.len(), 2);
+    assert_eq!(alternatives("- id: a\n  response: {}\n- id: b\n  response: {}\n").len(), 1);
+    assert_eq!(alternatives("match:\n  path: /x\n").len(), 1);
+
+    // A wrapped fragment with a mistake is refused at the place it would have in a file.
+    let (file, fragment) = as_rules_file("match: { method: get }\n", 1);
+    assert!(fragment);
+    let err = validate(&file, true).unwrap_err();
+    assert!(err.contains("rules[0].match.method: methods are case-sensitive"), "{err}");
+}
