@@ -147,6 +147,14 @@ impl HostMatcher {
         })
     }
 
+    /// The host name of an exact matcher, which the path index keys records by.
+    pub(crate) fn exact(&self) -> Option<&str> {
+        match self {
+            HostMatcher::Exact(h) => Some(h),
+            HostMatcher::Suffix(_) => None,
+        }
+    }
+
     pub(crate) fn matches(&self, host: Option<&str>) -> bool {
         let Some(host) = host else { return false };
         match self {

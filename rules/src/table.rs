@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use rand::RngCore;
 
-use crate::compile::{compile_rule, Action, CompiledRule, ForwardTarget, RuleEnv};
+use crate::compile::{compile_rule, Action, CompiledRule, ForwardTarget, HostMatcher, RuleEnv};
 use crate::error::{Errors, RuleSetError};
 use crate::model::{FaultKind, RuleSet, SequenceMode};
 use crate::path::{Entry, PathIndex, PathPattern};
@@ -112,7 +112,7 @@ fn rank_info(rule: &CompiledRule, index: u32) -> RankInfo {
 
 /// Whether `previous`'s routing is exactly what `rules` would build: the same number of rules,
 /// and each either the very rule `previous` has at that position or one that ranks and indexes
-/// like it (enabled, priority, methods, path, kinds of predicate). Ranks, rank infos and the
+/// like it (enabled, priority, methods, path, exact host, kinds of predicate). Ranks, rank infos and the
 /// path index are functions of those alone.
 fn routing_unchanged(previous: &RuleTable, rules: &[Arc<CompiledRule>]) -> bool {
     previous.rules.len() == rules.len()
@@ -120,6 +120,8 @@ fn routing_unchanged(previous: &RuleTable, rules: &[Arc<CompiledRule>]) -> bool 
             Arc::ptr_eq(old, new)
                 || (old.enabled == new.enabled
                     && rank_info(old, i as u32) == rank_info(new, i as u32)
+                    && old.host.as_ref().and_then(HostMatcher::exact)
+                        == new.host.as_ref().and_then(HostMatcher::exact)
                     && match (&old.path, &new.path) {
                         (Some(a), Some(b)) => a.same_as(b),
                         (None, None) => true,
@@ -145,7 +147,12 @@ impl Routing {
         let index = PathIndex::build(
             ranked.iter().enumerate().map(|(rank, &i)| {
                 let rule = &rules[i as usize];
-                (rank as u32, rule.priority, rule.path.as_ref())
+                (
+                    rank as u32,
+                    rule.priority,
+                    rule.path.as_ref(),
+                    rule.host.as_ref().and_then(HostMatcher::exact),
+                )
             }),
             |rank| {
                 let i = &info[rank as usize];
@@ -488,11 +495,18 @@ mod tests {
         let v1 = version(&mut cache, None, V1);
         let v2 = version(&mut cache, Some(&v1), &V1.replace("body: one", "body: two"));
         assert!(Arc::ptr_eq(&v1.routing, &v2.routing), "a response edit keeps the routing");
-        for edit in ["path: /a2", "path: { prefix: /a }", "method: POST, path: /a"] {
+        for edit in ["path: /a2", "path: { prefix: /a }", "method: POST, path: /a", "host: h.test, path: /a"]
+        {
             let mut cache = RuleCache::new();
             let v1 = version(&mut cache, None, V1);
             let v2 = version(&mut cache, Some(&v1), &V1.replace("path: /a", edit));
             assert!(!Arc::ptr_eq(&v1.routing, &v2.routing), "{edit}: the routing is rebuilt");
         }
+        // An exact host keys the index: changing it rebuilds, though the rule ranks the same.
+        let hosted = V1.replace("path: /a", "host: a.test, path: /a");
+        let mut cache = RuleCache::new();
+        let v1 = version(&mut cache, None, &hosted);
+        let v2 = version(&mut cache, Some(&v1), &hosted.replace("a.test", "b.test"));
+        assert!(!Arc::ptr_eq(&v1.routing, &v2.routing), "a new exact host rebuilds the routing");
     }
 }

@@ -457,3 +457,42 @@ rules:
     assert_eq!(served(&t, "/plain"), before_plain);
     assert_eq!(served(&t, "/t"), before_templated);
 }
+
+/// The id of the rule serving `GET path` with this `Host` header.
+fn rule_for_host(t: &RuleTable, host: &str, path: &str) -> Option<String> {
+    let headers = [mockplane_rules::Header { name: "Host", value: host.as_bytes() }];
+    let req = Request::new("GET", path, &headers, b"");
+    let cx = RequestContext::new(&req);
+    let mut rng = SmallRng::seed_from_u64(7);
+    let mut buffers = RenderBuffers::default();
+    t.respond(&cx, common::now(), &mut rng, &mut buffers).map(|a| a.rule_id.to_owned())
+}
+
+#[test]
+fn many_virtual_hosts_on_one_path_each_get_their_own_rule() {
+    let mut yaml = String::from("rules:\n");
+    for i in 0..500 {
+        yaml += &format!("  - {{ id: tenant-{i}, match: {{ host: Tenant-{i}.Example.com, path: /api/users }}, response: {{ body: t }} }}\n");
+    }
+    yaml +=
+        "  - { id: wildcard, match: { host: '*.example.com', path: /api/users }, response: { body: w } }\n";
+    yaml += "  - { id: template, match: { host: tenant-7.example.com, path: '/api/{what}' }, response: { body: x } }\n";
+    yaml += "  - { id: anyone, match: { path: /api/users }, response: { body: a } }\n";
+    yaml += "  - { id: boss, priority: 5, match: { host: tenant-9.example.com, path: { prefix: /api } }, response: { body: b } }\n";
+    let t = table(&yaml);
+    for i in [0, 1, 250, 499] {
+        assert_eq!(
+            rule_for_host(&t, &format!("tenant-{i}.example.com"), "/api/users").as_deref(),
+            Some(&*format!("tenant-{i}"))
+        );
+    }
+    // Host names are case-insensitive, and the port is not part of them.
+    assert_eq!(rule_for_host(&t, "TENANT-3.example.COM:8443", "/api/users").as_deref(), Some("tenant-3"));
+    // A host without exact rules of its own: the wildcard, then the rule for anyone.
+    assert_eq!(rule_for_host(&t, "tenant-500.example.com", "/api/users").as_deref(), Some("wildcard"));
+    assert_eq!(rule_for_host(&t, "example.org", "/api/users").as_deref(), Some("anyone"));
+    // Other kinds of path with a host keep their place in the order.
+    assert_eq!(rule_for_host(&t, "tenant-7.example.com", "/api/orders").as_deref(), Some("template"));
+    assert_eq!(rule_for_host(&t, "tenant-9.example.com", "/api/users").as_deref(), Some("boss"));
+    assert_eq!(rule_for_host(&t, "tenant-8.example.com", "/api/orders"), None);
+}

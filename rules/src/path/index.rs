@@ -12,6 +12,11 @@
 //!   of shapes), instead of walking a trie whose every node is another load. A template record
 //!   is marked complete when no rule outside it can match any path it matches; then a request
 //!   that finds it searches nothing else.
+//! - Exact paths of rules that also name an exact host are keys of a second map, by host and
+//!   path: such a rule is left out of its path's record and merged into the record of its host
+//!   and path, with everything else that matches the path. A request whose host has no rules of
+//!   its own makes the plain probe only; a thousand virtual hosts on one path cost one probe,
+//!   not a thousand residual host checks.
 //! - Anything else (two shapes match, a prefix or a regex could also match) goes through the
 //!   tiers of path kind in selection order: prefixes in a [`PrefixSet`], regexes behind the
 //!   literal they start with (or in a `RegexSet`), rules without a path.
@@ -176,6 +181,8 @@ impl Shape {
 #[derive(Debug, Default)]
 pub(crate) struct PathIndex {
     exact: FlatMap,
+    /// Records keyed by an exact host (lower case) followed by an exact path.
+    hosted: FlatMap,
     shapes: Vec<Shape>,
     /// By segment count (the last index for more than [`MAX_SEGMENTS`]): the shapes to probe.
     shapes_by_count: Vec<SmallVec<[u16; 4]>>,
@@ -216,11 +223,11 @@ fn known_start(shape: &Shape, literals: &[&str]) -> (String, bool) {
 type ShapeRecords<'a> = FxHashMap<Vec<&'a str>, Vec<u32>>;
 
 impl PathIndex {
-    /// Builds the index from `(rank, priority, pattern)`, given in rank order; `entry(rank)` is
-    /// what a record keeps of the rule of that rank. `pause` is called every few dozen items
+    /// Builds the index from `(rank, priority, pattern, exact host)`, given in rank order;
+    /// `entry(rank)` is what a record keeps of the rule of that rank. `pause` is called every few dozen items
     /// (see `CompileOptions::pause`): at 1,000 rules the build is the longest step of a compile.
     pub(crate) fn build<'a>(
-        rules: impl Iterator<Item = (u32, i32, Option<&'a PathPattern>)>,
+        rules: impl Iterator<Item = (u32, i32, Option<&'a PathPattern>, Option<&'a str>)>,
         entry: impl Fn(u32) -> Entry,
         pause: &dyn Fn(),
     ) -> Result<Self, String> {
@@ -233,6 +240,7 @@ impl PathIndex {
         };
         let mut index = PathIndex { max_priority: [i32::MIN; 5], ..Default::default() };
         let mut exact: FxHashMap<&'a str, Vec<u32>> = FxHashMap::default();
+        let mut hosted: FxHashMap<(String, &'a str), Vec<u32>> = FxHashMap::default();
         let mut shape_ids: FxHashMap<(u8, bool, u32), usize> = FxHashMap::default();
         let mut shape_records: Vec<ShapeRecords<'a>> = Vec::new();
         let mut regex_sources = Vec::new();
@@ -240,7 +248,7 @@ impl PathIndex {
         let mut regex_compiled: Vec<(u32, String, Regex)> = Vec::new();
         let mut prefixes: Vec<&'a str> = Vec::new();
         let mut prefix_ids: FxHashMap<&'a str, usize> = FxHashMap::default();
-        for (rank, priority, pattern) in rules {
+        for (rank, priority, pattern, host) in rules {
             step();
             let tier = match pattern {
                 None => {
@@ -248,7 +256,10 @@ impl PathIndex {
                     Tier::Pathless
                 }
                 Some(PathPattern::Exact(p)) => {
-                    exact.entry(p).or_default().push(rank);
+                    match host {
+                        Some(h) => hosted.entry((h.to_ascii_lowercase(), p)).or_default().push(rank),
+                        None => exact.entry(p).or_default().push(rank),
+                    }
                     Tier::Exact
                 }
                 Some(PathPattern::Prefix(p)) => {
@@ -358,6 +369,32 @@ impl PathIndex {
             builder.push(path.as_bytes(), hash, &entries, if complete { COMPLETE } else { 0 });
         }
         index.exact = builder.build();
+
+        // Host and path: the host's own exact rules, merged with what the path's record would
+        // hold (every rule without an exact host that matches the path).
+        let mut builder = FlatMapBuilder::default();
+        let mut key = Vec::new();
+        for ((host, path), host_ranks) in &hosted {
+            step();
+            let exact_ranks = exact.get(path).map_or(&[][..], Vec::as_slice);
+            ranks.clear();
+            index.inexact_candidates(path, None, &mut ranks);
+            let complete = ranks.len() + exact_ranks.len() + host_ranks.len() <= MERGED_MAX;
+            if !complete {
+                ranks.clear();
+            }
+            ranks.extend_from_slice(exact_ranks);
+            ranks.extend_from_slice(host_ranks);
+            ranks.sort_unstable();
+            entries.clear();
+            entries.extend(ranks.iter().map(|&r| entry(r)));
+            key.clear();
+            key.extend_from_slice(host.as_bytes());
+            key.extend_from_slice(path.as_bytes());
+            let hash = hash_pieces([host.as_bytes(), path.as_bytes()]);
+            builder.push(&key, hash, &entries, if complete { COMPLETE } else { 0 });
+        }
+        index.hosted = builder.build();
         Ok(index)
     }
 
@@ -434,6 +471,38 @@ impl PathIndex {
             return None;
         }
         self.exact.get(hash_pieces([path.as_bytes()]), path.len(), |stored| stored == path.as_bytes())
+    }
+
+    /// The record of an exact path for a request to `host`: its host's own record when the
+    /// host has exact rules for the path, else the path's.
+    #[inline]
+    pub(crate) fn exact_for<'h>(
+        &self,
+        host: impl FnOnce() -> Option<&'h str>,
+        path: &str,
+    ) -> Option<Record<'_>> {
+        if !self.hosted.is_empty() {
+            if let Some(record) = host().and_then(|h| self.hosted(h, path)) {
+                return Some(record);
+            }
+        }
+        self.exact(path)
+    }
+
+    #[cold]
+    fn hosted(&self, host: &str, path: &str) -> Option<Record<'_>> {
+        // Keys are lower case; most requests' hosts already are.
+        let lower;
+        let host = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+            lower = host.to_ascii_lowercase();
+            lower.as_bytes()
+        } else {
+            host.as_bytes()
+        };
+        let (h, p) = (host, path.as_bytes());
+        self.hosted.get(hash_pieces([h, p]), h.len() + p.len(), |stored| {
+            stored.len() == h.len() + p.len() && &stored[..h.len()] == h && &stored[h.len()..] == p
+        })
     }
 
     /// Pushes the record of each template shape `path` fits.
@@ -519,8 +588,13 @@ impl PathIndex {
     }
 
     /// The ranks of every rule whose path matches `path` (or which has no path), sorted.
-    pub(crate) fn candidates(&self, path: &str, out: &mut Candidates) {
-        match self.exact(path) {
+    pub(crate) fn candidates<'h>(
+        &self,
+        host: impl FnOnce() -> Option<&'h str>,
+        path: &str,
+        out: &mut Candidates,
+    ) {
+        match self.exact_for(host, path) {
             Some(r) if r.is_complete() => out.extend(r.entries().map(|e| e.rank)),
             exact => self.inexact_candidates(path, exact, out),
         }
@@ -582,13 +656,13 @@ mod tests {
                 })
             })
             .collect();
-        PathIndex::build(pats.iter().enumerate().map(|(i, p)| (i as u32, 0, p.as_ref())), entry, &|| {})
+        PathIndex::build(pats.iter().enumerate().map(|(i, p)| (i as u32, 0, p.as_ref(), None)), entry, &|| {})
             .unwrap()
     }
 
     fn found(index: &PathIndex, path: &str) -> Vec<u32> {
         let mut out = Candidates::new();
-        index.candidates(path, &mut out);
+        index.candidates(|| None, path, &mut out);
         out.into_vec()
     }
 

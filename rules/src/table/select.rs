@@ -57,7 +57,7 @@ impl RuleTable {
     pub fn select<'t, 'r>(&'t self, cx: &RequestContext<'r>) -> Option<Selection<'t, 'r>> {
         let req = cx.req;
         let bit = method_bit(req.method);
-        let exact = self.routing.index.exact(req.path);
+        let exact = self.routing.index.exact_for(|| cx.host(), req.path);
         let mut templates = TemplateHits::new();
         match exact {
             Some(record) if record.is_complete() => return self.select_from(record.entries(), bit, cx),
@@ -198,7 +198,7 @@ impl RuleTable {
         skip: u32,
     ) -> Option<Selection<'t, 'r>> {
         let mut candidates = Candidates::new();
-        self.routing.index.candidates(cx.req.path, &mut candidates);
+        self.routing.index.candidates(|| cx.host(), cx.req.path, &mut candidates);
         candidates.sort_unstable();
         for &rank in candidates.iter().filter(|&&r| r > skip) {
             if !self.static_match(rank, bit, cx) {
