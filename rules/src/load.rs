@@ -1,16 +1,28 @@
-//! Reading a rule set from YAML or JSON text, with every structural error and its place.
+//! Reading a rule set from YAML or JSON text, with every error and its place.
 //!
 //! serde stops at the first error. To list them all, the document is first read into a
 //! generic JSON value, then each rule is deserialized on its own: a typo in `rules[3]` does not
-//! hide another one in `rules[7]`. Semantic checks (regexes, ranges, references) come after, in
-//! the compiler, which adds its own errors to the same list.
+//! hide another one in `rules[7]`. Within one part (a rule, or the top-level fields), an error
+//! is listed and the map entry it is in removed from the value, then the part is read again:
+//! each unknown field, wrong type or bad variant is listed once (up to [`MAX_SHAPE_ERRORS`]).
+//!
+//! Semantic checks (regexes, ranges, references) come after, in the compiler, which adds its own
+//! errors to the same list. When the shape is wrong somewhere, the rule set is refused here, but
+//! not before the rules that read cleanly are compiled too, so their meaning errors are listed
+//! in the same refusal (see `meaning_errors`).
 
+use std::path::Path;
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use crate::error::{RuleSetError, ValidationError};
-use crate::model::{Rule, RuleSet};
+use crate::model::{RequestMatch, Response, Rule, RuleSet};
+use crate::table::{CompileOptions, RuleTable};
+
+/// At most this many shape errors are listed for one rule, or for the top-level fields.
+pub const MAX_SHAPE_ERRORS: usize = 20;
 
 /// The text formats a rule set can be written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +57,7 @@ impl RuleSet {
 
     /// Reads a rule set in the given format, listing every structural error found.
     pub fn parse(text: &str, format: Format) -> Result<RuleSet, RuleSetError> {
-        let doc: serde_json::Value = match format {
+        let doc: Value = match format {
             Format::Json => serde_json::from_str(text).map_err(|e| {
                 one_error(format!("invalid JSON at line {}, column {}: {e}", e.line(), e.column()))
             })?,
@@ -60,29 +72,42 @@ impl RuleSet {
     }
 
     /// Reads a rule set from an already-parsed JSON value.
-    pub fn from_value(doc: serde_json::Value) -> Result<RuleSet, RuleSetError> {
-        let serde_json::Value::Object(mut top) = doc else {
+    ///
+    /// Refused with every shape error found (several per rule, each with its place) and, when
+    /// there is any, with the meaning errors of the rules that read cleanly as well.
+    pub fn from_value(doc: Value) -> Result<RuleSet, RuleSetError> {
+        let Value::Object(mut top) = doc else {
             return Err(one_error(format!(
                 "expected a map with `rules` at the top of the document, found {}",
                 kind_of(&doc)
             )));
         };
-        let mut errors = Vec::new();
         let raw_rules = top.remove("rules");
-        let mut set: RuleSet = match typed(serde_json::Value::Object(top), "") {
-            Ok(set) => set,
-            Err(e) => {
-                errors.push(e);
-                RuleSet::default()
-            }
-        };
+        let mut top = Value::Object(top);
+        let read = read_shaped::<RuleSet>(&mut top, "");
+        let mut errors = read.errors;
+        // The meaning checks read `variables` and `upstreams`; if part of them was dropped, they
+        // would report references to what was dropped.
+        let context_intact = !read
+            .removed
+            .iter()
+            .any(|path| matches!(path.first(), Some(Step::Key(k)) if k == "variables" || k == "upstreams"));
+        let mut set = read.value.unwrap_or_default();
+        // Each rule as read, or the id of one that was not (when it could be read).
+        let mut rules: Vec<Result<Arc<Rule>, Option<String>>> = Vec::new();
         match raw_rules {
-            None | Some(serde_json::Value::Null) => {}
-            Some(serde_json::Value::Array(items)) => {
-                for (i, item) in items.into_iter().enumerate() {
-                    match typed::<Rule>(item, &format!("rules[{i}]")) {
-                        Ok(rule) => set.rules.push(Arc::new(rule)),
-                        Err(e) => errors.push(e),
+            None | Some(Value::Null) => {}
+            Some(Value::Array(items)) => {
+                rules.reserve_exact(items.len());
+                for (i, mut item) in items.into_iter().enumerate() {
+                    let id = item.get("id").and_then(Value::as_str).map(str::to_owned);
+                    let read = read_shaped::<Rule>(&mut item, &format!("rules[{i}]"));
+                    match read.value {
+                        Some(rule) if read.errors.is_empty() => rules.push(Ok(Arc::new(rule))),
+                        _ => {
+                            errors.extend(read.errors);
+                            rules.push(Err(id));
+                        }
                     }
                 }
             }
@@ -92,10 +117,16 @@ impl RuleSet {
             )),
         }
         if errors.is_empty() {
-            Ok(set)
-        } else {
-            Err(RuleSetError { errors })
+            set.rules = rules.into_iter().flatten().collect();
+            return Ok(set);
         }
+        if context_intact {
+            errors.extend(meaning_errors(set, &rules));
+        }
+        // Document order: the top-level fields first, then rule by rule (stable: within a
+        // rule, its shape errors before its meaning errors).
+        errors.sort_by_key(|e| rule_index(&e.path).map_or(0, |i| i + 1));
+        Err(RuleSetError { errors })
     }
 
     /// The rule set as YAML text.
@@ -109,36 +140,208 @@ impl RuleSet {
     }
 }
 
-fn typed<T: DeserializeOwned>(value: serde_json::Value, base: &str) -> Result<T, ValidationError> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let mut place = base.to_owned();
-        for segment in e.path().iter() {
-            use serde_path_to_error::Segment;
-            match segment {
-                Segment::Seq { index } => place.push_str(&format!("[{index}]")),
-                Segment::Map { key } => {
-                    place = if place.is_empty() { key.clone() } else { crate::error::key_path(&place, key) }
-                }
-                Segment::Enum { variant } => place.push_str(&format!(".{variant}")),
-                Segment::Unknown => {}
+/// One step of a path into the document, as serde reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    Key(String),
+    Index(usize),
+    /// An enum variant or an unknown step: not a place in the generic value.
+    Other,
+}
+
+/// A part of the document read as `T`, with every shape error found in it.
+struct Shaped<T> {
+    /// The part as read once the entries in error were removed (`None` if it never read).
+    value: Option<T>,
+    errors: Vec<ValidationError>,
+    /// The map entries removed from the part, by path.
+    removed: Vec<Vec<Step>>,
+}
+
+/// Reads `value` as `T`. On an error, lists it, removes the map entry it is in (the unknown
+/// field itself, or the field whose value has the wrong type or variant) and reads again, until
+/// the part reads, or the error is not in a map entry, or [`MAX_SHAPE_ERRORS`] are listed.
+/// A field reported missing because it was removed is not listed again; the entry holding it
+/// goes instead. Every round removes an entry, so this ends.
+fn read_shaped<T: DeserializeOwned>(value: &mut Value, base: &str) -> Shaped<T> {
+    let mut errors = Vec::new();
+    let mut removed: Vec<Vec<Step>> = Vec::new();
+    loop {
+        let (steps, message) = match deserialize_at::<T>(value) {
+            Ok(v) => return Shaped { value: Some(v), errors, removed },
+            Err(e) => e,
+        };
+        let follow_on = missing_field(&message).is_some_and(|name| {
+            removed.iter().any(|r| {
+                r.len() == steps.len() + 1
+                    && r.starts_with(&steps)
+                    && r.last() == Some(&Step::Key(name.into()))
+            })
+        });
+        if !follow_on {
+            if errors.len() == MAX_SHAPE_ERRORS {
+                errors.push(ValidationError::new(
+                    base,
+                    format!(
+                        "more errors in the shape of this part; only the first {MAX_SHAPE_ERRORS} are listed"
+                    ),
+                ));
+                break;
             }
+            errors.push(ValidationError::new(place(base, &steps), message));
         }
-        ValidationError::new(place, e.into_inner().to_string())
+        let Some(cut) = steps.iter().rposition(|s| matches!(s, Step::Key(_))) else { break };
+        let entry = &steps[..=cut];
+        if !remove_entry(value, entry) {
+            break;
+        }
+        removed.push(entry.to_vec());
+    }
+    Shaped { value: None, errors, removed }
+}
+
+/// Deserializes `T` from `value`, or tells where and why not.
+fn deserialize_at<T: DeserializeOwned>(value: &Value) -> Result<T, (Vec<Step>, String)> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        use serde_path_to_error::Segment;
+        let steps = e
+            .path()
+            .iter()
+            .map(|segment| match segment {
+                Segment::Seq { index } => Step::Index(*index),
+                Segment::Map { key } => Step::Key(key.clone()),
+                Segment::Enum { .. } | Segment::Unknown => Step::Other,
+            })
+            .collect();
+        (steps, e.into_inner().to_string())
     })
+}
+
+/// `rules[3].match.headers.x-token`, from `rules[3]` and the steps below it.
+fn place(base: &str, steps: &[Step]) -> String {
+    let mut place = base.to_owned();
+    for step in steps {
+        match step {
+            Step::Index(i) => place.push_str(&format!("[{i}]")),
+            Step::Key(key) if place.is_empty() => place = key.clone(),
+            Step::Key(key) => place = crate::error::key_path(&place, key),
+            Step::Other => {}
+        }
+    }
+    place
+}
+
+/// The name in serde's "missing field `name`".
+fn missing_field(message: &str) -> Option<&str> {
+    message.strip_prefix("missing field `")?.split('`').next()
+}
+
+/// Removes the map entry at `path` (whose last step is a key). False if there is none.
+fn remove_entry(value: &mut Value, path: &[Step]) -> bool {
+    let Some((Step::Key(last), parents)) = path.split_last() else { return false };
+    let mut at = value;
+    for step in parents {
+        let next = match step {
+            Step::Key(k) => at.as_object_mut().and_then(|m| m.get_mut(k)),
+            Step::Index(i) => at.as_array_mut().and_then(|a| a.get_mut(*i)),
+            Step::Other => None,
+        };
+        match next {
+            Some(v) => at = v,
+            None => return false,
+        }
+    }
+    at.as_object_mut().is_some_and(|m| m.shift_remove(last).is_some())
+}
+
+/// The meaning errors of the rules that read cleanly, when others did not: the compiler's
+/// errors for the whole set, where each rule that did not read stands in as a rule with only
+/// its id (or an id no rule can have, if its id could not be read). Of those stand-ins, only
+/// errors about their id are kept (duplicate ids).
+///
+/// What needs the rules file's folder is left to the compile that follows a clean read: a
+/// `file:` body named by a relative path is not read here.
+fn meaning_errors(mut set: RuleSet, rules: &[Result<Arc<Rule>, Option<String>>]) -> Vec<ValidationError> {
+    set.rules = rules
+        .iter()
+        .enumerate()
+        .map(|(i, read)| match read {
+            Ok(rule) => without_relative_files(rule),
+            Err(id) => Arc::new(stand_in(id.clone().unwrap_or_else(|| format!("\u{0}unread rules[{i}]")))),
+        })
+        .collect();
+    let Err(refused) = RuleTable::compile(&set, &CompileOptions::default()) else { return Vec::new() };
+    refused
+        .errors
+        .into_iter()
+        .filter(|e| match rule_index(&e.path) {
+            Some(i) => match rules.get(i) {
+                Some(Err(id)) => id.is_some() && e.path == format!("rules[{i}].id"),
+                _ => true,
+            },
+            None => true,
+        })
+        .collect()
+}
+
+/// A rule with only an id and an empty response.
+fn stand_in(id: String) -> Rule {
+    Rule {
+        id,
+        name: None,
+        priority: 0,
+        enabled: true,
+        tags: Vec::new(),
+        matcher: RequestMatch::default(),
+        response: Some(Response::default()),
+        sequence: None,
+        forward: None,
+        times: None,
+        scenario: None,
+    }
+}
+
+/// `rule`, with each response whose only body is a file named by a relative path given an
+/// empty text body instead (a path relative to a folder not known here).
+fn without_relative_files(rule: &Arc<Rule>) -> Arc<Rule> {
+    fn relative_only(r: &Response) -> bool {
+        r.body.is_none()
+            && r.json.is_none()
+            && r.base64.is_none()
+            && r.file.as_deref().is_some_and(|f| !Path::new(f).is_absolute())
+    }
+    fn fix(r: &mut Response) {
+        if relative_only(r) {
+            r.file = None;
+            r.body = Some(String::new());
+        }
+    }
+    let responses = || rule.response.iter().chain(rule.sequence.iter().flat_map(|s| &s.responses));
+    if !responses().any(relative_only) {
+        return Arc::clone(rule);
+    }
+    let mut rule = Rule::clone(rule);
+    rule.response.iter_mut().chain(rule.sequence.iter_mut().flat_map(|s| &mut s.responses)).for_each(fix);
+    Arc::new(rule)
+}
+
+/// `3` for a place in `rules[3]`.
+fn rule_index(path: &str) -> Option<usize> {
+    path.strip_prefix("rules[")?.split(']').next()?.parse().ok()
 }
 
 fn one_error(message: impl Into<String>) -> RuleSetError {
     RuleSetError { errors: vec![ValidationError::new("", message)] }
 }
 
-fn kind_of(v: &serde_json::Value) -> &'static str {
+fn kind_of(v: &Value) -> &'static str {
     match v {
-        serde_json::Value::Null => "nothing",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "a list",
-        serde_json::Value::Object(_) => "a map",
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a map",
     }
 }
 
