@@ -473,23 +473,21 @@ impl PathIndex {
         self.exact.get(hash_pieces([path.as_bytes()]), path.len(), |stored| stored == path.as_bytes())
     }
 
+    /// Whether some rule has an exact host and an exact path (see [`Self::exact_for`]).
+    #[inline]
+    pub(crate) fn has_hosted(&self) -> bool {
+        !self.hosted.is_empty()
+    }
+
     /// The record of an exact path for a request to `host`: its host's own record when the
     /// host has exact rules for the path, else the path's.
-    #[inline]
-    pub(crate) fn exact_for<'h>(
-        &self,
-        host: impl FnOnce() -> Option<&'h str>,
-        path: &str,
-    ) -> Option<Record<'_>> {
-        if !self.hosted.is_empty() {
-            if let Some(record) = host().and_then(|h| self.hosted(h, path)) {
-                return Some(record);
-            }
+    pub(crate) fn exact_for(&self, host: Option<&str>, path: &str) -> Option<Record<'_>> {
+        if let Some(record) = host.filter(|_| self.has_hosted()).and_then(|h| self.hosted(h, path)) {
+            return Some(record);
         }
         self.exact(path)
     }
 
-    #[cold]
     fn hosted(&self, host: &str, path: &str) -> Option<Record<'_>> {
         // Keys are lower case; most requests' hosts already are.
         let lower;
@@ -588,12 +586,7 @@ impl PathIndex {
     }
 
     /// The ranks of every rule whose path matches `path` (or which has no path), sorted.
-    pub(crate) fn candidates<'h>(
-        &self,
-        host: impl FnOnce() -> Option<&'h str>,
-        path: &str,
-        out: &mut Candidates,
-    ) {
+    pub(crate) fn candidates(&self, host: Option<&str>, path: &str, out: &mut Candidates) {
         match self.exact_for(host, path) {
             Some(r) if r.is_complete() => out.extend(r.entries().map(|e| e.rank)),
             exact => self.inexact_candidates(path, exact, out),
@@ -662,7 +655,7 @@ mod tests {
 
     fn found(index: &PathIndex, path: &str) -> Vec<u32> {
         let mut out = Candidates::new();
-        index.candidates(|| None, path, &mut out);
+        index.candidates(None, path, &mut out);
         out.into_vec()
     }
 

@@ -7,7 +7,7 @@ mod index;
 mod prefixes;
 mod regexes;
 
-pub(crate) use flat::Entry;
+pub(crate) use flat::{Entry, Record};
 pub(crate) use index::{Candidates, PathIndex, TemplateHits};
 pub(crate) use regexes::{CheckMemo, GatedCandidates, RegexGate};
 

@@ -57,7 +57,10 @@ impl RuleTable {
     pub fn select<'t, 'r>(&'t self, cx: &RequestContext<'r>) -> Option<Selection<'t, 'r>> {
         let req = cx.req;
         let bit = method_bit(req.method);
-        let exact = self.routing.index.exact_for(|| cx.host(), req.path);
+        let exact = match self.routing.index.has_hosted() {
+            false => self.routing.index.exact(req.path),
+            true => self.exact_hosted(cx),
+        };
         let mut templates = TemplateHits::new();
         match exact {
             Some(record) if record.is_complete() => return self.select_from(record.entries(), bit, cx),
@@ -107,6 +110,13 @@ impl RuleTable {
             bit,
             cx,
         )
+    }
+
+    /// The exact record for a table with hosted records: reading the `Host` header is kept out
+    /// of line, off the path of tables without them.
+    #[inline(never)]
+    fn exact_hosted<'t>(&'t self, cx: &RequestContext<'_>) -> Option<crate::path::Record<'t>> {
+        self.routing.index.exact_for(cx.host(), cx.req.path)
     }
 
     /// The first of `entries` (a complete candidate list, in selection order) whose rule
@@ -198,7 +208,7 @@ impl RuleTable {
         skip: u32,
     ) -> Option<Selection<'t, 'r>> {
         let mut candidates = Candidates::new();
-        self.routing.index.candidates(|| cx.host(), cx.req.path, &mut candidates);
+        self.routing.index.candidates(cx.host(), cx.req.path, &mut candidates);
         candidates.sort_unstable();
         for &rank in candidates.iter().filter(|&&r| r > skip) {
             if !self.static_match(rank, bit, cx) {
