@@ -96,6 +96,10 @@ impl ShutdownHandle {
 /// listener, and returns once every listener is bound.
 pub fn start(config: DataPlaneConfig, store: SnapshotStore) -> Result<RunningDataPlane, StartError> {
     let config = Arc::new(config);
+    // Stamped before the first read: an edit landing after it is seen by the watcher, even
+    // when the watcher thread starts late (it used to stamp the file itself, and missed an
+    // edit made between the load and its first look).
+    let loaded_stamp = config.rules.as_deref().and_then(crate::snapshot::file_stamp);
     if let Some(path) = &config.rules {
         let version = store.install_file(path)?;
         tracing::info!(path = %path.display(), version, rules = store.load().map_or(0, |s| s.table.len()), "rules loaded");
@@ -196,7 +200,7 @@ pub fn start(config: DataPlaneConfig, store: SnapshotStore) -> Result<RunningDat
         threads.push(
             std::thread::Builder::new()
                 .name("mockplane-rules-watch".into())
-                .spawn(move || crate::snapshot::watch_file(store, path, every, stop))
+                .spawn(move || crate::snapshot::watch_file(store, path, loaded_stamp, every, stop))
                 .map_err(StartError::Runtime)?,
         );
     }

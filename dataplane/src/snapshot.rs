@@ -266,15 +266,29 @@ impl SnapshotStore {
     }
 }
 
-/// Watches a rules file and installs it again whenever it changes. An invalid edit is logged
-/// with every error and the last good version keeps serving.
-pub(crate) fn watch_file(store: SnapshotStore, path: PathBuf, every: Duration, stop: Arc<AtomicBool>) {
-    let stamp = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.modified().ok(), m.len()));
-    let mut last = stamp(&path);
+/// What tells a rules file's versions apart: its modification time and length.
+pub(crate) type FileStamp = (Option<std::time::SystemTime>, u64);
+
+/// The stamp of `path` now, `None` when it cannot be read.
+pub(crate) fn file_stamp(path: &Path) -> Option<FileStamp> {
+    std::fs::metadata(path).ok().map(|m| (m.modified().ok(), m.len()))
+}
+
+/// Watches a rules file and installs it again whenever it changes from `loaded` (its stamp
+/// when it was last read). An invalid edit is logged with every error and the last good
+/// version keeps serving.
+pub(crate) fn watch_file(
+    store: SnapshotStore,
+    path: PathBuf,
+    loaded: Option<FileStamp>,
+    every: Duration,
+    stop: Arc<AtomicBool>,
+) {
+    let mut last = loaded;
     while !stop.load(Ordering::Acquire) {
         std::thread::sleep(every);
         store.reap();
-        let now = stamp(&path);
+        let now = file_stamp(&path);
         if now == last {
             continue;
         }
@@ -397,5 +411,30 @@ rules:
         }
         assert_eq!(store.load().unwrap().version, 1, "nothing was swapped in");
         assert_eq!(body(&store, "/b").as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn an_edit_between_the_load_and_the_watchers_start_is_picked_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rules.yaml");
+        let one = "rules:\n  - { id: a, match: { path: /a }, response: { body: one } }\n";
+        std::fs::write(&path, one).unwrap();
+        let store = SnapshotStore::new();
+        let loaded = file_stamp(&path);
+        store.install_file(&path).unwrap();
+        // The edit lands before the watcher thread has looked at the file at all.
+        std::fs::write(&path, one.replace("body: one", "body: two!")).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let watcher = {
+            let (store, path, stop) = (store.clone(), path.clone(), stop.clone());
+            std::thread::spawn(move || watch_file(store, path, loaded, Duration::from_millis(10), stop))
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while body(&store, "/a").as_deref() != Some("two!") {
+            assert!(std::time::Instant::now() < deadline, "the edit was never installed");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        stop.store(true, Ordering::Release);
+        watcher.join().unwrap();
     }
 }
