@@ -224,8 +224,9 @@ type ShapeRecords<'a> = FxHashMap<Vec<&'a str>, Vec<u32>>;
 
 impl PathIndex {
     /// Builds the index from `(rank, priority, pattern, exact host)`, given in rank order;
-    /// `entry(rank)` is what a record keeps of the rule of that rank. `pause` is called every few dozen items
-    /// (see `CompileOptions::pause`): at 1,000 rules the build is the longest step of a compile.
+    /// `entry(rank)` is what a record keeps of the rule of that rank. `pause` is called every
+    /// few dozen items (see `CompileOptions::pause`): at 1,000 rules the build is the longest
+    /// step of a compile.
     pub(crate) fn build<'a>(
         rules: impl Iterator<Item = (u32, i32, Option<&'a PathPattern>, Option<&'a str>)>,
         entry: impl Fn(u32) -> Entry,
@@ -489,13 +490,19 @@ impl PathIndex {
     }
 
     fn hosted(&self, host: &str, path: &str) -> Option<Record<'_>> {
-        // Keys are lower case; most requests' hosts already are.
+        // Keys are lower case; most requests' hosts already are. Others are lowered on the
+        // stack (a DNS name has at most 253 bytes); only a longer one allocates.
+        let mut buf = [0u8; 256];
         let lower;
-        let host = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        let host = if !host.bytes().any(|b| b.is_ascii_uppercase()) {
+            host.as_bytes()
+        } else if let Some(dst) = buf.get_mut(..host.len()) {
+            dst.copy_from_slice(host.as_bytes());
+            dst.make_ascii_lowercase();
+            &*dst
+        } else {
             lower = host.to_ascii_lowercase();
             lower.as_bytes()
-        } else {
-            host.as_bytes()
         };
         let (h, p) = (host, path.as_bytes());
         self.hosted.get(hash_pieces([h, p]), h.len() + p.len(), |stored| {
