@@ -32,7 +32,7 @@ mod whole;
 
 pub use compile::ForwardTarget;
 pub use error::{RuleSetError, ValidationError};
-pub use explain::{Explanation, Mismatch, RuleVerdict};
+pub use explain::{Explanation, Mismatch, NearMisses, RuleVerdict, NEAR_MISS_CHECKS};
 pub use load::Format;
 pub use model::RuleSet;
 pub use path::PathParams;

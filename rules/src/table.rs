@@ -71,7 +71,7 @@ pub(crate) struct Routing {
     /// Rank → what selection needs to know of a rule without touching the rule itself (which
     /// is large, and at 10k+ rules not in cache): one small contiguous array.
     info: Vec<RankInfo>,
-    index: PathIndex,
+    pub(crate) index: PathIndex,
 }
 
 /// The hot part of a rule, by rank.

@@ -9,7 +9,9 @@ use mockplane_rules::model::{
     BodyMatch, MethodMatch, PathMatch, PathMatchSpec, RequestMatch, Response, Rule, ValueMatch,
     ValueMatchSpec,
 };
-use mockplane_rules::{CompileOptions, Header, Request, RequestContext, RuleSet, RuleTable};
+use mockplane_rules::{
+    CompileOptions, Header, Request, RequestContext, RuleSet, RuleTable, RuleVerdict, NEAR_MISS_CHECKS,
+};
 use proptest::prelude::*;
 use regex::Regex;
 
@@ -181,6 +183,11 @@ fn reference_select<'a>(set: &'a RuleSet, req: &RefRequest) -> Option<&'a str> {
 }
 
 fn engine_select(table: &RuleTable, req: &RefRequest) -> Option<String> {
+    with_context(req, |cx| table.select(cx).map(|s| s.rule_id().to_owned()))
+}
+
+/// Runs `f` on the engine's view of `req`.
+fn with_context<T>(req: &RefRequest, f: impl FnOnce(&RequestContext<'_>) -> T) -> T {
     let mut headers: Vec<Header<'_>> =
         req.headers.iter().map(|(k, v)| Header { name: k, value: v.as_bytes() }).collect();
     headers.push(Header { name: "Host", value: req.host.as_bytes() });
@@ -189,7 +196,7 @@ fn engine_select(table: &RuleTable, req: &RefRequest) -> Option<String> {
         if query.is_empty() { req.path.clone() } else { format!("{}?{}", req.path, query.join("&")) };
     let request = Request::new(&req.method, &target, &headers, req.body.as_bytes());
     let cx = RequestContext::new(&request);
-    table.select(&cx).map(|s| s.rule_id().to_owned())
+    f(&cx)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -418,6 +425,48 @@ proptest! {
             let got = engine_select(&table, req);
             prop_assert_eq!(got.as_deref(), expected, "{} {} host={} headers={:?} query={:?} body={:?}",
                 req.method, req.path, req.host, req.headers, req.query, req.body);
+        }
+    }
+
+    /// The default 404's near misses, found from the index, are the full explanation's ranking
+    /// of the rules a path lookup reaches, with the same verdicts, as long as the lookup reached
+    /// no more rules than a 404 checks.
+    #[test]
+    fn near_misses_rank_the_reached_rules_as_the_full_explanation_does(set in rule_set(), requests in prop::collection::vec(request(), 1..20)) {
+        let table = RuleTable::compile(&set, &CompileOptions::default()).expect("generated rule sets are valid");
+        for req in &requests {
+            with_context(req, |cx| {
+                if table.select(cx).is_some() {
+                    return Ok(());
+                }
+                let near = table.near_misses(cx, 64);
+                let full = table.explain(cx);
+                prop_assert!(near.checked <= NEAR_MISS_CHECKS);
+                prop_assert_eq!(near.truncated, near.checked == NEAR_MISS_CHECKS && near.truncated);
+                for v in &near.rules {
+                    prop_assert!(!v.matched && v.path_matched && set.rules[v.index].enabled, "{:?}", v);
+                    prop_assert_eq!(v, &full.rules[v.index], "the same verdict as the full explanation");
+                }
+                if !near.truncated {
+                    // Rules with an exact host are kept apart by the host index: a request for
+                    // another host does not reach them. Leave them out of the comparison.
+                    let request_host = req.host.split(':').next().unwrap_or_default();
+                    let elsewhere = |v: &&RuleVerdict| {
+                        set.rules[v.index].matcher.host.as_deref().is_some_and(|h| {
+                            !h.contains('*') && !h.eq_ignore_ascii_case(request_host)
+                        })
+                    };
+                    let expected: Vec<&RuleVerdict> = full
+                        .near_misses(usize::MAX)
+                        .into_iter()
+                        .filter(|v| v.path_matched && set.rules[v.index].enabled)
+                        .filter(|v| !elsewhere(v))
+                        .collect();
+                    let got: Vec<&RuleVerdict> = near.rules.iter().filter(|v| !elsewhere(v)).collect();
+                    prop_assert_eq!(got, expected, "{} {} host={}", req.method, req.path, req.host);
+                }
+                Ok(())
+            })?;
         }
     }
 }

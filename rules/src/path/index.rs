@@ -21,6 +21,8 @@
 //!   tiers of path kind in selection order: prefixes in a [`PrefixSet`], regexes behind the
 //!   literal they start with (or in a `RegexSet`), rules without a path.
 
+use std::ops::ControlFlow;
+
 use regex::{Regex, RegexSet, RegexSetBuilder};
 use rustc_hash::{FxHashMap, FxHashSet};
 use smallvec::SmallVec;
@@ -535,52 +537,120 @@ impl PathIndex {
         templates: &[Record<'_>],
         out: &mut Candidates,
     ) {
+        // Plain pushes: `SmallVec::extend` reserves from a size hint first, which cost more
+        // than the one or two ranks usually added. The sink never stops, so the checks for
+        // stopping fold away.
+        let _ = self.each_tier_candidate(tier, path, exact, templates, &mut |rank| {
+            out.push(rank);
+            ControlFlow::Continue(())
+        });
+    }
+
+    /// Calls `found` with the rank of each rule of `tier` whose path matches `path`, in no
+    /// set order, until it breaks.
+    #[inline]
+    fn each_tier_candidate(
+        &self,
+        tier: Tier,
+        path: &str,
+        exact: Option<Record<'_>>,
+        templates: &[Record<'_>],
+        found: &mut impl FnMut(u32) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
         match tier {
-            // Plain pushes: `SmallVec::extend` reserves from a size hint first, which cost more
-            // than the one or two ranks usually added.
             Tier::Exact => {
                 for e in exact.iter().flat_map(|r| r.entries()) {
-                    out.push(e.rank);
+                    found(e.rank)?;
                 }
             }
             Tier::Template => {
                 for e in templates.iter().flat_map(|r| r.entries()) {
-                    out.push(e.rank);
+                    found(e.rank)?;
                 }
                 for (rank, t) in &self.long_templates {
                     if t.matches(path, &mut super::PathParams::new()) {
-                        out.push(*rank);
+                        found(*rank)?;
                     }
                 }
             }
             Tier::Prefix => {
                 if !self.prefixes.is_empty() {
+                    let mut flow = ControlFlow::Continue(());
                     self.prefixes.prefixes_of(path, |id| {
                         for &rank in &self.prefix_ranks[id] {
-                            out.push(rank);
+                            if flow.is_continue() {
+                                flow = found(rank);
+                            }
                         }
                     });
+                    flow?;
                 }
             }
             Tier::Regex => {
+                let mut flow = ControlFlow::Continue(());
                 if let Some(gate) = &self.regex_gate {
-                    gate.matching(path, |rank| out.push(rank));
+                    gate.matching(path, |rank| {
+                        if flow.is_continue() {
+                            flow = found(rank);
+                        }
+                    });
                 } else if let Some(set) = &self.regexes {
                     // `is_match` runs one pass and allocates nothing; the per-pattern answer
                     // (which allocates) is only computed when some regex does match.
                     if set.is_match(path) {
                         for i in set.matches(path).iter() {
-                            out.push(self.regex_ranks[i]);
+                            found(self.regex_ranks[i])?;
                         }
                     }
                 }
+                flow?;
             }
             Tier::Pathless => {
                 for &rank in &self.pathless {
-                    out.push(rank);
+                    found(rank)?;
                 }
             }
         }
+        ControlFlow::Continue(())
+    }
+
+    /// Pushes the ranks of the first `max` rules (in index order: exact, template, prefix,
+    /// regex, pathless) whose path matches `path` or which have none; `Break` when there were
+    /// more. For near misses: its cost is bounded by `max`, not by the table.
+    /// `host` is asked for only when some rule has an exact host and an exact path.
+    pub(crate) fn candidates_upto<'h>(
+        &self,
+        host: impl FnOnce() -> Option<&'h str>,
+        path: &str,
+        max: usize,
+        out: &mut Candidates,
+    ) -> ControlFlow<()> {
+        let mut push = |rank: u32| {
+            if out.len() == max {
+                return ControlFlow::Break(());
+            }
+            out.push(rank);
+            ControlFlow::Continue(())
+        };
+        let exact = match self.has_hosted() {
+            true => self.exact_for(host(), path),
+            false => self.exact(path),
+        };
+        match exact {
+            Some(r) if r.is_complete() => {
+                for e in r.entries() {
+                    push(e.rank)?;
+                }
+            }
+            exact => {
+                let mut templates = TemplateHits::new();
+                self.templates(path, &mut templates);
+                for tier in Tier::ALL {
+                    self.each_tier_candidate(tier, path, exact, &templates, &mut push)?;
+                }
+            }
+        }
+        ControlFlow::Continue(())
     }
 
     /// Pushes the ranks of the rules that are not exact paths and match `path`.
