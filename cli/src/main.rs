@@ -115,6 +115,10 @@ struct DataplaneArgs {
     /// Do not pin workers to cores.
     #[arg(long)]
     no_pin: bool,
+    /// Ignore the request header `x-mockplane-explain: all` (which makes a 404 check every
+    /// rule, a cost that grows with the table): for data planes that untrusted clients reach.
+    #[arg(long)]
+    no_explain_header: bool,
 }
 
 fn main() -> ExitCode {
@@ -171,6 +175,7 @@ fn run_dataplane(args: DataplaneArgs) -> ExitCode {
         header_timeout: Duration::from_secs(args.header_timeout),
         max_connections: args.max_connections,
         drain_timeout: Duration::from_secs(args.drain_timeout),
+        explain_header: !args.no_explain_header,
         ..DataPlaneConfig::default()
     };
     let signals = match signal_hook::iterator::Signals::new([

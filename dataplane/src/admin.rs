@@ -1,4 +1,5 @@
-//! The admin listener: `/healthz`, `/readyz`, `/metrics`, `/config`, `/journal`.
+//! The admin listener: `/healthz`, `/readyz`, `/metrics`, `/config`, `/journal`, and
+//! `POST /explain`.
 //!
 //! It runs on its own thread with its own small runtime (epoll: admin traffic is light and
 //! must work wherever the data plane does), reusing the data plane's HTTP codec.
@@ -123,7 +124,8 @@ async fn serve(admin: &Admin, mut stream: TcpStream) {
         }
         let keep_alive = head.keep_alive;
         let method = head.method(&buf);
-        let mut response = route(admin, method, head.target(&buf), keep_alive);
+        let body = &buf[head.head_len..head.head_len + body_len];
+        let mut response = route(admin, method, head.target(&buf), body, keep_alive);
         if method == "HEAD" {
             // The same head as GET, without the body.
             if let Some(end) = memchr::memmem::find(&response, b"\r\n\r\n") {
@@ -148,17 +150,43 @@ async fn read_more(stream: &mut TcpStream, buf: Vec<u8>) -> Option<Vec<u8>> {
     }
 }
 
-fn route(admin: &Admin, method: &str, target: &str, keep_alive: bool) -> Vec<u8> {
+fn route(admin: &Admin, method: &str, target: &str, body: &[u8], keep_alive: bool) -> Vec<u8> {
     let (path, query) = mockplane_rules::request::split_target(target);
+    let snapshot = admin.store.load();
+    if path == "/explain" {
+        if method != "POST" {
+            return respond(
+                405,
+                "application/json",
+                r#"{"error":"POST a request to explain, e.g. {\"method\":\"GET\",\"path\":\"/users/42\"}"}"#,
+                keep_alive,
+            );
+        }
+        let Some(s) = &snapshot else {
+            return respond(503, "application/json", r#"{"error":"no rules loaded yet"}"#, keep_alive);
+        };
+        return match crate::explain::parse(body) {
+            Ok(request) => {
+                let mut answer = crate::explain::explain(&s.table, &request);
+                answer["version"] = serde_json::json!(s.version);
+                respond(200, "application/json", &answer.to_string(), keep_alive)
+            }
+            Err(message) => respond(
+                400,
+                "application/json",
+                &serde_json::json!({ "error": message }).to_string(),
+                keep_alive,
+            ),
+        };
+    }
     if method != "GET" && method != "HEAD" {
         return respond(
             405,
             "application/json",
-            r#"{"error":"the admin endpoints answer GET only"}"#,
+            r#"{"error":"the admin endpoints answer GET only, except POST /explain"}"#,
             keep_alive,
         );
     }
-    let snapshot = admin.store.load();
     match path {
         "/healthz" => respond(200, "text/plain", "ok\n", keep_alive),
         "/readyz" => match &snapshot {
@@ -217,7 +245,7 @@ fn route(admin: &Admin, method: &str, target: &str, keep_alive: bool) -> Vec<u8>
         _ => respond(
             404,
             "application/json",
-            r#"{"error":"unknown admin endpoint","endpoints":["/healthz","/readyz","/metrics","/config","/journal"]}"#,
+            r#"{"error":"unknown admin endpoint","endpoints":["/healthz","/readyz","/metrics","/config","/journal","POST /explain"]}"#,
             keep_alive,
         ),
     }

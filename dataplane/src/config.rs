@@ -61,6 +61,10 @@ pub struct DataPlaneConfig {
     pub reload_interval: Duration,
     /// The control plane to take rules from (instead of `rules`).
     pub xds: Option<crate::xds::XdsClientConfig>,
+    /// Whether a request carrying `x-mockplane-explain: all` that no rule serves gets every
+    /// rule checked for its 404 (a cost that grows with the table): turn off where clients
+    /// are not trusted.
+    pub explain_header: bool,
 }
 
 impl Default for DataPlaneConfig {
@@ -80,6 +84,7 @@ impl Default for DataPlaneConfig {
             drain_timeout: Duration::from_secs(10),
             reload_interval: Duration::from_millis(500),
             xds: None,
+            explain_header: true,
         }
     }
 }

@@ -101,6 +101,8 @@ pub(crate) struct Worker {
     pub(crate) rng: RefCell<SmallRng>,
     pub(crate) date: RefCell<DateLine>,
     pub(crate) render: RefCell<RenderBuffers>,
+    /// A buffer for answers the server writes itself (a 404's body), reused.
+    pub(crate) scratch: RefCell<Vec<u8>>,
     pub(crate) journal_enabled: bool,
     shutdown: Arc<AtomicBool>,
     /// Connections open on this worker.
@@ -133,6 +135,7 @@ impl Worker {
             rng: RefCell::new(SmallRng::from_os_rng()),
             date: RefCell::new(DateLine::new()),
             render: RefCell::new(RenderBuffers::default()),
+            scratch: RefCell::new(Vec::new()),
             shutdown,
             open: Cell::new(0),
             busy: Cell::new(0),
