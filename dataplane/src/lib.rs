@@ -13,6 +13,7 @@ pub mod codec;
 pub mod config;
 mod conn;
 pub mod driver;
+mod hits;
 pub mod journal;
 pub mod pace;
 pub mod server;
@@ -20,6 +21,7 @@ pub mod snapshot;
 pub mod stats;
 mod worker;
 pub mod xds;
+mod zeroed;
 
 pub use config::{DataPlaneConfig, IoDriver};
 pub use server::{start, RunningDataPlane, ShutdownHandle, StartError};
