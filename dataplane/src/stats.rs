@@ -295,7 +295,8 @@ mod tests {
     }
 
     fn install(store: &SnapshotStore, ids: &[&str]) -> Arc<Snapshot> {
-        let yaml: String = ids.iter().map(|id| format!("  - {{ id: {id}, response: {{ body: x }} }}\n")).collect();
+        let yaml: String =
+            ids.iter().map(|id| format!("  - {{ id: {id}, response: {{ body: x }} }}\n")).collect();
         let rules = RuleSet::parse(&format!("rules:\n{yaml}"), Format::Yaml).unwrap();
         store.install(rules, "test".into(), None).unwrap();
         store.load().unwrap()
