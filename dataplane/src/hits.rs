@@ -1,6 +1,6 @@
 //! Hit counts per rule and status class, kept in the table that served them.
 //!
-//! Each snapshot carries its counters ([`RuleHits`]), allocated zeroed when the snapshot is
+//! Each snapshot carries its counters ([`RuleHits`]), reserved ([`crate::zeroed`]) when the snapshot is
 //! built, off the request path, with one slab per worker. A worker adds to its own slab with a
 //! plain load and store (it is the slab's only writer), which costs what a local integer
 //! costs: a new table asks nothing of the worker, and nothing is copied or published later.
@@ -12,7 +12,7 @@
 //! workers it has) adds to a shared slab with read-modify-writes instead: slower, never lost.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 
 use mockplane_rules::RuleTable;
 
@@ -28,7 +28,7 @@ pub(crate) struct RuleHits {
     /// Words from one slab to the next: a slab and a gap of two cache lines, so that no two
     /// workers write the same line.
     stride: usize,
-    counts: Box<[AtomicU64]>,
+    counts: crate::zeroed::Atomics,
 }
 
 impl std::fmt::Debug for RuleHits {
@@ -42,7 +42,7 @@ impl RuleHits {
     /// for all of them and backed only where a hit is counted ([`crate::zeroed`]).
     pub(crate) fn new(rules: usize, workers: usize) -> Self {
         let stride = rules * CLASSES + 16;
-        let counts = crate::zeroed::atomics(stride * (workers + 1));
+        let counts = crate::zeroed::Atomics::new(stride * (workers + 1));
         RuleHits { rules, owned: workers, stride, counts }
     }
 

@@ -12,7 +12,7 @@
 //! acquire fence before the second look at it.
 //!
 //! An entry takes [`WORDS`] words (400 bytes), written only as far as its strings reach, in
-//! memory allocated zeroed ([`crate::zeroed`]) and so backed by the kernel only as the ring
+//! memory from [`crate::zeroed`], which the kernel backs only as the ring
 //! fills: `--journal 10000` costs at most 4 MB per worker, and nothing while idle.
 
 use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering::*};
@@ -52,7 +52,7 @@ pub(crate) struct Ring {
     /// The slot the next entry goes to. The writer's alone: an atomic only because the ring
     /// is shared with readers.
     next: AtomicUsize,
-    words: Box<[AtomicU64]>,
+    words: crate::zeroed::Atomics,
 }
 
 impl std::fmt::Debug for Ring {
@@ -69,7 +69,7 @@ impl Ring {
             capacity,
             written: AtomicU64::new(0),
             next: AtomicUsize::new(0),
-            words: crate::zeroed::atomics(words),
+            words: crate::zeroed::Atomics::new(words),
         }
     }
 
