@@ -75,16 +75,28 @@ impl Drop for Cp {
 }
 
 fn dataplane(url: &str, node: &str, state_dir: Option<&Path>, max_rules: usize) -> RunningDataPlane {
+    dataplane_with(url, node, 1, |xds| {
+        xds.state_dir = state_dir.map(Path::to_path_buf);
+        xds.max_rules = max_rules;
+    })
+}
+
+/// A data plane of `workers` workers, reporting every 100 ms unless `tweak` says otherwise.
+fn dataplane_with(
+    url: &str,
+    node: &str,
+    workers: usize,
+    tweak: impl FnOnce(&mut XdsClientConfig),
+) -> RunningDataPlane {
     let mut xds = XdsClientConfig::new(url, ENV, node);
-    xds.state_dir = state_dir.map(Path::to_path_buf);
-    xds.max_rules = max_rules;
     xds.report_interval = Duration::from_millis(100);
     xds.backoff_initial = Duration::from_millis(50);
     xds.backoff_max = Duration::from_millis(200);
+    tweak(&mut xds);
     let config = DataPlaneConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         admin: "127.0.0.1:0".parse().unwrap(),
-        workers: 1,
+        workers,
         pin_workers: false,
         io_driver: IoDriver::Auto,
         xds: Some(xds),
@@ -251,4 +263,58 @@ fn hit_counts_reach_the_control_plane_summed_across_data_planes() {
     for dp in dps {
         dp.shutdown();
     }
+}
+
+/// Bursts of pipelined requests are answered many to a millisecond, and reports (every 20 ms)
+/// keep falling between two entries of the same millisecond: each entry still reaches the
+/// control plane, once.
+#[test]
+fn journal_entries_sharing_a_millisecond_each_reach_the_control_plane_once() {
+    use std::io::{Read, Write};
+    const BURSTS: usize = 200;
+    const PIPELINED: usize = 25;
+    let cp = Cp::start("127.0.0.1:0".parse().unwrap());
+    let v1 = cp.set(rules(1, "one"));
+    let dp = dataplane_with(&cp.url(), "dp-burst", 2, |xds| xds.report_interval = Duration::from_millis(20));
+    eventually("v1 ACKed", || all_acked(&cp, 1, &v1));
+    let mut conns: Vec<std::net::TcpStream> =
+        (0..2).map(|_| std::net::TcpStream::connect(dp.listen_addr()).unwrap()).collect();
+    for burst in 0..BURSTS {
+        let conn = &mut conns[burst % 2];
+        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let requests: String = (0..PIPELINED)
+            .map(|i| format!("GET /r0?n={} HTTP/1.1\r\nhost: t\r\n\r\n", burst * PIPELINED + i))
+            .collect();
+        conn.write_all(requests.as_bytes()).unwrap();
+        // Each answer ends with its body, `one`.
+        let mut answers = Vec::new();
+        while answers.windows(7).filter(|w| w == b"\r\n\r\none").count() < PIPELINED {
+            let mut chunk = [0u8; 16 * 1024];
+            let n = conn.read(&mut chunk).expect("the answers to a burst");
+            assert!(n > 0, "the data plane closed the connection");
+            answers.extend_from_slice(&chunk[..n]);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let total = BURSTS * PIPELINED;
+    // The report that counts the last hit carries the last entries too; one that would repeat
+    // an entry would come within a few intervals.
+    eventually("every hit reported", || cp.state.reports.hits(ENV, "r0") == total as u64);
+    std::thread::sleep(Duration::from_millis(100));
+    let journal = cp.state.reports.journal(ENV, 10_000);
+    let mut times = std::collections::HashMap::<u64, usize>::new();
+    let mut seen = std::collections::HashMap::<String, usize>::new();
+    for (node, e) in &journal {
+        assert_eq!(node, "dp-burst");
+        *times.entry(e.at_ms).or_default() += 1;
+        *seen.entry(e.target.clone()).or_default() += 1;
+    }
+    let repeated: Vec<_> = seen.iter().filter(|(_, &n)| n > 1).collect();
+    assert!(repeated.is_empty(), "reported more than once: {repeated:?}");
+    assert_eq!(seen.len(), total, "{} of {total} requests reported", seen.len());
+    assert!(
+        times.values().any(|&n| n >= 5),
+        "no millisecond held five requests: the bursts did not test what they should"
+    );
+    dp.shutdown();
 }

@@ -10,7 +10,7 @@ use mockplane_rules::{Header, Reply, Request, RequestContext};
 use smallvec::SmallVec;
 
 use crate::codec::Head;
-use crate::journal::{InlineStr, JournalEntry};
+use crate::journal::{fault_code, Record};
 use crate::worker::Worker;
 
 /// What the connection loop does after an answer.
@@ -222,25 +222,20 @@ impl Worker {
         took: Duration,
         now: std::time::SystemTime,
     ) {
-        let mut stats = self.stats.borrow_mut();
-        match snapshot {
-            Some(s) => stats.record(s, rule, status, took),
-            None => stats.record_without_table(status, took),
-        }
+        self.stats.record(snapshot.map(|s| &**s), rule, status, took);
         if self.journal_enabled {
             let rule_id = match (snapshot, rule) {
                 (Some(s), Some(i)) => s.table.rule_id(i).unwrap_or(""),
                 _ => "",
             };
-            stats.journal.push(JournalEntry {
-                at_ms: now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
-                worker: self.id as u16,
+            self.stats.journal.push(&Record {
+                at_us: now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64),
                 status,
                 duration_us: took.as_micros().min(u32::MAX as u128) as u32,
-                method: InlineStr::new(method),
-                target: InlineStr::new(target),
-                rule: InlineStr::new(rule_id),
-                fault,
+                method,
+                target,
+                rule: rule_id,
+                fault: fault_code(fault),
             });
         }
     }

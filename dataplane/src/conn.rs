@@ -153,7 +153,7 @@ pub(crate) async fn serve(worker: &Rc<Worker>, stream: TcpStream, peer: SocketAd
                 }
             }
             Err(e) => {
-                worker.stats.borrow_mut().refused += 1;
+                worker.stats.refused.add(1);
                 let _ = conn.flush().await;
                 let _ = conn.write_refusal(e.response()).await;
                 return;
@@ -223,7 +223,7 @@ async fn serve_request(
                         }
                     }
                     Err(e) => {
-                        worker.stats.borrow_mut().refused += 1;
+                        worker.stats.refused.add(1);
                         let _ = conn.flush().await;
                         let _ = conn.write_refusal(e.response()).await;
                         return false;
@@ -256,7 +256,7 @@ async fn serve_request(
 
     match outcome {
         Outcome::Respond { start, delay, close } => {
-            worker.stats.borrow_mut().bytes_out += (conn.wbuf.len() - start) as u64;
+            worker.stats.bytes_out.add((conn.wbuf.len() - start) as u64);
             if let Some(delay) = delay.filter(|d| !d.is_zero()) {
                 // Earlier pipelined answers go out now; this one after its delay.
                 let this = conn.wbuf.split_off(start);
@@ -291,7 +291,7 @@ async fn serve_request(
 
 impl Conn {
     fn stats_in(&self, worker: &Worker, bytes: usize) {
-        worker.stats.borrow_mut().bytes_in += bytes as u64;
+        worker.stats.bytes_in.add(bytes as u64);
     }
 }
 

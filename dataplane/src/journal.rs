@@ -1,12 +1,26 @@
-//! The request journal: the most recent requests each worker served, in a bounded ring.
+//! The request journal: the most recent requests each worker served, each kept once, in that
+//! worker's ring ([`ring`]), and read by merging the rings newest first.
 //!
-//! Entries are fixed-size and `Copy` (strings are stored inline, truncated), so recording one
-//! is a copy into a preallocated slot: no allocation on the hot path. Each worker records into
-//! its own ring and hands new entries to the shared, readable ring on its publish tick.
+//! Recording is a few word stores into a slot of the worker's own ring: no allocation, no
+//! lock, nothing another core writes. Readers (`/journal`, the xDS report) never block the
+//! worker: they read slots as they are, drop any the worker overwrote meanwhile, and merge
+//! the newest N across workers by arrival time, reading no more of each ring than they use.
+//! Every entry has a sequence number, consecutive per worker from 1, so that a reader can ask
+//! for exactly the entries it has not seen ([`JournalCursor`]).
 
-use std::collections::VecDeque;
+mod ring;
 
+use mockplane_rules::model::FaultKind;
 use serde::ser::{Serialize, SerializeStruct, Serializer};
+
+pub(crate) use ring::{Record, Ring};
+
+/// Bytes of a method kept.
+pub(crate) const METHOD_BYTES: usize = 16;
+/// Bytes of a rule id kept.
+pub(crate) const RULE_BYTES: usize = 96;
+/// Bytes of a target (path and query) kept.
+pub(crate) const TARGET_BYTES: usize = 256;
 
 /// A string stored inline, truncated to `N` bytes on a character boundary.
 #[derive(Clone, Copy)]
@@ -18,13 +32,23 @@ pub struct InlineStr<const N: usize> {
 impl<const N: usize> InlineStr<N> {
     /// `s`, truncated to at most `N` bytes.
     pub fn new(s: &str) -> Self {
-        let mut len = s.len().min(N);
-        while !s.is_char_boundary(len) {
-            len -= 1;
+        Self::from_valid(ring::truncated(s, N))
+    }
+
+    /// The longest valid UTF-8 prefix of `bytes` (at most `N` bytes): what the ring wrote was
+    /// a `str`, so this is all of it, but bytes from memory are checked, not trusted.
+    fn from_bytes(bytes: &[u8]) -> Self {
+        let bytes = &bytes[..bytes.len().min(N)];
+        match std::str::from_utf8(bytes) {
+            Ok(s) => Self::from_valid(s),
+            Err(e) => Self::from_valid(std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default()),
         }
+    }
+
+    fn from_valid(s: &str) -> Self {
         let mut bytes = [0u8; N];
-        bytes[..len].copy_from_slice(&s.as_bytes()[..len]);
-        InlineStr { len: len as u16, bytes }
+        bytes[..s.len()].copy_from_slice(s.as_bytes());
+        InlineStr { len: s.len() as u16, bytes }
     }
 
     /// The text.
@@ -39,11 +63,14 @@ impl<const N: usize> std::fmt::Debug for InlineStr<N> {
     }
 }
 
-/// One served request.
+/// One served request, as read from a worker's ring.
 #[derive(Debug, Clone, Copy)]
 pub struct JournalEntry {
-    /// When it arrived, in milliseconds since the Unix epoch.
-    pub at_ms: u64,
+    /// Its place in its worker's journal: 1 for the worker's first request, then consecutive.
+    /// `(worker, seq)` names an entry.
+    pub seq: u64,
+    /// When it arrived, in microseconds since the Unix epoch.
+    pub at_us: u64,
     /// The worker that served it.
     pub worker: u16,
     /// The status sent; 0 for a connection-level fault.
@@ -51,19 +78,27 @@ pub struct JournalEntry {
     /// Time from a complete request head to the answer being ready, in µs (delays included).
     pub duration_us: u32,
     /// The method.
-    pub method: InlineStr<16>,
+    pub method: InlineStr<METHOD_BYTES>,
     /// Path and query, truncated to 256 bytes.
-    pub target: InlineStr<256>,
+    pub target: InlineStr<TARGET_BYTES>,
     /// The rule that answered; empty when none did.
-    pub rule: InlineStr<96>,
+    pub rule: InlineStr<RULE_BYTES>,
     /// A fault that was injected, if any.
     pub fault: Option<&'static str>,
 }
 
+impl JournalEntry {
+    /// When it arrived, in milliseconds since the Unix epoch.
+    pub fn at_ms(&self) -> u64 {
+        self.at_us / 1_000
+    }
+}
+
 impl Serialize for JournalEntry {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("JournalEntry", 8)?;
-        st.serialize_field("at_ms", &self.at_ms)?;
+        let mut st = s.serialize_struct("JournalEntry", 9)?;
+        st.serialize_field("seq", &self.seq)?;
+        st.serialize_field("at_ms", &self.at_ms())?;
         st.serialize_field("worker", &self.worker)?;
         st.serialize_field("method", self.method.as_str())?;
         st.serialize_field("target", self.target.as_str())?;
@@ -76,46 +111,35 @@ impl Serialize for JournalEntry {
     }
 }
 
-/// A bounded ring of entries, oldest first.
-#[derive(Debug)]
-pub struct Ring {
-    entries: VecDeque<JournalEntry>,
-    capacity: usize,
+/// The fault kinds a slot can name, by code (index + 1; 0 is none).
+const FAULT_KINDS: [FaultKind; 5] = [
+    FaultKind::Abort,
+    FaultKind::ConnectionReset,
+    FaultKind::EmptyResponse,
+    FaultKind::MalformedChunk,
+    FaultKind::RandomData,
+];
+
+/// Stops compiling when a fault kind is added, until it is added to [`FAULT_KINDS`] too
+/// (a kind missing there would be journaled as "unknown").
+const _: fn(FaultKind) = |kind| match kind {
+    FaultKind::Abort
+    | FaultKind::ConnectionReset
+    | FaultKind::EmptyResponse
+    | FaultKind::MalformedChunk
+    | FaultKind::RandomData => {}
+};
+
+/// The code a slot stores for the fault named `name` (as `answer::fault_name` names it).
+pub(crate) fn fault_code(name: Option<&str>) -> u8 {
+    let Some(name) = name else { return 0 };
+    FAULT_KINDS.iter().position(|&k| crate::answer::fault_name(k) == name).map_or(u8::MAX, |i| i as u8 + 1)
 }
 
-impl Ring {
-    /// A ring keeping at most `capacity` entries (0 keeps none).
-    pub fn new(capacity: usize) -> Self {
-        Ring { entries: VecDeque::with_capacity(capacity), capacity }
-    }
-
-    /// Appends, dropping the oldest entry when full.
-    #[inline]
-    pub fn push(&mut self, entry: JournalEntry) {
-        if self.capacity == 0 {
-            return;
-        }
-        if self.entries.len() == self.capacity {
-            self.entries.pop_front();
-        }
-        self.entries.push_back(entry);
-    }
-
-    /// Moves every entry into `other`, oldest first.
-    pub fn drain_into(&mut self, other: &mut Ring) {
-        for e in self.entries.drain(..) {
-            other.push(e);
-        }
-    }
-
-    /// The entries, oldest first.
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &JournalEntry> {
-        self.entries.iter()
-    }
-
-    /// Whether the ring holds nothing.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+fn fault_from_code(code: u8) -> Option<&'static str> {
+    match code {
+        0 => None,
+        c => Some(FAULT_KINDS.get(usize::from(c) - 1).map_or("unknown", |&k| crate::answer::fault_name(k))),
     }
 }
 
@@ -150,21 +174,53 @@ impl JournalQuery {
     }
 }
 
+/// Where a reader of the journal is: per worker, the sequence number of the newest entry it
+/// has been given. Entries at or below it are not given again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JournalCursor(pub(crate) Vec<u64>);
+
+/// The newest entries of `rings` (by worker) passing `query`, newest first, at most
+/// `query.limit`, skipping what `cursor` has seen and moving it past every entry that was in
+/// the rings (those beyond the limit are skipped for good: a reader that falls behind gets
+/// the newest, not a backlog).
+pub(crate) fn newest<'a>(
+    rings: impl Iterator<Item = &'a Ring>,
+    query: &JournalQuery,
+    cursor: Option<&mut JournalCursor>,
+) -> Vec<JournalEntry> {
+    let after = |w: usize| cursor.as_ref().and_then(|c| c.0.get(w).copied()).unwrap_or(0);
+    let mut readers: Vec<_> =
+        rings.enumerate().map(|(w, ring)| ring.newest_first(w as u16, after(w))).collect();
+    if let Some(cursor) = cursor {
+        cursor.0 = readers.iter().map(|r| r.newest()).collect();
+    }
+    // A k-way merge: each worker's entries come newest first already, so only the head of each
+    // is compared. At most `limit` entries are taken, each read once.
+    let mut heads: Vec<Option<JournalEntry>> =
+        readers.iter_mut().map(|r| r.by_ref().find(|e| query.accepts(e))).collect();
+    let mut out = Vec::with_capacity(query.limit.min(1024));
+    while out.len() < query.limit {
+        let Some(w) =
+            (0..heads.len()).filter(|&w| heads[w].is_some()).max_by_key(|&w| heads[w].map(|e| e.at_us))
+        else {
+            break;
+        };
+        out.extend(heads[w].take());
+        heads[w] = readers[w].by_ref().find(|e| query.accepts(e));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn entry(target: &str) -> JournalEntry {
-        JournalEntry {
-            at_ms: 1,
-            worker: 0,
-            status: 200,
-            duration_us: 3,
-            method: InlineStr::new("GET"),
-            target: InlineStr::new(target),
-            rule: InlineStr::new("r"),
-            fault: None,
-        }
+    fn push(ring: &Ring, target: &str, rule: &str, at_us: u64) {
+        ring.push(&Record { at_us, status: 200, duration_us: 1, method: "GET", target, rule, fault: 0 });
+    }
+
+    fn listed(entries: &[JournalEntry]) -> Vec<(u16, u64, &str)> {
+        entries.iter().map(|e| (e.worker, e.seq, e.target.as_str())).collect()
     }
 
     #[test]
@@ -172,26 +228,85 @@ mod tests {
         assert_eq!(InlineStr::<4>::new("abcdef").as_str(), "abcd");
         assert_eq!(InlineStr::<4>::new("aéé").as_str(), "aé");
         assert_eq!(InlineStr::<4>::new("").as_str(), "");
+        assert_eq!(InlineStr::<4>::from_bytes(&[b'a', 0xc3]).as_str(), "a");
     }
 
     #[test]
-    fn the_ring_keeps_the_newest() {
-        let mut ring = Ring::new(2);
-        for p in ["/a", "/b", "/c"] {
-            ring.push(entry(p));
+    fn every_fault_name_survives_a_slot() {
+        for kind in FAULT_KINDS {
+            let name = crate::answer::fault_name(kind);
+            assert_eq!(fault_from_code(fault_code(Some(name))), Some(name));
         }
-        let kept: Vec<&str> = ring.iter().map(|e| e.target.as_str()).collect();
-        assert_eq!(kept, ["/b", "/c"]);
-        let mut off = Ring::new(0);
-        off.push(entry("/a"));
-        assert!(off.is_empty());
+        assert_eq!(fault_from_code(fault_code(None)), None);
+        assert_eq!(fault_from_code(fault_code(Some("not a fault"))), Some("unknown"));
+    }
+
+    #[test]
+    fn the_newest_across_workers_come_first_and_filters_apply_before_the_limit() {
+        let rings = [Ring::new(10), Ring::new(10)];
+        push(&rings[0], "/a1", "a", 10);
+        push(&rings[1], "/b1", "b", 20);
+        push(&rings[0], "/a2", "b", 30);
+        push(&rings[0], "/a3", "a", 40);
+        push(&rings[1], "/b2", "a", 50);
+        let all = newest(rings.iter(), &JournalQuery { limit: 100, ..Default::default() }, None);
+        assert_eq!(listed(&all), [(1, 2, "/b2"), (0, 3, "/a3"), (0, 2, "/a2"), (1, 1, "/b1"), (0, 1, "/a1")]);
+        let two = newest(rings.iter(), &JournalQuery { limit: 2, ..Default::default() }, None);
+        assert_eq!(listed(&two), [(1, 2, "/b2"), (0, 3, "/a3")]);
+        let b = JournalQuery { rule: Some("b".into()), limit: 1, ..Default::default() };
+        assert_eq!(listed(&newest(rings.iter(), &b, None)), [(0, 2, "/a2")]);
+    }
+
+    #[test]
+    fn a_cursor_gives_each_entry_once_even_within_one_microsecond() {
+        let rings = [Ring::new(10), Ring::new(10)];
+        let query = JournalQuery { limit: 100, ..Default::default() };
+        let mut cursor = JournalCursor::default();
+        push(&rings[0], "/a1", "", 7);
+        push(&rings[1], "/b1", "", 7);
+        let first = newest(rings.iter(), &query, Some(&mut cursor));
+        assert_eq!(first.len(), 2);
+        assert_eq!(cursor, JournalCursor(vec![1, 1]));
+        // The same instant as the last entry given: still given, once.
+        push(&rings[0], "/a2", "", 7);
+        push(&rings[0], "/a3", "", 7);
+        let second = newest(rings.iter(), &query, Some(&mut cursor));
+        assert_eq!(listed(&second), [(0, 3, "/a3"), (0, 2, "/a2")]);
+        assert!(newest(rings.iter(), &query, Some(&mut cursor)).is_empty());
+        // Past the limit, the older entries are skipped, not held back for later.
+        for i in 0..5 {
+            push(&rings[1], &format!("/b{}", i + 2), "", 8 + i);
+        }
+        let limited =
+            newest(rings.iter(), &JournalQuery { limit: 2, ..Default::default() }, Some(&mut cursor));
+        assert_eq!(listed(&limited), [(1, 6, "/b6"), (1, 5, "/b5")]);
+        assert_eq!(cursor, JournalCursor(vec![3, 6]));
     }
 
     #[test]
     fn entries_serialize_as_json() {
-        let json = serde_json::to_value(entry("/x?y=1")).unwrap();
+        let ring = Ring::new(1);
+        ring.push(&Record {
+            at_us: 1_700_000_000_123_999,
+            status: 0,
+            duration_us: 3,
+            method: "GET",
+            target: "/x?y=1",
+            rule: "r",
+            fault: fault_code(Some("connection_reset")),
+        });
+        let e = newest(std::iter::once(&ring), &JournalQuery { limit: 1, ..Default::default() }, None);
+        let json = serde_json::to_value(e[0]).unwrap();
+        assert_eq!(json["seq"], 1);
+        assert_eq!(json["at_ms"], 1_700_000_000_123u64);
         assert_eq!(json["target"], "/x?y=1");
         assert_eq!(json["rule"], "r");
-        assert_eq!(json["fault"], serde_json::Value::Null);
+        assert_eq!(json["fault"], "connection_reset");
+        let miss = JournalEntry { rule: InlineStr::new(""), fault: None, ..e[0] };
+        let json = serde_json::to_value(miss).unwrap();
+        assert_eq!(
+            (json["rule"].clone(), json["fault"].clone()),
+            (serde_json::Value::Null, serde_json::Value::Null)
+        );
     }
 }

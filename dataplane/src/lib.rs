@@ -14,6 +14,7 @@ pub mod config;
 mod conn;
 pub mod driver;
 mod explain;
+mod hits;
 pub mod journal;
 mod miss;
 pub mod pace;
@@ -22,6 +23,7 @@ pub mod snapshot;
 pub mod stats;
 mod worker;
 pub mod xds;
+mod zeroed;
 
 pub use config::{DataPlaneConfig, IoDriver};
 pub use server::{start, RunningDataPlane, ShutdownHandle, StartError};

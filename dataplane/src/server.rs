@@ -100,6 +100,9 @@ pub fn start(config: DataPlaneConfig, store: SnapshotStore) -> Result<RunningDat
     // when the watcher thread starts late (it used to stamp the file itself, and missed an
     // edit made between the load and its first look).
     let loaded_stamp = config.rules.as_deref().and_then(crate::snapshot::file_stamp);
+    let workers = config.worker_count();
+    // Before anything is installed: each table is built with a hit counter slab per worker.
+    store.set_workers(workers);
     if let Some(path) = &config.rules {
         let version = store.install_file(path)?;
         tracing::info!(path = %path.display(), version, rules = store.load().map_or(0, |s| s.table.len()), "rules loaded");
@@ -107,9 +110,8 @@ pub fn start(config: DataPlaneConfig, store: SnapshotStore) -> Result<RunningDat
     if let Some(xds) = &config.xds {
         crate::xds::restore(xds, &store);
     }
-    let workers = config.worker_count();
     let shutdown = Arc::new(AtomicBool::new(false));
-    let stats = SharedStats::new(workers, config.journal_capacity);
+    let stats = SharedStats::new(workers, config.journal_capacity, store.clone());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut threads = Vec::new();
     let mut listen = config.listen;

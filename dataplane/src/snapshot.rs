@@ -4,8 +4,9 @@
 //! later) and swapped in at once: a request sees the old table or the new one, never a mix, and
 //! a connection in flight keeps the snapshot it started the request with.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -14,6 +15,8 @@ use std::borrow::Cow;
 use arc_swap::ArcSwapOption;
 use bytes::Bytes;
 use mockplane_rules::{CompileOptions, Format, RuleCache, RuleSet, RuleSetError, RuleTable, StateStore};
+
+use crate::hits::RuleHits;
 
 /// A compiled rule set and what is known of where it came from.
 #[derive(Debug)]
@@ -30,6 +33,8 @@ pub struct Snapshot {
     pub source: String,
     /// When it was loaded.
     pub loaded_at: SystemTime,
+    /// Hits of its rules, by the workers that served them.
+    pub(crate) hits: RuleHits,
 }
 
 /// The rule set a snapshot was compiled from.
@@ -63,7 +68,19 @@ pub struct SnapshotStore {
     /// the control plane decodes and compiles only the rules that are not in it.
     cache: Arc<Mutex<RuleCache<Bytes>>>,
     link: Arc<Mutex<Option<LinkStatus>>>,
-    retired: Arc<Mutex<Vec<Arc<Snapshot>>>>,
+    retired: Arc<Mutex<Retired>>,
+    /// The workers a new snapshot has hit counters for (0 until the data plane starts).
+    workers: Arc<AtomicUsize>,
+}
+
+/// Replaced snapshots some worker may still serve from, and the hit counts of those freed.
+/// Swaps, frees and readers of the counts take this lock (never a worker), so a reader sees
+/// every table's counts exactly once.
+#[derive(Debug, Default)]
+struct Retired {
+    snapshots: Vec<Arc<Snapshot>>,
+    /// Hits counted in tables since freed, by rule id.
+    hits: BTreeMap<String, [u64; 6]>,
 }
 
 /// The link to the control plane, as `/readyz` reports it.
@@ -104,6 +121,27 @@ impl SnapshotStore {
     /// An empty store: no table yet, so the data plane is not ready.
     pub fn new() -> Self {
         SnapshotStore::default()
+    }
+
+    /// Sizes the hit counters of every snapshot built from now on for `workers` workers.
+    pub(crate) fn set_workers(&self, workers: usize) {
+        self.workers.store(workers, Ordering::Relaxed);
+    }
+
+    /// Hits of every rule that has any, by rule id and status class ([`crate::stats::STATUS_CLASSES`]),
+    /// across every version of the rules since the start.
+    pub fn rule_counts(&self) -> BTreeMap<String, [u64; 6]> {
+        let retired = self.lock_retired();
+        let mut totals = retired.hits.clone();
+        // Under the lock: a swap moves the current snapshot to `retired` under it too.
+        for s in retired.snapshots.iter().chain(self.current.load().as_ref()) {
+            s.hits.add_to(&s.table, &mut totals);
+        }
+        totals
+    }
+
+    fn lock_retired(&self) -> std::sync::MutexGuard<'_, Retired> {
+        self.retired.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The current snapshot, if any.
@@ -204,19 +242,24 @@ impl SnapshotStore {
         config_version: Option<String>,
     ) -> u64 {
         let version = self.load().map_or(1, |s| s.version + 1);
-        let previous = self.current.swap(Some(Arc::new(Snapshot {
+        let hits = RuleHits::new(table.len(), self.workers.load(Ordering::Relaxed));
+        let next = Arc::new(Snapshot {
             version,
             config_version,
             table,
             rules,
             source,
             loaded_at: SystemTime::now(),
-        })));
+            hits,
+        });
         // Workers hold the snapshot they serve from; whoever lets go last would free it, and a
         // table of 10,000 rules takes milliseconds to free. Keep the old one here so that the
         // last holder is this thread (see `reap`), never a worker in the middle of a request.
-        if let Some(previous) = previous {
-            self.retired.lock().unwrap_or_else(|p| p.into_inner()).push(previous);
+        {
+            let mut retired = self.lock_retired();
+            if let Some(previous) = self.current.swap(Some(next)) {
+                retired.snapshots.push(previous);
+            }
         }
         self.reap();
         version
@@ -226,24 +269,32 @@ impl SnapshotStore {
     /// after every install and periodically by the thread that installs (the file watcher,
     /// the xDS client).
     pub fn reap(&self) {
-        let free: Vec<Arc<Snapshot>> = {
-            let mut retired = self.retired.lock().unwrap_or_else(|p| p.into_inner());
+        let mut free = Vec::new();
+        {
+            let mut retired = self.lock_retired();
+            let Retired { snapshots, hits } = &mut *retired;
             // A retired snapshot is no longer in the swap cell, so nobody can take a new
-            // reference to it: a count of 1 (ours) stays 1.
-            let (free, kept) =
-                std::mem::take(&mut *retired).into_iter().partition(|s| Arc::strong_count(s) == 1);
-            *retired = kept;
-            free
-        };
-        for snapshot in free {
-            if let Ok(Snapshot { table, rules, .. }) = Arc::try_unwrap(snapshot) {
-                // One rule at a time, yielding to the workers now and then (see `pace`).
-                table.drop_paced(crate::pace::pause);
-                if let SnapshotRules::Model(mut rules) = rules {
-                    while let Some(rule) = rules.rules.pop() {
-                        drop(rule);
-                        crate::pace::pause();
+            // reference to it: once ours is the only one, no worker counts in it any more.
+            for snapshot in std::mem::take(snapshots) {
+                match Arc::try_unwrap(snapshot) {
+                    Ok(snapshot) => {
+                        // Its last counts (`try_unwrap` saw every worker's drop) join the
+                        // totals under the same lock that readers take: none is lost or
+                        // counted twice.
+                        snapshot.hits.add_to(&snapshot.table, hits);
+                        free.push(snapshot);
                     }
+                    Err(held) => snapshots.push(held),
+                }
+            }
+        }
+        for Snapshot { table, rules, .. } in free {
+            // One rule at a time, yielding to the workers now and then (see `pace`).
+            table.drop_paced(crate::pace::pause);
+            if let SnapshotRules::Model(mut rules) = rules {
+                while let Some(rule) = rules.rules.pop() {
+                    drop(rule);
+                    crate::pace::pause();
                 }
             }
         }
@@ -251,7 +302,7 @@ impl SnapshotStore {
 
     /// How many replaced snapshots are still held by some worker.
     pub fn retired(&self) -> usize {
-        self.retired.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.lock_retired().snapshots.len()
     }
 
     /// Reads, compiles and installs a rules file.

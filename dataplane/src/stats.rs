@@ -1,22 +1,20 @@
-//! Counters, the latency histogram and the journal: recorded per worker without sharing, and
-//! published to one readable aggregate on a timer.
+//! Counters, latency buckets and the journal, per worker, summed when read.
 //!
-//! The hot path touches only its worker's [`LocalStats`] (plain integers behind a `RefCell` on
-//! a single thread: no atomics, no locks). Every publish tick (100 ms) the worker adds its
-//! deltas into [`SharedStats`] under a mutex that only the admin endpoints contend for, so
-//! `/metrics` and `/journal` lag the traffic by at most one tick.
+//! Each worker has its own [`WorkerStats`]: counters that it alone writes (a plain load and
+//! store on an atomic, which costs what a local integer costs, and which any thread can read),
+//! its latency buckets and its journal ring ([`crate::journal`]). Hits per rule live in the
+//! table that served them ([`crate::hits`]). Nothing is published on a timer and no lock is
+//! shared with the workers: `/metrics`, `/journal` and the xDS report read what the workers
+//! have written, as they write it, and can never make a worker wait.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hdrhistogram::Histogram;
-
 use crate::driver::DriverKind;
-use crate::journal::{JournalEntry, JournalQuery, Ring};
-use crate::snapshot::Snapshot;
+use crate::journal::{self, JournalCursor, JournalEntry, JournalQuery, Ring};
+use crate::snapshot::{Snapshot, SnapshotStore};
 
 /// Status classes counted per rule: 1xx..5xx and connection-level faults.
 pub const STATUS_CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "fault"];
@@ -30,110 +28,93 @@ pub fn status_class(status: u16) -> usize {
     }
 }
 
-/// Latency histogram bounds: 1 µs to 1 hour, 2 significant figures (a few KiB per worker).
-fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 3_600_000_000, 2).expect("valid histogram bounds")
+/// A counter that one thread adds to and any thread reads.
+#[derive(Debug, Default)]
+pub(crate) struct Counter(AtomicU64);
+
+impl Counter {
+    /// Adds `n`. Only the counter's owner calls this: a load and a store, not a
+    /// read-modify-write, since no other thread writes it.
+    #[inline]
+    pub(crate) fn add(&self, n: u64) {
+        self.0.store(self.0.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    }
+
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
-/// One worker's counters since its last publish.
-pub(crate) struct LocalStats {
-    pub(crate) requests: u64,
-    pub(crate) misses: u64,
-    pub(crate) refused: u64,
-    pub(crate) bytes_in: u64,
-    pub(crate) bytes_out: u64,
-    /// Per rule (by index in `by_rule_of`'s table) and status class.
-    by_rule: Vec<[u64; 6]>,
-    by_rule_of: Option<Arc<Snapshot>>,
-    /// Counts of a previous table, waiting for the next publish.
-    carried: Vec<(String, [u64; 6])>,
-    misses_by_class: [u64; 6],
-    latency: Histogram<u64>,
+/// The upper bounds (Prometheus `le`) of the latency buckets, in µs; a last bucket takes the
+/// rest.
+const LATENCY_BOUNDS_US: [u64; 16] = [
+    50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000,
+    2_500_000, 10_000_000,
+];
+
+/// Request durations, counted in the buckets `/metrics` shows, and their sum.
+#[derive(Debug, Default)]
+struct Latency {
+    buckets: [Counter; LATENCY_BOUNDS_US.len() + 1],
+    sum_us: Counter,
+}
+
+impl Latency {
+    #[inline]
+    fn record(&self, took: Duration) {
+        let us = took.as_micros().min(u128::from(u64::MAX)) as u64;
+        self.buckets[LATENCY_BOUNDS_US.partition_point(|&b| b < us)].add(1);
+        self.sum_us.add(us);
+    }
+}
+
+/// One worker's counters and journal, written by that worker alone.
+// Aligned so that two workers' counters never share a cache line (nor its prefetch pair).
+#[repr(align(128))]
+#[derive(Debug)]
+pub(crate) struct WorkerStats {
+    id: usize,
+    pub(crate) requests: Counter,
+    pub(crate) misses: Counter,
+    /// Requests refused by the HTTP codec.
+    pub(crate) refused: Counter,
+    pub(crate) bytes_in: Counter,
+    pub(crate) bytes_out: Counter,
+    misses_by_class: [Counter; 6],
+    latency: Latency,
     pub(crate) journal: Ring,
 }
 
-impl LocalStats {
-    pub(crate) fn new(journal_capacity: usize) -> Self {
-        LocalStats {
-            requests: 0,
-            misses: 0,
-            refused: 0,
-            bytes_in: 0,
-            bytes_out: 0,
-            by_rule: Vec::new(),
-            by_rule_of: None,
-            carried: Vec::new(),
-            misses_by_class: [0; 6],
-            latency: new_histogram(),
-            journal: Ring::new(journal_capacity),
-        }
-    }
-
-    /// Counts an answered request. `rule` is the rule's index in `snapshot`'s table.
+impl WorkerStats {
+    /// Counts an answered request: `rule` is the rule's index in `snapshot`'s table, `None`
+    /// for a miss (or when no table is loaded).
     #[inline]
     pub(crate) fn record(
-        &mut self,
-        snapshot: &Arc<Snapshot>,
+        &self,
+        snapshot: Option<&Snapshot>,
         rule: Option<usize>,
         status: u16,
         took: Duration,
     ) {
-        self.requests += 1;
+        self.requests.add(1);
         let class = status_class(status);
-        match rule {
-            Some(i) => {
-                if !self.by_rule_of.as_ref().is_some_and(|s| Arc::ptr_eq(s, snapshot)) {
-                    self.rebind(snapshot);
-                }
-                self.by_rule[i][class] += 1;
-            }
-            None => {
-                self.misses += 1;
-                self.misses_by_class[class] += 1;
+        match (snapshot, rule) {
+            (Some(s), Some(i)) => s.hits.add(self.id, i, class),
+            _ => {
+                self.misses.add(1);
+                self.misses_by_class[class].add(1);
             }
         }
-        let _ = self.latency.record((took.as_micros() as u64).max(1));
-    }
-
-    /// Counts a request answered before any table was loaded.
-    pub(crate) fn record_without_table(&mut self, status: u16, took: Duration) {
-        self.requests += 1;
-        self.misses += 1;
-        self.misses_by_class[status_class(status)] += 1;
-        let _ = self.latency.record((took.as_micros() as u64).max(1));
-    }
-
-    /// Counters are indexed by the rules of one table; a new table means new indexes. The old
-    /// counts are kept by moving them to the shared aggregate first.
-    #[cold]
-    fn rebind(&mut self, snapshot: &Arc<Snapshot>) {
-        let counts = self.take_rule_counts();
-        self.carried.extend(counts);
-        self.by_rule = vec![[0; 6]; snapshot.table.len()];
-        self.by_rule_of = Some(snapshot.clone());
-    }
-
-    /// The non-zero per-rule counts of the current table, by rule id, zeroing them.
-    fn take_rule_counts(&mut self) -> Vec<(String, [u64; 6])> {
-        let Some(snapshot) = &self.by_rule_of else { return Vec::new() };
-        let mut out = Vec::new();
-        // Only the rules that were hit are looked up: reading every rule's id would touch each
-        // compiled rule, cold memory, on the worker's request path once per new table.
-        for (i, counts) in self.by_rule.iter_mut().enumerate() {
-            if counts.iter().any(|&c| c > 0) {
-                if let Some(id) = snapshot.table.rule_id(i) {
-                    out.push((id.to_owned(), std::mem::take(counts)));
-                }
-            }
-        }
-        out
+        self.latency.record(took);
     }
 }
 
-/// What every worker has published, plus live gauges.
+/// Every worker's counters and journal, for readers; plus live gauges.
 #[derive(Debug)]
 pub struct SharedStats {
-    inner: Mutex<Aggregate>,
+    workers: Box<[Arc<WorkerStats>]>,
+    /// Where the hits per rule are (in the tables).
+    store: SnapshotStore,
     /// Open connections, per worker.
     pub(crate) open_connections: Vec<AtomicI64>,
     /// Accepted connections, per worker.
@@ -142,113 +123,90 @@ pub struct SharedStats {
     pub(crate) driver: Mutex<Option<DriverKind>>,
 }
 
-#[derive(Debug)]
-struct Aggregate {
-    requests: u64,
-    misses: u64,
-    refused: u64,
-    bytes_in: u64,
-    bytes_out: u64,
-    by_rule: BTreeMap<String, [u64; 6]>,
-    misses_by_class: [u64; 6],
-    latency: Histogram<u64>,
-    journals: Vec<Ring>,
-}
-
 impl SharedStats {
-    pub(crate) fn new(workers: usize, journal_capacity: usize) -> Arc<Self> {
+    /// Stats for `workers` workers keeping `journal_capacity` entries each, reading the hits
+    /// per rule from the tables of `store`.
+    pub(crate) fn new(workers: usize, journal_capacity: usize, store: SnapshotStore) -> Arc<Self> {
         Arc::new(SharedStats {
-            inner: Mutex::new(Aggregate {
-                requests: 0,
-                misses: 0,
-                refused: 0,
-                bytes_in: 0,
-                bytes_out: 0,
-                by_rule: BTreeMap::new(),
-                misses_by_class: [0; 6],
-                latency: new_histogram(),
-                journals: (0..workers).map(|_| Ring::new(journal_capacity)).collect(),
-            }),
+            workers: (0..workers)
+                .map(|id| {
+                    Arc::new(WorkerStats {
+                        id,
+                        requests: Counter::default(),
+                        misses: Counter::default(),
+                        refused: Counter::default(),
+                        bytes_in: Counter::default(),
+                        bytes_out: Counter::default(),
+                        misses_by_class: Default::default(),
+                        latency: Latency::default(),
+                        journal: Ring::new(journal_capacity),
+                    })
+                })
+                .collect(),
+            store,
             open_connections: (0..workers).map(|_| AtomicI64::new(0)).collect(),
             accepted: (0..workers).map(|_| AtomicU64::new(0)).collect(),
             driver: Mutex::new(None),
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Aggregate> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    /// Worker `id`'s own stats, for it to write.
+    pub(crate) fn worker(&self, id: usize) -> Arc<WorkerStats> {
+        self.workers[id].clone()
     }
 
-    /// Adds a worker's deltas and resets them.
-    pub(crate) fn publish(&self, worker: usize, local: &mut LocalStats) {
-        let mut rules = std::mem::take(&mut local.carried);
-        rules.extend(local.take_rule_counts());
-        let mut agg = self.lock();
-        agg.requests += std::mem::take(&mut local.requests);
-        agg.misses += std::mem::take(&mut local.misses);
-        agg.refused += std::mem::take(&mut local.refused);
-        agg.bytes_in += std::mem::take(&mut local.bytes_in);
-        agg.bytes_out += std::mem::take(&mut local.bytes_out);
-        for (i, c) in std::mem::take(&mut local.misses_by_class).into_iter().enumerate() {
-            agg.misses_by_class[i] += c;
-        }
-        for (id, counts) in rules {
-            let entry = agg.by_rule.entry(id).or_insert([0; 6]);
-            for (a, c) in entry.iter_mut().zip(counts) {
-                *a += c;
-            }
-        }
-        if !local.latency.is_empty() {
-            let _ = agg.latency.add(&local.latency);
-            local.latency.reset();
-        }
-        if let Some(ring) = agg.journals.get_mut(worker) {
-            local.journal.drain_into(ring);
-        }
+    fn sum(&self, counter: impl Fn(&WorkerStats) -> &Counter) -> u64 {
+        self.workers.iter().map(|w| counter(w).get()).sum()
     }
 
-    /// Total requests answered so far (published).
+    /// Total requests answered so far.
     pub fn requests(&self) -> u64 {
-        self.lock().requests
+        self.sum(|w| &w.requests)
     }
 
-    /// Hits of a rule so far (published), all statuses.
+    /// Hits of a rule so far, all statuses.
     pub fn rule_hits(&self, rule: &str) -> u64 {
-        self.lock().by_rule.get(rule).map_or(0, |c| c.iter().sum())
+        self.store.rule_counts().get(rule).map_or(0, |c| c.iter().sum())
     }
 
-    /// Hits so far (published) of every rule that has any, by rule id.
+    /// Hits so far of every rule that has any, by rule id.
     pub fn rule_hit_totals(&self) -> Vec<(String, u64)> {
-        self.lock().by_rule.iter().map(|(id, c)| (id.clone(), c.iter().sum())).collect()
+        self.store.rule_counts().into_iter().map(|(id, c)| (id, c.iter().sum())).collect()
     }
 
-    /// Requests no rule answered so far (published).
+    /// Requests no rule answered so far.
     pub fn misses(&self) -> u64 {
-        self.lock().misses
+        self.sum(|w| &w.misses)
     }
 
-    /// Journal entries passing `query`, newest first.
+    /// Journal entries passing `query`, newest first (at most `query.limit`).
     pub fn journal(&self, query: &JournalQuery) -> Vec<JournalEntry> {
-        let agg = self.lock();
-        let mut all: Vec<JournalEntry> =
-            agg.journals.iter().flat_map(|r| r.iter().rev().copied()).filter(|e| query.accepts(e)).collect();
-        // Each ring is read newest first and the sort is stable, so entries of one worker
-        // within the same millisecond stay newest first.
-        all.sort_by_key(|e| std::cmp::Reverse(e.at_ms));
-        all.truncate(query.limit);
-        all
+        journal::newest(self.workers.iter().map(|w| &w.journal), query, None)
+    }
+
+    /// A cursor at the newest journal entries now: [`SharedStats::journal_since`] with it gives
+    /// only entries recorded from now on.
+    pub fn journal_cursor(&self) -> JournalCursor {
+        JournalCursor(self.workers.iter().map(|w| w.journal.newest()).collect())
+    }
+
+    /// The journal entries recorded since `cursor` was last moved, newest first, at most
+    /// `limit`; moves `cursor` past every entry recorded so far (those beyond `limit` are
+    /// skipped, not kept for later).
+    pub fn journal_since(&self, cursor: &mut JournalCursor, limit: usize) -> Vec<JournalEntry> {
+        let query = JournalQuery { limit, ..JournalQuery::default() };
+        journal::newest(self.workers.iter().map(|w| &w.journal), &query, Some(cursor))
     }
 
     /// The Prometheus text exposition of everything.
     pub fn prometheus(&self, snapshot: Option<&Snapshot>) -> String {
-        let agg = self.lock();
         let mut out = String::with_capacity(4096);
         let counter = |out: &mut String, name: &str, help: &str, v: u64| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
         };
         let _ = writeln!(out, "# HELP mockplane_requests_total Requests answered, by rule and status class (rule=\"\" for misses).");
         let _ = writeln!(out, "# TYPE mockplane_requests_total counter");
-        for (rule, counts) in &agg.by_rule {
+        for (rule, counts) in &self.store.rule_counts() {
             for (class, c) in STATUS_CLASSES.iter().zip(counts) {
                 if *c > 0 {
                     let _ = writeln!(
@@ -259,20 +217,26 @@ impl SharedStats {
                 }
             }
         }
-        for (class, c) in STATUS_CLASSES.iter().zip(agg.misses_by_class) {
+        for (i, class) in STATUS_CLASSES.iter().enumerate() {
+            let c = self.sum(|w| &w.misses_by_class[i]);
             if c > 0 {
                 let _ = writeln!(out, "mockplane_requests_total{{rule=\"\",status=\"{class}\"}} {c}");
             }
         }
-        counter(&mut out, "mockplane_misses_total", "Requests no rule matched.", agg.misses);
+        counter(&mut out, "mockplane_misses_total", "Requests no rule matched.", self.misses());
         counter(
             &mut out,
             "mockplane_refused_total",
             "Requests refused by the HTTP codec (400, 413, 431, 501, 505).",
-            agg.refused,
+            self.sum(|w| &w.refused),
         );
-        counter(&mut out, "mockplane_received_bytes_total", "Request bytes read.", agg.bytes_in);
-        counter(&mut out, "mockplane_sent_bytes_total", "Response bytes written.", agg.bytes_out);
+        counter(&mut out, "mockplane_received_bytes_total", "Request bytes read.", self.sum(|w| &w.bytes_in));
+        counter(
+            &mut out,
+            "mockplane_sent_bytes_total",
+            "Response bytes written.",
+            self.sum(|w| &w.bytes_out),
+        );
         let accepted: u64 = self.accepted.iter().map(|a| a.load(Ordering::Relaxed)).sum();
         counter(&mut out, "mockplane_connections_accepted_total", "Connections accepted.", accepted);
         let open: i64 = self.open_connections.iter().map(|a| a.load(Ordering::Relaxed)).sum();
@@ -283,22 +247,20 @@ impl SharedStats {
             "# HELP mockplane_request_duration_seconds Time from a complete request head to its answer."
         );
         let _ = writeln!(out, "# TYPE mockplane_request_duration_seconds histogram");
-        let h = &agg.latency;
-        for bound_us in [
-            50u64, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
-            1_000_000, 2_500_000, 10_000_000,
-        ] {
-            let count = h.count_between(0, bound_us);
+        let mut cumulative = 0;
+        for (i, bound_us) in LATENCY_BOUNDS_US.iter().enumerate() {
+            cumulative += self.sum(|w| &w.latency.buckets[i]);
             let _ = writeln!(
                 out,
-                "mockplane_request_duration_seconds_bucket{{le=\"{}\"}} {count}",
-                bound_us as f64 / 1e6
+                "mockplane_request_duration_seconds_bucket{{le=\"{}\"}} {cumulative}",
+                *bound_us as f64 / 1e6
             );
         }
-        let _ = writeln!(out, "mockplane_request_duration_seconds_bucket{{le=\"+Inf\"}} {}", h.len());
-        let sum_s = h.mean() * h.len() as f64 / 1e6;
+        let count = cumulative + self.sum(|w| &w.latency.buckets[LATENCY_BOUNDS_US.len()]);
+        let _ = writeln!(out, "mockplane_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let sum_s = self.sum(|w| &w.latency.sum_us) as f64 / 1e6;
         let _ = writeln!(out, "mockplane_request_duration_seconds_sum {sum_s}");
-        let _ = writeln!(out, "mockplane_request_duration_seconds_count {}", h.len());
+        let _ = writeln!(out, "mockplane_request_duration_seconds_count {count}");
 
         let version = snapshot.map_or(0, |s| s.version);
         let _ = writeln!(out, "# HELP mockplane_config_version Version of the rules in force (0: none yet).\n# TYPE mockplane_config_version gauge\nmockplane_config_version {version}");
@@ -321,4 +283,117 @@ impl SharedStats {
 
 fn escape_label(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mockplane_rules::{Format, RuleSet};
+
+    fn metric(text: &str, series: &str) -> Option<f64> {
+        text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    fn install(store: &SnapshotStore, ids: &[&str]) -> Arc<Snapshot> {
+        let yaml: String =
+            ids.iter().map(|id| format!("  - {{ id: {id}, response: {{ body: x }} }}\n")).collect();
+        let rules = RuleSet::parse(&format!("rules:\n{yaml}"), Format::Yaml).unwrap();
+        store.install(rules, "test".into(), None).unwrap();
+        store.load().unwrap()
+    }
+
+    #[test]
+    fn counters_and_latency_buckets_add_up_across_workers() {
+        let stats = SharedStats::new(2, 0, SnapshotStore::new());
+        let (w0, w1) = (stats.worker(0), stats.worker(1));
+        w0.record(None, None, 404, Duration::from_micros(10));
+        w0.record(None, None, 503, Duration::from_micros(50));
+        w1.record(None, None, 404, Duration::from_micros(51));
+        w1.record(None, None, 0, Duration::from_secs(20));
+        w1.refused.add(2);
+        w0.bytes_in.add(100);
+        w1.bytes_in.add(23);
+        assert_eq!((stats.requests(), stats.misses()), (4, 4));
+        let text = stats.prometheus(None);
+        for (series, want) in [
+            (r#"mockplane_requests_total{rule="",status="4xx"}"#, 2.0),
+            (r#"mockplane_requests_total{rule="",status="5xx"}"#, 1.0),
+            (r#"mockplane_requests_total{rule="",status="fault"}"#, 1.0),
+            ("mockplane_refused_total", 2.0),
+            ("mockplane_received_bytes_total", 123.0),
+            // `le` bounds include the bound itself.
+            (r#"mockplane_request_duration_seconds_bucket{le="0.00005"}"#, 2.0),
+            (r#"mockplane_request_duration_seconds_bucket{le="0.0001"}"#, 3.0),
+            (r#"mockplane_request_duration_seconds_bucket{le="10"}"#, 3.0),
+            (r#"mockplane_request_duration_seconds_bucket{le="+Inf"}"#, 4.0),
+            ("mockplane_request_duration_seconds_count", 4.0),
+            ("mockplane_request_duration_seconds_sum", 20.000111),
+        ] {
+            assert_eq!(metric(&text, series), Some(want), "{series} in\n{text}");
+        }
+    }
+
+    /// Hits are counted in the table that served them: a request that began on a replaced
+    /// table and ends after the swap still counts, and freeing the table loses nothing.
+    #[test]
+    fn hits_survive_swaps_and_the_freeing_of_old_tables_and_never_go_down() {
+        let store = SnapshotStore::new();
+        store.set_workers(2);
+        let stats = SharedStats::new(2, 0, store.clone());
+        let w = stats.worker(1);
+        let v1 = install(&store, &["a", "b"]);
+        w.record(Some(&v1), Some(0), 200, Duration::ZERO);
+        w.record(Some(&v1), Some(1), 500, Duration::ZERO);
+        let v2 = install(&store, &["b", "a"]);
+        assert_eq!(store.retired(), 1, "v1 is still held here");
+        w.record(Some(&v1), Some(0), 200, Duration::ZERO);
+        w.record(Some(&v2), Some(1), 201, Duration::ZERO);
+        stats.worker(0).record(Some(&v2), Some(0), 404, Duration::ZERO);
+        let before = store.rule_counts();
+        assert_eq!(before["a"], [0, 3, 0, 0, 0, 0]);
+        assert_eq!(before["b"], [0, 0, 0, 1, 1, 0]);
+        drop(v1);
+        store.reap();
+        assert_eq!(store.retired(), 0, "v1 was freed");
+        assert_eq!(store.rule_counts(), before, "its counts were kept");
+        assert_eq!(stats.rule_hits("a"), 3);
+        assert_eq!(stats.rule_hit_totals(), [("a".to_owned(), 3), ("b".to_owned(), 2)]);
+        let text = stats.prometheus(Some(&v2));
+        assert_eq!(metric(&text, r#"mockplane_requests_total{rule="a",status="2xx"}"#), Some(3.0));
+        assert_eq!(metric(&text, r#"mockplane_requests_total{rule="b",status="4xx"}"#), Some(1.0));
+        assert_eq!((stats.requests(), stats.misses()), (5, 0));
+    }
+
+    /// Totals read while tables are swapped and freed under way never go down: a dip would
+    /// read as a counter reset to Prometheus, and be reported twice to the control plane.
+    #[test]
+    fn hit_totals_read_during_swaps_never_go_down() {
+        use std::sync::atomic::AtomicBool;
+        let store = SnapshotStore::new();
+        store.set_workers(1);
+        let stats = SharedStats::new(1, 0, store.clone());
+        install(&store, &["a"]);
+        let done = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let w = stats.worker(0);
+                for i in 0..20_000 {
+                    let table = store.load().unwrap();
+                    w.record(Some(&table), Some(0), 200, Duration::ZERO);
+                    if i % 1000 == 0 {
+                        install(&store, &["a"]);
+                    }
+                }
+                done.store(true, Ordering::Relaxed);
+            });
+            let mut last = 0;
+            while !done.load(Ordering::Relaxed) {
+                let now = stats.rule_hits("a");
+                assert!(now >= last, "the total went from {last} down to {now}");
+                last = now;
+            }
+        });
+        store.reap();
+        assert_eq!(stats.rule_hits("a"), 20_000);
+    }
 }

@@ -18,9 +18,10 @@ use rand::SeedableRng;
 
 use crate::config::DataPlaneConfig;
 use crate::snapshot::Snapshot;
-use crate::stats::{LocalStats, SharedStats};
+use crate::stats::{SharedStats, WorkerStats};
 
-/// How often a worker publishes its counters and journal, and checks for shutdown.
+/// How often a worker sweeps its read deadlines, refreshes its date line, and checks for
+/// shutdown.
 pub(crate) const TICK: Duration = Duration::from_millis(100);
 
 /// The cached `date:` header line, refreshed once a second.
@@ -96,7 +97,8 @@ pub(crate) struct Worker {
     cache: RefCell<SnapshotCache>,
     /// The snapshot last handed out.
     current: RefCell<Option<LocalSnapshot>>,
-    pub(crate) stats: RefCell<LocalStats>,
+    /// This worker's counters and journal, which it alone writes.
+    pub(crate) stats: Arc<WorkerStats>,
     pub(crate) shared: Arc<SharedStats>,
     pub(crate) rng: RefCell<SmallRng>,
     pub(crate) date: RefCell<DateLine>,
@@ -127,7 +129,7 @@ impl Worker {
         Worker {
             id,
             journal_enabled: config.journal_capacity > 0,
-            stats: RefCell::new(LocalStats::new(config.journal_capacity)),
+            stats: shared.worker(id),
             config,
             cache: RefCell::new(arc_swap::Cache::new(cell)),
             current: RefCell::new(None),
@@ -201,10 +203,6 @@ impl Worker {
     pub(crate) fn draining(&self) -> bool {
         self.shutdown.load(Ordering::Relaxed)
     }
-
-    fn publish(&self) {
-        self.shared.publish(self.id, &mut self.stats.borrow_mut());
-    }
 }
 
 /// Binds a listener the way every worker does: SO_REUSEPORT, so each worker has its own and
@@ -222,7 +220,6 @@ pub(crate) async fn run(worker: Rc<Worker>, listener: TcpListener) {
                 monoio::time::sleep(TICK).await;
                 worker.sweep();
                 worker.date.borrow_mut().refresh();
-                worker.publish();
             }
         })
     };
@@ -273,7 +270,6 @@ pub(crate) async fn run(worker: Rc<Worker>, listener: TcpListener) {
         );
     }
     drop(ticker);
-    worker.publish();
     let open = worker.open.get() as i64;
     worker.shared.open_connections[worker.id].fetch_sub(open, Ordering::Relaxed);
 }

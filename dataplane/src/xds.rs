@@ -27,7 +27,6 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::journal::JournalQuery;
 use crate::snapshot::SnapshotStore;
 use crate::stats::SharedStats;
 
@@ -382,8 +381,9 @@ async fn report_loop(
     // Baselines: what earlier reports have covered.
     let mut sent_hits: std::collections::HashMap<String, u64> = stats.rule_hit_totals().into_iter().collect();
     let mut sent_misses = stats.misses();
-    let mut journal_cursor =
-        stats.journal(&JournalQuery { limit: 1, ..Default::default() }).first().map_or(0, |e| e.at_ms);
+    // Entries are named by worker and sequence number, so the cursor gives each one once, also
+    // when several share a millisecond with the last one sent.
+    let mut journal_cursor = stats.journal_cursor();
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
@@ -399,12 +399,12 @@ async fn report_loop(
             })
             .collect();
         let misses = stats.misses();
+        let mut cursor = journal_cursor.clone();
         let journal: Vec<report::JournalEntry> = stats
-            .journal(&JournalQuery { limit: JOURNAL_PER_REPORT, ..Default::default() })
+            .journal_since(&mut cursor, JOURNAL_PER_REPORT)
             .into_iter()
-            .filter(|e| e.at_ms > journal_cursor)
             .map(|e| report::JournalEntry {
-                at_ms: e.at_ms,
+                at_ms: e.at_ms(),
                 method: e.method.as_str().to_owned(),
                 target: e.target.as_str().to_owned(),
                 status: u32::from(e.status),
@@ -413,7 +413,6 @@ async fn report_loop(
                 duration_us: e.duration_us,
             })
             .collect();
-        let newest = journal.first().map_or(journal_cursor, |e| e.at_ms);
         let report = Report {
             node: Some(node.clone()),
             version_info: store.load().and_then(|s| s.config_version.clone()).unwrap_or_default(),
@@ -426,6 +425,6 @@ async fn report_loop(
         }
         sent_hits = totals.into_iter().collect();
         sent_misses = misses;
-        journal_cursor = newest;
+        journal_cursor = cursor;
     }
 }

@@ -20,6 +20,8 @@ both_drivers!(
     config_shows_the_rules_in_force,
     journal_filters,
     journal_lists_newest_first,
+    journal_limit_gives_the_newest_across_workers_in_order,
+    reading_the_journal_and_metrics_in_a_tight_loop_never_stalls_serving,
     journal_and_latency_include_delays,
     journal_can_be_turned_off,
     admin_head_requests_have_no_body,
@@ -55,7 +57,7 @@ fn healthz(driver: IoDriver) {
     assert_eq!((r.status, r.text().as_str()), (200, "ok\n"));
     let r = server.admin_get("/nope");
     assert_eq!(r.status, 404);
-    assert!(r.json()["endpoints"].as_array().is_some_and(|e| e.len() == 5));
+    assert!(r.json()["endpoints"].as_array().is_some_and(|e| e.len() == 6 && e.contains(&"POST /explain".into())));
     let r =
         Conn::open(server.admin()).request(b"POST /healthz HTTP/1.1\r\nhost: t\r\ncontent-length: 0\r\n\r\n");
     assert_eq!(r.status, 405);
@@ -201,6 +203,7 @@ fn journal_filters(driver: IoDriver) {
     assert_eq!(first["status"], 201);
     assert!(first["worker"].as_u64().is_some_and(|w| w < 2));
     assert!(first["at_ms"].as_u64().is_some_and(|t| t > 1_600_000_000_000));
+    assert!(first["seq"].as_u64().is_some_and(|s| (1..=7).contains(&s)), "{first}");
 
     let hello = server.journal("rule=hello");
     assert_eq!(hello.len(), 3);
@@ -248,6 +251,116 @@ fn journal_lists_newest_first(driver: IoDriver) {
         "/hello?n=5",
         "limit=1 is not the latest request"
     );
+}
+
+/// Each worker keeps its own journal; `/journal?limit=N` merges them into the newest N, in the
+/// order the requests arrived, and shows a request as soon as it is answered.
+fn journal_limit_gives_the_newest_across_workers_in_order(driver: IoDriver) {
+    let server = Server::start(driver, RULES);
+    // One connection on each worker (the kernel spreads connections across their listeners).
+    let mut on_worker: [Option<Conn>; 2] = [None, None];
+    for probe in 0..64 {
+        if on_worker.iter().all(Option::is_some) {
+            break;
+        }
+        let mut conn = Conn::open(server.addr());
+        let target = format!("/hello?probe={probe}");
+        assert_eq!(conn.request(&util::get(&target)).status, 200);
+        let newest = server.journal("limit=1");
+        assert_eq!(newest[0]["target"], target.as_str(), "the answered request is not in the journal yet");
+        let worker = newest[0]["worker"].as_u64().expect("a worker") as usize;
+        on_worker[worker].get_or_insert(conn);
+    }
+    let [Some(mut first), Some(mut second)] = on_worker else {
+        panic!("64 connections all went to the same worker")
+    };
+    for n in 1..=20 {
+        let conn = if n % 3 == 0 { &mut second } else { &mut first };
+        assert_eq!(conn.request(&util::get(&format!("/hello?n={n}"))).status, 200);
+    }
+    let newest = server.journal("limit=12");
+    let targets: Vec<&str> = newest.iter().map(|e| e["target"].as_str().unwrap()).collect();
+    let expected: Vec<String> = (9..=20).rev().map(|n| format!("/hello?n={n}")).collect();
+    assert_eq!(targets, expected);
+    for worker in 0..2 {
+        let seqs: Vec<u64> =
+            newest.iter().filter(|e| e["worker"] == worker).map(|e| e["seq"].as_u64().unwrap()).collect();
+        assert!(seqs.len() >= 4, "worker {worker} has {seqs:?} of the newest 12");
+        assert!(seqs.windows(2).all(|p| p[0] == p[1] + 1), "worker {worker}'s sequence numbers: {seqs:?}");
+    }
+}
+
+/// Readers of `/journal` and `/metrics` never hold up a worker: four clients' load goes on
+/// until both endpoints have been read many times over, and every request is counted and
+/// journaled once.
+fn reading_the_journal_and_metrics_in_a_tight_loop_never_stalls_serving(driver: IoDriver) {
+    use std::sync::atomic::AtomicU64;
+    const CLIENTS: usize = 4;
+    const PIPELINED: usize = 10;
+    // Enough to be sure the load overlapped the reads; the journal holds every request.
+    const READS: u64 = 10;
+    const MAX_BATCHES: usize = 1_000;
+    let server = Server::start_with(driver, Some(RULES), |c| c.journal_capacity = 50_000);
+    let stop = Arc::new(AtomicBool::new(false));
+    let reads: Arc<[AtomicU64; 2]> = Arc::new(Default::default());
+    let readers: Vec<_> = ["/journal?limit=1000", "/metrics"]
+        .into_iter()
+        .enumerate()
+        .map(|(i, path)| {
+            let (admin, stop, reads) = (server.admin(), stop.clone(), reads.clone());
+            std::thread::spawn(move || {
+                let mut conn = Conn::open(admin);
+                while !stop.load(Ordering::Relaxed) {
+                    assert_eq!(conn.request(&util::get(path)).status, 200);
+                    reads[i].fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let (addr, reads) = (server.addr(), reads.clone());
+            std::thread::spawn(move || {
+                let mut conn = Conn::open(addr);
+                let mut slowest = Duration::ZERO;
+                let mut batches = 0;
+                while batches < MAX_BATCHES && reads.iter().any(|r| r.load(Ordering::Relaxed) < READS) {
+                    let began = Instant::now();
+                    let requests: Vec<u8> = (0..PIPELINED)
+                        .flat_map(|i| util::get(&format!("/hello?c={c}&i={}", batches * PIPELINED + i)))
+                        .collect();
+                    conn.send(&requests);
+                    for _ in 0..PIPELINED {
+                        assert_eq!(conn.read_response().status, 200);
+                    }
+                    slowest = slowest.max(began.elapsed());
+                    batches += 1;
+                }
+                (batches, slowest)
+            })
+        })
+        .collect();
+    let done: Vec<(usize, Duration)> = clients.into_iter().map(|c| c.join().expect("a client")).collect();
+    stop.store(true, Ordering::Relaxed);
+    for r in readers {
+        r.join().expect("a reader");
+    }
+    let reads: Vec<u64> = reads.iter().map(|r| r.load(Ordering::Relaxed)).collect();
+    assert!(reads.iter().all(|&n| n >= READS), "{MAX_BATCHES} batches each, and only {reads:?} reads");
+    let slowest = done.iter().map(|d| d.1).max().unwrap();
+    assert!(slowest < Duration::from_secs(5), "a batch of {PIPELINED} requests waited {slowest:?}");
+
+    let total = done.iter().map(|d| d.0).sum::<usize>() * PIPELINED;
+    let text = server.metrics();
+    let counted = metric(&text, r#"mockplane_requests_total{rule="hello",status="2xx"}"#);
+    assert_eq!(counted, Some(total as f64), "{text}");
+    assert_eq!(metric(&text, "mockplane_request_duration_seconds_count"), Some(total as f64));
+    let entries = server.journal("rule=hello&limit=100000");
+    let names: std::collections::HashSet<(u64, u64)> =
+        entries.iter().map(|e| (e["worker"].as_u64().unwrap(), e["seq"].as_u64().unwrap())).collect();
+    let targets: std::collections::HashSet<&str> =
+        entries.iter().map(|e| e["target"].as_str().unwrap()).collect();
+    assert_eq!((entries.len(), names.len(), targets.len()), (total, total, total));
 }
 
 /// journal.rs documents `duration_us` as "delays included", and the histogram measures "time from a
