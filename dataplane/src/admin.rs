@@ -231,13 +231,8 @@ fn route(admin: &Admin, method: &str, target: &str, body: &[u8], keep_alive: boo
         },
         "/journal" => match journal_query(query) {
             Ok(q) => {
-                #[derive(serde::Serialize)]
-                struct Journal {
-                    entries: Vec<crate::journal::JournalEntry>,
-                }
-                // Straight to text: a `Value` tree of 10,000s of entries first took longer.
-                let body = serde_json::to_string(&Journal { entries: admin.stats.journal(&q) })
-                    .expect("journal entries serialize");
+                let entries = admin.stats.journal(&q);
+                let body = crate::explain::journal_json(&entries, snapshot.as_deref().map(|s| &s.table));
                 respond(200, "application/json", &body, keep_alive)
             }
             Err(message) => respond(

@@ -1,7 +1,11 @@
-//! `POST /explain` on the admin listener: a request described in JSON, explained against
-//! every rule of the table in force — the rule that would serve it, and the near misses ranked
-//! with what each lacked. The full explanation a default 404 leaves out; it changes no state
-//! (no budget is claimed, no scenario moves).
+//! Explanations on the admin listener, computed when asked, never when serving:
+//! - `POST /explain`: a request described in JSON, explained against every rule of the table
+//!   in force — the rule that would serve it, and the near misses ranked with what each
+//!   lacked. The full explanation a default 404 leaves out.
+//! - `/journal`: each miss it lists carries its closest rules, found as a 404 finds them, from
+//!   the entry's method and target against the rules in force when the journal is read.
+//!
+//! Neither changes state (no budget is claimed, no scenario moves).
 
 use std::net::IpAddr;
 
@@ -119,4 +123,53 @@ pub(crate) fn explain(table: &RuleTable, request: &ExplainRequest) -> serde_json
         answer["rules"] = serde_json::json!(explanation.rules);
     }
     answer
+}
+
+/// The rules a journaled miss is explained against: only its method and target were kept.
+const JOURNAL_NOTE: &str = "closest_rules of a miss are computed when the journal is read, from its method and target \
+against the rules in force now; headers, host and body are not journaled, so predicates on them show as absent";
+
+/// The `/journal` answer: `{"entries": [...]}`, each miss (a 404 that no rule served) with its
+/// `closest_rules` against `table`.
+pub(crate) fn journal_json(entries: &[crate::journal::JournalEntry], table: Option<&RuleTable>) -> String {
+    #[derive(serde::Serialize)]
+    struct Entry<'e> {
+        #[serde(flatten)]
+        entry: &'e crate::journal::JournalEntry,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        closest_rules: Option<Vec<Near>>,
+    }
+    #[derive(serde::Serialize)]
+    struct Near {
+        rule: String,
+        failed: Option<mockplane_rules::Mismatch>,
+    }
+    #[derive(serde::Serialize)]
+    struct Journal<'e> {
+        entries: Vec<Entry<'e>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        note: Option<&'static str>,
+    }
+    let mut explained = false;
+    let entries = entries
+        .iter()
+        .map(|entry| {
+            let closest_rules =
+                table.filter(|_| entry.status == 404 && entry.rule.as_str().is_empty()).map(|table| {
+                    explained = true;
+                    let req = Request::new(entry.method.as_str(), entry.target.as_str(), &[], &[]);
+                    let cx = RequestContext::new(&req);
+                    table
+                        .near_misses(&cx, 3)
+                        .rules
+                        .into_iter()
+                        .map(|v| Near { rule: v.rule_id, failed: v.failed })
+                        .collect()
+                });
+            Entry { entry, closest_rules }
+        })
+        .collect();
+    let note = explained.then_some(JOURNAL_NOTE);
+    // Straight to text: a `Value` tree of 10,000s of entries first took longer.
+    serde_json::to_string(&Journal { entries, note }).expect("journal entries serialize")
 }

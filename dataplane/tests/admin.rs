@@ -57,7 +57,9 @@ fn healthz(driver: IoDriver) {
     assert_eq!((r.status, r.text().as_str()), (200, "ok\n"));
     let r = server.admin_get("/nope");
     assert_eq!(r.status, 404);
-    assert!(r.json()["endpoints"].as_array().is_some_and(|e| e.len() == 6 && e.contains(&"POST /explain".into())));
+    assert!(r.json()["endpoints"]
+        .as_array()
+        .is_some_and(|e| e.len() == 6 && e.contains(&"POST /explain".into())));
     let r =
         Conn::open(server.admin()).request(b"POST /healthz HTTP/1.1\r\nhost: t\r\ncontent-length: 0\r\n\r\n");
     assert_eq!(r.status, 405);

@@ -18,6 +18,7 @@ both_drivers!(
     the_explain_header_can_be_turned_off,
     admin_explain_names_the_selected_rule_and_the_near_misses,
     admin_explain_refuses_bad_descriptions,
+    journaled_misses_show_their_closest_rules_when_read,
 );
 
 /// `n` rules on distinct exact paths `/api/v1/items/{i}`, then `extra`.
@@ -227,4 +228,45 @@ fn admin_explain_refuses_bad_descriptions(driver: IoDriver) {
     }
     let r = server.admin_get("/explain");
     assert_eq!(r.status, 405);
+}
+
+fn journaled_misses_show_their_closest_rules_when_read(driver: IoDriver) {
+    let server = Server::start(
+        driver,
+        r#"
+rules:
+  - id: get-user
+    match: { method: GET, path: "/users/{id}" }
+    response: { body: user }
+"#,
+    );
+    assert_eq!(server.get("/users/1").status, 200);
+    miss(&server, "DELETE", "/users/1", &[]);
+    util::poll_until("both requests journaled", std::time::Duration::from_secs(3), || {
+        (server.journal("").len() == 2).then_some(())
+    });
+    let answer = server.admin_json("/journal");
+    let entries = answer["entries"].as_array().unwrap();
+    let (missed, served) = (&entries[0], &entries[1]);
+    assert_eq!((missed["status"].as_u64(), missed["method"].as_str()), (Some(404), Some("DELETE")));
+    assert_eq!(
+        missed["closest_rules"],
+        json!([{ "rule": "get-user", "failed": { "predicate": "match.method", "expected": "method is GET", "actual": "DELETE" } }])
+    );
+    assert!(served.get("closest_rules").is_none(), "a hit has no near misses: {served}");
+    assert!(answer["note"].as_str().unwrap().contains("computed when the journal is read"));
+
+    // Computed when read: against the rules in force now, not those that refused the request.
+    server.install(
+        r#"
+rules:
+  - id: delete-user
+    match: { method: DELETE, path: "/users/{id}", headers: { x-admin: "yes" } }
+    response: { status: 204 }
+"#,
+    );
+    let entries = server.journal("status=404");
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["closest_rules"][0]["rule"], "delete-user");
+    assert_eq!(entries[0]["closest_rules"][0]["failed"]["predicate"], "match.headers.x-admin");
 }
