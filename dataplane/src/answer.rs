@@ -10,6 +10,7 @@ use mockplane_rules::{Header, Reply, Request, RequestContext};
 use smallvec::SmallVec;
 
 use crate::codec::Head;
+use crate::cors::Cors;
 use crate::journal::{InlineStr, JournalEntry};
 use crate::worker::Worker;
 
@@ -55,12 +56,21 @@ pub(crate) fn answer(
             keep_alive,
             http10,
             head_only,
+            &Cors::NONE,
         );
         worker.record(None, None, 503, None, method, target, took(None), now);
         return Outcome::Respond { start, delay: None, close: !keep_alive };
     };
     let headers: SmallVec<[Header<'_>; 16]> =
         head.headers(buf).map(|(name, value)| Header { name, value }).collect();
+    let cors = Cors::of(&snapshot.table, method, &headers);
+    if cors.is_preflight() {
+        cors.write_preflight(wbuf);
+        finish_head(wbuf, worker, keep_alive, http10);
+        wbuf.extend_from_slice(b"\r\n");
+        crate::cors::record_preflight(worker, method, target, took(None), now);
+        return Outcome::Respond { start, delay: None, close: !keep_alive };
+    }
     let mut request = Request::new(method, target, &headers, body);
     if let Some(ip) = peer {
         request = request.with_client_ip(ip);
@@ -70,7 +80,17 @@ pub(crate) fn answer(
 
     let Some(selection) = table.select(&cx) else {
         let body = miss_body(&snapshot, &cx);
-        write_simple(wbuf, worker, 404, "application/json", body.as_bytes(), keep_alive, http10, head_only);
+        write_simple(
+            wbuf,
+            worker,
+            404,
+            "application/json",
+            body.as_bytes(),
+            keep_alive,
+            http10,
+            head_only,
+            &cors,
+        );
         worker.record(Some(&snapshot), None, 404, None, method, target, took(None), now);
         return Outcome::Respond { start, delay: None, close: !keep_alive };
     };
@@ -81,6 +101,7 @@ pub(crate) fn answer(
     match answer.reply {
         Reply::Static(response) => {
             wbuf.extend_from_slice(response.head());
+            cors.write(wbuf);
             finish_head(wbuf, worker, keep_alive, http10);
             wbuf.extend_from_slice(if head_only { b"\r\n" } else { response.tail() });
             worker.record(
@@ -97,6 +118,7 @@ pub(crate) fn answer(
         }
         Reply::Rendered { status } => {
             wbuf.extend_from_slice(&render.head);
+            cors.write(wbuf);
             finish_head(wbuf, worker, keep_alive, http10);
             wbuf.extend_from_slice(b"\r\n");
             if !head_only {
@@ -134,6 +156,7 @@ pub(crate) fn answer(
                 keep_alive,
                 http10,
                 head_only,
+                &cors,
             );
             worker.record(Some(&snapshot), rule, 502, None, method, target, took(answer.delay), now);
             Outcome::Respond { start, delay: answer.delay, close: !keep_alive }
@@ -176,7 +199,8 @@ fn finish_head(wbuf: &mut Vec<u8>, worker: &Worker, keep_alive: bool, http10: bo
     }
 }
 
-/// Writes a small complete response the server makes itself (404, 502, 503).
+/// Writes a small complete response the server makes itself (404, 502, 503), with the CORS
+/// headers the request gets.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn write_simple(
     wbuf: &mut Vec<u8>,
@@ -187,6 +211,7 @@ pub(crate) fn write_simple(
     keep_alive: bool,
     http10: bool,
     head_only: bool,
+    cors: &Cors<'_>,
 ) {
     use std::io::Write as _;
     let _ = write!(
@@ -195,6 +220,7 @@ pub(crate) fn write_simple(
         mockplane_rules::reason_phrase(status),
         body.len()
     );
+    cors.write(wbuf);
     finish_head(wbuf, worker, keep_alive, http10);
     wbuf.extend_from_slice(b"\r\n");
     if !head_only {

@@ -39,6 +39,8 @@ fn new_histogram() -> Histogram<u64> {
 pub(crate) struct LocalStats {
     pub(crate) requests: u64,
     pub(crate) misses: u64,
+    /// CORS preflights answered by the rule set's policy, without a rule.
+    pub(crate) preflights: u64,
     pub(crate) refused: u64,
     pub(crate) bytes_in: u64,
     pub(crate) bytes_out: u64,
@@ -57,6 +59,7 @@ impl LocalStats {
         LocalStats {
             requests: 0,
             misses: 0,
+            preflights: 0,
             refused: 0,
             bytes_in: 0,
             bytes_out: 0,
@@ -92,6 +95,13 @@ impl LocalStats {
                 self.misses_by_class[class] += 1;
             }
         }
+        let _ = self.latency.record((took.as_micros() as u64).max(1));
+    }
+
+    /// Counts a CORS preflight answered by the policy: a request, not a miss.
+    pub(crate) fn record_preflight(&mut self, took: Duration) {
+        self.requests += 1;
+        self.preflights += 1;
         let _ = self.latency.record((took.as_micros() as u64).max(1));
     }
 
@@ -146,6 +156,7 @@ pub struct SharedStats {
 struct Aggregate {
     requests: u64,
     misses: u64,
+    preflights: u64,
     refused: u64,
     bytes_in: u64,
     bytes_out: u64,
@@ -161,6 +172,7 @@ impl SharedStats {
             inner: Mutex::new(Aggregate {
                 requests: 0,
                 misses: 0,
+                preflights: 0,
                 refused: 0,
                 bytes_in: 0,
                 bytes_out: 0,
@@ -186,6 +198,7 @@ impl SharedStats {
         let mut agg = self.lock();
         agg.requests += std::mem::take(&mut local.requests);
         agg.misses += std::mem::take(&mut local.misses);
+        agg.preflights += std::mem::take(&mut local.preflights);
         agg.refused += std::mem::take(&mut local.refused);
         agg.bytes_in += std::mem::take(&mut local.bytes_in);
         agg.bytes_out += std::mem::take(&mut local.bytes_out);
@@ -227,6 +240,11 @@ impl SharedStats {
         self.lock().misses
     }
 
+    /// CORS preflights answered by the rule set's policy so far (published).
+    pub fn preflights(&self) -> u64 {
+        self.lock().preflights
+    }
+
     /// Journal entries passing `query`, newest first.
     pub fn journal(&self, query: &JournalQuery) -> Vec<JournalEntry> {
         let agg = self.lock();
@@ -265,6 +283,12 @@ impl SharedStats {
             }
         }
         counter(&mut out, "mockplane_misses_total", "Requests no rule matched.", agg.misses);
+        counter(
+            &mut out,
+            "mockplane_cors_preflights_total",
+            "CORS preflights answered by the rule set's cors block, without a rule.",
+            agg.preflights,
+        );
         counter(
             &mut out,
             "mockplane_refused_total",
