@@ -16,6 +16,7 @@ both_drivers!(
     any_origin_without_credentials_is_answered_with_a_star,
     a_request_without_origin_is_answered_byte_for_byte_as_without_cors,
     a_swap_that_removes_the_cors_block_turns_cors_off,
+    the_demo_store_answers_a_browser_front_end,
 );
 
 const APP: &str = "http://localhost:5173";
@@ -244,4 +245,30 @@ fn a_swap_that_removes_the_cors_block_turns_cors_off(driver: IoDriver) {
     server.install(&rules("cors: { allow_origins: [\"http://localhost:5173\"] }"));
     let r = request(&server, "GET", "/pets", &origin);
     assert_eq!(cors_lines(&r), lines(&[("access-control-allow-origin", APP), ("vary", "origin")]));
+}
+
+fn the_demo_store_answers_a_browser_front_end(driver: IoDriver) {
+    let server = Server::start(driver, include_str!("../../examples/petstore.yaml"));
+    let r = request(
+        &server,
+        "OPTIONS",
+        "/pets",
+        &[
+            ("origin", APP),
+            ("access-control-request-method", "POST"),
+            ("access-control-request-headers", "content-type"),
+        ],
+    );
+    assert_eq!(r.status, 204);
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(r.header("access-control-allow-methods"), Some("POST"));
+    let r = request(&server, "GET", "/pets", &[("origin", APP)]);
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        cors_lines(&r),
+        lines(&[
+            ("access-control-allow-origin", "*"),
+            ("access-control-expose-headers", "x-total-count, location")
+        ])
+    );
 }

@@ -283,5 +283,6 @@ fn the_shipped_examples_survive_the_trip() {
         let back = rule_set_from_any(&rule_set_to_any(&set)).unwrap();
         assert_eq!(back, set, "{name}");
         assert!(!back.rules.is_empty());
+        mockplane_rules::validate(&back, &Default::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 }
