@@ -234,11 +234,15 @@ impl CorsPolicy {
         if spec.allow_credentials {
             credentials.extend_from_slice(b"access-control-allow-credentials: true\r\n");
         }
+        // Exposed headers are not asked for: `*` is sent as the wildcard it is (only without
+        // credentials, checked above).
         let mut expose_line = Vec::new();
-        if let List::Fixed(names) = &expose {
-            if !names.is_empty() {
-                push_line(&mut expose_line, "access-control-expose-headers", names.join(", ").as_bytes());
+        match &expose {
+            List::Echo => push_line(&mut expose_line, "access-control-expose-headers", b"*"),
+            List::Fixed(names) if !names.is_empty() => {
+                push_line(&mut expose_line, "access-control-expose-headers", names.join(", ").as_bytes())
             }
+            List::Fixed(_) => {}
         }
         let echo = matches!(origins, Origins::Listed { .. });
         let star = [&b"access-control-allow-origin: *\r\n"[..], &expose_line].concat();
@@ -408,7 +412,7 @@ fn valid_host(host: &str) -> bool {
 }
 
 /// A list of methods or header names: `*` (or absent, for the preflight's lists) echoes the
-/// request's, anything else is sent as written.
+/// request's (exposed headers: sends `*`), anything else is sent as written.
 enum List {
     Echo,
     Fixed(Vec<String>),

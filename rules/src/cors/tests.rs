@@ -84,6 +84,15 @@ fn listed_origins_are_echoed_with_vary_credentials_and_exposed_headers() {
 }
 
 #[test]
+fn a_star_exposes_every_header_without_credentials() {
+    let t = policy("{ expose_headers: [\"*\"] }");
+    assert_eq!(
+        headers(&t, "https://a.test"),
+        "access-control-allow-origin: *\r\naccess-control-expose-headers: *\r\n"
+    );
+}
+
+#[test]
 fn an_empty_methods_or_headers_list_allows_only_the_safelisted_ones() {
     let t = policy("{ allow_methods: [], allow_headers: [] }");
     let answer = preflight(&t, "https://a.test", "PUT", Some("x-token"));
