@@ -199,6 +199,20 @@ mod tests {
     }
 
     #[test]
+    fn a_version_that_changes_only_the_cors_block_is_a_new_version_carrying_it() {
+        let cache = SnapshotCache::new();
+        let one = cache.set("shop/staging", rules("x"), None).unwrap();
+        let mut with_cors = rules("x");
+        with_cors.cors = Some(mockplane_rules::model::Cors { max_age: Some(60), ..Default::default() });
+        let two = cache.set("shop/staging", with_cors.clone(), None).unwrap();
+        assert_ne!(one.version_info[2..], two.version_info[2..]);
+        let pushed = mockplane_proto::convert::rule_set_from_any(&two.resource).unwrap();
+        assert_eq!(pushed, with_cors);
+        let three = cache.set("shop/staging", rules("x"), None).unwrap();
+        assert_eq!(three.version_info[2..], one.version_info[2..], "turned off again: the first content");
+    }
+
+    #[test]
     fn versions_count_up_and_carry_a_content_hash() {
         let cache = SnapshotCache::new();
         let one = cache.set("shop/staging", rules("x"), None).unwrap();
@@ -225,6 +239,10 @@ mod tests {
             // rules moved and removed, set-level fields changed
             "rules:\n  - { id: c, match: { path: /c }, response: { body: c } }\n  - { id: a, match: { path: /a }, response: { json: { z: 1, a: [1, 2] } } }\n".to_owned(),
             base.replace("V: x", "V: y"),
+            base.to_owned(),
+            // only the cors block changes
+            format!("cors: {{}}\n{base}"),
+            format!("cors: {{ allow_origins: [\"https://a.test\"] }}\n{base}"),
             base.to_owned(),
         ];
         let cache = SnapshotCache::new();
@@ -297,6 +315,11 @@ mod tests {
             format!("{text}  - {{ id: a, priority: 2, response: {{ body: a }} }}\n"),
             // the upstream a kept rule names is gone
             text.replace("upstreams: { u: \"http://x\" }", "upstreams: { v: \"http://x\" }"),
+            // a cors block beside a kept rule that sets a CORS header itself
+            format!(
+                "cors: {{}}\n{}",
+                text.replace("body: a }", "body: a, headers: { access-control-allow-origin: \"*\" } }")
+            ),
         ] {
             assert_refused_as_a_whole_compile(&cache, &bad);
         }

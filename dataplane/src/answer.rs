@@ -10,6 +10,7 @@ use mockplane_rules::{Header, Reply, Request, RequestContext};
 use smallvec::SmallVec;
 
 use crate::codec::Head;
+use crate::cors::Cors;
 use crate::journal::{fault_code, Record};
 use crate::worker::Worker;
 
@@ -55,12 +56,21 @@ pub(crate) fn answer(
             keep_alive,
             http10,
             head_only,
+            &Cors::NONE,
         );
         worker.record(None, None, 503, None, method, target, took(None), now);
         return Outcome::Respond { start, delay: None, close: !keep_alive };
     };
     let headers: SmallVec<[Header<'_>; 16]> =
         head.headers(buf).map(|(name, value)| Header { name, value }).collect();
+    let cors = Cors::of(&snapshot.table, method, &headers);
+    if cors.is_preflight() {
+        cors.write_preflight(wbuf);
+        finish_head(wbuf, worker, keep_alive, http10);
+        wbuf.extend_from_slice(b"\r\n");
+        crate::cors::record_preflight(worker, method, target, took(None), now);
+        return Outcome::Respond { start, delay: None, close: !keep_alive };
+    }
     let mut request = Request::new(method, target, &headers, body);
     if let Some(ip) = peer {
         request = request.with_client_ip(ip);
@@ -72,7 +82,7 @@ pub(crate) fn answer(
         let mut body = worker.scratch.borrow_mut();
         body.clear();
         crate::miss::write_body(&mut body, table, &cx, worker.config.explain_header);
-        write_simple(wbuf, worker, 404, "application/json", &body, keep_alive, http10, head_only);
+        write_simple(wbuf, worker, 404, "application/json", &body, keep_alive, http10, head_only, &cors);
         worker.record(Some(&snapshot), None, 404, None, method, target, took(None), now);
         return Outcome::Respond { start, delay: None, close: !keep_alive };
     };
@@ -83,6 +93,7 @@ pub(crate) fn answer(
     match answer.reply {
         Reply::Static(response) => {
             wbuf.extend_from_slice(response.head());
+            cors.write(wbuf);
             finish_head(wbuf, worker, keep_alive, http10);
             wbuf.extend_from_slice(if head_only { b"\r\n" } else { response.tail() });
             worker.record(
@@ -99,6 +110,7 @@ pub(crate) fn answer(
         }
         Reply::Rendered { status } => {
             wbuf.extend_from_slice(&render.head);
+            cors.write(wbuf);
             finish_head(wbuf, worker, keep_alive, http10);
             wbuf.extend_from_slice(b"\r\n");
             if !head_only {
@@ -136,6 +148,7 @@ pub(crate) fn answer(
                 keep_alive,
                 http10,
                 head_only,
+                &cors,
             );
             worker.record(Some(&snapshot), rule, 502, None, method, target, took(answer.delay), now);
             Outcome::Respond { start, delay: answer.delay, close: !keep_alive }
@@ -154,7 +167,8 @@ fn finish_head(wbuf: &mut Vec<u8>, worker: &Worker, keep_alive: bool, http10: bo
     }
 }
 
-/// Writes a small complete response the server makes itself (404, 502, 503).
+/// Writes a small complete response the server makes itself (404, 502, 503), with the CORS
+/// headers the request gets.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn write_simple(
     wbuf: &mut Vec<u8>,
@@ -165,6 +179,7 @@ pub(crate) fn write_simple(
     keep_alive: bool,
     http10: bool,
     head_only: bool,
+    cors: &Cors<'_>,
 ) {
     // Plain copies: `write!` cost a 404 about 1,000 instructions of formatting machinery.
     wbuf.extend_from_slice(b"HTTP/1.1 ");
@@ -176,6 +191,7 @@ pub(crate) fn write_simple(
     wbuf.extend_from_slice(b"\r\ncontent-length: ");
     wbuf.extend_from_slice(decimal(body.len(), &mut [0; 20]));
     wbuf.extend_from_slice(b"\r\n");
+    cors.write(wbuf);
     finish_head(wbuf, worker, keep_alive, http10);
     wbuf.extend_from_slice(b"\r\n");
     if !head_only {

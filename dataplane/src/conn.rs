@@ -225,7 +225,8 @@ async fn serve_request(
                     Err(e) => {
                         worker.stats.refused.add(1);
                         let _ = conn.flush().await;
-                        let _ = conn.write_refusal(e.response()).await;
+                        let refusal = crate::cors::refusal_with_cors(worker, head, &conn.rbuf, e.response());
+                        let _ = conn.write_refusal(&refusal).await;
                         return false;
                     }
                 }

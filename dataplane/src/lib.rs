@@ -12,6 +12,7 @@ mod answer;
 pub mod codec;
 pub mod config;
 mod conn;
+mod cors;
 pub mod driver;
 mod explain;
 mod hits;

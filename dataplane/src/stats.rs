@@ -76,6 +76,8 @@ pub(crate) struct WorkerStats {
     id: usize,
     pub(crate) requests: Counter,
     pub(crate) misses: Counter,
+    /// CORS preflights answered by the rule set's policy, without a rule.
+    pub(crate) preflights: Counter,
     /// Requests refused by the HTTP codec.
     pub(crate) refused: Counter,
     pub(crate) bytes_in: Counter,
@@ -107,6 +109,13 @@ impl WorkerStats {
         }
         self.latency.record(took);
     }
+
+    /// Counts a CORS preflight answered by the policy: a request, not a miss.
+    pub(crate) fn record_preflight(&self, took: Duration) {
+        self.requests.add(1);
+        self.preflights.add(1);
+        self.latency.record(took);
+    }
 }
 
 /// Every worker's counters and journal, for readers; plus live gauges.
@@ -134,6 +143,7 @@ impl SharedStats {
                         id,
                         requests: Counter::default(),
                         misses: Counter::default(),
+                        preflights: Counter::default(),
                         refused: Counter::default(),
                         bytes_in: Counter::default(),
                         bytes_out: Counter::default(),
@@ -177,6 +187,11 @@ impl SharedStats {
     /// Requests no rule answered so far.
     pub fn misses(&self) -> u64 {
         self.sum(|w| &w.misses)
+    }
+
+    /// CORS preflights answered by the rule set's policy so far.
+    pub fn preflights(&self) -> u64 {
+        self.sum(|w| &w.preflights)
     }
 
     /// Journal entries passing `query`, newest first (at most `query.limit`).
@@ -224,6 +239,12 @@ impl SharedStats {
             }
         }
         counter(&mut out, "mockplane_misses_total", "Requests no rule matched.", self.misses());
+        counter(
+            &mut out,
+            "mockplane_cors_preflights_total",
+            "CORS preflights answered by the rule set's cors block, without a rule.",
+            self.preflights(),
+        );
         counter(
             &mut out,
             "mockplane_refused_total",

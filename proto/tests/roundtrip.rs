@@ -217,14 +217,29 @@ fn rule() -> impl Strategy<Value = Rule> {
         )
 }
 
+fn cors() -> impl Strategy<Value = Cors> {
+    let list = || of(vec(text(), 0..3));
+    (list(), list(), list(), vec(text(), 0..3), any::<bool>(), of(any::<u32>())).prop_map(
+        |(allow_origins, allow_methods, allow_headers, expose_headers, allow_credentials, max_age)| Cors {
+            allow_origins,
+            allow_methods,
+            allow_headers,
+            expose_headers,
+            allow_credentials,
+            max_age,
+        },
+    )
+}
+
 fn rule_set() -> impl Strategy<Value = RuleSet> {
     let map = || btree_map(text(), text(), 0..3);
-    (of(text()), of(text()), map(), map(), vec(rule(), 0..4)).prop_map(
-        |(project, environment, variables, upstreams, rules)| RuleSet {
+    (of(text()), of(text()), map(), map(), of(cors()), vec(rule(), 0..4)).prop_map(
+        |(project, environment, variables, upstreams, cors, rules)| RuleSet {
             project,
             environment,
             variables,
             upstreams,
+            cors,
             rules: rules.into_iter().map(std::sync::Arc::new).collect(),
         },
     )
@@ -237,8 +252,25 @@ proptest! {
     fn model_to_wire_to_model_is_the_identity(set in rule_set()) {
         let any = rule_set_to_any(&set);
         let back = rule_set_from_any(&any).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        prop_assert_eq!(back, set);
+        prop_assert_eq!(&back, &set);
+        // Field 6 (`cors`) goes after the rules, as prost encodes the whole message.
+        let whole = prost::Message::encode_to_vec(&mockplane_proto::config::RuleSet::from(&set));
+        prop_assert_eq!(any.value.as_ref(), whole.as_slice());
     }
+}
+
+/// An empty `cors: {}` (every list absent) and one whose lists are present but empty differ,
+/// and both survive the trip: absent means any, empty means none.
+#[test]
+fn absent_and_empty_cors_lists_stay_apart() {
+    let text = "cors: { allow_methods: [], allow_headers: [] }\nrules: []\n";
+    let set = RuleSet::parse(text, mockplane_rules::Format::Yaml).unwrap();
+    let back = rule_set_from_any(&rule_set_to_any(&set)).unwrap();
+    let cors = back.cors.as_ref().expect("the block");
+    assert_eq!((cors.allow_origins.as_ref(), cors.allow_methods.as_deref()), (None, Some(&[][..])));
+    assert_eq!(back, set);
+    let empty = RuleSet::parse("cors: {}\nrules: []\n", mockplane_rules::Format::Yaml).unwrap();
+    assert_eq!(rule_set_from_any(&rule_set_to_any(&empty)).unwrap().cors, Some(Cors::default()));
 }
 
 /// The examples a user starts from survive the trip too, and still compile.
@@ -251,5 +283,6 @@ fn the_shipped_examples_survive_the_trip() {
         let back = rule_set_from_any(&rule_set_to_any(&set)).unwrap();
         assert_eq!(back, set, "{name}");
         assert!(!back.rules.is_empty());
+        mockplane_rules::validate(&back, &Default::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 }

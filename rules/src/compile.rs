@@ -234,6 +234,9 @@ pub(crate) struct CompiledRule {
     pub(crate) counters: Option<Arc<RuleCounters>>,
     pub(crate) limited: bool,
     pub(crate) action: Action,
+    /// Where the rule's responses set a header that a rule set's `cors` block sets too
+    /// (`response.headers.access-control-allow-origin`): refused in a set with a `cors` block.
+    pub(crate) cors_header: Option<Box<str>>,
 }
 
 impl CompiledRule {
@@ -392,6 +395,7 @@ pub(crate) fn compile_rule(
         counters,
         limited,
         action,
+        cors_header: crate::cors::own_cors_header(rule),
     })
 }
 

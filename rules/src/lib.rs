@@ -18,6 +18,7 @@ pub mod request;
 pub(crate) mod body;
 mod bytes;
 mod compile;
+mod cors;
 mod explain;
 pub mod graphql;
 mod jsonpath;
@@ -31,6 +32,7 @@ mod value;
 mod whole;
 
 pub use compile::ForwardTarget;
+pub use cors::CorsPolicy;
 pub use error::{RuleSetError, ValidationError};
 pub use explain::{Explanation, Mismatch, NearMisses, RuleVerdict, NEAR_MISS_CHECKS};
 pub use load::Format;

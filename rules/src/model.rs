@@ -26,11 +26,42 @@ pub struct RuleSet {
     /// Named upstreams that `forward` actions may refer to, name → base URL.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub upstreams: BTreeMap<String, String>,
+    /// Cross-origin resource sharing for browser front ends: preflights answered without a
+    /// rule, and the CORS headers added to every answer. Absent: no CORS handling at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<Cors>,
     /// The rules, in the order that breaks ties between equally specific rules. Shared: a
     /// version made by editing another (`Arc::make_mut` on the rules it changes) shares the
     /// rest, so comparing and freeing versions costs only what changed.
     #[serde(default)]
     pub rules: Vec<Arc<Rule>>,
+}
+
+/// The rule set's CORS policy (docs/rules.md, "cors"). Every field is optional: `cors: {}`
+/// allows any origin, method and header, as Prism and Mockoon do for local development.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Cors {
+    /// `*` (any origin), exact origins (`https://app.example.com`, `null`), or origins with a
+    /// wildcard subdomain or port (`https://*.example.com`, `http://localhost:*`). Absent: `*`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_origins: Option<Vec<String>>,
+    /// Methods a preflight allows; `*` or absent: the method the preflight asks for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_methods: Option<Vec<String>>,
+    /// Request headers a preflight allows; `*` or absent: the headers the preflight asks for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_headers: Option<Vec<String>>,
+    /// Response headers the browser lets the page read beyond the safelisted ones; `*` for all
+    /// (not with credentials).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expose_headers: Vec<String>,
+    /// Whether the page may send cookies and read answers to credentialed requests.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_credentials: bool,
+    /// How long, in seconds, the browser may cache a preflight's answer (at most 86400).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<u32>,
 }
 
 /// One mock rule: when a request matches, what to answer (or where to forward it).

@@ -15,6 +15,10 @@
 //!   state ids are the store's): compared with those the cached rules were compiled with;
 //! - the table the cache describes must be the `previous` table given (each table has a
 //!   unique stamp);
+//! - the set's `cors` block is compiled into the table, never into a rule: a version that
+//!   changes only it reuses every rule, and gets a new table with the new policy (whether a rule
+//!   sets a CORS header itself is kept on the compiled rule, and checked against the block for
+//!   reused rules as for new ones);
 //! - a rule with a `file:` body is never cached (the file may change under the same source);
 //! - the position: set on the clone; hit counters and `times` budgets are looked up again in
 //!   the store by rule id and content fingerprint, exactly as a fresh compile does, so they

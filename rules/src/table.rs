@@ -16,6 +16,7 @@ use std::time::Duration;
 use rand::RngCore;
 
 use crate::compile::{compile_rule, Action, CompiledRule, ForwardTarget, HostMatcher, RuleEnv};
+use crate::cors::CorsPolicy;
 use crate::error::{Errors, RuleSetError};
 use crate::model::{FaultKind, RuleSet, SequenceMode};
 use crate::path::{Entry, PathIndex, PathPattern};
@@ -54,6 +55,8 @@ pub struct RuleTable {
     /// The selection order and the path index, shared with the version before when no rule's
     /// part in them changed (an edited response, the usual edit, leaves them as they were).
     pub(crate) routing: Arc<Routing>,
+    /// The rule set's `cors` block, compiled.
+    cors: Option<CorsPolicy>,
     variables: BTreeMap<String, String>,
     state: StateStore,
     project: Option<String>,
@@ -242,6 +245,7 @@ impl RuleTable {
                 errors.push(crate::error::key_path("upstreams", name), e);
             }
         }
+        let cors = set.cors.as_ref().and_then(|spec| CorsPolicy::compile(spec, &mut errors));
         let env = RuleEnv {
             response: ResponseEnv { variables: &set.variables, base_dir: options.base_dir.as_deref() },
             upstreams: &set.upstreams,
@@ -269,6 +273,9 @@ impl RuleTable {
                 Source::Compiled(rule) => Some(CompiledRule::reused(rule, &options.state)),
             };
             if let Some(compiled) = compiled {
+                if let (Some(_), Some(place)) = (&set.cors, &compiled.cors_header) {
+                    errors.push(format!("rules[{i}].{place}"), crate::cors::OWN_CORS_HEADER);
+                }
                 rules.push(compiled);
             }
         }
@@ -299,6 +306,7 @@ impl RuleTable {
         Ok(RuleTable {
             rules,
             routing,
+            cors,
             variables: set.variables.clone(),
             state: options.state.clone(),
             project: set.project.clone(),
@@ -336,6 +344,12 @@ impl RuleTable {
     /// The project and environment the rule set declared.
     pub fn scope(&self) -> (Option<&str>, Option<&str>) {
         (self.project.as_deref(), self.environment.as_deref())
+    }
+
+    /// The rule set's CORS policy, when it has a `cors` block: the data plane answers
+    /// preflights with it and adds its headers to every answer to an allowed origin.
+    pub fn cors(&self) -> Option<&CorsPolicy> {
+        self.cors.as_ref()
     }
 
     /// The shared state this table reads and writes.

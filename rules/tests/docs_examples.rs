@@ -1,7 +1,7 @@
 //! Every rules example in docs/rules.md still means what the page says: each ```yaml block
 //! compiles through the same calls `mockplane validate` makes (`RuleSet::parse`, then
-//! `mockplane_rules::validate`), except the deliberate error example, which must be refused with
-//! exactly the listing the page prints after it. A change to the model that leaves an example
+//! `mockplane_rules::validate`), except the deliberate error examples, which must be refused with
+//! exactly the listing the page prints after each. A change to the model that leaves an example
 //! stale fails here.
 //!
 //! Many blocks are fragments of a rules file. Each is placed where it belongs before compiling:
@@ -13,12 +13,13 @@
 //! | `match:`              | a rule's predicates            | a rule with them and `response: {}`           |
 //! | `response:`           | a rule's response              | a rule with it                                |
 //! | `body:`               | a body matcher                 | a rule matching with it, `response: {}`       |
+//! | `cors:`               | the file's cors block          | itself with `rules: []`                       |
 //!
 //! A block whose lines all repeat the same top-level key (`match: …` once per line) lists
 //! alternatives: each is compiled on its own. Fragments stand inside a file that declares the
 //! variables the page's examples read (`API_VERSION`, declared in the "File structure" example).
 //!
-//! The deliberate error example is recognised by what follows it on the page: a ```text block
+//! A deliberate error example is recognised by what follows it on the page: a ```text block
 //! that starts with `rule set refused`.
 
 use std::collections::BTreeMap;
@@ -100,6 +101,8 @@ fn as_rules_file(fragment: &str, line: usize) -> (String, bool) {
         rule(indent(fragment, 4))
     } else if first.starts_with("body:") {
         rule(format!("    match:\n{}    response: {{}}\n", indent(fragment, 6)))
+    } else if first.starts_with("cors:") {
+        format!("{fragment}rules: []\n")
     } else {
         panic!("docs/rules.md line {line}: a yaml block of a kind this test does not know:\n{fragment}")
     };
@@ -155,10 +158,10 @@ fn every_yaml_example_in_the_rules_reference_compiles_or_fails_as_documented() {
             }
         }
     }
-    // The page has ~30 rules examples and one deliberate error example; a broken extractor
-    // that finds none of them must not pass.
+    // The page has ~30 rules examples and two deliberate error examples (Errors, cors); a
+    // broken extractor that finds none of them must not pass.
     assert!(compiled >= 25, "only {compiled} examples compiled");
-    assert_eq!(refused, 1, "the page's error example was not found");
+    assert_eq!(refused, 2, "the page's error examples were not found");
 }
 
 #[test]
@@ -194,4 +197,7 @@ fn the_splitter_and_wrapper_place_fragments_where_they_belong() {
     assert!(fragment);
     let err = validate(&file, true).unwrap_err();
     assert!(err.contains("rules[0].match.method: methods are case-sensitive"), "{err}");
+    let (file, _) = as_rules_file("cors: { allow_methods: [get] }\n", 1);
+    let err = validate(&file, true).unwrap_err();
+    assert!(err.contains("cors.allow_methods[0]: methods are case-sensitive"), "{err}");
 }

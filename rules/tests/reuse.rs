@@ -323,3 +323,54 @@ fn an_edit_that_changes_how_a_rule_is_found_is_served_as_a_fresh_compile_would()
         assert!(differs, "{to:?}: the edit changes what some request gets");
     }
 }
+
+#[test]
+fn a_version_that_only_changes_the_cors_block_reuses_every_rule_and_has_the_new_policy() {
+    let options = CompileOptions { state: StateStore::new(), ..Default::default() };
+    let mut cache = RuleCache::new();
+    let v1 = build(&mut cache, None, &set(BASE), &options).0.unwrap();
+    assert!(v1.cors().is_none());
+    let origin = b"https://app.test";
+    let header = |t: &RuleTable| {
+        let mut out = Vec::new();
+        let cors = t.cors().expect("a cors block");
+        assert!(cors.allows(origin));
+        cors.write_headers(origin, &mut out);
+        String::from_utf8(out).unwrap()
+    };
+
+    let on = set(&format!("cors: {{}}\n{BASE}"));
+    let (v2, reused) = build(&mut cache, Some(&v1), &on, &options);
+    let v2 = v2.unwrap();
+    assert_eq!(reused, on.rules.len(), "the rules did not change");
+    assert_eq!(header(&v2), "access-control-allow-origin: *\r\n");
+
+    let listed = set(&format!("cors: {{ allow_origins: [\"https://app.test\"] }}\n{BASE}"));
+    let (v3, reused) = build(&mut cache, Some(&v2), &listed, &options);
+    let v3 = v3.unwrap();
+    assert_eq!(reused, listed.rules.len());
+    assert_eq!(header(&v3), "access-control-allow-origin: https://app.test\r\nvary: origin\r\n");
+
+    let (v4, _) = build(&mut cache, Some(&v3), &set(BASE), &options);
+    assert!(v4.unwrap().cors().is_none(), "removing the block turns CORS off");
+}
+
+#[test]
+fn a_reused_rule_that_sets_a_cors_header_is_refused_once_a_cors_block_appears() {
+    let options = CompileOptions { state: StateStore::new(), ..Default::default() };
+    let mut cache = RuleCache::new();
+    let own = BASE.replace(
+        "response: { body: hi }",
+        "response: { body: hi, headers: { access-control-allow-origin: \"*\" } }",
+    );
+    let v1 = build(&mut cache, None, &set(&own), &options).0.unwrap();
+    let with_cors = set(&format!("cors: {{}}\n{own}"));
+    let (v2, reused) = build(&mut cache, Some(&v1), &with_cors, &options);
+    assert_eq!(reused, with_cors.rules.len());
+    let e = v2.unwrap_err();
+    assert_eq!(e, RuleTable::compile(&with_cors, &CompileOptions::default()).unwrap_err());
+    assert!(
+        e.errors[0].to_string().starts_with("rules[0].response.headers.access-control-allow-origin: "),
+        "{e}"
+    );
+}

@@ -22,8 +22,22 @@ impl TryFrom<pb::RuleSet> for model::RuleSet {
             environment: w.environment,
             variables: w.variables,
             upstreams: w.upstreams,
+            cors: w.cors.map(model::Cors::from),
             rules,
         })
+    }
+}
+
+impl From<pb::Cors> for model::Cors {
+    fn from(w: pb::Cors) -> Self {
+        model::Cors {
+            allow_origins: w.allow_origins.map(|l| l.values),
+            allow_methods: w.allow_methods.map(|l| l.values),
+            allow_headers: w.allow_headers.map(|l| l.values),
+            expose_headers: w.expose_headers,
+            allow_credentials: w.allow_credentials,
+            max_age: w.max_age,
+        }
     }
 }
 

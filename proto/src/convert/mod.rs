@@ -78,14 +78,8 @@ pub fn rule_set_to_any(rules: &model::RuleSet) -> crate::wkt::Any {
 
 /// [`rule_set_to_any`], calling `pause` between rules (see `CompileOptions::pause`).
 pub fn rule_set_to_any_paced(rules: &model::RuleSet, pause: Option<fn()>) -> crate::wkt::Any {
-    let head = pb::RuleSet {
-        project: rules.project.clone(),
-        environment: rules.environment.clone(),
-        variables: rules.variables.clone(),
-        upstreams: rules.upstreams.clone(),
-        rules: Vec::new(),
-    };
-    let mut buf = Vec::with_capacity(head.encoded_len() + rules.rules.len() * 256);
+    let (head, tail) = head_and_tail(rules);
+    let mut buf = Vec::with_capacity(head.encoded_len() + rules.rules.len() * 256 + tail.encoded_len());
     head.encode_raw(&mut buf);
     for rule in &rules.rules {
         if let Some(pause) = pause {
@@ -93,7 +87,24 @@ pub fn rule_set_to_any_paced(rules: &model::RuleSet, pause: Option<fn()>) -> cra
         }
         prost::encoding::message::encode(RULES_FIELD, &pb::Rule::from(&**rule), &mut buf);
     }
+    tail.encode_raw(&mut buf);
     crate::wkt::Any { type_url: RULE_SET_TYPE_URL.to_owned(), value: buf.into() }
+}
+
+/// The set-level fields of `rules` as two messages without rules: those numbered before
+/// `rules` (5), encoded before them, and those after (`cors`, 6), encoded after them, where
+/// prost puts them: the resource is the whole message's own encoding, byte for byte.
+fn head_and_tail(rules: &model::RuleSet) -> (pb::RuleSet, pb::RuleSet) {
+    let head = pb::RuleSet {
+        project: rules.project.clone(),
+        environment: rules.environment.clone(),
+        variables: rules.variables.clone(),
+        upstreams: rules.upstreams.clone(),
+        rules: Vec::new(),
+        cors: None,
+    };
+    let tail = pb::RuleSet { cors: rules.cors.as_ref().map(pb::Cors::from), ..Default::default() };
+    (head, tail)
 }
 
 /// One rule encoded as a `mockplane.config.v1.Rule`: what [`split_rule_set`] yields for it.
@@ -108,16 +119,10 @@ pub fn rule_set_to_any_from_encoded<'r>(
     head: &model::RuleSet,
     rules: impl ExactSizeIterator<Item = &'r [u8]> + Clone,
 ) -> (crate::wkt::Any, Vec<bytes::Bytes>) {
-    let head = pb::RuleSet {
-        project: head.project.clone(),
-        environment: head.environment.clone(),
-        variables: head.variables.clone(),
-        upstreams: head.upstreams.clone(),
-        rules: Vec::new(),
-    };
+    let (head, tail) = head_and_tail(head);
     let total: usize =
         rules.clone().map(|r| r.len() + 1 + prost::encoding::encoded_len_varint(r.len() as u64)).sum();
-    let mut buf = Vec::with_capacity(head.encoded_len() + total);
+    let mut buf = Vec::with_capacity(head.encoded_len() + total + tail.encoded_len());
     head.encode_raw(&mut buf);
     let mut ranges = Vec::with_capacity(rules.len());
     for rule in rules {
@@ -126,6 +131,7 @@ pub fn rule_set_to_any_from_encoded<'r>(
         ranges.push(buf.len()..buf.len() + rule.len());
         buf.extend_from_slice(rule);
     }
+    tail.encode_raw(&mut buf);
     let value = bytes::Bytes::from(buf);
     let slices = ranges.into_iter().map(|r| value.slice(r)).collect();
     (crate::wkt::Any { type_url: RULE_SET_TYPE_URL.to_owned(), value }, slices)
@@ -207,6 +213,7 @@ pub fn split_rule_set(any: &crate::wkt::Any) -> Result<SplitRuleSet, ConversionE
         environment: head.environment,
         variables: head.variables,
         upstreams: head.upstreams,
+        cors: head.cors.map(model::Cors::from),
         rules: Vec::new(),
     };
     Ok(SplitRuleSet { head, rules })
@@ -234,6 +241,8 @@ struct RuleSetHead {
     variables: BTreeMap<String, String>,
     #[prost(btree_map = "string, string", tag = "4")]
     upstreams: BTreeMap<String, String>,
+    #[prost(message, optional, tag = "6")]
+    cors: Option<pb::Cors>,
 }
 
 #[cfg(test)]
@@ -243,14 +252,14 @@ mod tests {
 
     #[test]
     fn rules_encoded_one_by_one_are_the_bytes_of_the_whole_message() {
-        let text = "project: shop\nenvironment: staging\nvariables: { a: b }\nrules:\n  - id: x\n    response: {}\n  - id: y\n    response: { status: 201 }\n";
+        let text = "project: shop\nenvironment: staging\nvariables: { a: b }\ncors: { allow_origins: [\"https://a.test\"], max_age: 60 }\nrules:\n  - id: x\n    response: {}\n  - id: y\n    response: { status: 201 }\n";
         let set = model::RuleSet::parse(text, mockplane_rules::Format::Yaml).unwrap();
         assert_eq!(rule_set_to_any(&set).value.as_ref(), pb::RuleSet::from(&set).encode_to_vec().as_slice());
     }
 
     #[test]
     fn a_split_rule_set_holds_each_rule_s_own_encoding_and_the_head() {
-        let text = "project: shop\nvariables: { a: b }\nupstreams: { u: \"http://x\" }\nrules:\n  - id: x\n    response: {}\n  - id: y\n    response: { status: 201 }\n  - id: x2\n    response: {}\n";
+        let text = "project: shop\nvariables: { a: b }\nupstreams: { u: \"http://x\" }\ncors: { allow_headers: [] }\nrules:\n  - id: x\n    response: {}\n  - id: y\n    response: { status: 201 }\n  - id: x2\n    response: {}\n";
         let set = model::RuleSet::parse(text, mockplane_rules::Format::Yaml).unwrap();
         let any = rule_set_to_any(&set);
         let split = split_rule_set(&any).unwrap();
@@ -277,7 +286,7 @@ mod tests {
 
     #[test]
     fn a_resource_assembled_from_encoded_rules_is_the_whole_encoding() {
-        let text = "project: shop\nvariables: { a: b }\nrules:\n  - id: x\n    response: { json: { z: 1, a: [true, null] } }\n  - id: y\n    response: { status: 201 }\n";
+        let text = "project: shop\nvariables: { a: b }\ncors: { expose_headers: [x-id] }\nrules:\n  - id: x\n    response: { json: { z: 1, a: [true, null] } }\n  - id: y\n    response: { status: 201 }\n";
         let set = model::RuleSet::parse(text, mockplane_rules::Format::Yaml).unwrap();
         let encoded: Vec<Vec<u8>> = set.rules.iter().map(|r| rule_to_bytes(r)).collect();
         let (any, slices) = rule_set_to_any_from_encoded(&set, encoded.iter().map(Vec::as_slice));

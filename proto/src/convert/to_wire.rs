@@ -14,6 +14,28 @@ impl From<&model::RuleSet> for pb::RuleSet {
             variables: m.variables.clone(),
             upstreams: m.upstreams.clone(),
             rules: m.rules.iter().map(|r| pb::Rule::from(&**r)).collect(),
+            cors: m.cors.as_ref().map(pb::Cors::from),
+        }
+    }
+}
+
+impl From<&model::Cors> for pb::Cors {
+    fn from(m: &model::Cors) -> Self {
+        let model::Cors {
+            allow_origins,
+            allow_methods,
+            allow_headers,
+            expose_headers,
+            allow_credentials,
+            max_age,
+        } = m;
+        pb::Cors {
+            allow_origins: allow_origins.as_deref().map(strings),
+            allow_methods: allow_methods.as_deref().map(strings),
+            allow_headers: allow_headers.as_deref().map(strings),
+            expose_headers: expose_headers.clone(),
+            allow_credentials: *allow_credentials,
+            max_age: *max_age,
         }
     }
 }
