@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use mockplane_controlplane::ControlPlane;
+use mockplane_controlplane::{ControlPlane, Limits};
 use mockplane_dataplane::{DataPlaneConfig, IoDriver, RunningDataPlane, SnapshotStore, XdsClientConfig};
 use mockplane_rules::{Format, RuleSet};
 
@@ -32,9 +32,13 @@ struct Cp {
 
 impl Cp {
     fn start(addr: SocketAddr) -> Cp {
+        Cp::start_with(addr, Limits::default())
+    }
+
+    fn start_with(addr: SocketAddr, limits: Limits) -> Cp {
         let runtime =
             tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-        let state = ControlPlane::new();
+        let state = ControlPlane::with_limits(limits);
         let listener = runtime.block_on(async {
             // A restarted control plane binds the port its predecessor had; give the kernel a
             // moment if it still holds it.
@@ -75,7 +79,17 @@ impl Drop for Cp {
 }
 
 fn dataplane(url: &str, node: &str, state_dir: Option<&Path>, max_rules: usize) -> RunningDataPlane {
-    let mut xds = XdsClientConfig::new(url, ENV, node);
+    dataplane_of(ENV, url, node, state_dir, max_rules)
+}
+
+fn dataplane_of(
+    environment: &str,
+    url: &str,
+    node: &str,
+    state_dir: Option<&Path>,
+    max_rules: usize,
+) -> RunningDataPlane {
+    let mut xds = XdsClientConfig::new(url, environment, node);
     xds.state_dir = state_dir.map(Path::to_path_buf);
     xds.max_rules = max_rules;
     xds.report_interval = Duration::from_millis(100);
@@ -251,4 +265,53 @@ fn hit_counts_reach_the_control_plane_summed_across_data_planes() {
     for dp in dps {
         dp.shutdown();
     }
+}
+
+#[test]
+fn a_data_plane_the_control_plane_refuses_says_why_in_readyz() {
+    let cp = Cp::start("127.0.0.1:0".parse().unwrap());
+    cp.set(rules(1, "one"));
+    let dp = dataplane_of("shop/prod", &cp.url(), "dp-typo", None, 0);
+    let mut last = serde_json::Value::Null;
+    eventually("/readyz names the refusal", || {
+        last = readyz(&dp);
+        last["control_plane"]["last_error"].as_str().is_some_and(|e| e.contains("refused"))
+    });
+    assert_eq!(last["ready"], false);
+    assert_eq!(
+        last["control_plane"]["last_error"],
+        "the control plane refused this data plane (NotFound): environment \"shop/prod\" is not served \
+         by this control plane (it serves: shop/staging)"
+    );
+    assert!(cp.state.registry.node("dp-typo").is_none());
+    dp.shutdown();
+}
+
+#[test]
+fn reports_the_control_plane_refuses_are_named_in_readyz_while_rules_keep_coming() {
+    // Small enough that a report with a few journal entries is over it; an xDS request is not.
+    let cp = Cp::start_with(
+        "127.0.0.1:0".parse().unwrap(),
+        Limits { max_message_bytes: 1024, ..Limits::default() },
+    );
+    let v1 = cp.set(rules(1, "one"));
+    let dp = dataplane(&cp.url(), "dp-1", None, 0);
+    eventually("v1 ACKed", || all_acked(&cp, 1, &v1));
+    for _ in 0..10 {
+        assert_eq!(get(&dp, &format!("/r0?{}", "x".repeat(200))).0, 200);
+    }
+    let mut last = serde_json::Value::Null;
+    eventually("/readyz names the refused reports", || {
+        last = readyz(&dp);
+        !last["control_plane"]["last_report_error"].is_null()
+    });
+    let error = last["control_plane"]["last_report_error"].as_str().unwrap();
+    assert!(error.starts_with("the control plane refused this data plane (OutOfRange)"), "{error}");
+    assert!(error.contains("--max-message-bytes 1024"), "{error}");
+    assert_eq!(cp.state.reports.hits(ENV, "r0"), 0);
+    // The rules link is unaffected.
+    let v2 = cp.set(rules(1, "two"));
+    eventually("v2 ACKed", || all_acked(&cp, 1, &v2));
+    assert_eq!(get(&dp, "/r0"), (200, "two".into()));
+    dp.shutdown();
 }

@@ -14,7 +14,9 @@ pub mod config;
 mod conn;
 pub mod driver;
 pub mod journal;
+mod link;
 pub mod pace;
+mod report;
 pub mod server;
 pub mod snapshot;
 pub mod stats;
@@ -22,6 +24,7 @@ mod worker;
 pub mod xds;
 
 pub use config::{DataPlaneConfig, IoDriver};
+pub use link::XdsConfigError;
 pub use server::{start, RunningDataPlane, ShutdownHandle, StartError};
 pub use snapshot::{LinkStatus, Snapshot, SnapshotRules, SnapshotStore};
 pub use xds::XdsClientConfig;

@@ -19,6 +19,9 @@ pub enum StartError {
     /// The rules file could not be loaded.
     #[error(transparent)]
     Rules(#[from] LoadError),
+    /// The control-plane settings cannot work.
+    #[error(transparent)]
+    Xds(#[from] crate::link::XdsConfigError),
     /// A listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -95,6 +98,9 @@ impl ShutdownHandle {
 /// Starts a data plane: loads the rules file (if any), starts the workers and the admin
 /// listener, and returns once every listener is bound.
 pub fn start(config: DataPlaneConfig, store: SnapshotStore) -> Result<RunningDataPlane, StartError> {
+    if let Some(xds) = &config.xds {
+        crate::link::check(xds)?;
+    }
     let config = Arc::new(config);
     // Stamped before the first read: an edit landing after it is seen by the watcher, even
     // when the watcher thread starts late (it used to stamp the file itself, and missed an

@@ -77,6 +77,8 @@ pub struct LinkStatus {
     pub last_error: Option<String>,
     /// The last version refused (NACKed), and why.
     pub last_nack: Option<String>,
+    /// Why the control plane refused this data plane's reports, if it did on this connection.
+    pub last_report_error: Option<String>,
 }
 
 /// Why a rules file could not be loaded.
