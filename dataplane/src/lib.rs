@@ -26,5 +26,5 @@ pub mod xds;
 pub use config::{DataPlaneConfig, IoDriver};
 pub use link::XdsConfigError;
 pub use server::{start, RunningDataPlane, ShutdownHandle, StartError};
-pub use snapshot::{LinkStatus, Snapshot, SnapshotRules, SnapshotStore};
+pub use snapshot::{FileStatus, LinkStatus, RefusedEdit, Snapshot, SnapshotRules, SnapshotStore};
 pub use xds::XdsClientConfig;

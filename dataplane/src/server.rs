@@ -108,6 +108,7 @@ pub fn start(config: DataPlaneConfig, store: SnapshotStore) -> Result<RunningDat
     let loaded_stamp = config.rules.as_deref().and_then(crate::snapshot::file_stamp);
     if let Some(path) = &config.rules {
         let version = store.install_file(path)?;
+        store.note_file(path, Ok(version));
         tracing::info!(path = %path.display(), version, rules = store.load().map_or(0, |s| s.table.len()), "rules loaded");
     }
     if let Some(xds) = &config.xds {
