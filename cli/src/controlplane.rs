@@ -7,9 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::builder::TypedValueParser as _;
 use mockplane_controlplane::file::{load_rules_file, RulesFileWatch};
+use mockplane_controlplane::limits::{DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_NODES};
 use mockplane_controlplane::server::bind;
-use mockplane_controlplane::ControlPlane;
+use mockplane_controlplane::{ControlPlane, Limits};
 
 #[derive(clap::Args)]
 pub(crate) struct ControlplaneArgs {
@@ -22,6 +24,15 @@ pub(crate) struct ControlplaneArgs {
     /// Where the xDS (gRPC) server listens.
     #[arg(long, default_value = "127.0.0.1:18000")]
     xds_listen: SocketAddr,
+    /// The largest gRPC message accepted from a data plane (an xDS request, a report), in
+    /// bytes; larger ones are refused with OUT_OF_RANGE. Pushes of rule sets are not limited
+    /// by this.
+    #[arg(long, default_value_t = DEFAULT_MAX_MESSAGE_BYTES, value_parser = clap::value_parser!(u32).range(1024..).map(|n| n as usize))]
+    max_message_bytes: usize,
+    /// Data planes remembered; a new one takes the place of the one disconnected the longest,
+    /// and is refused (RESOURCE_EXHAUSTED) when all are connected.
+    #[arg(long, default_value_t = DEFAULT_MAX_NODES, value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
+    max_nodes: usize,
 }
 
 pub(crate) fn run(args: ControlplaneArgs) -> ExitCode {
@@ -36,7 +47,10 @@ pub(crate) fn run(args: ControlplaneArgs) -> ExitCode {
 }
 
 async fn serve(args: ControlplaneArgs) -> ExitCode {
-    let cp = ControlPlane::new();
+    let cp = ControlPlane::with_limits(Limits {
+        max_message_bytes: args.max_message_bytes,
+        max_nodes: args.max_nodes,
+    });
     let watch = RulesFileWatch::new(args.rules.clone());
     match load_rules_file(&cp.cache, &args.environment, &args.rules) {
         Ok(s) => {

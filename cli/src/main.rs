@@ -58,29 +58,32 @@ enum Command {
     },
 }
 
+/// Where the rules come from: exactly one of a file or a control plane (checked in `main`, to
+/// say so in words). The flags that only mean something with a control plane are refused with
+/// a file, rather than silently ignored.
 #[derive(clap::Args)]
 struct DataplaneArgs {
     /// The rules file to serve; reloaded when it changes on disk.
-    #[arg(long, required_unless_present = "control_plane", conflicts_with = "control_plane")]
+    #[arg(long, conflicts_with = "control_plane")]
     rules: Option<PathBuf>,
     /// Take rules from this control plane (xDS), e.g. http://127.0.0.1:18000.
     #[arg(long, requires = "environment")]
     control_plane: Option<String>,
     /// With --control-plane: the environment served, project/environment.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "rules")]
     environment: Option<String>,
     /// With --control-plane: this data plane's id (default: the host name).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "rules")]
     node_id: Option<String>,
     /// With --control-plane: where the last good snapshot is kept, so that a restart serves
     /// without the control plane.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "rules")]
     state_dir: Option<PathBuf>,
     /// With --control-plane: refuse (NACK) rule sets with more rules than this; 0: no limit.
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, default_value_t = 100_000, conflicts_with = "rules")]
     max_rules: usize,
     /// With --control-plane: seconds between reports of hit counts and journal entries.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, conflicts_with = "rules")]
     report_interval: f64,
     /// Where traffic is served.
     #[arg(long, default_value = "127.0.0.1:9090")]
@@ -123,6 +126,22 @@ struct DataplaneArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Dataplane(args) = &cli.command {
+        if args.rules.is_none() && args.control_plane.is_none() {
+            use clap::CommandFactory as _;
+            let mut cli = Cli::command();
+            cli.build();
+            let dataplane =
+                cli.find_subcommand_mut("dataplane").expect("the dataplane subcommand is defined");
+            dataplane
+                .error(
+                    clap::error::ErrorKind::MissingRequiredArgument,
+                    "one of --rules FILE or --control-plane URL (with --environment) is needed: \
+                     where the rules come from",
+                )
+                .exit();
+        }
+    }
     init_logging(cli.log_format);
     match cli.command {
         Command::Dataplane(args) => run_dataplane(args),
@@ -132,9 +151,21 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only for a person at a terminal: escape codes in a file, a pipe or a log
+    // collector are noise. NO_COLOR (https://no-color.org) turns them off at a terminal too.
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        // When the log's reader goes away, tracing-subscriber reports the failed write with
+        // `eprintln!`, which panics on the same broken stderr: that killed the thread logging
+        // (the xDS client, the signal handler, so SIGTERM then hung) or the whole process. A
+        // data plane must outlive its log reader.
+        .log_internal_errors(false);
     match format {
         LogFormat::Human => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -231,7 +262,7 @@ fn validate(file: &PathBuf) -> ExitCode {
     });
     match result {
         Ok(n) => {
-            println!("{}: {n} rules, valid", file.display());
+            println!("{}: {n} rule{}, valid", file.display(), if n == 1 { "" } else { "s" });
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use mockplane_controlplane::ControlPlane;
+use mockplane_controlplane::{ControlPlane, Limits};
 use mockplane_dataplane::{DataPlaneConfig, IoDriver, RunningDataPlane, SnapshotStore, XdsClientConfig};
 use mockplane_rules::{Format, RuleSet};
 
@@ -32,9 +32,13 @@ struct Cp {
 
 impl Cp {
     fn start(addr: SocketAddr) -> Cp {
+        Cp::start_with(addr, Limits::default())
+    }
+
+    fn start_with(addr: SocketAddr, limits: Limits) -> Cp {
         let runtime =
             tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-        let state = ControlPlane::new();
+        let state = ControlPlane::with_limits(limits);
         let listener = runtime.block_on(async {
             // A restarted control plane binds the port its predecessor had; give the kernel a
             // moment if it still holds it.
@@ -75,7 +79,17 @@ impl Drop for Cp {
 }
 
 fn dataplane(url: &str, node: &str, state_dir: Option<&Path>, max_rules: usize) -> RunningDataPlane {
-    dataplane_with(url, node, 1, |xds| {
+    dataplane_of(ENV, url, node, state_dir, max_rules)
+}
+
+fn dataplane_of(
+    environment: &str,
+    url: &str,
+    node: &str,
+    state_dir: Option<&Path>,
+    max_rules: usize,
+) -> RunningDataPlane {
+    dataplane_with(environment, url, node, 1, |xds| {
         xds.state_dir = state_dir.map(Path::to_path_buf);
         xds.max_rules = max_rules;
     })
@@ -83,12 +97,13 @@ fn dataplane(url: &str, node: &str, state_dir: Option<&Path>, max_rules: usize) 
 
 /// A data plane of `workers` workers, reporting every 100 ms unless `tweak` says otherwise.
 fn dataplane_with(
+    environment: &str,
     url: &str,
     node: &str,
     workers: usize,
     tweak: impl FnOnce(&mut XdsClientConfig),
 ) -> RunningDataPlane {
-    let mut xds = XdsClientConfig::new(url, ENV, node);
+    let mut xds = XdsClientConfig::new(url, environment, node);
     xds.report_interval = Duration::from_millis(100);
     xds.backoff_initial = Duration::from_millis(50);
     xds.backoff_max = Duration::from_millis(200);
@@ -152,7 +167,7 @@ fn a_change_reaches_one_and_ten_data_planes_and_each_acks_it() {
         for dp in &dps {
             assert_eq!(get(dp, "/r2"), (200, "two".into()), "the new rules answer once ACKed");
             let ready = readyz(dp);
-            assert_eq!(ready["config_version"], v2.as_str());
+            assert_eq!(ready["version"], v2.as_str());
             assert_eq!(ready["stale"], false);
         }
         let node = cp.state.registry.node("dp-0").unwrap();
@@ -181,7 +196,7 @@ fn a_rule_set_a_data_plane_refuses_is_nacked_and_the_old_rules_keep_answering() 
     assert_eq!(get(&dp, "/r1"), (200, "one".into()), "the old rules keep answering");
     assert_eq!(get(&dp, "/r2").0, 404);
     let ready = readyz(&dp);
-    assert_eq!(ready["config_version"], v1.as_str());
+    assert_eq!(ready["version"], v1.as_str());
     assert!(ready["control_plane"]["last_nack"].as_str().unwrap().contains("--max-rules 2"), "{ready}");
     // A version it can take is applied as usual, and clears the NACK.
     let v3 = cp.set(rules(1, "three"));
@@ -235,7 +250,9 @@ fn a_data_plane_restarted_without_a_control_plane_serves_its_persisted_snapshot(
     let dp = dataplane(&cp.url(), "dp-1", Some(state.path()), 0);
     let ready = readyz(&dp);
     assert_eq!(ready["ready"], true);
-    assert_eq!(ready["config_version"], v1.as_str());
+    // One version, the control plane's, as before the restart: not also a local count.
+    assert_eq!(ready["version"], v1.as_str());
+    assert_eq!(ready.get("config_version"), None, "{ready}");
     assert_eq!(ready["stale"], true);
     assert!(ready["source"].as_str().unwrap().contains("persisted snapshot"), "{ready}");
     assert_eq!(get(&dp, "/r1"), (200, "persisted".into()));
@@ -265,6 +282,55 @@ fn hit_counts_reach_the_control_plane_summed_across_data_planes() {
     }
 }
 
+#[test]
+fn a_data_plane_the_control_plane_refuses_says_why_in_readyz() {
+    let cp = Cp::start("127.0.0.1:0".parse().unwrap());
+    cp.set(rules(1, "one"));
+    let dp = dataplane_of("shop/prod", &cp.url(), "dp-typo", None, 0);
+    let mut last = serde_json::Value::Null;
+    eventually("/readyz names the refusal", || {
+        last = readyz(&dp);
+        last["control_plane"]["last_error"].as_str().is_some_and(|e| e.contains("refused"))
+    });
+    assert_eq!(last["ready"], false);
+    assert_eq!(
+        last["control_plane"]["last_error"],
+        "the control plane refused this data plane (NotFound): environment \"shop/prod\" is not served \
+         by this control plane (it serves: shop/staging)"
+    );
+    assert!(cp.state.registry.node("dp-typo").is_none());
+    dp.shutdown();
+}
+
+#[test]
+fn reports_the_control_plane_refuses_are_named_in_readyz_while_rules_keep_coming() {
+    // Small enough that a report with a few journal entries is over it; an xDS request is not.
+    let cp = Cp::start_with(
+        "127.0.0.1:0".parse().unwrap(),
+        Limits { max_message_bytes: 1024, ..Limits::default() },
+    );
+    let v1 = cp.set(rules(1, "one"));
+    let dp = dataplane(&cp.url(), "dp-1", None, 0);
+    eventually("v1 ACKed", || all_acked(&cp, 1, &v1));
+    for _ in 0..10 {
+        assert_eq!(get(&dp, &format!("/r0?{}", "x".repeat(200))).0, 200);
+    }
+    let mut last = serde_json::Value::Null;
+    eventually("/readyz names the refused reports", || {
+        last = readyz(&dp);
+        !last["control_plane"]["last_report_error"].is_null()
+    });
+    let error = last["control_plane"]["last_report_error"].as_str().unwrap();
+    assert!(error.starts_with("the control plane refused this data plane (OutOfRange)"), "{error}");
+    assert!(error.contains("--max-message-bytes 1024"), "{error}");
+    assert_eq!(cp.state.reports.hits(ENV, "r0"), 0);
+    // The rules link is unaffected.
+    let v2 = cp.set(rules(1, "two"));
+    eventually("v2 ACKed", || all_acked(&cp, 1, &v2));
+    assert_eq!(get(&dp, "/r0"), (200, "two".into()));
+    dp.shutdown();
+}
+
 /// Bursts of pipelined requests are answered many to a millisecond, and reports (every 20 ms)
 /// keep falling between two entries of the same millisecond: each entry still reaches the
 /// control plane, once.
@@ -275,7 +341,8 @@ fn journal_entries_sharing_a_millisecond_each_reach_the_control_plane_once() {
     const PIPELINED: usize = 25;
     let cp = Cp::start("127.0.0.1:0".parse().unwrap());
     let v1 = cp.set(rules(1, "one"));
-    let dp = dataplane_with(&cp.url(), "dp-burst", 2, |xds| xds.report_interval = Duration::from_millis(20));
+    let dp =
+        dataplane_with(ENV, &cp.url(), "dp-burst", 2, |xds| xds.report_interval = Duration::from_millis(20));
     eventually("v1 ACKed", || all_acked(&cp, 1, &v1));
     let mut conns: Vec<std::net::TcpStream> =
         (0..2).map(|_| std::net::TcpStream::connect(dp.listen_addr()).unwrap()).collect();

@@ -5,12 +5,17 @@
 //! control plane accepts is one every data plane can load; a refused set changes nothing and
 //! reaches no data plane. The resource is encoded once per version, not once per stream.
 //! Every xDS stream of the environment watches its cell and is woken by a new version.
+//!
+//! The environments it holds are those the operator set rules for: looking up or subscribing
+//! to any other name creates nothing, so a client cannot grow the cache by inventing names.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
+
+use mockplane_proto::names::NameError;
 
 use mockplane_rules::{RuleSet, RuleSetError};
 
@@ -34,14 +39,23 @@ pub struct EnvSnapshot {
     pub resource: mockplane_proto::wkt::Any,
     /// When the version was set.
     pub created_at: SystemTime,
+    /// The rule ids, built the first time a report asks (most versions are never asked).
+    rule_ids: OnceLock<rustc_hash::FxHashSet<String>>,
+}
+
+impl EnvSnapshot {
+    /// Whether this version has a rule with this id.
+    pub fn has_rule(&self, id: &str) -> bool {
+        self.rule_ids.get_or_init(|| self.rules.rules.iter().map(|r| r.id.clone()).collect()).contains(id)
+    }
 }
 
 /// Why a rule set was not accepted.
 #[derive(Debug, thiserror::Error)]
 pub enum SetError {
-    /// The environment name is not `project/environment`.
-    #[error("environment {0:?} is not of the form project/environment")]
-    BadEnvironment(String),
+    /// The environment name is not `project/environment` (or too long, or unprintable).
+    #[error(transparent)]
+    BadEnvironment(#[from] NameError),
     /// The rules do not compile.
     #[error("the rules were refused:\n{0}")]
     Invalid(#[from] RuleSetError),
@@ -58,12 +72,9 @@ pub struct SnapshotCache {
     pause: Option<fn()>,
 }
 
-/// Checks that `environment` reads `project/environment`, both parts non-empty.
+/// Checks that `environment` reads `project/environment` (see [`mockplane_proto::names`]).
 pub fn check_environment(environment: &str) -> Result<(), SetError> {
-    match environment.split_once('/') {
-        Some((p, e)) if !p.is_empty() && !e.is_empty() && !e.contains('/') => Ok(()),
-        _ => Err(SetError::BadEnvironment(environment.to_owned())),
-    }
+    Ok(mockplane_proto::names::check_environment(environment)?)
 }
 
 impl SnapshotCache {
@@ -78,10 +89,17 @@ impl SnapshotCache {
         SnapshotCache { pause: Some(pause), ..SnapshotCache::default() }
     }
 
+    /// The environment's cell, created for a version being set.
     fn cell<R>(&self, environment: &str, f: impl FnOnce(&Cell) -> R) -> R {
         let mut cells = self.cells.lock().unwrap_or_else(|p| p.into_inner());
         let cell = cells.entry(environment.to_owned()).or_insert_with(|| watch::channel(None).0);
         f(cell)
+    }
+
+    /// The environment's cell, if it has one: never created by a lookup.
+    fn existing<R>(&self, environment: &str, f: impl FnOnce(&Cell) -> R) -> Option<R> {
+        let cells = self.cells.lock().unwrap_or_else(|p| p.into_inner());
+        cells.get(environment).map(f)
     }
 
     /// Validates and compiles `rules`; if they are good, makes them the environment's next
@@ -120,6 +138,7 @@ impl SnapshotCache {
                 rules,
                 resource,
                 created_at: SystemTime::now(),
+                rule_ids: OnceLock::new(),
             });
             cell.send_replace(Some(snapshot.clone()));
             snapshot
@@ -130,12 +149,13 @@ impl SnapshotCache {
 
     /// The version in force for `environment`, if any.
     pub fn get(&self, environment: &str) -> Option<Arc<EnvSnapshot>> {
-        self.cell(environment, |cell| cell.borrow().clone())
+        self.existing(environment, |cell| cell.borrow().clone()).flatten()
     }
 
-    /// A receiver that sees every new version of `environment` (and the current one).
-    pub fn subscribe(&self, environment: &str) -> watch::Receiver<Option<Arc<EnvSnapshot>>> {
-        self.cell(environment, |cell| cell.subscribe())
+    /// A receiver that sees every new version of `environment` (and the current one); `None`
+    /// when the environment has no rules here.
+    pub fn subscribe(&self, environment: &str) -> Option<watch::Receiver<Option<Arc<EnvSnapshot>>>> {
+        self.existing(environment, |cell| cell.subscribe())
     }
 
     /// The environments that have a rule set.
@@ -346,6 +366,19 @@ mod tests {
             assert!(matches!(cache.set(bad, rules("x"), None), Err(SetError::BadEnvironment(_))), "{bad}");
         }
         assert!(cache.environments().is_empty());
+    }
+
+    #[test]
+    fn looking_up_unknown_environments_creates_nothing() {
+        let cache = SnapshotCache::new();
+        for i in 0..100 {
+            assert!(cache.get(&format!("p/e{i}")).is_none());
+            assert!(cache.subscribe(&format!("p/e{i}")).is_none());
+        }
+        assert_eq!(cache.cells.lock().unwrap().len(), 0);
+        let v = cache.set("shop/staging", rules("x"), None).unwrap();
+        assert!(v.has_rule("a") && !v.has_rule("b"));
+        assert!(cache.subscribe("shop/staging").is_some());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! - [`registry`]: the data planes, what they have ACKed or NACKed, with events;
 //! - [`reports`]: hit counts and journal entries the data planes send back;
 //! - [`file`]: the file-backed mode (`mockplane controlplane --rules FILE`);
+//! - [`limits`]: what it accepts from the network and how much it remembers;
 //! - [`server`]: the gRPC server that joins them.
 
 #![deny(rust_2018_idioms)]
@@ -13,6 +14,7 @@
 
 pub mod cache;
 pub mod file;
+pub mod limits;
 pub mod registry;
 pub mod reports;
 mod reuse;
@@ -20,6 +22,7 @@ pub mod server;
 pub mod xds;
 
 pub use cache::{EnvSnapshot, SetError, SnapshotCache};
-pub use registry::{NodeEvent, NodeInfo, NodeRegistry};
+pub use limits::{Limits, MAX_PUSH_BYTES};
+pub use registry::{NodeEvent, NodeInfo, NodeRegistry, RegistryFull};
 pub use reports::ReportStore;
-pub use server::{ControlPlane, MAX_MESSAGE_BYTES};
+pub use server::ControlPlane;

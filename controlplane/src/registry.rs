@@ -1,6 +1,10 @@
 //! The node registry: every data plane that has opened an xDS stream, what it runs, which
 //! version it has ACKed, its last NACK, and when it was last heard from; with an event for
 //! each connect, disconnect, ACK and NACK, for the GraphQL API's subscriptions to relay.
+//!
+//! It holds at most `max_nodes` data planes. Pods come and go with new names, so a bound alone
+//! would fill up with the dead: a new node takes the place of the one disconnected the longest
+//! (an `Evicted` event tells). Only when every node is connected is a new one refused.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -9,6 +13,8 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 use tokio::sync::broadcast;
+
+use crate::limits::{truncate, DEFAULT_MAX_NODES, MAX_NACK_BYTES};
 
 /// What a data plane says of itself in its `Node.metadata`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -93,25 +99,55 @@ pub enum NodeEvent {
         /// Why.
         error: String,
     },
+    /// It was forgotten to make room for a new node, having been disconnected the longest.
+    Evicted {
+        /// The node.
+        id: String,
+        /// Its environment.
+        environment: String,
+    },
 }
 
-/// Every node seen since the control plane started.
+/// Why a new node was not registered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("this control plane already tracks {max_nodes} data planes, all connected (--max-nodes)")]
+pub struct RegistryFull {
+    /// The bound.
+    pub max_nodes: usize,
+}
+
+/// The nodes seen since the control plane started, up to a bound.
 #[derive(Debug)]
 pub struct NodeRegistry {
     nodes: Mutex<BTreeMap<String, NodeInfo>>,
     events: broadcast::Sender<NodeEvent>,
+    max_nodes: usize,
 }
 
 impl Default for NodeRegistry {
     fn default() -> Self {
-        NodeRegistry { nodes: Mutex::default(), events: broadcast::channel(1024).0 }
+        NodeRegistry::with_max_nodes(DEFAULT_MAX_NODES)
     }
 }
 
 impl NodeRegistry {
-    /// An empty registry.
+    /// An empty registry holding up to [`DEFAULT_MAX_NODES`].
     pub fn new() -> Self {
         NodeRegistry::default()
+    }
+
+    /// An empty registry holding up to `max_nodes` (at least 1).
+    pub fn with_max_nodes(max_nodes: usize) -> Self {
+        NodeRegistry {
+            nodes: Mutex::default(),
+            events: broadcast::channel(1024).0,
+            max_nodes: max_nodes.max(1),
+        }
+    }
+
+    /// How many nodes it holds at most.
+    pub fn max_nodes(&self) -> usize {
+        self.max_nodes
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut BTreeMap<String, NodeInfo>) -> R) -> R {
@@ -144,6 +180,8 @@ impl NodeRegistry {
         self.with(|n| n.values().filter(|i| i.environment == environment).cloned().collect())
     }
 
+    /// Records a new stream of `id`. A node not seen before may take the place of the one
+    /// disconnected the longest, which is returned; when every node is connected it is refused.
     pub(crate) fn connected(
         &self,
         stream: u64,
@@ -151,9 +189,21 @@ impl NodeRegistry {
         environment: &str,
         peer: Option<SocketAddr>,
         metadata: NodeMetadata,
-    ) {
+    ) -> Result<Option<NodeInfo>, RegistryFull> {
         let now = SystemTime::now();
-        self.with(|nodes| {
+        let evicted = self.with(|nodes| {
+            let mut evicted = None;
+            if !nodes.contains_key(id) && nodes.len() >= self.max_nodes {
+                // A scan, only when full and a new node comes: cheaper than keeping an order
+                // that every request of every node would update.
+                let oldest = nodes
+                    .values()
+                    .filter(|n| !n.connected)
+                    .min_by_key(|n| n.last_seen)
+                    .map(|n| n.id.clone())
+                    .ok_or(RegistryFull { max_nodes: self.max_nodes })?;
+                evicted = nodes.remove(&oldest);
+            }
             let entry = nodes.entry(id.to_owned()).or_insert_with(|| NodeInfo {
                 id: id.to_owned(),
                 environment: environment.to_owned(),
@@ -175,8 +225,13 @@ impl NodeRegistry {
             entry.metadata = metadata;
             entry.stream = stream;
             entry.sent_version = None;
-        });
+            Ok(evicted)
+        })?;
+        if let Some(gone) = &evicted {
+            self.emit(NodeEvent::Evicted { id: gone.id.clone(), environment: gone.environment.clone() });
+        }
         self.emit(NodeEvent::Connected { id: id.to_owned(), environment: environment.to_owned() });
+        Ok(evicted)
     }
 
     pub(crate) fn disconnected(&self, stream: u64, id: &str) {
@@ -213,7 +268,16 @@ impl NodeRegistry {
         self.emit(NodeEvent::Acked { id: id.to_owned(), version: version.to_owned() });
     }
 
+    /// Records a NACK; an error text over [`MAX_NACK_BYTES`] is cut, saying so.
     pub(crate) fn nacked(&self, id: &str, version: &str, error: &str) {
+        let cut;
+        let error = if error.len() > MAX_NACK_BYTES {
+            let kept = truncate(error, MAX_NACK_BYTES);
+            cut = format!("{kept}… ({} more bytes)", error.len() - kept.len());
+            cut.as_str()
+        } else {
+            error
+        };
         let now = SystemTime::now();
         self.with(|nodes| {
             if let Some(n) = nodes.get_mut(id) {
@@ -244,8 +308,8 @@ mod tests {
     #[test]
     fn the_end_of_an_old_stream_does_not_disconnect_a_reconnected_node() {
         let r = NodeRegistry::new();
-        r.connected(1, "dp-1", "shop/staging", None, NodeMetadata::default());
-        r.connected(2, "dp-1", "shop/staging", None, NodeMetadata::default());
+        r.connected(1, "dp-1", "shop/staging", None, NodeMetadata::default()).unwrap();
+        r.connected(2, "dp-1", "shop/staging", None, NodeMetadata::default()).unwrap();
         r.disconnected(1, "dp-1");
         assert!(r.node("dp-1").unwrap().connected);
         r.disconnected(2, "dp-1");
@@ -256,7 +320,7 @@ mod tests {
     fn an_ack_clears_the_last_nack_and_events_tell_both() {
         let r = NodeRegistry::new();
         let mut events = r.subscribe();
-        r.connected(1, "dp-1", "shop/staging", None, NodeMetadata::default());
+        r.connected(1, "dp-1", "shop/staging", None, NodeMetadata::default()).unwrap();
         r.nacked("dp-1", "2-aa", "rules[0]: bad");
         assert_eq!(r.node("dp-1").unwrap().last_nack.unwrap().error, "rules[0]: bad");
         r.acked("dp-1", "3-bb");
@@ -267,5 +331,34 @@ mod tests {
             kinds[..],
             [NodeEvent::Connected { .. }, NodeEvent::Nacked { .. }, NodeEvent::Acked { .. }]
         ));
+    }
+
+    #[test]
+    fn a_full_registry_forgets_the_node_disconnected_the_longest_and_refuses_when_all_are_connected() {
+        let r = NodeRegistry::with_max_nodes(2);
+        let meta = NodeMetadata::default;
+        r.connected(1, "a", "shop/staging", None, meta()).unwrap();
+        r.connected(2, "b", "shop/staging", None, meta()).unwrap();
+        assert_eq!(r.connected(3, "c", "shop/staging", None, meta()), Err(RegistryFull { max_nodes: 2 }));
+        assert!(r.node("c").is_none());
+        r.disconnected(2, "b");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        r.disconnected(1, "a");
+        // b left first: it goes.
+        let evicted = r.connected(3, "c", "shop/staging", None, meta()).unwrap();
+        assert_eq!(evicted.map(|n| n.id), Some("b".to_owned()));
+        assert_eq!(r.nodes().iter().map(|n| n.id.as_str()).collect::<Vec<_>>(), ["a", "c"]);
+        // A known node reconnecting takes no one's place.
+        assert_eq!(r.connected(4, "a", "shop/staging", None, meta()), Ok(None));
+    }
+
+    #[test]
+    fn a_long_nack_is_cut_and_says_so() {
+        let r = NodeRegistry::new();
+        r.connected(1, "dp-1", "shop/staging", None, NodeMetadata::default()).unwrap();
+        r.nacked("dp-1", "2-aa", &"e".repeat(MAX_NACK_BYTES + 10));
+        let error = r.node("dp-1").unwrap().last_nack.unwrap().error;
+        assert!(error.ends_with("… (10 more bytes)"), "{}", &error[error.len() - 40..]);
+        assert!(error.len() < MAX_NACK_BYTES + 32);
     }
 }

@@ -1,4 +1,6 @@
-//! The gRPC server: the aggregated discovery service and the report service on one port.
+//! The gRPC server: the aggregated discovery service and the report service on one port, with
+//! the message size limits of [`Limits`] applied by tonic itself (a message over the limit is
+//! refused from its length prefix, before it is read into memory).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -12,15 +14,12 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tokio_stream::StreamExt;
 
 use crate::cache::SnapshotCache;
+use crate::limits::{Limits, MAX_PUSH_BYTES};
 use crate::registry::NodeRegistry;
 use crate::reports::{ReportServer, ReportStore};
 use crate::xds::AdsServer;
 
-/// The largest message either side accepts. A 100,000-rule set encodes to tens of MB; tonic's
-/// default of 4 MB would refuse it.
-pub const MAX_MESSAGE_BYTES: usize = 512 << 20;
-
-/// The control plane's shared state: snapshots, nodes, reports.
+/// The control plane's shared state: snapshots, nodes, reports, and its limits.
 #[derive(Debug, Clone, Default)]
 pub struct ControlPlane {
     /// The rule sets in force, per environment.
@@ -29,12 +28,23 @@ pub struct ControlPlane {
     pub registry: Arc<NodeRegistry>,
     /// What the data planes reported.
     pub reports: Arc<ReportStore>,
+    /// What it accepts from the network.
+    pub limits: Limits,
 }
 
 impl ControlPlane {
-    /// Empty state.
+    /// Empty state, with the default limits.
     pub fn new() -> Self {
         ControlPlane::default()
+    }
+
+    /// Empty state, with `limits`.
+    pub fn with_limits(limits: Limits) -> Self {
+        ControlPlane {
+            registry: Arc::new(NodeRegistry::with_max_nodes(limits.max_nodes)),
+            limits,
+            ..ControlPlane::default()
+        }
     }
 
     /// Serves xDS and reports on `listener` until `shutdown` completes.
@@ -44,12 +54,25 @@ impl ControlPlane {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), tonic::transport::Error> {
         let (closing, closed) = tokio::sync::watch::channel(false);
-        let ads = AdsServer::new(self.cache.clone(), self.registry.clone(), closed.clone());
+        let ads = AdsServer::new(
+            self.cache.clone(),
+            self.registry.clone(),
+            self.reports.clone(),
+            self.limits,
+            closed.clone(),
+        );
         let ads = AggregatedDiscoveryServiceServer::new(ads)
-            .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES);
-        let reports = ReportServer::new(self.reports.clone(), self.registry.clone(), closed);
-        let reports = ReportServiceServer::new(reports).max_decoding_message_size(MAX_MESSAGE_BYTES);
+            .max_decoding_message_size(self.limits.max_message_bytes)
+            .max_encoding_message_size(MAX_PUSH_BYTES);
+        let reports = ReportServer::new(
+            self.reports.clone(),
+            self.cache.clone(),
+            self.registry.clone(),
+            self.limits,
+            closed,
+        );
+        let reports =
+            ReportServiceServer::new(reports).max_decoding_message_size(self.limits.max_message_bytes);
         // Pushes are small writes answered by small writes: without TCP_NODELAY, Nagle's
         // algorithm and delayed ACKs add tens of milliseconds to every round.
         let incoming = TcpListenerStream::new(listener).map(|s| {

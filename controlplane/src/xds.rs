@@ -10,6 +10,12 @@
 //! - a request echoing the latest nonce is an ACK, or a NACK when it has `error_detail`. A NACK
 //!   is recorded and nothing is resent: the same bytes would be refused again. The next new
 //!   version is pushed as usual.
+//!
+//! A stream is refused, with a status whose message names the reason, when its first request
+//! has no node, a malformed node id or environment (`INVALID_ARGUMENT`), an environment this
+//! control plane has no rules for (`NOT_FOUND`), when the registry is full of connected nodes
+//! (`RESOURCE_EXHAUSTED`), or when a request is larger than `--max-message-bytes`
+//! (`OUT_OF_RANGE`, mid-stream too: the status ends the stream).
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,8 +30,10 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::cache::{check_environment, EnvSnapshot, SnapshotCache};
+use crate::cache::{EnvSnapshot, SnapshotCache};
+use crate::limits::{truncate, Limits, MAX_METADATA_BYTES};
 use crate::registry::{NodeMetadata, NodeRegistry};
+use crate::reports::ReportStore;
 
 /// The aggregated discovery service over a [`SnapshotCache`], recording nodes in a
 /// [`NodeRegistry`].
@@ -33,19 +41,53 @@ use crate::registry::{NodeMetadata, NodeRegistry};
 pub struct AdsServer {
     cache: Arc<SnapshotCache>,
     registry: Arc<NodeRegistry>,
+    reports: Arc<ReportStore>,
+    limits: Limits,
     streams: Arc<AtomicU64>,
     closing: watch::Receiver<bool>,
 }
 
 impl AdsServer {
-    /// A server answering from `cache`. When `closing` turns true every stream ends, so that a
-    /// graceful shutdown does not wait forever on streams that never end by themselves.
+    /// A server answering from `cache`. A node the registry forgets to make room has its
+    /// per-node hits in `reports` folded into its rules' totals. When `closing` turns true every
+    /// stream ends, so that a graceful shutdown does not wait forever on streams that never end
+    /// by themselves.
     pub fn new(
         cache: Arc<SnapshotCache>,
         registry: Arc<NodeRegistry>,
+        reports: Arc<ReportStore>,
+        limits: Limits,
         closing: watch::Receiver<bool>,
     ) -> Self {
-        AdsServer { cache, registry, streams: Arc::new(AtomicU64::new(0)), closing }
+        AdsServer { cache, registry, reports, limits, streams: Arc::new(AtomicU64::new(0)), closing }
+    }
+}
+
+/// The refusal of a stream or report for an environment this control plane has no rules for,
+/// naming the ones it has (a typo in `--environment` is the usual cause).
+pub(crate) fn not_served(cache: &SnapshotCache, environment: &str) -> Status {
+    let served = cache.environments();
+    let listed = match served.len() {
+        0 => "none yet".to_owned(),
+        n if n <= 10 => served.join(", "),
+        n => format!("{} and {} more", served[..10].join(", "), n - 10),
+    };
+    Status::not_found(format!(
+        "environment {environment:?} is not served by this control plane (it serves: {listed})"
+    ))
+}
+
+/// A message tonic could not decode, explained: one over the size limit names the flag that
+/// raises it.
+pub(crate) fn explain_decode_error(status: Status, limits: Limits) -> Status {
+    if status.code() == tonic::Code::OutOfRange {
+        Status::out_of_range(format!(
+            "{}: the message is larger than this control plane's --max-message-bytes {}",
+            status.message(),
+            limits.max_message_bytes
+        ))
+    } else {
+        status
     }
 }
 
@@ -64,31 +106,44 @@ impl AggregatedDiscoveryService for AdsServer {
         // The first request names the node; nothing can be served before it.
         let first = match inbound.next().await {
             Some(Ok(first)) => first,
-            Some(Err(status)) => return Err(status),
+            Some(Err(status)) => return Err(explain_decode_error(status, self.limits)),
             None => return Err(Status::cancelled("the stream closed before its first request")),
         };
         let node = first
             .node
             .clone()
             .ok_or_else(|| Status::invalid_argument("the first request must carry a node"))?;
-        if node.id.is_empty() {
-            return Err(Status::invalid_argument("node.id is empty"));
-        }
-        check_environment(&node.cluster).map_err(|e| {
+        mockplane_proto::names::check_node_id(&node.id)
+            .map_err(|e| Status::invalid_argument(format!("node.id: {e}")))?;
+        mockplane_proto::names::check_environment(&node.cluster).map_err(|e| {
             Status::invalid_argument(format!("node.cluster names the environment served: {e}"))
         })?;
+        let Some(watch) = self.cache.subscribe(&node.cluster) else {
+            tracing::warn!(node = %node.id, environment = %node.cluster, peer = ?peer, "refused a data plane asking for an environment this control plane does not serve");
+            return Err(not_served(&self.cache, &node.cluster));
+        };
         let stream_id = self.streams.fetch_add(1, Ordering::Relaxed) + 1;
-        self.registry.connected(stream_id, &node.id, &node.cluster, peer, metadata_of(&node));
+        match self.registry.connected(stream_id, &node.id, &node.cluster, peer, metadata_of(&node)) {
+            Ok(None) => {}
+            Ok(Some(evicted)) => {
+                tracing::info!(node = %evicted.id, environment = %evicted.environment, "forgot the data plane disconnected the longest, to make room (--max-nodes)");
+                self.reports.forget_node(&evicted.environment, &evicted.id);
+            }
+            Err(full) => {
+                tracing::warn!(node = %node.id, peer = ?peer, "refused a data plane: {full}");
+                return Err(Status::resource_exhausted(full.to_string()));
+            }
+        }
         tracing::info!(node = %node.id, environment = %node.cluster, peer = ?peer, version = %first.version_info, "data plane connected");
 
         let (tx, rx) = mpsc::channel(4);
-        let watch = self.cache.subscribe(&node.cluster);
         let session = Session {
             node_id: node.id,
             registry: self.registry.clone(),
             stream_id,
             sent: None,
             nonces: 0,
+            limits: self.limits,
             tx,
         };
         tokio::spawn(session.run(first, inbound, watch, self.closing.clone()));
@@ -101,13 +156,15 @@ fn metadata_of(node: &Node) -> NodeMetadata {
     let field =
         |name: &str| node.metadata.as_ref().and_then(|m| m.fields.get(name)).and_then(|v| v.kind.as_ref());
     let text = |name: &str| match field(name) {
-        Some(Kind::StringValue(s)) => Some(s.clone()),
+        Some(Kind::StringValue(s)) => Some(truncate(s, MAX_METADATA_BYTES).to_owned()),
         _ => None,
     };
     NodeMetadata {
         version: text("version").or_else(|| {
             node.user_agent_version_type.as_ref().map(|v| match v {
-                mockplane_proto::node::node::UserAgentVersionType::UserAgentVersion(s) => s.clone(),
+                mockplane_proto::node::node::UserAgentVersionType::UserAgentVersion(s) => {
+                    truncate(s, MAX_METADATA_BYTES).to_owned()
+                }
             })
         }),
         workers: match field("workers") {
@@ -126,6 +183,7 @@ struct Session {
     /// The last response sent: its version and nonce.
     sent: Option<(String, String)>,
     nonces: u64,
+    limits: Limits,
     tx: mpsc::Sender<Result<DiscoveryResponse, Status>>,
 }
 
@@ -170,7 +228,12 @@ impl Session {
                 request = inbound.next() => match request {
                     Some(Ok(request)) => self.on_request(request, &mut has),
                     Some(Err(status)) => {
+                        let status = explain_decode_error(status, self.limits);
                         tracing::info!(node = %self.node_id, %status, "xDS stream failed");
+                        // Tell the data plane why, if it still listens: an oversized request
+                        // ends the stream with its reason rather than a silent close.
+                        let told = self.tx.send(Err(status));
+                        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), told).await;
                         break;
                     }
                     None => break,

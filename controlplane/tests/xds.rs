@@ -3,124 +3,18 @@
 
 use std::time::Duration;
 
-use mockplane_controlplane::{ControlPlane, NodeInfo};
+use mockplane_controlplane::Limits;
 use mockplane_proto::convert::rule_set_from_any;
 use mockplane_proto::discovery::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
-use mockplane_proto::discovery::{DiscoveryRequest, DiscoveryResponse};
+use mockplane_proto::discovery::DiscoveryRequest;
 use mockplane_proto::node::Node;
 use mockplane_proto::report::report_service_client::ReportServiceClient;
 use mockplane_proto::report::{Report, RuleHits};
-use mockplane_proto::rpc;
 use mockplane_proto::RULE_SET_TYPE_URL;
-use mockplane_rules::{Format, RuleSet};
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
-use tonic::Streaming;
 
-const ENV: &str = "shop/staging";
-
-fn rules(body: &str) -> RuleSet {
-    let text =
-        format!("rules:\n  - id: hello\n    match: {{ path: /hello }}\n    response: {{ body: {body:?} }}\n");
-    RuleSet::parse(&text, Format::Yaml).unwrap()
-}
-
-async fn start() -> (ControlPlane, String, tokio::sync::oneshot::Sender<()>) {
-    let (cp, url, stop, _served) = start_with_handle().await;
-    (cp, url, stop)
-}
-
-type Served = tokio::task::JoinHandle<()>;
-
-async fn start_with_handle() -> (ControlPlane, String, tokio::sync::oneshot::Sender<()>, Served) {
-    let cp = ControlPlane::new();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = cp.clone();
-    let served = tokio::spawn(async move {
-        server
-            .serve(listener, async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap()
-    });
-    (cp, url, stop, served)
-}
-
-/// One xDS stream, driven by hand.
-struct Stream {
-    requests: mpsc::Sender<DiscoveryRequest>,
-    responses: Streaming<DiscoveryResponse>,
-}
-
-fn node(id: &str) -> Node {
-    Node { id: id.into(), cluster: ENV.into(), ..Default::default() }
-}
-
-impl Stream {
-    async fn open(url: &str, id: &str, version: &str) -> Stream {
-        let mut client = AggregatedDiscoveryServiceClient::connect(url.to_owned()).await.unwrap();
-        let (requests, rx) = mpsc::channel(8);
-        requests
-            .send(DiscoveryRequest {
-                version_info: version.into(),
-                node: Some(node(id)),
-                type_url: RULE_SET_TYPE_URL.into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        let responses =
-            client.stream_aggregated_resources(ReceiverStream::new(rx)).await.unwrap().into_inner();
-        Stream { requests, responses }
-    }
-
-    async fn next(&mut self) -> DiscoveryResponse {
-        tokio::time::timeout(Duration::from_secs(5), self.responses.next())
-            .await
-            .expect("a response within 5 s")
-            .expect("the stream is open")
-            .expect("a response, not an error")
-    }
-
-    /// Asserts that nothing arrives for a while.
-    async fn quiet(&mut self) {
-        if let Ok(r) = tokio::time::timeout(Duration::from_millis(400), self.responses.next()).await {
-            panic!("expected no response, got {r:?}");
-        }
-    }
-
-    async fn ack(&self, r: &DiscoveryResponse) {
-        self.send(&r.version_info, &r.nonce, None).await
-    }
-
-    async fn send(&self, version: &str, nonce: &str, error: Option<&str>) {
-        let request = DiscoveryRequest {
-            version_info: version.into(),
-            type_url: RULE_SET_TYPE_URL.into(),
-            response_nonce: nonce.into(),
-            error_detail: error.map(|m| rpc::Status { code: 3, message: m.into(), details: vec![] }),
-            ..Default::default()
-        };
-        self.requests.send(request).await.unwrap();
-    }
-}
-
-/// Waits until the registry's view of `id` satisfies `f`.
-async fn until(cp: &ControlPlane, id: &str, f: impl Fn(&NodeInfo) -> bool) -> NodeInfo {
-    for _ in 0..500 {
-        if let Some(n) = cp.registry.node(id) {
-            if f(&n) {
-                return n;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("node {id} never reached the expected state: {:?}", cp.registry.node(id));
-}
+mod util;
+use util::{node, rules, start, start_with, until, Stream, ENV};
 
 #[tokio::test]
 async fn a_subscriber_gets_the_current_version_then_every_new_one_and_its_acks_are_recorded() {
@@ -232,6 +126,10 @@ async fn closing_the_stream_marks_the_node_disconnected() {
 #[tokio::test]
 async fn reports_add_up_across_nodes() {
     let (cp, url, _stop) = start().await;
+    cp.cache.set(ENV, rules("one"), None).unwrap();
+    // Reports are taken from data planes with an xDS stream.
+    let _streams = [Stream::open(&url, "dp-1", "").await, Stream::open(&url, "dp-2", "").await];
+    until(&cp, "dp-2", |n| n.connected).await;
     let mut client = ReportServiceClient::connect(url).await.unwrap();
     let report = |id: &str, n| Report {
         node: Some(node(id)),
@@ -248,7 +146,7 @@ async fn reports_add_up_across_nodes() {
 
 #[tokio::test]
 async fn a_graceful_shutdown_ends_open_streams_instead_of_waiting_for_them() {
-    let (cp, url, stop, served) = start_with_handle().await;
+    let (cp, url, stop, served) = start_with(Limits::default()).await;
     cp.cache.set(ENV, rules("one"), None).unwrap();
     let mut s = Stream::open(&url, "dp-1", "").await;
     s.next().await;

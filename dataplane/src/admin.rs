@@ -3,6 +3,10 @@
 //!
 //! It runs on its own thread with its own small runtime (epoll: admin traffic is light and
 //! must work wherever the data plane does), reusing the data plane's HTTP codec.
+//!
+//! `/readyz` and `/config` show one `version` of the rules in force, as their source names it
+//! (see [`version_of`]); `/readyz` also says when the rules file's latest edit was refused and
+//! which version serves instead.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -192,9 +196,11 @@ fn route(admin: &Admin, method: &str, target: &str, body: &[u8], keep_alive: boo
         "/readyz" => match &snapshot {
             Some(s) => {
                 let mut body = serde_json::json!({
-                    "ready": true, "version": s.version, "config_version": s.config_version,
-                    "source": s.source, "rules": s.table.len(),
+                    "ready": true, "version": version_of(s), "source": s.source, "rules": s.table.len(),
                 });
+                if let Some(file) = admin.store.file() {
+                    body["rules_file"] = serde_json::json!(file);
+                }
                 if let Some(link) = admin.store.link() {
                     // Served, but possibly out of date: the control plane may have moved on.
                     body["stale"] = serde_json::Value::Bool(!link.connected);
@@ -223,7 +229,7 @@ fn route(admin: &Admin, method: &str, target: &str, body: &[u8], keep_alive: boo
                     Err(e) => serde_json::json!({ "error": e }),
                 };
                 let body = serde_json::json!({
-                    "version": s.version, "source": s.source, "loaded_at": loaded_at, "rule_set": rule_set,
+                    "version": version_of(s), "source": s.source, "loaded_at": loaded_at, "rule_set": rule_set,
                 });
                 respond(200, "application/json", &body.to_string(), keep_alive)
             }
@@ -248,6 +254,18 @@ fn route(admin: &Admin, method: &str, target: &str, body: &[u8], keep_alive: boo
             r#"{"error":"unknown admin endpoint","endpoints":["/healthz","/readyz","/metrics","/config","/journal","POST /explain"]}"#,
             keep_alive,
         ),
+    }
+}
+
+/// The version of `s` as its source names it. Rules from a control plane carry its
+/// `version_info` (`"3-5f0c…"`), the same on every data plane of the environment and after a
+/// restart from the persisted snapshot; rules from a file are numbered by this process, 1 for
+/// the first load, counting up with each edit taken. (The process's own count also numbers the
+/// `mockplane_config_version` metric, which must be a number.)
+fn version_of(s: &crate::snapshot::Snapshot) -> serde_json::Value {
+    match &s.config_version {
+        Some(v) => serde_json::Value::from(v.as_str()),
+        None => serde_json::Value::from(s.version),
     }
 }
 

@@ -100,7 +100,7 @@ pub(crate) fn answer(
                 Some(&snapshot),
                 rule,
                 response.status(),
-                None,
+                answer.fault.map(fault_name), // an abort answers with a prepared response
                 method,
                 target,
                 took(answer.delay),

@@ -19,6 +19,9 @@ pub enum StartError {
     /// The rules file could not be loaded.
     #[error(transparent)]
     Rules(#[from] LoadError),
+    /// The control-plane settings cannot work.
+    #[error(transparent)]
+    Xds(#[from] crate::link::XdsConfigError),
     /// A listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -95,6 +98,9 @@ impl ShutdownHandle {
 /// Starts a data plane: loads the rules file (if any), starts the workers and the admin
 /// listener, and returns once every listener is bound.
 pub fn start(config: DataPlaneConfig, store: SnapshotStore) -> Result<RunningDataPlane, StartError> {
+    if let Some(xds) = &config.xds {
+        crate::link::check(xds)?;
+    }
     let config = Arc::new(config);
     // Stamped before the first read: an edit landing after it is seen by the watcher, even
     // when the watcher thread starts late (it used to stamp the file itself, and missed an
@@ -105,6 +111,7 @@ pub fn start(config: DataPlaneConfig, store: SnapshotStore) -> Result<RunningDat
     store.set_workers(workers);
     if let Some(path) = &config.rules {
         let version = store.install_file(path)?;
+        store.note_file(path, Ok(version));
         tracing::info!(path = %path.display(), version, rules = store.load().map_or(0, |s| s.table.len()), "rules loaded");
     }
     if let Some(xds) = &config.xds {

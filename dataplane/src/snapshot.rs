@@ -68,6 +68,7 @@ pub struct SnapshotStore {
     /// the control plane decodes and compiles only the rules that are not in it.
     cache: Arc<Mutex<RuleCache<Bytes>>>,
     link: Arc<Mutex<Option<LinkStatus>>>,
+    file: Arc<Mutex<Option<FileStatus>>>,
     retired: Arc<Mutex<Retired>>,
     /// The workers a new snapshot has hit counters for (0 until the data plane starts).
     workers: Arc<AtomicUsize>,
@@ -83,6 +84,27 @@ struct Retired {
     hits: BTreeMap<String, [u64; 6]>,
 }
 
+/// The rules file, in static mode, as `/readyz` reports it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FileStatus {
+    /// The file.
+    pub path: String,
+    /// Its latest edit, if it was refused: the rules in force are then an earlier version of
+    /// the file. Cleared when an edit is taken.
+    pub refused_edit: Option<RefusedEdit>,
+}
+
+/// An edit of the rules file that was refused.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RefusedEdit {
+    /// Every problem found, with its place.
+    pub error: String,
+    /// When it was seen, RFC 3339.
+    pub at: String,
+    /// The version still serving.
+    pub serving_version: Option<u64>,
+}
+
 /// The link to the control plane, as `/readyz` reports it.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct LinkStatus {
@@ -94,6 +116,8 @@ pub struct LinkStatus {
     pub last_error: Option<String>,
     /// The last version refused (NACKed), and why.
     pub last_nack: Option<String>,
+    /// Why the control plane refused this data plane's reports, if it did on this connection.
+    pub last_report_error: Option<String>,
 }
 
 /// Why a rules file could not be loaded.
@@ -167,6 +191,23 @@ impl SnapshotStore {
     /// Updates the link status.
     pub(crate) fn update_link(&self, f: impl FnOnce(&mut LinkStatus)) {
         f(self.link.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(LinkStatus::default))
+    }
+
+    /// The rules file and its last refused edit; `None` unless serving from a file.
+    pub fn file(&self) -> Option<FileStatus> {
+        self.file.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Records how loading the rules file at `path` went: a refusal is kept for `/readyz`
+    /// until a load succeeds.
+    pub(crate) fn note_file(&self, path: &Path, loaded: Result<u64, &LoadError>) {
+        let refused_edit = loaded.err().map(|e| RefusedEdit {
+            error: e.to_string(),
+            at: chrono::DateTime::<chrono::Utc>::from(SystemTime::now()).to_rfc3339(),
+            serving_version: self.load().map(|s| s.version),
+        });
+        *self.file.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(FileStatus { path: path.display().to_string(), refused_edit });
     }
 
     /// Compiles `rules` and swaps it in as the next version. On error nothing changes.
@@ -344,7 +385,9 @@ pub(crate) fn watch_file(
             continue;
         }
         last = now;
-        match store.install_file(&path) {
+        let loaded = store.install_file(&path);
+        store.note_file(&path, loaded.as_ref().copied());
+        match loaded {
             Ok(version) => {
                 tracing::info!(path = %path.display(), version, "rules file changed: new version in force")
             }

@@ -7,7 +7,9 @@
 //! then ACKs; a version that fails to decode, exceeds `--max-rules` or does not compile is
 //! NACKed with the error and the old table keeps serving. When the control plane cannot be
 //! reached it retries with exponential backoff and jitter, serving what it has: at start, the
-//! persisted snapshot. A second stream reports hit counts and journal entries every interval.
+//! persisted snapshot. A control plane that refuses this data plane (see [`crate::link`]) is
+//! retried the same way, its reason logged as an error and shown by `/readyz`. A second
+//! stream reports hit counts and journal entries every interval ([`crate::report`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,8 +19,6 @@ use std::time::Duration;
 use mockplane_proto::discovery::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
 use mockplane_proto::discovery::{DiscoveryRequest, DiscoveryResponse};
 use mockplane_proto::node::{node::UserAgentVersionType, Node};
-use mockplane_proto::report::report_service_client::ReportServiceClient;
-use mockplane_proto::report::{self, Report, RuleHits};
 use mockplane_proto::{rpc, RULE_SET_TYPE_URL};
 use prost::Message;
 use rand::rngs::SmallRng;
@@ -27,6 +27,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::link::{nack_text, with_causes, AbortOnDrop, LinkError};
 use crate::snapshot::SnapshotStore;
 use crate::stats::SharedStats;
 
@@ -35,9 +36,6 @@ const MAX_MESSAGE_BYTES: usize = 512 << 20;
 
 /// The HTTP/2 receive window for the xDS connection.
 const RECEIVE_WINDOW: u32 = 16 << 20;
-
-/// Journal entries sent per report at most.
-const JOURNAL_PER_REPORT: usize = 1_000;
 
 /// How the data plane talks to its control plane.
 #[derive(Debug, Clone)]
@@ -227,12 +225,13 @@ impl Client {
         loop {
             let mut connected = false;
             let outcome = self.session(&mut connected).await;
+            let error = match outcome {
+                Ok(()) => LinkError::Broken("the control plane closed the stream".to_owned()),
+                Err(e) => e,
+            };
             self.store.update_link(|l| {
                 l.connected = false;
-                l.last_error = Some(match &outcome {
-                    Ok(()) => "the control plane closed the stream".to_owned(),
-                    Err(e) => e.clone(),
-                });
+                l.last_error = Some(error.to_string());
             });
             if connected {
                 backoff = self.config.backoff_initial;
@@ -240,20 +239,28 @@ impl Client {
             // Full jitter over the upper half: many data planes that lost the same control plane
             // do not come back at the same instant.
             let wait = backoff.mul_f64(SmallRng::from_os_rng().random_range(0.5..=1.0));
-            tracing::warn!(
-                control_plane = %self.config.control_plane,
-                error = %outcome.err().unwrap_or_else(|| "stream closed".into()),
-                retry_in_ms = wait.as_millis() as u64,
-                "control plane unreachable; serving the rules in force"
-            );
+            let retry_in_ms = wait.as_millis() as u64;
+            let control_plane = &self.config.control_plane;
+            match &error {
+                LinkError::Refused(_) => tracing::error!(
+                    %control_plane, %error, retry_in_ms,
+                    "the control plane refused this data plane; serving the rules in force"
+                ),
+                _ => tracing::warn!(
+                    %control_plane, %error, retry_in_ms,
+                    "control plane unreachable; serving the rules in force"
+                ),
+            }
             tokio::time::sleep(wait).await;
             backoff = (backoff * 2).min(self.config.backoff_max);
         }
     }
 
-    async fn connect(&self) -> Result<Channel, String> {
+    async fn connect(&self) -> Result<Channel, LinkError> {
         Endpoint::from_shared(self.config.control_plane.clone())
-            .map_err(|e| format!("bad control-plane URL {:?}: {e}", self.config.control_plane))?
+            .map_err(|e| {
+                LinkError::Unreachable(format!("bad control-plane URL {:?}: {e}", self.config.control_plane))
+            })?
             .connect_timeout(Duration::from_secs(2))
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(10))
@@ -265,11 +272,17 @@ impl Client {
             .initial_connection_window_size(Some(RECEIVE_WINDOW))
             .connect()
             .await
-            .map_err(|e| format!("cannot connect to {}: {}", self.config.control_plane, with_causes(&e)))
+            .map_err(|e| {
+                LinkError::Unreachable(format!(
+                    "cannot connect to {}: {}",
+                    self.config.control_plane,
+                    with_causes(&e)
+                ))
+            })
     }
 
     /// One stream, until it fails. Sets `connected` once the control plane has accepted it.
-    async fn session(&self, connected: &mut bool) -> Result<(), String> {
+    async fn session(&self, connected: &mut bool) -> Result<(), LinkError> {
         let channel = self.connect().await?;
         let mut ads = AggregatedDiscoveryServiceClient::new(channel.clone())
             .max_decoding_message_size(MAX_MESSAGE_BYTES);
@@ -281,19 +294,21 @@ impl Client {
             type_url: RULE_SET_TYPE_URL.into(),
             ..Default::default()
         };
-        tx.send(first).await.map_err(|_| "the request stream closed".to_owned())?;
+        let closed = || LinkError::Broken("the request stream closed".to_owned());
+        tx.send(first).await.map_err(|_| closed())?;
         let mut responses = ads
             .stream_aggregated_resources(ReceiverStream::new(rx))
             .await
-            .map_err(|s| format!("the control plane refused the stream: {}", s.message()))?
+            .map_err(|s| LinkError::from_status("the xDS stream failed to open", s))?
             .into_inner();
         *connected = true;
         self.store.update_link(|l| {
             l.connected = true;
             l.last_error = None;
+            l.last_report_error = None;
         });
         tracing::info!(control_plane = %self.config.control_plane, environment = %self.config.environment, version = %applied, "connected to the control plane");
-        let reporter = tokio::spawn(report_loop(
+        let reporter = tokio::spawn(crate::report::report_loop(
             channel,
             self.node.clone(),
             self.stats.clone(),
@@ -306,7 +321,7 @@ impl Client {
             let response = match responses.message().await {
                 Ok(Some(r)) => r,
                 Ok(None) => return Ok(()),
-                Err(status) => return Err(format!("the xDS stream failed: {}", status.message())),
+                Err(status) => return Err(LinkError::from_status("the xDS stream failed", status)),
             };
             let request = match apply(&self.config, &self.store, &response, &source) {
                 Ok(version) => {
@@ -334,97 +349,16 @@ impl Client {
                         type_url: RULE_SET_TYPE_URL.into(),
                         response_nonce: response.nonce,
                         // INVALID_ARGUMENT, as Envoy sends for a config it rejects.
-                        error_detail: Some(rpc::Status { code: 3, message: error, details: vec![] }),
+                        error_detail: Some(rpc::Status {
+                            code: 3,
+                            message: nack_text(&error),
+                            details: vec![],
+                        }),
                         ..Default::default()
                     }
                 }
             };
-            tx.send(request).await.map_err(|_| "the request stream closed".to_owned())?;
+            tx.send(request).await.map_err(|_| closed())?;
         }
-    }
-}
-
-/// An error and its causes, `a: b: c`: tonic's own message ("transport error") names none.
-fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// Sends a report every `every` on its own stream, until the stream fails.
-async fn report_loop(
-    channel: Channel,
-    node: Node,
-    stats: Arc<SharedStats>,
-    store: SnapshotStore,
-    every: Duration,
-) {
-    let mut client = ReportServiceClient::new(channel);
-    let (tx, rx) = mpsc::channel(4);
-    // The call ends when this loop ends (the sender drops) or with the session (abort).
-    let _call = AbortOnDrop(tokio::spawn(async move {
-        let _ = client.stream_reports(ReceiverStream::new(rx)).await;
-    }));
-    // Baselines: what earlier reports have covered.
-    let mut sent_hits: std::collections::HashMap<String, u64> = stats.rule_hit_totals().into_iter().collect();
-    let mut sent_misses = stats.misses();
-    // Entries are named by worker and sequence number, so the cursor gives each one once, also
-    // when several share a millisecond with the last one sent.
-    let mut journal_cursor = stats.journal_cursor();
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await;
-    loop {
-        tick.tick().await;
-        store.reap();
-        let totals = stats.rule_hit_totals();
-        let hits: Vec<RuleHits> = totals
-            .iter()
-            .filter_map(|(id, total)| {
-                let delta = total.saturating_sub(sent_hits.get(id).copied().unwrap_or(0));
-                (delta > 0).then(|| RuleHits { rule_id: id.clone(), count: delta })
-            })
-            .collect();
-        let misses = stats.misses();
-        let mut cursor = journal_cursor.clone();
-        let journal: Vec<report::JournalEntry> = stats
-            .journal_since(&mut cursor, JOURNAL_PER_REPORT)
-            .into_iter()
-            .map(|e| report::JournalEntry {
-                at_ms: e.at_ms(),
-                method: e.method.as_str().to_owned(),
-                target: e.target.as_str().to_owned(),
-                status: u32::from(e.status),
-                rule_id: e.rule.as_str().to_owned(),
-                fault: e.fault.unwrap_or_default().to_owned(),
-                duration_us: e.duration_us,
-            })
-            .collect();
-        let report = Report {
-            node: Some(node.clone()),
-            version_info: store.load().and_then(|s| s.config_version.clone()).unwrap_or_default(),
-            hits,
-            journal,
-            misses: misses.saturating_sub(sent_misses),
-        };
-        if tx.send(report).await.is_err() {
-            return;
-        }
-        sent_hits = totals.into_iter().collect();
-        sent_misses = misses;
-        journal_cursor = cursor;
     }
 }

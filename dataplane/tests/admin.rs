@@ -218,6 +218,8 @@ fn journal_filters(driver: IoDriver) {
     let errors = server.journal("status=500");
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0]["rule"], "broken");
+    assert_eq!(errors[0]["fault"], "abort", "an abort fault is journaled as one");
+    assert_eq!(hello[0]["fault"], json!(null));
     let faults = server.journal("status=0");
     assert_eq!(faults.len(), 1);
     assert_eq!(

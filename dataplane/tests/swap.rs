@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mockplane_dataplane::IoDriver;
+use serde_json::json;
 use util::{Conn, Server};
 
 both_drivers!(
@@ -131,7 +132,16 @@ rules:
     }
     let config = server.admin_json("/config");
     assert_eq!(config["version"], 2, "an invalid edit changed the version: {config}");
-    assert_eq!(server.admin_get("/readyz").status, 200);
+    // /readyz stays ready, and says the file on disk was refused and what serves instead.
+    let ready = util::poll_until("/readyz to show the refusal", Duration::from_secs(2), || {
+        let r = server.admin_get("/readyz");
+        assert_eq!(r.status, 200, "still ready: the previous rules serve");
+        let ready = r.json();
+        (!ready["rules_file"]["refused_edit"].is_null()).then_some(ready)
+    });
+    let refused = &ready["rules_file"]["refused_edit"];
+    assert!(refused["error"].as_str().unwrap().contains("rules[0].match.stauts"), "{ready}");
+    assert_eq!((ready["version"].clone(), refused["serving_version"].clone()), (json!(2), json!(2)));
 
     // Fixing the file is picked up again.
     std::fs::write(server.rules_path(), one.replace("hello, one", "hello, three")).unwrap();
@@ -139,6 +149,9 @@ rules:
         (server.get("/greeting").text() == "hello, three").then_some(())
     });
     assert_eq!(server.admin_json("/config")["version"], 3);
+    let ready = server.admin_json("/readyz");
+    assert_eq!(ready["rules_file"]["refused_edit"], json!(null), "a good edit clears the refusal: {ready}");
+    assert!(ready["rules_file"]["path"].as_str().unwrap().ends_with(".yaml"), "{ready}");
 }
 
 /// A worker lets go of the table it served from at its next request; the table is then freed

@@ -6,6 +6,7 @@
 //! - [`config`]: `mockplane.config.v1.RuleSet`, the one resource type, as typed messages that
 //!   mirror the rule model of `mockplane-rules`; [`convert`] holds the conversions both ways.
 //! - [`report`]: the data plane → control plane report stream (hit counts, journal entries).
+//! - [`names`]: what an environment name and a node id may be, checked by both planes.
 //!
 //! The code is generated at build time from `proto/` by protox and tonic-prost-build.
 
@@ -13,6 +14,7 @@
 #![warn(missing_docs)]
 
 pub mod convert;
+pub mod names;
 
 /// The generated code, in modules that follow the protobuf packages (prost refers across
 /// packages with `super::`), re-exported below under short names.

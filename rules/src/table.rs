@@ -196,6 +196,9 @@ pub struct Answer<'t> {
     pub delay: Option<Duration>,
     /// What to send.
     pub reply: Reply<'t>,
+    /// The fault injected, if one was rolled: for `abort` the reply is its `Static` response,
+    /// so this is how the journal tells an abort from the rule's own answer.
+    pub fault: Option<FaultKind>,
 }
 
 impl RuleTable {
@@ -367,7 +370,7 @@ impl RuleTable {
         buffers: &mut RenderBuffers,
     ) -> Answer<'t> {
         let rule = selection.rule;
-        let (delay, reply) = match &rule.action {
+        let (delay, reply, fault) = match &rule.action {
             Action::Respond(r) => self.respond_with(r, selection, cx, now, rng, buffers),
             Action::Sequence { mode, responses } => {
                 let n = selection.hit.saturating_sub(1);
@@ -380,14 +383,13 @@ impl RuleTable {
             }
             Action::Forward(f) => {
                 let delay = f.delay.as_ref().map(|d| d.sample(selection.hit, rng));
-                let reply = match roll_fault(&f.faults, rng) {
-                    Some(fault) => fault_reply(fault),
-                    None => Reply::Forward(f),
-                };
-                (delay, reply)
+                match roll_fault(&f.faults, rng) {
+                    Some(fault) => (delay, fault_reply(fault), Some(fault.kind)),
+                    None => (delay, Reply::Forward(f), None),
+                }
             }
         };
-        Answer { rule_id: &rule.id, rule_index: selection.rule_index(), delay, reply }
+        Answer { rule_id: &rule.id, rule_index: selection.rule_index(), delay, reply, fault }
     }
 
     /// Selects and answers in one call.
@@ -410,13 +412,13 @@ impl RuleTable {
         now: std::time::SystemTime,
         rng: &mut dyn RngCore,
         buffers: &mut RenderBuffers,
-    ) -> (Option<Duration>, Reply<'t>) {
+    ) -> (Option<Duration>, Reply<'t>, Option<FaultKind>) {
         let delay = r.delay.as_ref().map(|d| d.sample(selection.hit, rng));
         if let Some(fault) = roll_fault(&r.faults, rng) {
-            return (delay, fault_reply(fault));
+            return (delay, fault_reply(fault), Some(fault.kind));
         }
         if let Some(fixed) = &r.fixed {
-            return (delay, Reply::Static(fixed));
+            return (delay, Reply::Static(fixed), None);
         }
         let params = selection.params();
         let mut render = RenderContext {
@@ -429,7 +431,7 @@ impl RuleTable {
             rng,
         };
         r.render(&mut render, buffers);
-        (delay, Reply::Rendered { status: r.status })
+        (delay, Reply::Rendered { status: r.status }, None)
     }
 }
 

@@ -380,6 +380,19 @@ rules:
         "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n"
     );
     assert_eq!(body_of(&serve(&t, "GET", "/never", &[], "").unwrap()), "ok");
+    // The answer names the fault it injected, an abort included (its reply is a plain response).
+    let fault_of = |path: &str| {
+        let req = Request::new("GET", path, &[], b"");
+        let mut buffers = RenderBuffers::default();
+        let mut rng = SmallRng::seed_from_u64(1);
+        let cx = RequestContext::new(&req);
+        let fault = t.respond(&cx, std::time::SystemTime::now(), &mut rng, &mut buffers).unwrap().fault;
+        fault
+    };
+    assert_eq!(
+        [fault_of("/abort"), fault_of("/reset"), fault_of("/never")],
+        [Some(FaultKind::Abort), Some(FaultKind::ConnectionReset), None]
+    );
 
     // Over many requests with one rng, the shares approach the probabilities.
     let req = Request::new("GET", "/half", &[], b"");

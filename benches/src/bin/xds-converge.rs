@@ -22,7 +22,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use mockplane_controlplane::{ControlPlane, NodeEvent, MAX_MESSAGE_BYTES};
+use mockplane_controlplane::{ControlPlane, NodeEvent, MAX_PUSH_BYTES};
 use mockplane_dataplane::{DataPlaneConfig, IoDriver, SnapshotStore, XdsClientConfig};
 use mockplane_proto::convert::rule_set_from_any;
 use mockplane_proto::discovery::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
@@ -204,8 +204,7 @@ async fn simulated_plane(url: String, id: String, mode: Mode) {
         .connect()
         .await
         .expect("connect");
-    let mut client =
-        AggregatedDiscoveryServiceClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let mut client = AggregatedDiscoveryServiceClient::new(channel).max_decoding_message_size(MAX_PUSH_BYTES);
     let (tx, rx) = mpsc::channel(4);
     let node = Node { id, cluster: ENV.into(), ..Default::default() };
     tx.send(DiscoveryRequest { node: Some(node), type_url: RULE_SET_TYPE_URL.into(), ..Default::default() })
