@@ -1,27 +1,17 @@
 //! Parsing a request body into a `serde_json::Value`, as `RequestContext::body_json` does for
 //! the matchers the flat body view leaves (escapes, exponents, deep nesting), GraphQL bodies and
-//! `{{jsonPath request.body …}}` templates: simd-json (a copy of the bytes, since it parses in
-//! place, then serde into the `Value`) against serde_json straight from the bytes. Three
-//! realistic bodies, ~100 B, ~2 KB and ~100 KB; both parsers of one size run back to back
-//! (simd-json first for one size, serde_json first for the next) so that a busy machine weighs
-//! on both alike. Figures and the verdict are in docs/benchmarks.md.
+//! `{{jsonPath request.body …}}` templates: three realistic bodies, ~100 B, ~2 KB and ~100 KB.
+//!
+//! The parse is serde_json's. Until commit `fc2b2f4` this file compared it with simd-json, which
+//! the engine used then; docs/benchmarks.md ("simd-json or serde_json") has the figures and why
+//! simd-json went.
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use mockplane_rules::{Request, RequestContext};
 use serde_json::{json, Value};
-
-/// What `rules/src/request.rs` did with simd-json: copy, then parse in place.
-fn with_simd_json(bytes: &[u8]) -> Option<Value> {
-    let mut buf = bytes.to_vec();
-    simd_json::serde::from_slice::<Value>(&mut buf).ok()
-}
-
-/// serde_json, from the borrowed bytes.
-fn with_serde_json(bytes: &[u8]) -> Option<Value> {
-    serde_json::from_slice::<Value>(bytes).ok()
-}
 
 /// A pet, as a create or update request carries it (~100 bytes).
 fn small() -> Value {
@@ -76,27 +66,18 @@ fn large() -> Value {
 fn json_body(c: &mut Criterion) {
     let mut group = c.benchmark_group("json_body");
     group.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
-    for (i, (name, value)) in
-        [("small", small()), ("medium", medium()), ("large", large())].into_iter().enumerate()
-    {
+    for (name, value) in [("small", small()), ("medium", medium()), ("large", large())] {
         let bytes = serde_json::to_vec(&value).expect("serializes");
         eprintln!("json_body/{name}: {} bytes", bytes.len());
-        // Both read the body as it was written. serde_json needs its `float_roundtrip` feature
-        // for that: without it, some of the large body's 17-digit floats land one ulp off.
-        assert_eq!(with_simd_json(&bytes), Some(value.clone()), "simd-json misread the {name} body");
-        assert_eq!(with_serde_json(&bytes), Some(value), "serde_json misread the {name} body");
+        let req = Request::new("POST", "/bench", &[], &bytes);
+        // The body reads back as written, 17-digit floats included (serde_json's
+        // `float_roundtrip`).
+        assert_eq!(RequestContext::new(&req).body_json(), Some(&value), "the {name} body misread");
         group.throughput(Throughput::Bytes(bytes.len() as u64));
-        let parsers: [(&str, fn(&[u8]) -> Option<Value>); 2] =
-            [("simd_json", with_simd_json), ("serde_json", with_serde_json)];
-        let mut order = parsers.to_vec();
-        if i % 2 == 1 {
-            order.reverse();
-        }
-        for (parser, parse) in order {
-            group.bench_with_input(BenchmarkId::new(name, parser), &bytes[..], |b, bytes| {
-                b.iter(|| parse(black_box(bytes)))
-            });
-        }
+        group.bench_with_input(BenchmarkId::new(name, "body_json"), &req, |b, req| {
+            // A new context per iteration: `body_json` parses once per request and caches it.
+            b.iter(|| RequestContext::new(black_box(req)).body_json().is_some())
+        });
     }
     group.finish();
 }
