@@ -1,8 +1,8 @@
 //! Choosing and building each worker's monoio runtime.
 //!
 //! io_uring is set up with `COOP_TASKRUN | SINGLE_ISSUER | DEFER_TASKRUN`: on the reference
-//! machine the default setup costs ~1.9x the CPU per request of this one (see
-//! ../shared/PERFORMANCE.md). Older kernels refuse those flags, so we fall back to plain
+//! machine the default setup costs ~1.9x the CPU per request of this one (see "Driver" in
+//! docs/architecture.md). Older kernels refuse those flags, so we fall back to plain
 //! io_uring, and to epoll when io_uring is not available at all (Docker's default seccomp
 //! profile blocks it).
 

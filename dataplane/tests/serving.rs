@@ -278,6 +278,10 @@ rules:
     assert_eq!(conn.request(&util::get("/text")).status, 200);
 }
 
+/// What a busy 2-core CI machine may add to a rule's delay for a request on a warm loopback
+/// connection. A delay applied twice, or read in the wrong unit, goes past it.
+const DELAY_SLACK: Duration = Duration::from_millis(250);
+
 fn delays(driver: IoDriver) {
     let server = Server::start(
         driver,
@@ -285,7 +289,7 @@ fn delays(driver: IoDriver) {
 rules:
   - id: fixed
     match: { path: /fixed }
-    response: { body: slow, delay: { fixed: 200 } }
+    response: { body: slow, delay: { fixed: 300 } }
   - id: uniform
     match: { path: /uniform }
     response: { body: slow, delay: { uniform: { min: 100, max: 150 } } }
@@ -294,17 +298,28 @@ rules:
     response: { body: fast }
   - id: delayed-abort
     match: { path: /abort }
-    response: { body: never, delay: { fixed: 150 }, faults: [{ type: abort, status: 503 }] }
+    response: { body: never, delay: { fixed: 300 }, faults: [{ type: abort, status: 503 }] }
 "#,
     );
     let http = client();
-    for (path, at_least, status) in [("/fixed", 200, 200), ("/uniform", 100, 200), ("/abort", 150, 503)] {
+    // Connect first, so that the timings below are the answers', not a connection's.
+    assert_eq!(http.get(server.url("/fast")).send().unwrap().text().unwrap(), "fast");
+    // (path, shortest and longest delay in ms, status); the uniform one twice, for two draws.
+    let timed = [
+        ("/fixed", 300, 300, 200),
+        ("/uniform", 100, 150, 200),
+        ("/uniform", 100, 150, 200),
+        ("/abort", 300, 300, 503),
+    ];
+    for (path, at_least, at_most, status) in timed {
         let t = Instant::now();
         let r = http.get(server.url(path)).send().unwrap();
         assert_eq!(r.status().as_u16(), status, "GET {path}");
         r.bytes().unwrap();
         let took = t.elapsed();
         assert!(took >= Duration::from_millis(at_least), "GET {path} took {took:?}, less than its delay");
+        let limit = Duration::from_millis(at_most) + DELAY_SLACK;
+        assert!(took < limit, "GET {path} took {took:?}, more than its delay allows ({limit:?})");
     }
     // A delayed answer does not hold up other connections.
     let slow = {

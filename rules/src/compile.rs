@@ -15,7 +15,9 @@ use crate::error::{Errors, Place};
 use crate::graphql::GraphqlMatcher;
 use crate::model::{MethodMatch, Rule, SequenceMode};
 use crate::path::{PathPattern, Specificity};
-use crate::response::{compile_faults, is_token, CompiledFault, CompiledResponse, DelaySampler, ResponseEnv};
+use crate::response::{
+    compile_faults, is_token, CompiledFault, CompiledResponse, DelaySampler, PathScope, ResponseEnv,
+};
 use crate::state::{RuleCounters, ScenarioSlot, StateStore};
 use crate::value::{ShortBytes, ValueMatcher};
 
@@ -301,10 +303,11 @@ pub(crate) fn compile_rule(
             ("forward", rule.forward.is_some()),
         ],
     );
+    let response_env = ResponseEnv { path: PathScope::of(m.path.is_some(), path.as_ref()), ..env.response };
     let action = if !one_action {
         None
     } else if let Some(r) = &rule.response {
-        CompiledResponse::compile(r, &base.field("response"), &env.response, errors).map(Action::Respond)
+        CompiledResponse::compile(r, &base.field("response"), &response_env, errors).map(Action::Respond)
     } else if let Some(seq) = &rule.sequence {
         let sequence = base.field("sequence");
         let place = sequence.field("responses");
@@ -315,7 +318,7 @@ pub(crate) fn compile_rule(
             .responses
             .iter()
             .enumerate()
-            .filter_map(|(i, r)| CompiledResponse::compile(r, &place.index(i), &env.response, errors))
+            .filter_map(|(i, r)| CompiledResponse::compile(r, &place.index(i), &response_env, errors))
             .collect();
         Some(Action::Sequence { mode: seq.mode, responses })
     } else {

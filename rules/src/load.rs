@@ -21,6 +21,8 @@ use crate::error::{RuleSetError, ValidationError};
 use crate::model::{RequestMatch, Response, Rule, RuleSet};
 use crate::table::{CompileOptions, RuleTable};
 
+mod brace_hint;
+
 /// At most this many shape errors are listed for one rule, or for the top-level fields.
 pub const MAX_SHAPE_ERRORS: usize = 20;
 
@@ -65,7 +67,13 @@ impl RuleSet {
                 if text.trim().is_empty() {
                     return Err(one_error("the document is empty; expected a map with `rules`"));
                 }
-                serde_yaml_ng::from_str(text).map_err(|e| one_error(format!("invalid YAML: {e}")))?
+                serde_yaml_ng::from_str(text).map_err(|e| {
+                    let hint = e.location().and_then(|at| brace_hint::brace_hint(text, at.line()));
+                    match hint {
+                        Some(hint) => one_error(format!("invalid YAML: {e}; {hint}")),
+                        None => one_error(format!("invalid YAML: {e}")),
+                    }
+                })?
             }
         };
         RuleSet::from_value(doc)

@@ -18,6 +18,9 @@ use crate::error::{Errors, Place};
 use crate::model::{Delay, Fault, FaultKind, Response};
 use crate::template::{RenderContext, Template};
 
+mod path_params;
+pub(crate) use path_params::PathScope;
+
 /// The longest delay a rule may ask for: one hour. Anything longer is a typo.
 pub(crate) const MAX_DELAY_MS: u64 = 3_600_000;
 /// The largest body a `file` reference may bring in.
@@ -102,6 +105,8 @@ pub(crate) struct CompiledResponse {
 pub(crate) struct ResponseEnv<'a> {
     pub(crate) variables: &'a BTreeMap<String, String>,
     pub(crate) base_dir: Option<&'a Path>,
+    /// What the rule's path captures, for `{{request.path.NAME}}`.
+    pub(crate) path: PathScope<'a>,
 }
 
 impl CompiledResponse {
@@ -251,7 +256,8 @@ fn parse_template(
         Ok(t) => {
             let missing: Vec<String> =
                 t.env_names().filter(|n| !env.variables.contains_key(*n)).map(str::to_owned).collect();
-            if missing.is_empty() {
+            let params_ok = path_params::check(&t, env.path, place, errors);
+            if missing.is_empty() && params_ok {
                 Some(t)
             } else {
                 for name in missing {

@@ -21,7 +21,7 @@ use crate::error::{Errors, RuleSetError};
 use crate::model::{FaultKind, RuleSet, SequenceMode};
 use crate::path::{Entry, PathIndex, PathPattern};
 use crate::request::RequestContext;
-use crate::response::{roll_fault, CompiledResponse, RenderBuffers, ResponseEnv, StaticResponse};
+use crate::response::{roll_fault, CompiledResponse, PathScope, RenderBuffers, ResponseEnv, StaticResponse};
 use crate::reuse::Source;
 use crate::state::StateStore;
 use crate::template::RenderContext;
@@ -250,7 +250,12 @@ impl RuleTable {
         }
         let cors = set.cors.as_ref().and_then(|spec| CorsPolicy::compile(spec, &mut errors));
         let env = RuleEnv {
-            response: ResponseEnv { variables: &set.variables, base_dir: options.base_dir.as_deref() },
+            response: ResponseEnv {
+                variables: &set.variables,
+                base_dir: options.base_dir.as_deref(),
+                // Set per rule, from its path.
+                path: PathScope::Unknown,
+            },
             upstreams: &set.upstreams,
             state: &options.state,
         };

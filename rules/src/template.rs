@@ -29,6 +29,8 @@ pub struct Template {
     parts: Vec<Part>,
     /// Names read as `{{env.NAME}}`, deduplicated, in order of first use.
     env: Vec<Box<str>>,
+    /// Names read as `{{request.path.NAME}}`, deduplicated, where each is first used.
+    path_params: Vec<PathParamUse>,
     uses_counter: bool,
     /// Total length of the literal text, to reserve output space once.
     text_len: usize,
@@ -52,6 +54,17 @@ impl fmt::Display for TemplateError {
 }
 
 impl std::error::Error for TemplateError {}
+
+/// A `{{request.path.NAME}}` in a template: the parameter's name and where it is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathParamUse {
+    /// The parameter's name, `id` in `{{request.path.id}}`.
+    pub name: Box<str>,
+    /// 1-based line of the name.
+    pub line: usize,
+    /// 1-based column of the name, counted in characters.
+    pub column: usize,
+}
 
 /// Everything a template may read while rendering one response.
 pub struct RenderContext<'a, 'r> {
@@ -89,6 +102,12 @@ impl Template {
     /// Each name appears once, in order of first use.
     pub fn env_names(&self) -> impl Iterator<Item = &str> {
         self.env.iter().map(|n| &**n)
+    }
+
+    /// The path template parameters read as `{{request.path.NAME}}`, so the compiler can check
+    /// that the rule's path has them. Each name appears once, where it is first used.
+    pub fn path_params(&self) -> &[PathParamUse] {
+        &self.path_params
     }
 
     /// Whether the template reads `{{counter}}` (the caller then keeps a per-rule hit counter).

@@ -35,7 +35,6 @@ fn errors(yaml: &str) -> Vec<String> {
 struct Served {
     rule: String,
     text: String,
-    delay_ms: Option<u128>,
 }
 
 fn serve(t: &RuleTable, method: &str, target: &str, headers: &[(&str, &str)], body: &str) -> Option<Served> {
@@ -48,7 +47,7 @@ fn serve(t: &RuleTable, method: &str, target: &str, headers: &[(&str, &str)], bo
     let mut buffers = RenderBuffers::default();
     let answer = t.respond(&cx, common::now(), &mut rng, &mut buffers)?;
     let text = common::reply_text(answer.reply, &buffers);
-    Some(Served { rule: answer.rule_id.to_owned(), text, delay_ms: answer.delay.map(|d| d.as_millis()) })
+    Some(Served { rule: answer.rule_id.to_owned(), text })
 }
 
 fn rule_for(t: &RuleTable, method: &str, target: &str) -> Option<String> {
@@ -338,27 +337,6 @@ fn state_survives_a_recompile_when_the_rule_is_unchanged() {
     let changed = v1.replace("body: c", "body: C");
     let t3 = table_with(&changed, &options);
     assert_eq!(body_of(&serve(&t3, "GET", "/", &[], "").unwrap()), "a", "a changed rule starts over");
-}
-
-#[test]
-fn delays_follow_their_distribution() {
-    let t = table(
-        r#"
-rules:
-  - { id: fixed, match: { path: /fixed }, response: { delay: { fixed: 250 } } }
-  - { id: uniform, match: { path: /uniform }, response: { delay: { uniform: { min: 10, max: 20 } } } }
-  - { id: normal, match: { path: /normal }, response: { delay: { normal: { mean: 100, stddev: 10 } } } }
-  - { id: lognormal, match: { path: /lognormal }, response: { delay: { lognormal: { median: 50, sigma: 0.5 } } } }
-  - { id: step, match: { path: /step }, response: { delay: { step: { base: 100, step: 50, max: 200 } } } }
-"#,
-    );
-    let delay = |p: &str| serve(&t, "GET", p, &[], "").unwrap().delay_ms.unwrap();
-    assert_eq!(delay("/fixed"), 250);
-    assert!((10..=20).contains(&delay("/uniform")));
-    assert!((40..=160).contains(&delay("/normal")), "6 sigma");
-    assert!((1..=2000).contains(&delay("/lognormal")));
-    let steps: Vec<u128> = (0..4).map(|_| delay("/step")).collect();
-    assert_eq!(steps, [100, 150, 200, 200]);
 }
 
 #[test]

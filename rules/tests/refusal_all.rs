@@ -322,3 +322,30 @@ rules:
     .unwrap_err();
     assert_eq!(err.to_string(), printed);
 }
+
+#[test]
+fn an_unquoted_brace_in_a_value_is_refused_with_a_hint_to_quote_it() {
+    let refusal = |yaml: &str| RuleSet::from_yaml(yaml).expect_err("invalid YAML").to_string();
+    // A template that starts with `{{` reads as a mapping whose key is a mapping.
+    let err =
+        refusal("rules:\n  - id: a\n    response:\n      template: true\n      body: {{request.body}}\n");
+    assert!(err.contains("invalid YAML: rules[0].response.body: invalid type: map"), "{err}");
+    assert!(
+        err.ends_with(
+            "; hint: quote values that start with '{' or contain '{{', e.g. path: \"/users/{id}\" \
+             (line 5 has {{request.body}} unquoted)"
+        ),
+        "{err}"
+    );
+    // Inside a flow mapping, `{` in the middle of a header value ends the plain text.
+    let err = refusal(
+        "rules:\n  - id: a\n    match: { path: \"/pets/{id}\" }\n    response:\n      template: true\n      headers: { location: /pets/{{request.path.id}} }\n",
+    );
+    assert!(err.contains("did not find expected ',' or '}' at line 6"), "{err}");
+    assert!(err.ends_with("(line 6 has /pets/{{request.path.id}} unquoted)"), "{err}");
+    // Other YAML mistakes get no hint, even next to quoted braces.
+    let err =
+        refusal("rules:\n  - id: a\n    match: { path: \"/pets/{id}\" }\n    response: { body: \"x\"\n");
+    assert!(err.contains("invalid YAML: did not find expected ',' or '}'"), "{err}");
+    assert!(!err.contains("hint"), "{err}");
+}

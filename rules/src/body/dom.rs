@@ -1,6 +1,6 @@
 //! A flat, borrowed view of a JSON request body, for the `json` and `jsonpath` body matchers.
 //!
-//! Building a `serde_json::Value` (simd-json, then an `IndexMap` and a `String` per member)
+//! Building a `serde_json::Value` (a parse, then an `IndexMap` and a `String` per member)
 //! cost ~9,000 instructions for a 100-byte body. This view is one pass over the bytes and one
 //! allocation: a node per value, in document order, each knowing its byte span and where its
 //! subtree ends. Strings are read in place, so the view covers only the common case:
@@ -426,7 +426,9 @@ mod tests {
         let first = parse(br#"{"a": 1}"#).expect("covered");
         let buffer = first.nodes.0.as_ptr();
         drop(first);
-        let second = parse(br#"{"b": [2, 3]}"#).expect("covered");
+        // As long as the first: the buffer fits it without growing. (A longer body grew it, and
+        // the test passed only when the allocator happened to grow it in place.)
+        let second = parse(br#"{"b": 2}"#).expect("covered");
         assert_eq!(second.nodes.0.as_ptr(), buffer, "no allocation for a body that fits");
         drop(second);
 

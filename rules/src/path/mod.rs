@@ -229,6 +229,19 @@ impl PathTemplate {
         Ok(PathTemplate { source: source.into(), segments, literal_segments })
     }
 
+    /// The template as written, `/users/{id}`.
+    pub(crate) fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The names of its parameters (`{name}` and `{*name}`), in order.
+    pub(crate) fn param_names(&self) -> impl Iterator<Item = &str> {
+        self.segments.iter().filter_map(|s| match s {
+            Segment::Param(n) | Segment::CatchAll(n) => Some(&**n),
+            Segment::Literal(_) => None,
+        })
+    }
+
     /// Captures the parameters of a path known to match.
     pub(crate) fn capture_matched<'t, 'r>(&'t self, path: &'r str, params: &mut PathParams<'t, 'r>) {
         let mut rest = path.strip_prefix('/').unwrap_or(path);

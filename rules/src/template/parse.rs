@@ -4,14 +4,15 @@
 //! positional arguments and `key=value` pairs, sub-expressions in parentheses), then `resolve`
 //! turns it into an [`Expr`], checking names, argument counts and types.
 
-use super::{Expr, Part, Template, TemplateError};
+use super::{Expr, Part, PathParamUse, Template, TemplateError};
 
 mod resolve;
 
 type PResult<T> = Result<T, TemplateError>;
 
 pub(super) fn parse(src: &str) -> PResult<Template> {
-    let mut p = Parser { src, pos: 0, env: Vec::new(), uses_counter: false, depth: 0 };
+    let mut p =
+        Parser { src, pos: 0, env: Vec::new(), path_params: Vec::new(), uses_counter: false, depth: 0 };
     let parts = p.template()?;
     let text_len = parts
         .iter()
@@ -20,7 +21,7 @@ pub(super) fn parse(src: &str) -> PResult<Template> {
             Part::Expr { .. } => 0,
         })
         .sum();
-    Ok(Template { parts, env: p.env, uses_counter: p.uses_counter, text_len })
+    Ok(Template { parts, env: p.env, path_params: p.path_params, uses_counter: p.uses_counter, text_len })
 }
 
 /// 1-based line and column (in characters) of byte offset `at` in `src`.
@@ -128,6 +129,7 @@ struct Parser<'s> {
     src: &'s str,
     pos: usize,
     env: Vec<Box<str>>,
+    path_params: Vec<PathParamUse>,
     uses_counter: bool,
     /// Sub-expressions open around the cursor.
     depth: usize,

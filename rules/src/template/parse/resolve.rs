@@ -2,7 +2,7 @@
 //! checked, and helper arguments (JSONPath queries, date patterns, offsets) prepared.
 
 use super::{PResult, Parser, RawCall, RawPath, RawValue, Seg};
-use crate::template::{date, Expr, JsonPathExpr, NowExpr, NowFormat, RandomKind};
+use crate::template::{date, Expr, JsonPathExpr, NowExpr, NowFormat, PathParamUse, RandomKind};
 
 /// The longest `randomValue` we agree to generate.
 const MAX_RANDOM_LENGTH: i64 = 65_536;
@@ -147,7 +147,10 @@ impl<'s> Parser<'s> {
                         [] => Ok(Expr::Path),
                         [seg] => Ok(match index(self, seg)? {
                             Some(n) => Expr::PathSegment(n),
-                            None => Expr::PathParam(seg.text.into()),
+                            None => {
+                                self.note_path_param(seg);
+                                Expr::PathParam(seg.text.into())
+                            }
                         }),
                         [_, extra, ..] => Err(too_long(self, extra)),
                     },
@@ -244,6 +247,15 @@ impl<'s> Parser<'s> {
     }
 
     /// An argument used as a value (`default=…`, jsonPath's source).
+    /// Records a `request.path.NAME` for the compiler's check against the rule's path
+    /// (the first use of each name: one error per name is enough).
+    fn note_path_param(&mut self, seg: &Seg<'_>) {
+        if !self.path_params.iter().any(|p| *p.name == *seg.text) {
+            let (line, column) = super::position(self.src, seg.start);
+            self.path_params.push(PathParamUse { name: seg.text.into(), line, column });
+        }
+    }
+
     fn resolve_value(&mut self, value: RawValue<'s>) -> PResult<Expr> {
         Ok(match value {
             RawValue::Str { value, .. } => Expr::Literal(value.into()),
