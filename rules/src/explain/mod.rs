@@ -78,9 +78,13 @@ pub struct NearMisses {
     pub truncated: bool,
 }
 
+/// What ranks a near miss: whether its path fits, predicates held, predicates in all, its
+/// position in the rule set.
+type Closeness = (bool, usize, usize, usize);
+
 /// How close a rule came, for ranking: path fits, then most predicates held, then the larger
 /// share of the rule held, then rule-set order (`Less`: `a` is closer).
-fn closeness(a: (bool, usize, usize, usize), b: (bool, usize, usize, usize)) -> std::cmp::Ordering {
+fn closeness(a: Closeness, b: Closeness) -> std::cmp::Ordering {
     let (a_path, a_passed, a_total, a_index) = a;
     let (b_path, b_passed, b_total, b_index) = b;
     b_path
@@ -91,7 +95,7 @@ fn closeness(a: (bool, usize, usize, usize), b: (bool, usize, usize, usize)) -> 
 }
 
 impl RuleVerdict {
-    fn closeness_key(&self) -> (bool, usize, usize, usize) {
+    fn closeness_key(&self) -> Closeness {
         (self.path_matched, self.passed, self.total, self.index)
     }
 }
@@ -147,7 +151,7 @@ impl RuleTable {
             .is_break();
         ranks.sort_unstable();
         // The closest so far, closest first: a handful, kept inline.
-        let mut kept: smallvec::SmallVec<[((bool, usize, usize, usize), u32); 4]> = smallvec::SmallVec::new();
+        let mut kept: smallvec::SmallVec<[(Closeness, u32); 4]> = smallvec::SmallVec::new();
         for &rank in &ranks {
             let index = self.routing.by_rank[rank as usize];
             let mut score = Score::default();
