@@ -37,13 +37,12 @@ pub struct Snapshot {
     pub(crate) hits: RuleHits,
 }
 
-/// The rule set a snapshot was compiled from.
+/// The rule set a snapshot was compiled from, for `/config`.
 #[derive(Debug)]
 pub enum SnapshotRules {
-    /// As loaded from a file.
-    Model(RuleSet),
-    /// As received from the control plane: the `RuleSet` resource, decoded only on demand
-    /// (a new version decodes only the rules that changed).
+    /// The `RuleSet` resource as received from the control plane, or as encoded from a rules
+    /// file, decoded only on demand. Encoded, a rule takes a tenth of the memory its parsed
+    /// model does (~4 KB): keeping the model made a 1,000-rule data plane 4 MB bigger.
     Wire(mockplane_proto::wkt::Any),
 }
 
@@ -51,7 +50,6 @@ impl SnapshotRules {
     /// The rule set.
     pub fn rule_set(&self) -> Result<Cow<'_, RuleSet>, String> {
         match self {
-            SnapshotRules::Model(set) => Ok(Cow::Borrowed(set)),
             SnapshotRules::Wire(any) => {
                 mockplane_proto::convert::rule_set_from_any(any).map(Cow::Owned).map_err(|e| e.to_string())
             }
@@ -72,6 +70,8 @@ pub struct SnapshotStore {
     retired: Arc<Mutex<Retired>>,
     /// The workers a new snapshot has hit counters for (0 until the data plane starts).
     workers: Arc<AtomicUsize>,
+    /// Called on the installing thread after a swap, and after old tables are freed.
+    release_memory: Arc<std::sync::OnceLock<fn()>>,
 }
 
 /// Replaced snapshots some worker may still serve from, and the hit counts of those freed.
@@ -145,6 +145,21 @@ impl SnapshotStore {
     /// An empty store: no table yet, so the data plane is not ready.
     pub fn new() -> Self {
         SnapshotStore::default()
+    }
+
+    /// Has `release` called on the installing thread after every swap and after old tables
+    /// are freed: compiling a rule set frees much of what it allocated, and an allocator that
+    /// returns memory lazily keeps it while that thread sleeps. The binary passes its
+    /// allocator's "give it back now" (see `cli/src/alloc.rs`). Set once; later calls do
+    /// nothing.
+    pub fn set_release_memory(&self, release: fn()) {
+        let _ = self.release_memory.set(release);
+    }
+
+    pub(crate) fn release_memory(&self) {
+        if let Some(release) = self.release_memory.get() {
+            release();
+        }
     }
 
     /// Sizes the hit counters of every snapshot built from now on for `workers` workers.
@@ -229,7 +244,9 @@ impl SnapshotStore {
         config_version: Option<String>,
     ) -> Result<u64, RuleSetError> {
         let table = RuleTable::compile(&rules, &self.compile_options(base_dir))?;
-        Ok(self.swap_in(table, SnapshotRules::Model(rules), source, config_version))
+        let encoded = mockplane_proto::convert::rule_set_to_any_paced(&rules, Some(crate::pace::pause));
+        drop(rules);
+        Ok(self.swap_in(table, SnapshotRules::Wire(encoded), source, config_version))
     }
 
     /// Decodes, checks, compiles and swaps in a `RuleSet` resource from the control plane,
@@ -303,6 +320,7 @@ impl SnapshotStore {
             }
         }
         self.reap();
+        self.release_memory();
         version
     }
 
@@ -329,15 +347,13 @@ impl SnapshotStore {
                 }
             }
         }
-        for Snapshot { table, rules, .. } in free {
+        let freed = !free.is_empty();
+        for Snapshot { table, .. } in free {
             // One rule at a time, yielding to the workers now and then (see `pace`).
             table.drop_paced(crate::pace::pause);
-            if let SnapshotRules::Model(mut rules) = rules {
-                while let Some(rule) = rules.rules.pop() {
-                    drop(rule);
-                    crate::pace::pause();
-                }
-            }
+        }
+        if freed {
+            self.release_memory();
         }
     }
 
@@ -348,13 +364,18 @@ impl SnapshotStore {
 
     /// Reads, compiles and installs a rules file.
     pub fn install_file(&self, path: &Path) -> Result<u64, LoadError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
-        let invalid = |source| LoadError::Invalid { path: path.to_owned(), source };
-        let rules =
-            RuleSet::parse(&text, Format::from_file_name(&path.to_string_lossy())).map_err(invalid)?;
-        let base_dir = path.parent().map(Path::to_path_buf);
-        self.install(rules, path.display().to_string(), base_dir).map_err(invalid)
+        let installed = (|| {
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
+            let invalid = |source| LoadError::Invalid { path: path.to_owned(), source };
+            let rules =
+                RuleSet::parse(&text, Format::from_file_name(&path.to_string_lossy())).map_err(invalid)?;
+            let base_dir = path.parent().map(Path::to_path_buf);
+            self.install(rules, path.display().to_string(), base_dir).map_err(invalid)
+        })();
+        // The file's text and what parsing it left are freed by now, installed or refused.
+        self.release_memory();
+        installed
     }
 }
 
