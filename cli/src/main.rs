@@ -107,6 +107,13 @@ struct DataplaneArgs {
     /// Seconds a client may take to send a request head.
     #[arg(long, default_value_t = 10)]
     header_timeout: u64,
+    /// Seconds a client may take to send a whole request body, however it trickles in.
+    #[arg(long, default_value_t = 30)]
+    body_timeout: u64,
+    /// Seconds a write may wait for a client that does not read its answers; then the
+    /// connection is closed.
+    #[arg(long, default_value_t = 30)]
+    write_timeout: u64,
     /// Open connections per worker beyond which new ones are closed.
     #[arg(long, default_value_t = 10_000)]
     max_connections: usize,
@@ -205,6 +212,9 @@ fn run_dataplane(args: DataplaneArgs) -> ExitCode {
         max_connections: args.max_connections,
         drain_timeout: Duration::from_secs(args.drain_timeout),
         explain_header: !args.no_explain_header,
+        body_timeout: Duration::from_secs(args.body_timeout),
+        write_timeout: Duration::from_secs(args.write_timeout),
+        release_memory: Some(alloc::release_freed_memory),
         ..DataPlaneConfig::default()
     };
     let signals = match signal_hook::iterator::Signals::new([
@@ -217,9 +227,7 @@ fn run_dataplane(args: DataplaneArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let store = SnapshotStore::new();
-    store.set_release_memory(alloc::release_freed_memory);
-    let running = match mockplane_dataplane::start(config, store) {
+    let running = match mockplane_dataplane::start(config, SnapshotStore::new()) {
         Ok(r) => r,
         Err(e) => {
             tracing::error!("{e}");

@@ -53,6 +53,11 @@ pub struct DataPlaneConfig {
     pub idle_timeout: Duration,
     /// How long a client may take to send a whole request head (slowloris defence).
     pub header_timeout: Duration,
+    /// How long a client may take to send a whole request body, from the end of its head.
+    pub body_timeout: Duration,
+    /// How long a write may wait for a client that does not read its answers; then the
+    /// connection is closed.
+    pub write_timeout: Duration,
     /// Open connections per worker beyond which new ones are closed at once.
     pub max_connections: usize,
     /// On shutdown, how long requests in flight may take to finish.
@@ -65,6 +70,10 @@ pub struct DataPlaneConfig {
     /// rule checked for its 404 (a cost that grows with the table): turn off where clients
     /// are not trusted.
     pub explain_header: bool,
+    /// Gives memory the calling thread has freed back to the OS, when the allocator holds on
+    /// to it: called after a rule set is compiled and swapped in, and by a worker after a burst
+    /// of connections has closed. The binary passes its allocator's (see `cli/src/alloc.rs`).
+    pub release_memory: Option<fn()>,
 }
 
 impl Default for DataPlaneConfig {
@@ -80,11 +89,14 @@ impl Default for DataPlaneConfig {
             journal_capacity: 10_000,
             idle_timeout: Duration::from_secs(60),
             header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(30),
             max_connections: 10_000,
             drain_timeout: Duration::from_secs(10),
             reload_interval: Duration::from_millis(500),
             xds: None,
             explain_header: true,
+            release_memory: None,
         }
     }
 }

@@ -1,9 +1,17 @@
 //! One connection: read, parse, answer, write, for as long as the client keeps it alive.
 //!
 //! Pipelined requests are answered in order, and the answers of one read are written together
-//! in one write. A read waits at most the idle timeout between requests and the header timeout
-//! for the rest of a request that has begun (slowloris). A malformed request is answered with
-//! its status and the connection closed; nothing a client sends can take the worker down.
+//! in one write. Every wait is bounded: a read waits at most the idle timeout between requests,
+//! the header timeout for the rest of a head that has begun (slowloris), and the body timeout
+//! for a whole body, however it trickles in; a write waits at most the write timeout for a
+//! client that stops reading. A malformed request is answered with its status and the
+//! connection closed; nothing a client sends can take the worker down.
+//!
+//! Memory follows what the connection is doing: while it waits between requests it holds only
+//! a small read buffer ([`IDLE_READ`]); a request that does not fit, and every answer, borrow a
+//! buffer from the worker's pool ([`crate::buffers`]) and give it back when the connection is
+//! idle again. A body grows its buffer as its bytes arrive, never to what a `Content-Length`
+//! merely claims.
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -16,11 +24,9 @@ use monoio::net::TcpStream;
 use rand::{Rng, RngCore};
 
 use crate::answer::{answer, Outcome};
+use crate::buffers::{BUF, IDLE_READ};
 use crate::codec::{self, BodyFraming, ChunkedDecoder, Head};
 use crate::worker::{WatchGuard, Worker};
-
-/// Bytes asked of each read; the buffer grows beyond this only for large bodies.
-const READ_CHUNK: usize = 16 * 1024;
 
 struct Conn {
     /// Declared first so it is dropped first: the watch goes before the descriptor closes.
@@ -28,9 +34,12 @@ struct Conn {
     /// The worker's coarse clock, for deadlines.
     worker: Rc<Worker>,
     stream: TcpStream,
-    /// Bytes read and not yet consumed by a request.
+    /// Bytes read and not yet consumed by a request: the connection's small buffer, or one
+    /// from the pool while a request does not fit in it.
     rbuf: Vec<u8>,
-    /// Responses not yet written.
+    /// The small read buffer, kept here while `rbuf` is a pooled one.
+    small: Vec<u8>,
+    /// Responses not yet written: from the pool while answering, empty (no capacity) when idle.
     wbuf: Vec<u8>,
     /// The de-chunked body of the current request.
     body: Vec<u8>,
@@ -49,9 +58,7 @@ impl Conn {
         if self.guard.watch.expired.get() {
             return ReadResult::TimedOut;
         }
-        if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 2 {
-            self.rbuf.reserve(READ_CHUNK);
-        }
+        self.make_room();
         let watch = &self.guard.watch;
         watch.deadline_ms.set(self.worker.clock_ms.get().saturating_add(limit.as_millis() as u64));
         watch.idle.set(idle);
@@ -69,15 +76,61 @@ impl Conn {
         }
     }
 
+    /// Room in `rbuf` for the next read: a request that outgrows the small buffer moves to a
+    /// pooled one; a pooled one grows (doubling) as a large body arrives.
+    fn make_room(&mut self) {
+        let spare = self.rbuf.capacity() - self.rbuf.len();
+        if self.rbuf.capacity() <= IDLE_READ {
+            if spare < IDLE_READ / 2 {
+                let mut pooled = self.worker.buffers.take();
+                pooled.extend_from_slice(&self.rbuf);
+                self.rbuf.clear();
+                self.small = std::mem::replace(&mut self.rbuf, pooled);
+            }
+        } else if spare < BUF / 2 {
+            self.rbuf.reserve(BUF);
+        }
+    }
+
+    /// Once nothing is buffered either way: gives the pooled buffers back and returns to the
+    /// small read buffer. A large chunked body's buffer is freed.
+    fn go_idle(&mut self) {
+        debug_assert!(self.rbuf.is_empty() && self.wbuf.is_empty());
+        if self.rbuf.capacity() > IDLE_READ {
+            let pooled = std::mem::replace(&mut self.rbuf, std::mem::take(&mut self.small));
+            self.worker.buffers.give(pooled);
+        }
+        if self.wbuf.capacity() > 0 {
+            self.worker.buffers.give(std::mem::take(&mut self.wbuf));
+        }
+        if self.body.capacity() > 0 {
+            self.body = Vec::new();
+        }
+    }
+
+    /// A write buffer to answer into.
+    #[inline]
+    fn answering(&mut self) {
+        if self.wbuf.capacity() == 0 {
+            self.wbuf = self.worker.buffers.take();
+        }
+    }
+
+    /// Writes out `wbuf`, waiting at most the write timeout for a client that does not read:
+    /// the ticker then shuts the connection down, and the write fails.
     async fn flush(&mut self) -> bool {
         if self.wbuf.is_empty() {
             return true;
         }
+        let watch = &self.guard.watch;
+        let limit = self.worker.config.write_timeout.as_millis() as u64;
+        watch.write_deadline_ms.set(self.worker.clock_ms.get().saturating_add(limit));
         let buf = std::mem::take(&mut self.wbuf);
         let (result, mut buf) = self.stream.write_all(buf).await;
+        watch.write_deadline_ms.set(u64::MAX);
         buf.clear();
         self.wbuf = buf;
-        result.is_ok()
+        result.is_ok() && !watch.expired.get()
     }
 
     /// Writes a prepared refusal (4xx/5xx) with this worker's `date` header added after its
@@ -108,8 +161,9 @@ pub(crate) async fn serve(worker: &Rc<Worker>, stream: TcpStream, peer: SocketAd
         guard,
         worker: worker.clone(),
         stream,
-        rbuf: Vec::with_capacity(READ_CHUNK),
-        wbuf: Vec::with_capacity(READ_CHUNK),
+        rbuf: Vec::with_capacity(IDLE_READ),
+        small: Vec::new(),
+        wbuf: Vec::new(),
         body: Vec::new(),
     };
     let limits = worker.config.limits;
@@ -118,45 +172,51 @@ pub(crate) async fn serve(worker: &Rc<Worker>, stream: TcpStream, peer: SocketAd
     // header timeout.
     let mut request_began: Option<u64> = None;
     loop {
-        let head = match codec::parse_head(&conn.rbuf, &limits) {
-            Ok(Some(head)) => head,
-            Ok(None) => {
-                if !conn.flush().await {
-                    return;
-                }
-                if worker.draining() && conn.rbuf.is_empty() {
-                    return;
-                }
-                let now = worker.clock_ms.get();
-                let idle = request_began.is_none() && conn.rbuf.is_empty();
-                let limit = if idle {
-                    worker.config.idle_timeout
-                } else {
-                    let began = *request_began.get_or_insert(now);
-                    worker.config.header_timeout.saturating_sub(Duration::from_millis(now - began))
-                };
-                match conn.read_more(limit, idle).await {
-                    ReadResult::Data => {
-                        if request_began.is_none() {
-                            request_began = Some(worker.clock_ms.get());
-                        }
-                        continue;
-                    }
-                    ReadResult::Closed => return,
-                    ReadResult::TimedOut => {
-                        if request_began.is_some() {
-                            // A request began but did not finish in time.
-                            let _ = conn.write_refusal(REQUEST_TIMEOUT).await;
-                        }
-                        return;
-                    }
-                }
-            }
-            Err(e) => {
+        // No wait inside the match: a parse result held across one would put a second request
+        // head (600 bytes) into every connection's future.
+        let head = loop {
+            let refusal = match codec::parse_head(&conn.rbuf, &limits) {
+                Ok(Some(head)) => break head,
+                Ok(None) => None,
+                Err(e) => Some(e.response()),
+            };
+            if let Some(refusal) = refusal {
                 worker.stats.refused.add(1);
                 let _ = conn.flush().await;
-                let _ = conn.write_refusal(e.response()).await;
+                let _ = conn.write_refusal(refusal).await;
                 return;
+            }
+            if !conn.flush().await {
+                return;
+            }
+            if worker.draining() && conn.rbuf.is_empty() {
+                return;
+            }
+            let now = worker.clock_ms.get();
+            let idle = request_began.is_none() && conn.rbuf.is_empty();
+            if idle {
+                conn.go_idle();
+            }
+            let limit = if idle {
+                worker.config.idle_timeout
+            } else {
+                let began = *request_began.get_or_insert(now);
+                worker.config.header_timeout.saturating_sub(Duration::from_millis(now - began))
+            };
+            match conn.read_more(limit, idle).await {
+                ReadResult::Data => {
+                    if request_began.is_none() {
+                        request_began = Some(worker.clock_ms.get());
+                    }
+                }
+                ReadResult::Closed => return,
+                ReadResult::TimedOut => {
+                    if request_began.is_some() {
+                        // A request began but did not finish in time.
+                        let _ = conn.write_refusal(REQUEST_TIMEOUT).await;
+                    }
+                    return;
+                }
             }
         };
         let busy = crate::worker::Busy::new(worker);
@@ -187,6 +247,10 @@ async fn serve_request(
 ) -> bool {
     let limits = &worker.config.limits;
     let mut sent_continue = false;
+    // The whole body must arrive within the body timeout, however it trickles in: one
+    // deadline for the body, not a fresh one for each read.
+    let body_deadline = worker.clock_ms.get().saturating_add(worker.config.body_timeout.as_millis() as u64);
+    let body_wait = || Duration::from_millis(body_deadline.saturating_sub(worker.clock_ms.get()));
     // Where the request ends in `rbuf`, and where its body is.
     let (consumed, chunked) = match head.framing {
         BodyFraming::None => (head.head_len, false),
@@ -199,13 +263,15 @@ async fn serve_request(
                         return false;
                     }
                 }
-                let limit = worker.config.header_timeout.max(Duration::from_secs(30));
-                if conn.rbuf.capacity() < total {
-                    conn.rbuf.reserve(total - conn.rbuf.len());
-                }
-                match conn.read_more(limit, false).await {
+                // The buffer grows with the bytes that arrive (`make_room`), not to the length
+                // claimed: a client claiming 10 MiB and sending one byte costs one buffer.
+                match conn.read_more(body_wait(), false).await {
                     ReadResult::Data => {}
-                    _ => return false,
+                    ReadResult::Closed => return false,
+                    ReadResult::TimedOut => {
+                        let _ = conn.write_refusal(REQUEST_TIMEOUT).await;
+                        return false;
+                    }
                 }
             }
             (total, false)
@@ -239,15 +305,20 @@ async fn serve_request(
                 // Consumed chunk bytes are not needed again: keep the buffer small.
                 conn.rbuf.drain(head.head_len..pos);
                 pos = head.head_len;
-                match conn.read_more(Duration::from_secs(30), false).await {
+                match conn.read_more(body_wait(), false).await {
                     ReadResult::Data => {}
-                    _ => return false,
+                    ReadResult::Closed => return false,
+                    ReadResult::TimedOut => {
+                        let _ = conn.write_refusal(REQUEST_TIMEOUT).await;
+                        return false;
+                    }
                 }
             }
             (pos, true)
         }
     };
     conn.stats_in(worker, consumed);
+    conn.answering();
 
     let outcome = {
         let body: &[u8] = if chunked { &conn.body } else { &conn.rbuf[head.head_len..consumed] };
@@ -264,7 +335,8 @@ async fn serve_request(
                 if !conn.flush().await {
                     return false;
                 }
-                monoio::time::sleep(delay).await;
+                // Boxed: a timer is 640 bytes, and every connection's future would carry it.
+                Box::pin(monoio::time::sleep(delay)).await;
                 conn.wbuf.extend_from_slice(&this);
             }
             if close {
@@ -282,7 +354,8 @@ async fn serve_request(
                 return false;
             }
             if let Some(delay) = delay.filter(|d| !d.is_zero()) {
-                monoio::time::sleep(delay).await;
+                // Boxed: a timer is 640 bytes, and every connection's future would carry it.
+                Box::pin(monoio::time::sleep(delay)).await;
             }
             inject(worker, conn, kind).await;
             false

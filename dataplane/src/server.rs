@@ -102,6 +102,9 @@ pub fn start(config: DataPlaneConfig, store: SnapshotStore) -> Result<RunningDat
         crate::link::check(xds)?;
     }
     let config = Arc::new(config);
+    if let Some(release) = config.release_memory {
+        store.set_release_memory(release);
+    }
     // Stamped before the first read: an edit landing after it is seen by the watcher, even
     // when the watcher thread starts late (it used to stamp the file itself, and missed an
     // edit made between the load and its first look).

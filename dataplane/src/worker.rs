@@ -16,6 +16,7 @@ use monoio::net::{ListenerOpts, TcpListener};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
+use crate::buffers::BufferPool;
 use crate::config::DataPlaneConfig;
 use crate::snapshot::Snapshot;
 use crate::stats::{SharedStats, WorkerStats};
@@ -70,6 +71,9 @@ pub(crate) struct ConnWatch {
     /// Worker-clock milliseconds after which the pending read is abandoned; `u64::MAX` when
     /// the connection is not waiting on a read.
     pub(crate) deadline_ms: Cell<u64>,
+    /// Worker-clock milliseconds after which a pending write is abandoned (the client stopped
+    /// reading); `u64::MAX` when the connection is not writing.
+    pub(crate) write_deadline_ms: Cell<u64>,
     /// Waiting between requests (closed at once when draining).
     pub(crate) idle: Cell<bool>,
     /// Set by the ticker when the deadline passed.
@@ -109,6 +113,10 @@ pub(crate) struct Worker {
     shutdown: Arc<AtomicBool>,
     /// Connections open on this worker.
     pub(crate) open: Cell<usize>,
+    /// The most connections open since memory was last released.
+    open_peak: Cell<usize>,
+    /// Read and write buffers lent to connections while they read a request or answer.
+    pub(crate) buffers: BufferPool,
     /// Requests between a complete head and a flushed answer.
     pub(crate) busy: Cell<usize>,
     /// The worker's coarse clock: milliseconds since `epoch`, advanced by the ticker.
@@ -140,6 +148,8 @@ impl Worker {
             scratch: RefCell::new(Vec::new()),
             shutdown,
             open: Cell::new(0),
+            open_peak: Cell::new(0),
+            buffers: BufferPool::default(),
             busy: Cell::new(0),
             epoch: Instant::now(),
             clock_ms: Cell::new(0),
@@ -155,6 +165,7 @@ impl Worker {
         let watch = Rc::new(ConnWatch {
             fd,
             deadline_ms: Cell::new(u64::MAX),
+            write_deadline_ms: Cell::new(u64::MAX),
             idle: Cell::new(false),
             expired: Cell::new(false),
         });
@@ -162,22 +173,46 @@ impl Worker {
         WatchGuard { worker: self.clone(), id, watch }
     }
 
-    /// Advances the coarse clock and shuts the read side of connections whose read deadline
-    /// passed (and of idle ones, when draining).
+    /// Advances the coarse clock and shuts down connections whose deadline passed: the read
+    /// side when a read is overdue (and of idle ones, when draining), so that the read returns
+    /// end-of-file and a `408` can still be written; both sides when a write is overdue, so
+    /// that the write fails.
     fn sweep(&self) {
         let now = self.epoch.elapsed().as_millis() as u64;
         self.clock_ms.set(now);
         let draining = self.draining();
         for w in self.watches.borrow().values() {
-            let overdue = w.deadline_ms.get() <= now || (draining && w.idle.get());
-            if overdue && !w.expired.get() {
-                w.expired.set(true);
-                use std::os::fd::BorrowedFd;
-                // SAFETY: the descriptor is open: its connection unregisters this watch
-                // before closing it, and this thread is the only one that runs either.
-                let fd = unsafe { BorrowedFd::borrow_raw(w.fd) };
-                let _ = socket2::SockRef::from(&fd).shutdown(std::net::Shutdown::Read);
+            if w.expired.get() {
+                continue;
             }
+            let how = if w.write_deadline_ms.get() <= now {
+                std::net::Shutdown::Both
+            } else if w.deadline_ms.get() <= now || (draining && w.idle.get()) {
+                std::net::Shutdown::Read
+            } else {
+                continue;
+            };
+            w.expired.set(true);
+            use std::os::fd::BorrowedFd;
+            // SAFETY: the descriptor is open: its connection unregisters this watch before
+            // closing it, and this thread is the only one that runs either.
+            let fd = unsafe { BorrowedFd::borrow_raw(w.fd) };
+            let _ = socket2::SockRef::from(&fd).shutdown(how);
+        }
+        self.release_memory_after_a_burst();
+    }
+
+    /// After many connections have closed, has the allocator give back what they freed: this
+    /// thread may allocate too little afterwards for the allocator to do it by itself.
+    fn release_memory_after_a_burst(&self) {
+        let open = self.open.get();
+        let peak = self.open_peak.get().max(open);
+        self.open_peak.set(peak);
+        if peak >= open + 256 && open <= peak / 2 {
+            if let Some(release) = self.config.release_memory {
+                release();
+            }
+            self.open_peak.set(open);
         }
     }
 

@@ -248,6 +248,12 @@ pub struct Conn {
 }
 
 impl Conn {
+    /// A client over a stream connected by other means (e.g. with socket options set first).
+    pub fn from_stream(stream: TcpStream) -> Conn {
+        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        Conn { stream, buf: Vec::new() }
+    }
+
     pub fn open(addr: SocketAddr) -> Conn {
         let stream =
             TcpStream::connect_timeout(&addr, IO_TIMEOUT).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
