@@ -98,6 +98,12 @@ struct DataplaneArgs {
     /// Journal entries kept per worker; 0 turns the journal off.
     #[arg(long, default_value_t = 10_000)]
     journal: usize,
+    /// io_uring submission queue entries per worker (~100 bytes of memory each).
+    #[arg(long, default_value_t = mockplane_dataplane::driver::DEFAULT_RING_ENTRIES)]
+    uring_entries: u32,
+    /// Free 16 KiB I/O buffers each worker keeps for its connections.
+    #[arg(long, default_value_t = mockplane_dataplane::buffers::DEFAULT_POOLED_BUFFERS)]
+    pooled_buffers: usize,
     /// Largest request body accepted, in bytes (413 beyond).
     #[arg(long, default_value_t = 10 * 1024 * 1024)]
     max_body: usize,
@@ -207,6 +213,8 @@ fn run_dataplane(args: DataplaneArgs) -> ExitCode {
         },
         limits: Limits { max_body: args.max_body, ..Limits::default() },
         journal_capacity: args.journal,
+        uring_entries: args.uring_entries,
+        pooled_buffers: args.pooled_buffers,
         idle_timeout: Duration::from_secs(args.idle_timeout),
         header_timeout: Duration::from_secs(args.header_timeout),
         max_connections: args.max_connections,

@@ -3,8 +3,8 @@
 //! thousands of idle keep-alive connections cost a small read buffer each, not 32 KiB.
 //!
 //! The pool is per worker (no sharing, no locks) and bounded: after a burst of connections,
-//! buffers beyond [`POOLED_MAX`] go back to the allocator, and buffers a large body grew are
-//! never kept.
+//! buffers beyond its size (`--pooled-buffers`, [`DEFAULT_POOLED_BUFFERS`]) go back to the
+//! allocator, and buffers a large body grew are never kept.
 
 use std::cell::RefCell;
 
@@ -15,16 +15,23 @@ pub(crate) const BUF: usize = 16 * 1024;
 /// fits (nearly all do) is read with no pooled buffer at all.
 pub(crate) const IDLE_READ: usize = 1024;
 
-/// Free buffers kept per worker (at most 1 MiB).
-const POOLED_MAX: usize = 64;
+/// Free buffers kept per worker by default (1 MiB).
+pub const DEFAULT_POOLED_BUFFERS: usize = 64;
 
 /// Free buffers of [`BUF`] bytes (or a little more).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct BufferPool {
     free: RefCell<Vec<Vec<u8>>>,
+    /// The most free buffers kept.
+    max: usize,
 }
 
 impl BufferPool {
+    /// A pool keeping at most `max` free buffers.
+    pub(crate) fn new(max: usize) -> Self {
+        BufferPool { free: RefCell::new(Vec::new()), max }
+    }
+
     /// An empty buffer with room for at least [`BUF`] bytes.
     #[inline]
     pub(crate) fn take(&self) -> Vec<u8> {
@@ -38,7 +45,7 @@ impl BufferPool {
             return;
         }
         let mut free = self.free.borrow_mut();
-        if free.len() < POOLED_MAX {
+        if free.len() < self.max {
             buf.clear();
             free.push(buf);
         }
@@ -57,7 +64,7 @@ mod tests {
 
     #[test]
     fn buffers_are_reused_and_the_pool_stays_bounded() {
-        let pool = BufferPool::default();
+        let pool = BufferPool::new(DEFAULT_POOLED_BUFFERS);
         let mut a = pool.take();
         assert!(a.capacity() >= BUF);
         a.extend_from_slice(b"leftover");
@@ -66,15 +73,15 @@ mod tests {
         let b = pool.take();
         assert_eq!((b.as_ptr(), b.len()), (at, 0), "the same buffer, emptied");
         pool.give(b);
-        for _ in 0..POOLED_MAX * 2 {
+        for _ in 0..DEFAULT_POOLED_BUFFERS * 2 {
             pool.give(Vec::with_capacity(BUF));
         }
-        assert_eq!(pool.len(), POOLED_MAX);
+        assert_eq!(pool.len(), DEFAULT_POOLED_BUFFERS);
     }
 
     #[test]
     fn small_and_grown_buffers_are_not_kept() {
-        let pool = BufferPool::default();
+        let pool = BufferPool::new(DEFAULT_POOLED_BUFFERS);
         pool.give(Vec::with_capacity(IDLE_READ));
         pool.give(Vec::with_capacity(10 * 1024 * 1024));
         assert_eq!(pool.len(), 0);

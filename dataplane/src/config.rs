@@ -49,6 +49,10 @@ pub struct DataPlaneConfig {
     pub limits: Limits,
     /// Journal entries kept per worker; 0 turns the journal off.
     pub journal_capacity: usize,
+    /// io_uring submission queue entries per worker (the epoll driver's event batch).
+    pub uring_entries: u32,
+    /// Free 16 KiB I/O buffers each worker keeps for its connections.
+    pub pooled_buffers: usize,
     /// How long an idle keep-alive connection stays open.
     pub idle_timeout: Duration,
     /// How long a client may take to send a whole request head (slowloris defence).
@@ -87,6 +91,8 @@ impl Default for DataPlaneConfig {
             io_driver: IoDriver::Auto,
             limits: Limits::default(),
             journal_capacity: 10_000,
+            uring_entries: crate::driver::DEFAULT_RING_ENTRIES,
+            pooled_buffers: crate::buffers::DEFAULT_POOLED_BUFFERS,
             idle_timeout: Duration::from_secs(60),
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),

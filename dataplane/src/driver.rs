@@ -14,8 +14,10 @@ use monoio::{IoUringDriver, LegacyDriver, RuntimeBuilder};
 
 use crate::config::IoDriver;
 
-/// Submission queue entries per ring: enough for thousands of connections in flight.
-const RING_ENTRIES: u32 = 4096;
+/// Submission queue entries per ring, by default: submissions are batched up to this many.
+/// The rings take ~100 bytes an entry of shared memory per worker (400 KB at 4,096); ops in
+/// flight are not limited by it.
+pub const DEFAULT_RING_ENTRIES: u32 = 4096;
 
 /// The driver a worker ended up with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,15 +56,15 @@ pub(crate) enum AnyRuntime {
 
 impl AnyRuntime {
     /// Builds the runtime `wanted` asks for, falling back as the module says.
-    pub(crate) fn build(wanted: IoDriver) -> io::Result<(AnyRuntime, DriverKind)> {
+    pub(crate) fn build(wanted: IoDriver, entries: u32) -> io::Result<(AnyRuntime, DriverKind)> {
         if wanted != IoDriver::Epoll {
             let mut tuned = io_uring::IoUring::builder();
             tuned.setup_coop_taskrun().setup_single_issuer().setup_defer_taskrun();
-            match uring(tuned) {
+            match uring(tuned, entries) {
                 Ok(rt) => return Ok((AnyRuntime::Uring(rt), DriverKind::UringTuned)),
                 Err(e) => tracing::debug!(error = %e, "io_uring refused the tuned setup flags"),
             }
-            match uring(io_uring::IoUring::builder()) {
+            match uring(io_uring::IoUring::builder(), entries) {
                 Ok(rt) => return Ok((AnyRuntime::Uring(rt), DriverKind::UringPlain)),
                 Err(e) if wanted == IoDriver::Uring => {
                     return Err(io::Error::new(e.kind(), format!("io_uring is not available: {e}")))
@@ -70,7 +72,7 @@ impl AnyRuntime {
                 Err(e) => tracing::debug!(error = %e, "io_uring is not available; using epoll"),
             }
         }
-        let rt = RuntimeBuilder::<LegacyDriver>::new().with_entries(RING_ENTRIES).enable_timer().build()?;
+        let rt = RuntimeBuilder::<LegacyDriver>::new().with_entries(entries).enable_timer().build()?;
         Ok((AnyRuntime::Epoll(rt), DriverKind::Epoll))
     }
 
@@ -83,10 +85,6 @@ impl AnyRuntime {
     }
 }
 
-fn uring(builder: io_uring::Builder) -> io::Result<monoio::Runtime<TimeDriver<IoUringDriver>>> {
-    RuntimeBuilder::<IoUringDriver>::new()
-        .with_entries(RING_ENTRIES)
-        .uring_builder(builder)
-        .enable_timer()
-        .build()
+fn uring(builder: io_uring::Builder, entries: u32) -> io::Result<monoio::Runtime<TimeDriver<IoUringDriver>>> {
+    RuntimeBuilder::<IoUringDriver>::new().with_entries(entries).uring_builder(builder).enable_timer().build()
 }

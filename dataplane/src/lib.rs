@@ -9,7 +9,7 @@
 
 mod admin;
 mod answer;
-mod buffers;
+pub mod buffers;
 pub mod codec;
 pub mod config;
 mod conn;

@@ -137,7 +137,7 @@ pub fn start(config: DataPlaneConfig, store: SnapshotStore) -> Result<RunningDat
                 if config.pin_workers {
                     let _ = monoio::utils::bind_to_cpu_set([id % cores]);
                 }
-                let (rt, kind) = match AnyRuntime::build(config.io_driver) {
+                let (rt, kind) = match AnyRuntime::build(config.io_driver, config.uring_entries) {
                     Ok(pair) => pair,
                     Err(e) => {
                         let _ = tx.send(Err(StartError::Runtime(e)));
