@@ -97,8 +97,7 @@ pub(crate) fn key_path(base: &str, key: &str) -> String {
 /// is reported (`rules[2].match.headers.x-token.regex`). Compiling a valid rule formats none.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Place<'a> {
-    /// A place written out (the unit tests' roots).
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// A place written out (the unit tests' and the fuzz targets' roots).
     Root(&'a str),
     /// `rules[i]`.
     Rule(usize),

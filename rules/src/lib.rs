@@ -19,6 +19,8 @@ pub(crate) mod body;
 mod bytes;
 mod compile;
 mod explain;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod graphql;
 mod jsonpath;
 mod path;
