@@ -3,7 +3,8 @@
 #
 #   fuzz/run.sh TARGET [RUNS]   fuzz TARGET for RUNS executions (default 10,000,000)
 #   fuzz/run.sh merge TARGET    minimise fuzz/corpus/TARGET plus the run's finds into a fresh
-#                               folder (-merge=1) and make that the kept corpus
+#                               folder (-set_cover_merge=1: the fewest inputs that keep every
+#                               feature) and make that the kept corpus
 #
 # Targets: http rules template json_body xds (bodies in fuzz/src/, see docs/fuzzing.md).
 # Needs cargo-fuzz (`cargo install cargo-fuzz`) and builds with RUSTC_BOOTSTRAP=1 on the stable
@@ -34,7 +35,7 @@ if [[ "${1:-}" == merge ]]; then
     fresh=fuzz/work/merged/$target
     rm -rf "$fresh" && mkdir -p "$fresh" "fuzz/work/$target"
     nice -n 19 "${FUZZ[@]}" "$target" "$fresh" "fuzz/corpus/$target" "fuzz/work/$target" -- \
-        -merge=1 -max_len="$(max_len "$target")" -rss_limit_mb=2048 -timeout=10
+        -set_cover_merge=1 -max_len="$(max_len "$target")" -rss_limit_mb=2048 -timeout=10
     rm -rf "fuzz/corpus/$target" && mv "$fresh" "fuzz/corpus/$target"
     echo "fuzz/corpus/$target: $(ls "fuzz/corpus/$target" | wc -l) files, $(du -sh "fuzz/corpus/$target" | cut -f1)"
     exit 0
