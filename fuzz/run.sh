@@ -3,8 +3,9 @@
 #
 #   fuzz/run.sh TARGET [RUNS]   fuzz TARGET for RUNS executions (default 10,000,000)
 #   fuzz/run.sh merge TARGET    minimise fuzz/corpus/TARGET plus the run's finds into a fresh
-#                               folder (-set_cover_merge=1: the fewest inputs that keep every
-#                               feature) and make that the kept corpus
+#                               folder and make that the kept corpus: -set_cover_merge=1 with
+#                               -use_counters=0 keeps the fewest inputs that reach every edge
+#                               (not every hit count), plus the `regression-*` inputs
 #
 # Targets: http rules template json_body xds (bodies in fuzz/src/, see docs/fuzzing.md).
 # Needs cargo-fuzz (`cargo install cargo-fuzz`) and builds with RUSTC_BOOTSTRAP=1 on the stable
@@ -35,7 +36,9 @@ if [[ "${1:-}" == merge ]]; then
     fresh=fuzz/work/merged/$target
     rm -rf "$fresh" && mkdir -p "$fresh" "fuzz/work/$target"
     nice -n 19 "${FUZZ[@]}" "$target" "$fresh" "fuzz/corpus/$target" "fuzz/work/$target" -- \
-        -set_cover_merge=1 -max_len="$(max_len "$target")" -rss_limit_mb=2048 -timeout=10
+        -set_cover_merge=1 -use_counters=0 -max_len="$(max_len "$target")" -rss_limit_mb=2048 -timeout=10
+    # Inputs that once failed are kept whatever their features (`regression-*`).
+    cp fuzz/corpus/"$target"/regression-* "$fresh"/ 2>/dev/null || true
     rm -rf "fuzz/corpus/$target" && mv "$fresh" "fuzz/corpus/$target"
     echo "fuzz/corpus/$target: $(ls "fuzz/corpus/$target" | wc -l) files, $(du -sh "fuzz/corpus/$target" | cut -f1)"
     exit 0
