@@ -285,6 +285,18 @@ impl BodyMatcher {
         crate::request::parse_json(dom.json_text(n).as_bytes()).is_some_and(|v| self.matches_value(&v))
     }
 
+    /// True when every operator reads the body as JSON (`json`, `jsonpath`, and `and` / `or` /
+    /// `not` of those): on a JSON body the verdict is then [`BodyMatcher::matches_value`]'s on
+    /// its parse. For the fuzz targets (`crate::fuzzing`).
+    pub(crate) fn reads_json_only(&self) -> bool {
+        match &self.op {
+            Op::Equals(_) | Op::Contains { .. } | Op::Regex { .. } => false,
+            Op::Json { .. } | Op::JsonPath { .. } => true,
+            Op::And(list) | Op::Or(list) => list.iter().all(BodyMatcher::reads_json_only),
+            Op::Not(m) => m.reads_json_only(),
+        }
+    }
+
     /// True when evaluating against a request may need the body parsed as JSON.
     pub(crate) fn needs_json(&self) -> bool {
         self.json
@@ -441,6 +453,15 @@ fn walk(dom: &Dom<'_>, mut n: usize, steps: &[Step]) -> Option<usize> {
         };
     }
     Some(n)
+}
+
+/// Whether the body view of `body`, when it covers it, reads what the full parse reads: `None`
+/// when the view leaves the body to the full parse, `Some(false)` when the two disagree (or the
+/// full parse refuses a body the view took). For the fuzz targets (`crate::fuzzing`).
+pub(crate) fn view_agrees(body: &[u8]) -> Option<bool> {
+    let parsed = dom::parse(body)?;
+    let exact = Opts { order: false, extra: false };
+    Some(crate::request::parse_json(body).is_some_and(|v| json_matches_dom(&v, &parsed.view(), 0, exact)))
 }
 
 pub(crate) mod dom;

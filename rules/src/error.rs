@@ -97,7 +97,8 @@ pub(crate) fn key_path(base: &str, key: &str) -> String {
 /// is reported (`rules[2].match.headers.x-token.regex`). Compiling a valid rule formats none.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Place<'a> {
-    /// A place written out: a top-level field (`cors`), or a unit test's root.
+    /// A place written out: a top-level field (`cors`), or the unit tests' and the fuzz
+    /// targets' roots.
     Root(&'a str),
     /// `rules[i]`.
     Rule(usize),

@@ -6,6 +6,10 @@
 //! rules file with a thousand nested filters (`$[?@[?@[?@…]]]`, 5 KB) overflowed the stack and
 //! aborted `mockplane validate`. Real paths nest two or three brackets deep, so deeper ones are
 //! refused before the parser sees them.
+//!
+//! The parser also panics (`unreachable!`, a streaming `one_of` returning `Incomplete`) on a
+//! path that ends in the middle of a `\u` escape, such as `$['\u`. A path that ends inside a
+//! string is never valid, so such a path is refused here too.
 
 use serde_json_path::JsonPath;
 
@@ -14,17 +18,19 @@ pub(crate) const MAX_BRACKETS: usize = 6;
 /// How deep `(…)` may nest in a JSONPath (their cost is linear; the bound is for the stack).
 pub(crate) const MAX_PARENS: usize = 32;
 
-/// Parses `path`, refusing nesting past [`MAX_BRACKETS`] or [`MAX_PARENS`] with a message
-/// naming its position.
+/// Parses `path`, refusing nesting past [`MAX_BRACKETS`] or [`MAX_PARENS`], and a string left
+/// open at the end, with a message naming its position.
 pub(crate) fn parse(path: &str) -> Result<JsonPath, String> {
     check_nesting(path)?;
     JsonPath::parse(path).map_err(|e| e.to_string())
 }
 
-/// Counts bracket and parenthesis depth outside quoted names and strings.
+/// Counts bracket and parenthesis depth outside quoted names and strings, and checks that the
+/// last string is closed.
 fn check_nesting(path: &str) -> Result<(), String> {
     let (mut brackets, mut parens) = (0usize, 0usize);
     let mut quote = None;
+    let mut opened = 0;
     let mut escaped = false;
     for (at, c) in path.char_indices() {
         match quote {
@@ -38,7 +44,10 @@ fn check_nesting(path: &str) -> Result<(), String> {
                 }
             }
             None => match c {
-                '\'' | '"' => quote = Some(c),
+                '\'' | '"' => {
+                    quote = Some(c);
+                    opened = at;
+                }
                 '[' => {
                     brackets += 1;
                     if brackets > MAX_BRACKETS {
@@ -61,7 +70,10 @@ fn check_nesting(path: &str) -> Result<(), String> {
             },
         }
     }
-    Ok(())
+    match quote {
+        Some(_) => Err(format!("the string at position {opened} is not closed")),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -93,6 +105,19 @@ mod tests {
         assert_eq!(e, "parentheses nest more than 32 deep (at position 35)");
         let e = parse(&nested_filters(100_000)).expect_err("too deep");
         assert!(e.contains("brackets nest more than"), "{e}");
+    }
+
+    #[test]
+    fn a_path_ending_inside_a_string_is_refused_not_a_crash() {
+        // The parser panicked on each of these: the end came in the middle of a `\u` escape.
+        for path in [r"$['\u", r#"$["\u"#, r"$['\uD", r"$['\uD800\u", r"$['\uD800\uD", r"$[?@.a == '\u"] {
+            let e = parse(path).expect_err(path);
+            assert!(e.contains("is not closed"), "{path}: {e}");
+        }
+        assert_eq!(parse("$[?@.a == 'x]").expect_err("open"), "the string at position 10 is not closed");
+        // Closed strings with escapes still parse.
+        assert!(parse(r"$['\u00e9\uD83D\uDE00']").is_ok());
+        assert!(parse(r#"$["it's", 'say \'hi\'']"#).is_ok());
     }
 
     #[test]

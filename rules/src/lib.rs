@@ -20,6 +20,8 @@ mod bytes;
 mod compile;
 mod cors;
 mod explain;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod graphql;
 mod jsonpath;
 mod path;

@@ -316,7 +316,11 @@ fn body_bytes(
             None => Path::new(file).to_path_buf(),
         };
         let read = std::fs::metadata(&full).and_then(|m| {
-            if m.len() > MAX_FILE_BODY {
+            // A device or a FIFO has no length to check (`/dev/zero` reads forever, a FIFO
+            // blocks the compile): only a regular file is a body.
+            if !m.is_file() {
+                Err(std::io::Error::other("not a regular file"))
+            } else if m.len() > MAX_FILE_BODY {
                 Err(std::io::Error::other(format!("larger than {} MiB", MAX_FILE_BODY >> 20)))
             } else {
                 std::fs::read(&full)

@@ -425,6 +425,15 @@ fn a_directory_is_not_a_body_file() {
 }
 
 #[test]
+fn a_device_is_not_a_body_file_and_is_not_read() {
+    // `/dev/zero` has length 0 and never ends: reading it took all memory.
+    let errs = refusal("rules:\n  - { id: r, response: { file: /dev/zero } }\n");
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(errs[0].0, "rules[0].response.file");
+    assert_eq!(errs[0].1, "cannot read /dev/zero: not a regular file");
+}
+
+#[test]
 fn a_body_file_is_read_once_at_compile_time() {
     let dir = tempfile::tempdir().unwrap();
     let plain = dir.path().join("plain.json");
