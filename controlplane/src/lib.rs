@@ -7,7 +7,8 @@
 //! - [`reports`]: hit counts and journal entries the data planes send back;
 //! - [`file`]: the file-backed mode (`mockplane controlplane --rules FILE`);
 //! - [`limits`]: what it accepts from the network and how much it remembers;
-//! - [`server`]: the gRPC server that joins them.
+//! - [`server`]: the gRPC server that joins them;
+//! - [`store`]: projects, environments, rules with revisions, API keys, the audit log (sqlx).
 
 #![deny(rust_2018_idioms)]
 #![warn(missing_docs)]
@@ -19,6 +20,7 @@ pub mod registry;
 pub mod reports;
 mod reuse;
 pub mod server;
+pub mod store;
 pub mod xds;
 
 pub use cache::{EnvSnapshot, SetError, SnapshotCache};
