@@ -63,6 +63,14 @@ pub enum SetError {
 
 type Cell = watch::Sender<Option<Arc<EnvSnapshot>>>;
 
+/// A version validated, compiled and encoded, not yet in force (see [`SnapshotCache::prepare`]).
+#[derive(Debug)]
+pub struct Prepared {
+    environment: String,
+    rules: Arc<RuleSet>,
+    resource: mockplane_proto::wkt::Any,
+}
+
 /// The rule sets in force, per environment.
 #[derive(Debug, Default)]
 pub struct SnapshotCache {
@@ -109,14 +117,27 @@ impl SnapshotCache {
     pub fn set(
         &self,
         environment: &str,
-        mut rules: RuleSet,
+        rules: RuleSet,
         base_dir: Option<&Path>,
     ) -> Result<Arc<EnvSnapshot>, SetError> {
+        let prepared = self.prepare(environment, rules, base_dir)?;
+        Ok(self.publish(prepared, None))
+    }
+
+    /// Validates, compiles and encodes `rules` as the environment's next version without
+    /// publishing it: a caller that must record the change elsewhere first (the store)
+    /// publishes it after, or drops it and nothing reached a data plane. Versions of one
+    /// environment are prepared one at a time, each reusing what the last one prepared.
+    pub fn prepare(
+        &self,
+        environment: &str,
+        mut rules: RuleSet,
+        base_dir: Option<&Path>,
+    ) -> Result<Prepared, SetError> {
         check_environment(environment)?;
         if let Some(dir) = base_dir {
             inline_files(&mut rules, dir);
         }
-        // One version of an environment at a time: each reuses what the last one accepted.
         let reuse = {
             let mut all = self.reuse.lock().unwrap_or_else(|p| p.into_inner());
             all.entry(environment.to_owned()).or_default().clone()
@@ -124,15 +145,23 @@ impl SnapshotCache {
         let mut reuse = reuse.lock().unwrap_or_else(|p| p.into_inner());
         let rules = Arc::new(rules);
         let resource = reuse.accept(&rules, base_dir, self.pause)?;
+        Ok(Prepared { environment: environment.to_owned(), rules, resource })
+    }
+
+    /// Makes a prepared version the environment's version in force and wakes its streams.
+    /// `serial` numbers it (the store's version of the environment, so that numbers continue
+    /// across restarts); `None` counts on from the version before.
+    pub fn publish(&self, prepared: Prepared, serial: Option<u64>) -> Arc<EnvSnapshot> {
+        let Prepared { environment, rules, resource } = prepared;
         // FxHash: a third of a megabyte per version, where SipHash took ~0.3 ms; this needs no
         // resistance to chosen inputs, only to tell versions apart.
         let mut hasher = rustc_hash::FxHasher::default();
         resource.value.hash(&mut hasher);
         let hash = hasher.finish();
-        let snapshot = self.cell(environment, |cell| {
-            let serial = cell.borrow().as_ref().map_or(1, |s| s.serial + 1);
+        let snapshot = self.cell(&environment, |cell| {
+            let serial = serial.unwrap_or_else(|| cell.borrow().as_ref().map_or(1, |s| s.serial + 1));
             let snapshot = Arc::new(EnvSnapshot {
-                environment: environment.to_owned(),
+                environment: environment.clone(),
                 serial,
                 version_info: format!("{serial}-{hash:016x}"),
                 rules,
@@ -144,7 +173,15 @@ impl SnapshotCache {
             snapshot
         });
         tracing::info!(environment, version = %snapshot.version_info, rules = snapshot.rules.rules.len(), "new rule-set version");
-        Ok(snapshot)
+        snapshot
+    }
+
+    /// Stops serving `environment`: its streams end (their data planes keep the rules they
+    /// have and are refused when they reconnect), and what it held is freed. Whether it had
+    /// rules.
+    pub fn remove(&self, environment: &str) -> bool {
+        self.reuse.lock().unwrap_or_else(|p| p.into_inner()).remove(environment);
+        self.cells.lock().unwrap_or_else(|p| p.into_inner()).remove(environment).is_some()
     }
 
     /// The version in force for `environment`, if any.

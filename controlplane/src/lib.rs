@@ -8,7 +8,8 @@
 //! - [`file`]: the file-backed mode (`mockplane controlplane --rules FILE`);
 //! - [`limits`]: what it accepts from the network and how much it remembers;
 //! - [`server`]: the gRPC server that joins them;
-//! - [`store`]: projects, environments, rules with revisions, API keys, the audit log (sqlx).
+//! - [`store`]: projects, environments, rules with revisions, API keys, the audit log (sqlx);
+//! - [`service`]: where a change is validated, stored and pushed, in that order.
 
 #![deny(rust_2018_idioms)]
 #![warn(missing_docs)]
@@ -20,6 +21,7 @@ pub mod registry;
 pub mod reports;
 mod reuse;
 pub mod server;
+pub mod service;
 pub mod store;
 pub mod xds;
 
