@@ -7,11 +7,13 @@
 //! - [`reports`]: hit counts and journal entries the data planes send back;
 //! - [`file`]: the file-backed mode (`mockplane controlplane --rules FILE`);
 //! - [`limits`]: what it accepts from the network and how much it remembers;
-//! - [`server`]: the gRPC server that joins them.
+//! - [`server`]: the gRPC server that joins them;
+//! - [`api`]: the HTTP side: the GraphQL admin API, GraphiQL, health and metrics.
 
 #![deny(rust_2018_idioms)]
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod cache;
 pub mod file;
 pub mod limits;
