@@ -3,7 +3,7 @@
 # into graphiql/, with their licences, and checks them against graphiql/SHA256SUMS. The files
 # are committed and embedded in the binary (controlplane/src/api/graphiql.rs), so the page
 # works with no internet access; run this only to change a version, then update SHA256SUMS
-# (`cd graphiql && sha256sum -- *.js *.css > SHA256SUMS`) and the versions in graphiql.rs.
+# (`sha256sum` of the files it lists) and the versions in graphiql.rs.
 #
 # GraphiQL 4.1.2 is the last line with single-file UMD builds (5.x needs a bundler for Monaco).
 # Its bundle already contains graphql-ws (the `graphql-transport-ws` client it uses when given

@@ -62,7 +62,10 @@ async fn a_mutation_mixing_allowed_and_forbidden_fields_runs_none_of_them() {
     let mixed = r#"mutation { bump createApiKey(name: "ci") }"#;
     let (status, body) = call(&s, Some("editor-key"), mixed).await;
     assert_eq!((status, code(&body)), (403, "FORBIDDEN"), "{body}");
-    assert!(body["errors"][0]["message"].as_str().unwrap().contains("`TestMutation.createApiKey` needs the admin role"));
+    assert!(body["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("`TestMutation.createApiKey` needs the admin role"));
     assert_eq!(s.counter(), 0, "bump ran before the forbidden field");
     // Hidden in a fragment, it is found all the same.
     let hidden = r#"mutation { bump ...K } fragment K on TestMutation { createApiKey(name: "ci") }"#;
@@ -150,7 +153,8 @@ async fn a_too_deep_or_too_complex_query_is_refused_before_it_runs() {
     );
     let (status, _) = call(&s, Some("editor-key"), "mutation { a: bump b: bump }").await;
     assert_eq!((status, s.counter()), (200, 2));
-    let many = format!("mutation {{ {} }}", (0..21).map(|i| format!("b{i}: bump")).collect::<Vec<_>>().join(" "));
+    let many =
+        format!("mutation {{ {} }}", (0..21).map(|i| format!("b{i}: bump")).collect::<Vec<_>>().join(" "));
     let (status, _) = call(&s, Some("editor-key"), &many).await;
     assert_eq!((status, s.counter()), (400, 2), "a refused mutation ran");
 }

@@ -102,9 +102,9 @@ pub fn key_from_authorization(value: &str) -> Result<&str, ApiError> {
         Some((scheme, key)) if scheme.eq_ignore_ascii_case("bearer") && !key.trim().is_empty() => {
             Ok(key.trim())
         }
-        _ => Err(ApiError::Unauthenticated(
-            "the Authorization header must read `Bearer <API key>`".to_owned(),
-        )),
+        _ => {
+            Err(ApiError::Unauthenticated("the Authorization header must read `Bearer <API key>`".to_owned()))
+        }
     }
 }
 
@@ -143,8 +143,7 @@ pub async fn authenticate(keys: &dyn Keys, key: &str) -> Result<Principal, ApiEr
 /// The caller of the running operation. Every operation has one: the transport refuses calls
 /// without a key before they reach a resolver.
 pub fn principal<'a>(ctx: &Context<'a>) -> Result<&'a Principal, ApiError> {
-    ctx.data::<Principal>()
-        .map_err(|_| ApiError::Unauthenticated("this call carries no API key".to_owned()))
+    ctx.data::<Principal>().map_err(|_| ApiError::Unauthenticated("this call carries no API key".to_owned()))
 }
 
 /// The caller, if its role is at least `role`: for a resolver whose need depends on its

@@ -210,8 +210,14 @@ impl ApiError {
                     .iter()
                     .map(|p| {
                         let mut m = async_graphql::indexmap::IndexMap::new();
-                        m.insert(async_graphql::Name::new("place"), async_graphql::Value::from(p.place.as_str()));
-                        m.insert(async_graphql::Name::new("message"), async_graphql::Value::from(p.message.as_str()));
+                        m.insert(
+                            async_graphql::Name::new("place"),
+                            async_graphql::Value::from(p.place.as_str()),
+                        );
+                        m.insert(
+                            async_graphql::Name::new("message"),
+                            async_graphql::Value::from(p.message.as_str()),
+                        );
                         async_graphql::Value::Object(m)
                     })
                     .collect();

@@ -89,7 +89,13 @@ struct Page(String);
 
 impl Page {
     /// One family: its header, then its samples (`labels` is `{a="b"}` or empty).
-    fn family(&mut self, name: &str, kind: &str, help: &str, samples: impl IntoIterator<Item = (String, u64)>) {
+    fn family(
+        &mut self,
+        name: &str,
+        kind: &str,
+        help: &str,
+        samples: impl IntoIterator<Item = (String, u64)>,
+    ) {
         let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
         for (labels, value) in samples {
             let _ = writeln!(self.0, "{name}{labels} {value}");
@@ -101,26 +107,39 @@ impl Page {
 pub fn render(control: &ControlPlane, api: &ApiMetrics) -> String {
     let mut page = Page::default();
     let nodes = control.registry.nodes();
-    let envs: Vec<_> = control.cache.environments().into_iter().filter_map(|e| control.cache.get(&e)).collect();
+    let envs: Vec<_> =
+        control.cache.environments().into_iter().filter_map(|e| control.cache.get(&e)).collect();
     let by_env = |f: &dyn Fn(&crate::cache::EnvSnapshot) -> u64| -> Vec<(String, u64)> {
         envs.iter().map(|s| (format!("{{environment=\"{}\"}}", label(&s.environment)), f(s))).collect()
     };
 
-    page.family("mockplane_cp_environments", "gauge", "Environments with a rule set in force.", [(String::new(), envs.len() as u64)]);
+    page.family(
+        "mockplane_cp_environments",
+        "gauge",
+        "Environments with a rule set in force.",
+        [(String::new(), envs.len() as u64)],
+    );
     page.family(
         "mockplane_cp_environment_version",
         "gauge",
         "The serial of the rule-set version in force (the number before the dash of version_info).",
         by_env(&|s| s.serial),
     );
-    page.family("mockplane_cp_environment_rules", "gauge", "Rules in the version in force.", by_env(&|s| s.rules.rules.len() as u64));
+    page.family(
+        "mockplane_cp_environment_rules",
+        "gauge",
+        "Rules in the version in force.",
+        by_env(&|s| s.rules.rules.len() as u64),
+    );
     page.family(
         "mockplane_cp_environment_nodes_current",
         "gauge",
         "Connected data planes of the environment that have ACKed the version in force.",
         by_env(&|s| {
             let current = |n: &&crate::registry::NodeInfo| {
-                n.connected && n.environment == s.environment && n.acked_version.as_deref() == Some(&s.version_info)
+                n.connected
+                    && n.environment == s.environment
+                    && n.acked_version.as_deref() == Some(&s.version_info)
             };
             nodes.iter().filter(current).count() as u64
         }),
@@ -136,16 +155,29 @@ pub fn render(control: &ControlPlane, api: &ApiMetrics) -> String {
         "mockplane_cp_nodes",
         "gauge",
         "Data planes the registry holds, by whether their stream is open.",
-        [("{state=\"connected\"}".into(), connected), ("{state=\"disconnected\"}".into(), nodes.len() as u64 - connected)],
+        [
+            ("{state=\"connected\"}".into(), connected),
+            ("{state=\"disconnected\"}".into(), nodes.len() as u64 - connected),
+        ],
     );
-    page.family("mockplane_cp_acks_total", "counter", "ACKs of pushed versions.", [(String::new(), control.registry.acks_total())]);
+    page.family(
+        "mockplane_cp_acks_total",
+        "counter",
+        "ACKs of pushed versions.",
+        [(String::new(), control.registry.acks_total())],
+    );
     page.family(
         "mockplane_cp_nacks_total",
         "counter",
         "NACKs of pushed versions (a data plane refused one).",
         [(String::new(), control.registry.nacks_total())],
     );
-    page.family("mockplane_cp_reports_total", "counter", "Reports taken from data planes.", [(String::new(), control.reports.reports_total())]);
+    page.family(
+        "mockplane_cp_reports_total",
+        "counter",
+        "Reports taken from data planes.",
+        [(String::new(), control.reports.reports_total())],
+    );
     let by_outcome = |counters: &[AtomicU64; OUTCOMES]| -> Vec<(String, u64)> {
         ApiMetrics::outcomes()
             .map(|o| (format!("{{outcome=\"{}\"}}", o.label()), counters[o.index()].load(Ordering::Relaxed)))

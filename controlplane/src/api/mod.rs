@@ -95,7 +95,12 @@ pub struct Api<Q, M, S> {
 
 impl<Q, M, S> Api<Q, M, S> {
     /// An API always ready, with fresh counters.
-    pub fn new(schema: Schema<Q, M, S>, keys: Arc<dyn Keys>, control: ControlPlane, limits: ApiLimits) -> Self {
+    pub fn new(
+        schema: Schema<Q, M, S>,
+        keys: Arc<dyn Keys>,
+        control: ControlPlane,
+        limits: ApiLimits,
+    ) -> Self {
         Api { schema, keys, control, limits, readiness: always_ready(), metrics: Arc::default() }
     }
 

@@ -2,7 +2,7 @@
 //!
 //! A field declares it with the `@requiresRole` directive:
 //!
-//! ```ignore
+//! ```text
 //! #[graphql(directive = requires_role::apply(Role::Admin))]
 //! async fn create_api_key(&self, ctx: &Context<'_>, input: CreateApiKeyInput) -> Result<…, ApiError>
 //! ```
@@ -71,7 +71,11 @@ impl RoleTable {
     pub fn from_sdl(sdl: &str) -> RoleTable {
         let Ok(doc) = async_graphql::parser::parse_schema(sdl) else {
             tracing::error!("the schema's own SDL does not parse; only the default roles apply");
-            return RoleTable { query: "Query".into(), mutation: Some("Mutation".into()), ..RoleTable::default() };
+            return RoleTable {
+                query: "Query".into(),
+                mutation: Some("Mutation".into()),
+                ..RoleTable::default()
+            };
         };
         let mut table = RoleTable { query: "Query".into(), ..RoleTable::default() };
         let mut roots = None;
@@ -168,10 +172,7 @@ impl<'a> Walk<'a> {
                         continue; // introspection: anyone with a key
                     }
                     let info = self.table.fields.get(&(parent.to_owned(), name.to_owned()));
-                    let role = info
-                        .and_then(|i| i.role)
-                        .or(root_default)
-                        .unwrap_or(Role::Viewer);
+                    let role = info.and_then(|i| i.role).or(root_default).unwrap_or(Role::Viewer);
                     if role > self.need.role {
                         *self.need = Need { role, field: Some(format!("{parent}.{name}")) };
                     }
@@ -224,7 +225,10 @@ mod tests {
     fn queries_need_viewer_mutations_editor_unless_a_field_says_more() {
         assert_eq!(need("{ whoami }", None).role, Role::Viewer);
         assert_eq!(need("subscription { ticks }", None).role, Role::Viewer);
-        assert_eq!(need("mutation { updateRule }", None), Need { role: Role::Editor, field: Some("Mutation.updateRule".into()) });
+        assert_eq!(
+            need("mutation { updateRule }", None),
+            Need { role: Role::Editor, field: Some("Mutation.updateRule".into()) }
+        );
         assert_eq!(
             need("mutation { updateRule createApiKey { name } }", None),
             Need { role: Role::Admin, field: Some("Mutation.createApiKey".into()) }
@@ -238,7 +242,10 @@ mod tests {
         assert_eq!(need("query { ...F } fragment F on Query { keys { name } }", None).role, Role::Admin);
         assert_eq!(need("mutation { ...M } fragment M on Mutation { updateRule }", None).role, Role::Editor);
         // A fragment cycle (refused later by validation) does not loop here.
-        assert_eq!(need("{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }", None).role, Role::Viewer);
+        assert_eq!(
+            need("{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }", None).role,
+            Role::Viewer
+        );
         assert_eq!(need("{ __schema { types { name } } }", None).role, Role::Viewer);
     }
 

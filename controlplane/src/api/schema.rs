@@ -5,7 +5,9 @@
 //! The SDL is checked into docs/graphql.sdl; the `sdl` test fails when it drifts
 //! (`UPDATE_SDL=1 cargo test -p mockplane-controlplane --test graphql_sdl` rewrites it).
 
-use async_graphql::{Context, EmptyMutation, EmptySubscription, MergedObject, Object, Schema, SchemaBuilder, SimpleObject};
+use async_graphql::{
+    Context, EmptyMutation, EmptySubscription, MergedObject, Object, Schema, SchemaBuilder, SimpleObject,
+};
 
 use super::auth::{principal, Role};
 use super::errors::ApiError;

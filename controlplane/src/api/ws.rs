@@ -17,7 +17,9 @@
 
 use std::sync::Arc;
 
-use async_graphql::http::{ClientMessage, WebSocket as GraphQLWebSocket, WebSocketProtocols as Protocols, WsMessage};
+use async_graphql::http::{
+    ClientMessage, WebSocket as GraphQLWebSocket, WebSocketProtocols as Protocols, WsMessage,
+};
 use async_graphql::{Data, ObjectType, SubscriptionType};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
@@ -65,14 +67,13 @@ where
             .into_response();
     }
     let limit = shared.api.limits.max_ws_message_bytes;
-    ws.protocols([PROTOCOL])
-        .max_message_size(limit)
-        .max_frame_size(limit)
-        .on_upgrade(move |socket| async move {
+    ws.protocols([PROTOCOL]).max_message_size(limit).max_frame_size(limit).on_upgrade(
+        move |socket| async move {
             shared.api.metrics.ws_opened();
             serve(socket, &shared).await;
             shared.api.metrics.ws_closed();
-        })
+        },
+    )
 }
 
 fn close(code: u16, reason: &str) -> Message {
@@ -93,7 +94,10 @@ async fn init<Q, M, S>(socket: &mut WebSocket, shared: &Shared<Q, M, S>) -> Init
     let first = tokio::time::timeout(shared.api.limits.connection_init_timeout, socket.recv()).await;
     let text = match first {
         Err(_) => {
-            return Init::Refused(Some(close(4408, "Connection initialisation timeout")), Outcome::Error(Code::BadRequest))
+            return Init::Refused(
+                Some(close(4408, "Connection initialisation timeout")),
+                Outcome::Error(Code::BadRequest),
+            )
         }
         Ok(Some(Ok(Message::Text(t)))) => t.to_string(),
         Ok(Some(Ok(Message::Binary(_)))) => {
@@ -109,7 +113,10 @@ async fn init<Q, M, S>(socket: &mut WebSocket, shared: &Shared<Q, M, S>) -> Init
     let message: serde_json::Value = match serde_json::from_str(&text) {
         Ok(m) => m,
         Err(_) => {
-            return Init::Refused(Some(close(4400, "the message is not JSON")), Outcome::Error(Code::BadRequest))
+            return Init::Refused(
+                Some(close(4400, "the message is not JSON")),
+                Outcome::Error(Code::BadRequest),
+            )
         }
     };
     if message.get("type").and_then(|t| t.as_str()) != Some("connection_init") {
@@ -129,10 +136,9 @@ async fn init<Q, M, S>(socket: &mut WebSocket, shared: &Shared<Q, M, S>) -> Init
             let _ = e.to_graphql(); // logs the detail
             Init::Refused(Some(close(1011, "internal error")), Outcome::Error(Code::Internal))
         }
-        Err(e) => Init::Refused(
-            Some(close(4403, &format!("{}: {e}", e.code().as_str()))),
-            Outcome::Error(e.code()),
-        ),
+        Err(e) => {
+            Init::Refused(Some(close(4403, &format!("{}: {e}", e.code().as_str()))), Outcome::Error(e.code()))
+        }
     }
 }
 
@@ -168,8 +174,9 @@ where
     let input = ReceiverStream::new(from_client).map(|t| serde_json::from_str::<ClientMessage>(&t));
     let mut data = Data::default();
     data.insert(principal);
-    let mut protocol = GraphQLWebSocket::from_message_stream(shared.api.schema.clone(), input, Protocols::GraphQLWS)
-        .on_connection_init(move |_| async move { Ok(data) });
+    let mut protocol =
+        GraphQLWebSocket::from_message_stream(shared.api.schema.clone(), input, Protocols::GraphQLWS)
+            .on_connection_init(move |_| async move { Ok(data) });
     let closed = crate::server::closed(shared.closing.clone());
     tokio::pin!(closed);
 

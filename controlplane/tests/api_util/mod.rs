@@ -25,8 +25,13 @@ pub struct KeyMap(HashMap<String, Principal>);
 
 impl KeyMap {
     pub fn new() -> KeyMap {
-        let key = |name: &str, role| (format!("{name}-key"), Principal { key_name: format!("{name}-bot"), role });
-        KeyMap(HashMap::from([key("admin", Role::Admin), key("editor", Role::Editor), key("viewer", Role::Viewer)]))
+        let key =
+            |name: &str, role| (format!("{name}-key"), Principal { key_name: format!("{name}-bot"), role });
+        KeyMap(HashMap::from([
+            key("admin", Role::Admin),
+            key("editor", Role::Editor),
+            key("viewer", Role::Viewer),
+        ]))
     }
 }
 
@@ -77,7 +82,8 @@ impl Extra {
     /// Validates a rule set the way the store will: every error with its place.
     async fn check_rules(&self, yaml: String) -> Result<u32, ApiError> {
         let set = RuleSet::parse(&yaml, Format::Yaml).map_err(|e| ApiError::rules_refused(&e, "yaml"))?;
-        mockplane_rules::validate(&set, &Default::default()).map_err(|e| ApiError::rules_refused(&e, "yaml"))?;
+        mockplane_rules::validate(&set, &Default::default())
+            .map_err(|e| ApiError::rules_refused(&e, "yaml"))?;
         Ok(set.rules.len() as u32)
     }
 
@@ -161,7 +167,8 @@ pub fn schema(limits: &ApiLimits, counter: Arc<Counter>) -> TestSchema {
 pub async fn start_with(limits: ApiLimits, readiness: Option<Readiness>) -> Server {
     let counter = Arc::new(Counter { value: AtomicI64::new(0), changes: broadcast::channel(16).0 });
     let control = ControlPlane::new();
-    let mut api = Api::new(schema(&limits, counter.clone()), Arc::new(KeyMap::new()), control.clone(), limits);
+    let mut api =
+        Api::new(schema(&limits, counter.clone()), Arc::new(KeyMap::new()), control.clone(), limits);
     if let Some(r) = readiness {
         api = api.with_readiness(r);
     }
