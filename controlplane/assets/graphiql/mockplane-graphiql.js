@@ -12,9 +12,15 @@
   ws.protocol = here.protocol === 'https:' ? 'wss:' : 'ws:';
   var headers = window.sessionStorage.getItem(stored) ||
     '{\n  "Authorization": "Bearer <your API key>"\n}';
+  // GraphiQL fetches the schema before its Headers tab is up, so that first request would go
+  // without the key: give the fetcher the kept headers too (the tab's, once up, win).
+  var kept = {};
+  try { kept = JSON.parse(headers); } catch (e) { kept = {}; }
   var fetcher = GraphiQL.createFetcher({
     url: new URL('/graphql', here).href,
     subscriptionUrl: ws.href,
+    headers: kept,
+    wsConnectionParams: kept,
     enableIncrementalDelivery: false
   });
   var root = ReactDOM.createRoot(document.getElementById('graphiql'));

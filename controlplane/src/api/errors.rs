@@ -228,7 +228,9 @@ impl ApiError {
 
     /// As a request-level error (no position, no path).
     pub fn to_server_error(&self) -> ServerError {
-        self.to_graphql().into_server_error(async_graphql::Pos::default())
+        let mut e = self.to_graphql().into_server_error(async_graphql::Pos::default());
+        e.locations.clear(); // not at a place in the document
+        e
     }
 }
 
