@@ -89,6 +89,9 @@ pub enum AuthError {
 }
 
 /// The API keys, as the store keeps them.
+///
+/// Called once per HTTP call and once per WebSocket connection (a subscription keeps the
+/// principal it connected with), so it should be a lookup by the key's hash, not a scan.
 #[async_trait::async_trait]
 pub trait Keys: Send + Sync + 'static {
     /// The principal behind `key` (the secret, as the client sent it).

@@ -8,8 +8,8 @@
 //! | query complexity (each field counts 1 plus its children, unless the field says otherwise) | 1000, [`ApiLimits::max_complexity`] | `400`, `QUERY_TOO_COMPLEX`, nothing executed |
 //! | waiting for `connection_init` | 10 s, [`ApiLimits::connection_init_timeout`] | closed with 4408 |
 //!
-//! The defaults let GraphiQL's introspection query through (depth 13 and a complexity of a
-//! few hundred, whatever the size of the schema, since both are computed on the query, not
+//! The defaults let GraphiQL's introspection query through (a depth of about 13 and a
+//! complexity of a few hundred, whatever the size of the schema, since both are computed on the query, not
 //! on the answer). A list field that returns many items should say so to the complexity
 //! count, with `#[graphql(complexity = "first * child_complexity")]`.
 

@@ -132,8 +132,8 @@ async fn init<Q, M, S>(socket: &mut WebSocket, shared: &Shared<Q, M, S>) -> Init
     };
     match result {
         Ok(principal) => Init::Accepted(principal, text),
-        Err(e @ ApiError::Internal(_)) => {
-            let _ = e.to_graphql(); // logs the detail
+        Err(ApiError::Internal(detail)) => {
+            tracing::error!(detail, "GraphQL WebSocket: the API key could not be checked");
             Init::Refused(Some(close(1011, "internal error")), Outcome::Error(Code::Internal))
         }
         Err(e) => {
@@ -142,7 +142,9 @@ async fn init<Q, M, S>(socket: &mut WebSocket, shared: &Shared<Q, M, S>) -> Init
     }
 }
 
-/// The close message for a failed read: 1009 when the message was over the limit.
+/// The close message for a failed read: 1009 when the message was over the limit. axum
+/// hides tungstenite's error type behind its own; its text ("Space limit exceeded: Message
+/// too long: 2100 > 1000") is what tells (a test checks the 1009).
 fn too_big(e: &axum::Error) -> Option<Message> {
     let text = e.to_string();
     (text.contains("too long") || text.contains("too big") || text.contains("Space limit"))
