@@ -9,11 +9,13 @@
 //! - [`limits`]: what it accepts from the network and how much it remembers;
 //! - [`server`]: the gRPC server that joins them;
 //! - [`store`]: projects, environments, rules with revisions, API keys, the audit log (sqlx);
-//! - [`service`]: where a change is validated, stored and pushed, in that order.
+//! - [`service`]: where a change is validated, stored and pushed, in that order;
+//! - [`api`]: the HTTP side: the GraphQL admin API, GraphiQL, health and metrics.
 
 #![deny(rust_2018_idioms)]
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod cache;
 pub mod file;
 pub mod limits;

@@ -10,6 +10,7 @@
 //! cut to the sizes the data plane itself keeps.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use mockplane_proto::report::report_service_server::ReportService;
@@ -48,6 +49,8 @@ struct EnvReports {
 #[derive(Debug, Default)]
 pub struct ReportStore {
     envs: Mutex<HashMap<String, EnvReports>>,
+    /// Reports taken since the start, for `/metrics`.
+    received: AtomicU64,
 }
 
 impl ReportStore {
@@ -70,6 +73,7 @@ impl ReportStore {
     /// neither in `snapshot` nor already counted (a rule of an earlier version) are counted as
     /// untracked, not kept by id. Returns how many hits were untracked.
     pub fn add(&self, snapshot: &EnvSnapshot, node: &str, report: &Report) -> u64 {
+        self.received.fetch_add(1, Ordering::Relaxed);
         let mut envs = self.envs.lock().unwrap_or_else(|p| p.into_inner());
         let env = envs.entry(snapshot.environment.clone()).or_default();
         let mut untracked = 0;
@@ -99,6 +103,11 @@ impl ReportStore {
             env.journal.push_back((node.to_owned(), bounded(e)));
         }
         untracked
+    }
+
+    /// Reports taken since the start.
+    pub fn reports_total(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
     }
 
     /// Forgets `node`'s per-node counts in `environment`, adding them to its rules' totals:
