@@ -12,6 +12,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mockplane_controlplane::api::resolvers::{self, StoreKeys};
+use mockplane_controlplane::api::{serve_api, Api, ApiLimits};
 use mockplane_controlplane::server::bind;
 use mockplane_controlplane::service::{ApplyMode, Service};
 use mockplane_controlplane::store::{Role, Store};
@@ -38,6 +40,9 @@ pub(crate) struct UpArgs {
     /// characters).
     #[arg(long, env = "MOCKPLANE_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
+    /// Where the GraphQL admin API (and GraphiQL, /healthz, /readyz, /metrics) listens.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    api_listen: SocketAddr,
     /// Where the xDS (gRPC) server listens.
     #[arg(long, default_value = "127.0.0.1:18000")]
     xds_listen: SocketAddr,
@@ -98,14 +103,46 @@ async fn try_up(args: UpArgs) -> Result<(), String> {
     let listener =
         bind(args.xds_listen).await.map_err(|e| format!("cannot listen on {}: {e}", args.xds_listen))?;
     let xds_addr = listener.local_addr().unwrap_or(args.xds_listen);
-    let (stop_xds, stopped) = tokio::sync::oneshot::channel::<()>();
+    let api_listener = tokio::net::TcpListener::bind(args.api_listen)
+        .await
+        .map_err(|e| format!("cannot listen on {} (--api-listen): {e}", args.api_listen))?;
+    let api_addr = api_listener.local_addr().unwrap_or(args.api_listen);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let until_stopped = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    };
+    // Held by the xDS task while it runs: the API's /readyz fails once it is gone.
+    let xds_alive = Arc::new(());
+    let xds_up = Arc::downgrade(&xds_alive);
     let xds = {
         let control = control.clone();
+        let until = until_stopped();
         tokio::spawn(async move {
-            let _ = control.serve(listener, async { drop(stopped.await) }).await;
+            let _alive = xds_alive;
+            if let Err(e) = control.serve(listener, until).await {
+                tracing::error!(error = %e, "the xDS server stopped");
+            }
         })
     };
-    tracing::info!(xds = %xds_addr, "control plane serving");
+    let api = {
+        let limits = ApiLimits::default();
+        let schema = resolvers::schema(resolvers::Domain::new(service.clone(), control.clone()), &limits);
+        let api = Api::new(schema, Arc::new(StoreKeys(store.clone())), control.clone(), limits)
+            .with_readiness(Arc::new(move || match xds_up.strong_count() {
+                0 => Err("the xDS server stopped".to_owned()),
+                _ => Ok(()),
+            }));
+        let until = until_stopped();
+        tokio::spawn(async move {
+            if let Err(e) = serve_api(api_listener, api, until).await {
+                tracing::error!(error = %e, "the admin API stopped");
+            }
+        })
+    };
+    tracing::info!(xds = %xds_addr, api = %api_addr, "control plane serving");
 
     let mut xds_client =
         XdsClientConfig::new(format!("http://{xds_addr}"), format!("{PROJECT}/{ENVIRONMENT}"), "local");
@@ -128,14 +165,14 @@ async fn try_up(args: UpArgs) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
     let (listen, admin) = (dataplane.listen_addr(), dataplane.admin_addr());
     wait_until_served(&dataplane).await;
-    print_banner(listen, admin, xds_addr, &args.data_dir, key.as_deref());
+    print_banner(&Addresses { listen, admin, xds: xds_addr, api: api_addr }, &args.data_dir, key.as_deref());
 
     crate::controlplane::shutdown_signal().await;
     let handle = dataplane.shutdown_handle();
     handle.shutdown();
     let _ = tokio::task::spawn_blocking(move || dataplane.wait()).await;
-    let _ = stop_xds.send(());
-    let _ = xds.await;
+    let _ = stop.send(true);
+    let _ = tokio::join!(xds, api);
     tracing::info!("stopped");
     Ok(())
 }
@@ -205,10 +242,19 @@ async fn wait_until_served(dataplane: &mockplane_dataplane::RunningDataPlane) {
     }
 }
 
-fn print_banner(listen: SocketAddr, admin: SocketAddr, xds: SocketAddr, data_dir: &Path, key: Option<&str>) {
+/// Where `up` serves.
+struct Addresses {
+    listen: SocketAddr,
+    admin: SocketAddr,
+    xds: SocketAddr,
+    api: SocketAddr,
+}
+
+fn print_banner(at: &Addresses, data_dir: &Path, key: Option<&str>) {
+    let Addresses { listen, admin, xds, api } = at;
     let mut text = format!(
         "\nmockplane is up\n\
-         \n  mocks (data plane)    http://{listen}\n  data plane admin      http://{admin}  (/readyz /metrics /journal)\n  xDS (gRPC)            http://{xds}\n  store                 {}\n",
+         \n  mocks (data plane)    http://{listen}\n  data plane admin      http://{admin}  (/readyz /metrics /journal)\n  GraphQL admin API     http://{api}/graphql  (GraphiQL in a browser; subscriptions on ws://{api}/graphql/ws)\n  xDS (gRPC)            http://{xds}\n  store                 {}\n",
         data_dir.join("mockplane.db").display()
     );
     if let Some(key) = key {

@@ -23,6 +23,8 @@ impl Up {
             .args([
                 "--xds-listen",
                 "127.0.0.1:0",
+                "--api-listen",
+                "127.0.0.1:0",
                 "--listen",
                 "127.0.0.1:0",
                 "--admin",

@@ -35,6 +35,7 @@ pub mod health;
 mod http;
 pub mod limits;
 mod policy;
+pub mod resolvers;
 pub mod roles;
 pub mod schema;
 mod ws;

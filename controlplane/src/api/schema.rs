@@ -5,23 +5,27 @@
 //! The SDL is checked into docs/graphql.sdl; the `sdl` test fails when it drifts
 //! (`UPDATE_SDL=1 cargo test -p mockplane-controlplane --test graphql_sdl` rewrites it).
 
-use async_graphql::{
-    Context, EmptyMutation, EmptySubscription, MergedObject, Object, Schema, SchemaBuilder, SimpleObject,
-};
+use async_graphql::{Context, MergedObject, MergedSubscription, Object, Schema, SchemaBuilder, SimpleObject};
 
 use super::auth::{principal, Role};
 use super::errors::ApiError;
 use super::limits::ApiLimits;
+use super::resolvers::{
+    EnvironmentMutations, EnvironmentQueries, EventSubscriptions, KeyMutations, KeyQueries, NodeQueries,
+    RuleMutations, RuleQueries,
+};
 
 /// The query root.
 #[derive(MergedObject, Default)]
-pub struct Query(ServiceQuery);
+pub struct Query(ServiceQuery, EnvironmentQueries, RuleQueries, NodeQueries, KeyQueries);
 
-/// The mutation root (none yet: a `MergedObject` of the mutation groups once there are).
-pub type Mutation = EmptyMutation;
+/// The mutation root.
+#[derive(MergedObject, Default)]
+pub struct Mutation(EnvironmentMutations, RuleMutations, KeyMutations);
 
-/// The subscription root (none yet: a `MergedSubscription` once there are).
-pub type Subscription = EmptySubscription;
+/// The subscription root.
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(EventSubscriptions);
 
 /// The admin API's schema.
 pub type ApiSchema = Schema<Query, Mutation, Subscription>;
