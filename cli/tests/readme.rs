@@ -1,8 +1,13 @@
-//! The README's main job, run as the README says: the real `mockplane` binary serving
-//! `examples/petstore.yaml` (on ephemeral ports instead of 9090 and 9901, read from its JSON
-//! log), then exactly the `curl` requests the README shows, each checked against what the
-//! comment beside it says; then SIGTERM, after which it stops cleanly, as docs/operations.md
-//! says.
+//! The README's commands, run as the README says, on ephemeral ports instead of 8080, 9090 and
+//! 9901:
+//! - the main job, `mockplane up`, then exactly the `curl` lines of its block, run by `sh`
+//!   with `KEY` set to the key `up` printed, each answer checked against the comment beside it,
+//!   and the GraphiQL page it names;
+//! - `mockplane dataplane --rules examples/petstore.yaml` (addresses read from its JSON log),
+//!   then the requests its block shows, each checked against its comment; then SIGTERM, after
+//!   which it stops cleanly, as docs/operations.md says.
+
+mod up_util;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -16,11 +21,13 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The README's run block: the command after `cargo run … --` and the `curl` lines, each split
-/// into the command and its comment.
-fn readme_run_block() -> (String, Vec<(String, String)>) {
+/// The README's block that starts with `cargo run --release -p mockplane -- {command}`: the
+/// arguments after `--` and the `curl` lines, each split into the command and its comment.
+fn readme_run_block(command: &str) -> (String, Vec<(String, String)>) {
     let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
-    let start = readme.find("cargo run --release -p mockplane -- ").expect("the README's run command");
+    let start = readme
+        .find(&format!("cargo run --release -p mockplane -- {command}"))
+        .unwrap_or_else(|| panic!("the README's {command:?} command"));
     let block = &readme[start..readme[start..].find("```").map_or(readme.len(), |end| start + end)];
     let mut lines = block.lines();
     let run = lines.next().expect("the run line");
@@ -28,7 +35,7 @@ fn readme_run_block() -> (String, Vec<(String, String)>) {
     let curls = lines
         .filter(|l| l.starts_with("curl "))
         .map(|l| {
-            let (command, comment) = l.split_once('#').unwrap_or((l, ""));
+            let (command, comment) = l.rsplit_once(" # ").unwrap_or((l, ""));
             (command.trim().to_owned(), comment.trim().to_owned())
         })
         .collect();
@@ -89,8 +96,57 @@ impl Mockplane {
 }
 
 #[test]
-fn the_readme_run_block_answers_as_its_comments_say() {
-    let (args, curls) = readme_run_block();
+fn the_readme_quick_start_answers_as_its_comments_say() {
+    let (args, curls) = readme_run_block("up");
+    assert_eq!(args, "up", "the README's main job changed; update this test");
+    let dir = tempfile::tempdir().unwrap();
+    let up = up_util::Up::start(dir.path(), &[]);
+    let key = up.key().expect("the first start prints a key");
+    let mocks = up.url("mocks").trim_start_matches("http://").to_owned();
+    let api = up.url("GraphQL admin API");
+    let api_host = api.trim_start_matches("http://").trim_end_matches("/graphql").to_owned();
+    let run = |command: &str| {
+        let command = command.replace("localhost:9090", &mocks).replace("localhost:8080", &api_host);
+        let out = Command::new("sh").args(["-c", &command]).env("KEY", &key).output().expect("sh runs curl");
+        assert!(out.status.success(), "{command}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("UTF-8")
+    };
+    let commands: Vec<&str> = curls.iter().map(|(c, _)| c.split_whitespace().nth(2).unwrap_or("")).collect();
+    assert_eq!(
+        commands,
+        ["localhost:9090/pets/42", "localhost:9090/hello", "localhost:8080/graphql", "localhost:9090/hello"],
+        "the README's requests changed; update this test"
+    );
+    // `{…}, from the templated rule get-pet`: the JSON before the comma is the answer.
+    let (body, from) = curls[0].1.rsplit_once(", ").expect("a body, then its rule");
+    assert_eq!((run(&curls[0].0).as_str(), from), (body, "from the templated rule get-pet"));
+    // `404 from the demo's catch-all rule: {…}`
+    let (said, body) = curls[1].1.split_once(": ").expect("a body in the comment");
+    assert_eq!(said, "404 from the demo's catch-all rule");
+    assert_eq!(run(&curls[1].0), body);
+    // The mutation answers what its comment shows; then the data plane answers the new rule.
+    assert_eq!(run(&curls[2].0), curls[2].1);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let answer = run(&curls[3].0);
+        if answer == curls[3].1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the new rule never served: {answer}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The GraphiQL page the README sends a browser to.
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
+    assert!(readme.contains("Open **http://localhost:8080/graphql** in a browser for\nGraphiQL"));
+    let (status, page) = up_util::get(&api);
+    assert_eq!(status, 200);
+    assert!(page.contains("GraphiQL"), "{page}");
+    up.stop();
+}
+
+#[test]
+fn the_readme_dataplane_block_answers_as_its_comments_say() {
+    let (args, curls) = readme_run_block("dataplane");
     assert_eq!(
         args, "dataplane --rules examples/petstore.yaml",
         "the README's main job changed; update this test"
