@@ -265,9 +265,15 @@ async fn every_kind_of_invalid_input_is_refused_with_a_code_and_nothing_is_store
         ),
         (
             CREATE_RULE,
-            json!({"env": "shop/staging", "rule": {"id": "x", "match": {"path": "/x", "regex": "(("}, "response": {}}}),
+            json!({"env": "shop/staging", "rule": {"id": "x", "match": {"path": "/x"}, "response": {"status": 999}}}),
             "INVALID_INPUT",
-            None,
+            Some("input.rule.response.status"),
+        ),
+        (
+            CREATE_RULE,
+            json!({"env": "shop/staging", "rule": {"id": "x", "match": {"path": {"regex": "(("}}, "response": {}}}),
+            "INVALID_INPUT",
+            Some("input.rule.match.path.regex"),
         ),
         (CREATE_RULE, json!({"env": "shop/staging", "rule": hello("dup")}), "CONFLICT", None),
         (CREATE_RULE, json!({"env": "shop/nowhere", "rule": hello("x")}), "NOT_FOUND", None),

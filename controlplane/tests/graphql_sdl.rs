@@ -6,8 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::futures_util::SinkExt;
-use mockplane_controlplane::api::{schema, serve_api, Api, ApiLimits, AuthError, Keys, Principal, Role};
-use mockplane_controlplane::ControlPlane;
+use mockplane_controlplane::api::resolvers::{self, StoreKeys};
+use mockplane_controlplane::api::{schema, serve_api, Api, ApiLimits};
+use mockplane_controlplane::service::Service;
+use mockplane_controlplane::store::{Role as StoreRole, Store};
+use mockplane_controlplane::{ControlPlane, SnapshotCache};
 use tokio_stream::StreamExt;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
@@ -32,30 +35,37 @@ fn the_sdl_in_docs_is_the_schemas_own() {
     );
 }
 
-/// The bootstrap admin key of the examples.
-const KEY: &str = "mp_example_key";
+/// The bootstrap admin key of the examples, named `admin` as `mockplane up` names it.
+const KEY: &str = "mp_example_key_for_the_docs";
 
-struct BootstrapKey;
-
-#[async_trait::async_trait]
-impl Keys for BootstrapKey {
-    async fn authenticate(&self, key: &str) -> Result<Principal, AuthError> {
-        if key == KEY {
-            Ok(Principal { key_name: "admin".into(), role: Role::Admin })
-        } else {
-            Err(AuthError::UnknownKey)
-        }
-    }
-}
-
-/// The admin API with the real schema, on a loopback port.
-async fn serve() -> std::net::SocketAddr {
+/// The admin API as `mockplane up` serves it (a fresh SQLite store), on a loopback port.
+async fn serve() -> (std::net::SocketAddr, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("mockplane.db")).await.unwrap();
+    store.import_api_key("admin", StoreRole::Admin, KEY, "bootstrap").await.unwrap();
+    let service = Service::new(store.clone(), Arc::new(SnapshotCache::new()));
+    let control = ControlPlane { cache: service.cache().clone(), ..ControlPlane::new() };
     let limits = ApiLimits::default();
-    let api = Api::new(schema::schema(&limits), Arc::new(BootstrapKey), ControlPlane::new(), limits);
+    let schema = resolvers::schema(resolvers::Domain::new(service, control.clone()), &limits);
+    let api = Api::new(schema, Arc::new(StoreKeys(store)), control, limits);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(serve_api(listener, api, std::future::pending()));
-    addr
+    (addr, dir)
+}
+
+/// Runs a `sh` block of the page against `addr`; its output.
+async fn run_sh(command: &str, addr: std::net::SocketAddr) -> String {
+    let command = command.replace("127.0.0.1:8080", &addr.to_string());
+    let run = command.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("sh").arg("-c").arg(run).env("MOCKPLANE_API_KEY", KEY).output()
+    })
+    .await
+    .unwrap()
+    .expect("sh runs");
+    assert!(output.status.success(), "{command}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
 /// The fenced blocks of `doc` after the heading `heading`, in order, as (info string, text).
@@ -74,28 +84,32 @@ fn blocks(doc: &str, heading: &str) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn the_curl_example_answers_as_shown() {
-    let addr = serve().await;
+    let (addr, _store) = serve().await;
     let doc = std::fs::read_to_string(docs("graphql.md")).unwrap();
     let blocks = blocks(&doc, "### A query with curl");
     let [(sh, command), (json, shown)] = &blocks[..] else {
         panic!("expected a sh and a json block: {blocks:?}")
     };
     assert_eq!((sh.as_str(), json.as_str()), ("sh", "json"));
-    let command = command.replace("127.0.0.1:8080", &addr.to_string());
-    let run = command.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("sh").arg("-c").arg(run).env("MOCKPLANE_API_KEY", KEY).output()
-    })
-    .await
-    .unwrap()
-    .expect("sh runs");
-    assert!(output.status.success(), "{command}: {}", String::from_utf8_lossy(&output.stderr));
-    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), shown.trim());
+    assert_eq!(run_sh(command, addr).await, shown.trim());
+}
+
+#[tokio::test]
+async fn the_step_by_step_examples_answer_as_shown_in_order() {
+    let (addr, _store) = serve().await;
+    let doc = std::fs::read_to_string(docs("graphql.md")).unwrap();
+    let blocks = blocks(&doc, "### Rules, step by step");
+    assert!(blocks.len() >= 10 && blocks.len() % 2 == 0, "sh and json blocks in pairs: {blocks:?}");
+    for pair in blocks.chunks(2) {
+        let [(sh, command), (json, shown)] = pair else { unreachable!() };
+        assert_eq!((sh.as_str(), json.as_str()), ("sh", "json"), "{command}");
+        assert_eq!(run_sh(command, addr).await, shown.trim(), "{command}");
+    }
 }
 
 #[tokio::test]
 async fn the_websocket_exchange_goes_as_shown() {
-    let addr = serve().await;
+    let (addr, _store) = serve().await;
     let doc = std::fs::read_to_string(docs("graphql.md")).unwrap();
     let blocks = blocks(&doc, "### Over WebSocket");
     let [(text, transcript)] = &blocks[..] else { panic!("expected one text block: {blocks:?}") };

@@ -309,7 +309,7 @@ impl RuleMutations {
             .service
             .create_rule(&who.key_name, &input.environment, rule, position)
             .await
-            .map_err(|e| refused(e, "input.rule"))?;
+            .map_err(|e| refused(e, "input"))?;
         one_rule(change)
     }
 
@@ -325,7 +325,7 @@ impl RuleMutations {
             .service
             .update_rule(&who.key_name, &input.environment, &input.id, rule)
             .await
-            .map_err(|e| refused(e, "input.rule"))?;
+            .map_err(|e| refused(e, "input"))?;
         one_rule(change)
     }
 

@@ -94,6 +94,7 @@ pub struct RuleQueries;
 impl RuleQueries {
     /// Rules, filtered, in environment then rule-set order, a page at a time: `first` rules
     /// (at most 1,000; 100 when absent) after the cursor `after`.
+    #[graphql(complexity = "first.unwrap_or(100).clamp(1, MAX_PAGE as i32) as usize * child_complexity")]
     async fn rules(
         &self,
         ctx: &Context<'_>,
