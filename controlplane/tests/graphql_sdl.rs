@@ -99,7 +99,7 @@ async fn the_step_by_step_examples_answer_as_shown_in_order() {
     let (addr, _store) = serve().await;
     let doc = std::fs::read_to_string(docs("graphql.md")).unwrap();
     let blocks = blocks(&doc, "### Rules, step by step");
-    assert!(blocks.len() >= 10 && blocks.len() % 2 == 0, "sh and json blocks in pairs: {blocks:?}");
+    assert!(blocks.len() >= 10 && blocks.len().is_multiple_of(2), "sh and json blocks in pairs: {blocks:?}");
     for pair in blocks.chunks(2) {
         let [(sh, command), (json, shown)] = pair else { unreachable!() };
         assert_eq!((sh.as_str(), json.as_str()), ("sh", "json"), "{command}");
