@@ -195,7 +195,13 @@ where
                     break;
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                Some(Ok(Message::Close(_))) | None => break,
+                Some(Ok(Message::Close(frame))) => {
+                    // The close handshake: the client waits for the frame back (Python's
+                    // websockets, 10 s) before it calls the socket closed.
+                    let _ = socket.send(Message::Close(frame)).await;
+                    break;
+                }
+                None => break,
                 Some(Err(e)) => {
                     if let Some(m) = too_big(&e) {
                         let _ = socket.send(m).await;
