@@ -552,3 +552,72 @@ async fn a_subscriber_sees_each_change_to_its_environment_and_no_other() {
     let event = &second["payload"]["data"]["ruleEvents"];
     assert_eq!((event["action"].as_str(), event["deleted"].clone()), (Some("deleteRule"), json!(["hello"])));
 }
+
+#[tokio::test]
+async fn projects_and_environments_are_updated_and_deleted_with_what_they_hold() {
+    let s = start().await;
+    shop_staging(&s).await;
+    ok(&s, EDITOR, CREATE_RULE, json!({"env": "shop/staging", "rule": hello("x")})).await;
+    let updated = ok(
+        &s,
+        EDITOR,
+        r#"mutation { updateProject(input: {name: "shop", description: "the web shop"}) { name description }
+            updateEnvironment(input: {path: "shop/staging", description: "pre-production", variables: [{name: "region", value: "us"}]}) {
+              environment { description variables { name value } } change { xdsVersion } } }"#,
+        json!({}),
+    )
+    .await;
+    assert_eq!(updated["updateProject"], json!({"name": "shop", "description": "the web shop"}));
+    let env = &updated["updateEnvironment"];
+    assert_eq!(env["environment"]["description"], "pre-production");
+    assert_eq!(env["environment"]["variables"], json!([{"name": "region", "value": "us"}]));
+    let pushed = s.service.cache().get("shop/staging").unwrap();
+    assert_eq!(env["change"]["xdsVersion"], pushed.version_info.as_str());
+    assert_eq!(
+        pushed.rules.variables.get("region").map(String::as_str),
+        Some("us"),
+        "the variables are pushed"
+    );
+
+    ok(
+        &s,
+        EDITOR,
+        r#"mutation { createEnvironment(input: {project: "shop", name: "prod"}) { environment { path } } }"#,
+        json!({}),
+    )
+    .await;
+    let deleted =
+        ok(&s, EDITOR, r#"mutation { deleteEnvironment(input: {path: "shop/prod"}) { path } }"#, json!({}))
+            .await;
+    assert_eq!(deleted["deleteEnvironment"]["path"], "shop/prod");
+    assert!(s.service.cache().get("shop/prod").is_none(), "no longer served");
+    let gone = ok(
+        &s,
+        VIEWER,
+        r#"{ environment(path: "shop/prod") { path } environments(project: "shop") { path } }"#,
+        json!({}),
+    )
+    .await;
+    assert_eq!(gone, json!({"environment": null, "environments": [{"path": "shop/staging"}]}));
+
+    let deleted = ok(
+        &s,
+        EDITOR,
+        r#"mutation { deleteProject(input: {name: "shop"}) { project { name } deletedEnvironments } }"#,
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        deleted["deleteProject"],
+        json!({"project": {"name": "shop"}, "deletedEnvironments": ["shop/staging"]})
+    );
+    assert!(s.service.cache().get("shop/staging").is_none());
+    let none = ok(
+        &s,
+        VIEWER,
+        r#"{ projects { name } project(name: "shop") { name } rules { edges { cursor } } }"#,
+        json!({}),
+    )
+    .await;
+    assert_eq!(none, json!({"projects": [], "project": null, "rules": {"edges": []}}));
+}
