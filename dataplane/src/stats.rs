@@ -130,6 +130,9 @@ pub struct SharedStats {
     pub(crate) accepted: Vec<AtomicU64>,
     /// The driver the workers run on.
     pub(crate) driver: Mutex<Option<DriverKind>>,
+    /// The newest journal reset applied (or adopted with the first rules): see
+    /// [`SharedStats::reset_journal`].
+    journal_epoch: AtomicU64,
 }
 
 impl SharedStats {
@@ -153,10 +156,12 @@ impl SharedStats {
                     })
                 })
                 .collect(),
-            store,
             open_connections: (0..workers).map(|_| AtomicI64::new(0)).collect(),
             accepted: (0..workers).map(|_| AtomicU64::new(0)).collect(),
             driver: Mutex::new(None),
+            // Rules restored from disk bring the epoch they were persisted with.
+            journal_epoch: AtomicU64::new(store.applied_resets().map_or(0, |r| r.journal)),
+            store,
         })
     }
 
@@ -211,6 +216,26 @@ impl SharedStats {
     pub fn journal_since(&self, cursor: &mut JournalCursor, limit: usize) -> Vec<JournalEntry> {
         let query = JournalQuery { limit, ..JournalQuery::default() };
         journal::newest(self.workers.iter().map(|w| &w.journal), &query, Some(cursor))
+    }
+
+    /// Empties every worker's journal for the journal reset of epoch `epoch`, then records
+    /// the epoch: a reader that sees it (a report) reads no entry recorded before the reset.
+    pub fn reset_journal(&self, epoch: u64) {
+        for w in self.workers.iter() {
+            w.journal.clear();
+        }
+        self.adopt_journal_epoch(epoch);
+    }
+
+    /// Records `epoch` as applied without emptying anything: for the first rules a data plane
+    /// installs, which bring the environment's epochs but find nothing from before them.
+    pub fn adopt_journal_epoch(&self, epoch: u64) {
+        self.journal_epoch.fetch_max(epoch, Ordering::AcqRel);
+    }
+
+    /// The newest journal reset applied: entries read after this call were recorded after it.
+    pub fn journal_epoch(&self) -> u64 {
+        self.journal_epoch.load(Ordering::Acquire)
     }
 
     /// The Prometheus text exposition of everything.
