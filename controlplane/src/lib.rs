@@ -5,6 +5,8 @@
 //! - [`xds`]: the aggregated discovery service (nonces, ACK/NACK, stale requests ignored);
 //! - [`registry`]: the data planes, what they have ACKed or NACKed, with events;
 //! - [`reports`]: hit counts and journal entries the data planes send back;
+//! - [`requests`]: the journal across all data planes, queried: `requests` and `verify`;
+//! - [`reset`]: scenario and journal resets of every data plane of an environment;
 //! - [`file`]: the file-backed mode (`mockplane controlplane --rules FILE`);
 //! - [`limits`]: what it accepts from the network and how much it remembers;
 //! - [`server`]: the gRPC server that joins them.
@@ -17,6 +19,8 @@ pub mod file;
 pub mod limits;
 pub mod registry;
 pub mod reports;
+pub mod requests;
+pub mod reset;
 mod reuse;
 pub mod server;
 pub mod xds;
@@ -25,4 +29,6 @@ pub use cache::{EnvSnapshot, SetError, SnapshotCache};
 pub use limits::{Limits, MAX_PUSH_BYTES};
 pub use registry::{NodeEvent, NodeInfo, NodeRegistry, RegistryFull};
 pub use reports::ReportStore;
+pub use requests::{JournaledRequest, RequestFilter, Verification, VerifyError};
+pub use reset::{Reset, ResetError};
 pub use server::ControlPlane;
