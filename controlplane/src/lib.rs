@@ -28,7 +28,7 @@ pub mod xds;
 pub use cache::{EnvSnapshot, SetError, SnapshotCache};
 pub use limits::{Limits, MAX_PUSH_BYTES};
 pub use registry::{NodeEvent, NodeInfo, NodeRegistry, RegistryFull};
-pub use reports::ReportStore;
+pub use reports::{ReportStore, RequestEvent};
 pub use requests::{JournaledRequest, RequestFilter, Verification, VerifyError};
 pub use reset::{Reset, ResetError};
 pub use server::ControlPlane;

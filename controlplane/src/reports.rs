@@ -7,7 +7,9 @@
 //! are kept per rule id the environment's rule sets have had (others are counted as
 //! untracked), per node the registry holds (a node it forgets has its hits folded into its
 //! rules' totals), and the journal keeps the newest [`JOURNAL_CAPACITY`] entries, their fields
-//! cut to the sizes the data plane itself keeps (see [`crate::requests`] for its queries).
+//! cut to the sizes the data plane itself keeps (see [`crate::requests`] for its queries), and
+//! bounded by memory too ([`JOURNAL_BYTES`]). Each entry taken is also sent to the live tails
+//! ([`ReportStore::subscribe_requests`]).
 //!
 //! A journal reset (see [`crate::reset`]) empties an environment's journal; from then on the
 //! entries of a report are dropped if the data plane had not yet applied that reset when it
@@ -18,7 +20,7 @@ use std::sync::{Arc, Mutex};
 
 use mockplane_proto::report::report_service_server::ReportService;
 use mockplane_proto::report::{Header, JournalEntry, Report, ReportSummary};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -66,14 +68,16 @@ impl EnvReports {
         self.journal_bytes = 0;
     }
 
-    /// Appends `r`, letting the oldest entries go while over either bound.
-    fn journal_push(&mut self, r: JournaledRequest) {
+    /// Appends `r`, letting the oldest entries go while over either bound; returns it shared.
+    fn journal_push(&mut self, r: JournaledRequest) -> Arc<JournaledRequest> {
         self.journal_bytes += footprint(&r);
-        self.journal.push_back(Arc::new(r));
+        let r = Arc::new(r);
+        self.journal.push_back(r.clone());
         while self.journal.len() > JOURNAL_CAPACITY || self.journal_bytes > JOURNAL_BYTES {
             let Some(old) = self.journal.pop_front() else { break };
             self.journal_bytes -= footprint(&old);
         }
+        r
     }
 }
 
@@ -93,16 +97,42 @@ fn footprint(r: &JournaledRequest) -> usize {
             .sum::<usize>()
 }
 
+/// A journal entry as it is taken, for a live tail of requests.
+#[derive(Debug, Clone)]
+pub struct RequestEvent {
+    /// The environment, `project/environment`.
+    pub environment: Arc<str>,
+    /// The request, as [`ReportStore::requests`] returns it.
+    pub request: Arc<JournaledRequest>,
+}
+
+/// Entries a live-tail subscriber may fall behind by before it is told it lagged.
+const REQUEST_EVENTS: usize = 4096;
+
 /// What the data planes reported, per environment.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ReportStore {
     envs: Mutex<HashMap<String, EnvReports>>,
+    events: broadcast::Sender<RequestEvent>,
+}
+
+impl Default for ReportStore {
+    fn default() -> Self {
+        ReportStore { envs: Mutex::default(), events: broadcast::channel(REQUEST_EVENTS).0 }
+    }
 }
 
 impl ReportStore {
     /// An empty store.
     pub fn new() -> Self {
         ReportStore::default()
+    }
+
+    /// Every journal entry taken from now on, of every environment, oldest first (entries a
+    /// journal reset drops are not sent). A subscriber that falls more than 4,096 entries
+    /// behind is told so (`RecvError::Lagged`) and goes on with the newest.
+    pub fn subscribe_requests(&self) -> broadcast::Receiver<RequestEvent> {
+        self.events.subscribe()
     }
 
     /// Reads `environment`'s reports; an environment nobody reported on reads as empty and is
@@ -150,8 +180,14 @@ impl ReportStore {
         // Reports list the newest entry first; keep the deque oldest first. Only the newest
         // JOURNAL_CAPACITY of a report can stay.
         let kept = if stale { 0 } else { JOURNAL_CAPACITY };
+        let watched = self.events.receiver_count() > 0 && kept > 0 && !report.journal.is_empty();
+        let environment: Option<Arc<str>> = watched.then(|| snapshot.environment.as_str().into());
         for e in report.journal.iter().take(kept).rev() {
-            env.journal_push(JournaledRequest { node: node.to_owned(), entry: bounded(e) });
+            let request = env.journal_push(JournaledRequest { node: node.to_owned(), entry: bounded(e) });
+            if let Some(environment) = &environment {
+                // A subscriber that is gone is not an error.
+                let _ = self.events.send(RequestEvent { environment: environment.clone(), request });
+            }
         }
         untracked
     }
@@ -450,6 +486,29 @@ mod tests {
         assert_eq!((names, e.headers_omitted), (vec!["a", "b", "d"], 3));
         assert_eq!((e.body.len(), e.body_size), (256, 10_000), "cut, and the size says so");
         assert_eq!((e.client_ip.as_str(), e.client_port), ("", 0));
+    }
+
+    #[test]
+    fn a_live_tail_sees_each_entry_taken_oldest_first() {
+        let cache = SnapshotCache::new();
+        let v1 = snapshot(&cache, &["a"]);
+        let store = ReportStore::new();
+        store.add(&v1, "dp-1", &report("a", 1)); // before anyone listened
+        let mut tail = store.subscribe_requests();
+        let two = |n| Report {
+            journal: vec![report("a", n + 1).journal[0].clone(), report("a", n).journal[0].clone()],
+            ..Default::default()
+        };
+        store.add(&v1, "dp-2", &two(2));
+        // Dropped by a reset: not sent either.
+        store.reset_journal("shop/staging", 5);
+        store.add(&v1, "dp-2", &Report { journal_reset: Some(0), ..report("a", 9) });
+        let mut seen = Vec::new();
+        while let Ok(event) = tail.try_recv() {
+            assert_eq!(&*event.environment, "shop/staging");
+            seen.push((event.request.node.clone(), event.request.entry.target.clone()));
+        }
+        assert_eq!(seen, [("dp-2".into(), "/2".into()), ("dp-2".into(), "/3".into())]);
     }
 
     #[test]
