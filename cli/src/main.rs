@@ -40,11 +40,15 @@ enum DriverArg {
 }
 
 mod controlplane;
+mod up;
 
 mod alloc;
 
 #[derive(Subcommand)]
 enum Command {
+    /// The quick start: a control plane with its store and a data plane connected to it over
+    /// xDS, in one process.
+    Up(up::UpArgs),
     /// Serve mock rules: a thread-per-core HTTP/1.1 server with admin endpoints.
     Dataplane(DataplaneArgs),
     /// Serve rule snapshots to data planes over xDS (gRPC), from a rules file.
@@ -155,6 +159,7 @@ fn main() -> ExitCode {
     }
     init_logging(cli.log_format);
     match cli.command {
+        Command::Up(args) => up::run(args),
         Command::Dataplane(args) => run_dataplane(args),
         Command::Controlplane(args) => controlplane::run(args),
         Command::Validate { file } => validate(&file),

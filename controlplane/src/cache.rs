@@ -68,6 +68,23 @@ pub enum SetError {
 
 type Cell = watch::Sender<Option<Arc<EnvSnapshot>>>;
 
+/// A version validated, compiled and encoded, not yet in force (see [`SnapshotCache::prepare`]).
+#[derive(Debug)]
+pub struct Prepared {
+    environment: String,
+    rules: Arc<RuleSet>,
+    resource: mockplane_proto::wkt::Any,
+    /// The reset epochs it carries.
+    resets: ResetEpochs,
+    /// The reset it asks for, if that is what it is (for the log).
+    reset: Option<Reset>,
+}
+
+/// Milliseconds since the epoch, by the clock (0 before it).
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
 /// The rule sets in force, per environment.
 #[derive(Debug, Default)]
 pub struct SnapshotCache {
@@ -114,48 +131,97 @@ impl SnapshotCache {
     pub fn set(
         &self,
         environment: &str,
-        mut rules: RuleSet,
+        rules: RuleSet,
         base_dir: Option<&Path>,
     ) -> Result<Arc<EnvSnapshot>, SetError> {
+        let prepared = self.prepare(environment, rules, base_dir)?;
+        Ok(self.publish(prepared, None))
+    }
+
+    /// Validates, compiles and encodes `rules` as the environment's next version without
+    /// publishing it: a caller that must record the change elsewhere first (the store)
+    /// publishes it after, or drops it and nothing reached a data plane. Versions of one
+    /// environment are prepared one at a time, each reusing what the last one prepared.
+    pub fn prepare(
+        &self,
+        environment: &str,
+        mut rules: RuleSet,
+        base_dir: Option<&Path>,
+    ) -> Result<Prepared, SetError> {
         check_environment(environment)?;
         if let Some(dir) = base_dir {
             inline_files(&mut rules, dir);
         }
-        // One version of an environment at a time: each reuses what the last one accepted.
         let reuse = self.reuse_of(environment);
         let mut reuse = reuse.lock().unwrap_or_else(|p| p.into_inner());
         let rules = Arc::new(rules);
         let resource = reuse.accept(&rules, base_dir, self.pause)?;
-        let snapshot = self.publish(environment, rules, resource, reuse.resets());
-        tracing::info!(environment, version = %snapshot.version_info, rules = snapshot.rules.rules.len(), "new rule-set version");
-        Ok(snapshot)
+        Ok(Prepared {
+            environment: environment.to_owned(),
+            rules,
+            resource,
+            resets: reuse.resets(),
+            reset: None,
+        })
     }
 
     /// Makes a new version of `environment` that asks every data plane serving it to reset
-    /// `what` (docs/xds.md, "Resets"): the rules in force, unchanged and not encoded or
-    /// validated again, with that reset's epoch moved to the clock's milliseconds (or one past
-    /// the previous epoch, if the clock went back). Every later version carries the epoch too,
-    /// so a data plane that was away applies the reset when it returns; one restarted from its
-    /// persisted snapshot does not apply it again.
+    /// `what` (docs/xds.md, "Resets"), and publishes it: [`SnapshotCache::prepare_reset`] with
+    /// that reset's epoch moved to the clock's milliseconds (or one past the previous epoch,
+    /// if the clock went back), numbered after the version before. For a control plane
+    /// without a store (file-backed mode, tests); `Service::reset` also records it.
     ///
     /// For the control plane's own copy of the journal, see `ControlPlane::reset`, which
     /// calls this and also empties the environment's journal in the `ReportStore`.
     pub fn reset(&self, environment: &str, what: Reset) -> Result<Arc<EnvSnapshot>, ResetError> {
+        let current = self.resets(environment)?;
+        let prepared = self.prepare_reset(environment, what, what.next_epochs(current, now_ms()))?;
+        Ok(self.publish(prepared, None))
+    }
+
+    /// The reset epochs the next version of `environment` carries: those of its last reset of
+    /// each kind. Refused for an environment that has no rules here.
+    pub fn resets(&self, environment: &str) -> Result<ResetEpochs, ResetError> {
+        mockplane_proto::names::check_environment(environment)?;
+        let reuse =
+            self.existing_reuse(environment).ok_or_else(|| ResetError::NotServed(environment.to_owned()))?;
+        let resets = reuse.lock().unwrap_or_else(|p| p.into_inner()).resets();
+        Ok(resets)
+    }
+
+    /// The rules of `environment` last prepared, unchanged and not encoded or validated again,
+    /// carrying `resets` (the epochs of `what` moved on: see [`Reset::next_epochs`]), as its
+    /// next version, not yet published. Every later version carries these epochs too, so a
+    /// data plane that was away applies the reset when it returns; one restarted from its
+    /// persisted snapshot does not apply it again. Refused for an environment that has no
+    /// rules here.
+    pub fn prepare_reset(
+        &self,
+        environment: &str,
+        what: Reset,
+        resets: ResetEpochs,
+    ) -> Result<Prepared, ResetError> {
         mockplane_proto::names::check_environment(environment)?;
         let not_served = || ResetError::NotServed(environment.to_owned());
         let reuse = self.existing_reuse(environment).ok_or_else(not_served)?;
         let mut reuse = reuse.lock().unwrap_or_else(|p| p.into_inner());
-        let now_ms =
-            SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-        let resets = what.next_epochs(reuse.resets(), now_ms);
         let (rules, resource) = reuse.with_resets(resets).ok_or_else(not_served)?;
-        let snapshot = self.publish(environment, rules, resource, resets);
-        tracing::info!(environment, version = %snapshot.version_info, reset = what.name(), "reset asked of every data plane");
-        Ok(snapshot)
+        Ok(Prepared { environment: environment.to_owned(), rules, resource, resets, reset: Some(what) })
+    }
+
+    /// Sets the reset epochs the next version of `environment` carries to `resets` where they
+    /// are newer than those it has: for epochs kept elsewhere (the store) across a restart,
+    /// before the environment's first version is prepared, so that the data planes see no
+    /// epoch go back and none that was missed is lost.
+    pub fn restore_resets(&self, environment: &str, resets: ResetEpochs) {
+        let reuse = self.reuse_of(environment);
+        let mut reuse = reuse.lock().unwrap_or_else(|p| p.into_inner());
+        reuse.restore_resets(resets);
     }
 
     /// What the next version of `environment` reuses of the last one, created for a version
-    /// being set.
+    /// being prepared. One version of an environment is prepared at a time: each reuses what
+    /// the last one accepted.
     fn reuse_of(&self, environment: &str) -> Arc<Mutex<EnvReuse>> {
         let mut all = self.reuse.lock().unwrap_or_else(|p| p.into_inner());
         all.entry(environment.to_owned()).or_default().clone()
@@ -166,24 +232,20 @@ impl SnapshotCache {
         self.reuse.lock().unwrap_or_else(|p| p.into_inner()).get(environment).cloned()
     }
 
-    /// Makes `resource` the environment's next version and wakes its streams. The caller holds
-    /// the environment's reuse lock, so versions are published in the order they were made.
-    fn publish(
-        &self,
-        environment: &str,
-        rules: Arc<RuleSet>,
-        resource: mockplane_proto::wkt::Any,
-        resets: ResetEpochs,
-    ) -> Arc<EnvSnapshot> {
+    /// Makes a prepared version the environment's version in force and wakes its streams.
+    /// `serial` numbers it (the store's version of the environment, so that numbers continue
+    /// across restarts); `None` counts on from the version before.
+    pub fn publish(&self, prepared: Prepared, serial: Option<u64>) -> Arc<EnvSnapshot> {
+        let Prepared { environment, rules, resource, resets, reset } = prepared;
         // FxHash: a third of a megabyte per version, where SipHash took ~0.3 ms; this needs no
         // resistance to chosen inputs, only to tell versions apart.
         let mut hasher = rustc_hash::FxHasher::default();
         resource.value.hash(&mut hasher);
         let hash = hasher.finish();
-        self.cell(environment, |cell| {
-            let serial = cell.borrow().as_ref().map_or(1, |s| s.serial + 1);
+        let snapshot = self.cell(&environment, |cell| {
+            let serial = serial.unwrap_or_else(|| cell.borrow().as_ref().map_or(1, |s| s.serial + 1));
             let snapshot = Arc::new(EnvSnapshot {
-                environment: environment.to_owned(),
+                environment: environment.clone(),
                 serial,
                 version_info: format!("{serial}-{hash:016x}"),
                 rules,
@@ -194,7 +256,24 @@ impl SnapshotCache {
             });
             cell.send_replace(Some(snapshot.clone()));
             snapshot
-        })
+        });
+        match reset {
+            Some(what) => {
+                tracing::info!(environment, version = %snapshot.version_info, reset = what.name(), "reset asked of every data plane")
+            }
+            None => {
+                tracing::info!(environment, version = %snapshot.version_info, rules = snapshot.rules.rules.len(), "new rule-set version")
+            }
+        }
+        snapshot
+    }
+
+    /// Stops serving `environment`: its streams end (their data planes keep the rules they
+    /// have and are refused when they reconnect), and what it held is freed. Whether it had
+    /// rules.
+    pub fn remove(&self, environment: &str) -> bool {
+        self.reuse.lock().unwrap_or_else(|p| p.into_inner()).remove(environment);
+        self.cells.lock().unwrap_or_else(|p| p.into_inner()).remove(environment).is_some()
     }
 
     /// The version in force for `environment`, if any.

@@ -9,11 +9,15 @@
 //! - [`reset`]: scenario and journal resets of every data plane of an environment;
 //! - [`file`]: the file-backed mode (`mockplane controlplane --rules FILE`);
 //! - [`limits`]: what it accepts from the network and how much it remembers;
-//! - [`server`]: the gRPC server that joins them.
+//! - [`server`]: the gRPC server that joins them;
+//! - [`store`]: projects, environments, rules with revisions, API keys, the audit log (sqlx);
+//! - [`service`]: where a change is validated, stored and pushed, in that order;
+//! - [`api`]: the HTTP side: the GraphQL admin API, GraphiQL, health and metrics.
 
 #![deny(rust_2018_idioms)]
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod cache;
 pub mod file;
 pub mod limits;
@@ -23,6 +27,8 @@ pub mod requests;
 pub mod reset;
 mod reuse;
 pub mod server;
+pub mod service;
+pub mod store;
 pub mod xds;
 
 pub use cache::{EnvSnapshot, SetError, SnapshotCache};

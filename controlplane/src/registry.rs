@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
@@ -122,6 +123,9 @@ pub struct NodeRegistry {
     nodes: Mutex<BTreeMap<String, NodeInfo>>,
     events: broadcast::Sender<NodeEvent>,
     max_nodes: usize,
+    /// ACKs and NACKs since the start, for `/metrics`.
+    acks: AtomicU64,
+    nacks: AtomicU64,
 }
 
 impl Default for NodeRegistry {
@@ -142,6 +146,8 @@ impl NodeRegistry {
             nodes: Mutex::default(),
             events: broadcast::channel(1024).0,
             max_nodes: max_nodes.max(1),
+            acks: AtomicU64::new(0),
+            nacks: AtomicU64::new(0),
         }
     }
 
@@ -157,6 +163,16 @@ impl NodeRegistry {
     fn emit(&self, event: NodeEvent) {
         // No subscriber is not an error.
         let _ = self.events.send(event);
+    }
+
+    /// ACKs received since the start (a reconnecting node's version counts as one).
+    pub fn acks_total(&self) -> u64 {
+        self.acks.load(Ordering::Relaxed)
+    }
+
+    /// NACKs received since the start.
+    pub fn nacks_total(&self) -> u64 {
+        self.nacks.load(Ordering::Relaxed)
     }
 
     /// Events from now on. A subscriber that falls more than 1024 events behind is told so
@@ -258,6 +274,7 @@ impl NodeRegistry {
 
     /// Records that a node has `version`: an ACK, or the version it reconnected with.
     pub(crate) fn acked(&self, id: &str, version: &str) {
+        self.acks.fetch_add(1, Ordering::Relaxed);
         self.with(|nodes| {
             if let Some(n) = nodes.get_mut(id) {
                 n.acked_version = Some(version.to_owned());
@@ -270,6 +287,7 @@ impl NodeRegistry {
 
     /// Records a NACK; an error text over [`MAX_NACK_BYTES`] is cut, saying so.
     pub(crate) fn nacked(&self, id: &str, version: &str, error: &str) {
+        self.nacks.fetch_add(1, Ordering::Relaxed);
         let cut;
         let error = if error.len() > MAX_NACK_BYTES {
             let kept = truncate(error, MAX_NACK_BYTES);

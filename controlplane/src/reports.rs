@@ -16,6 +16,7 @@
 //! read them (its `journal_reset` is older), so none journaled before the reset comes back.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use mockplane_proto::report::report_service_server::ReportService;
@@ -114,11 +115,17 @@ const REQUEST_EVENTS: usize = 4096;
 pub struct ReportStore {
     envs: Mutex<HashMap<String, EnvReports>>,
     events: broadcast::Sender<RequestEvent>,
+    /// Reports taken since the start, for `/metrics`.
+    received: AtomicU64,
 }
 
 impl Default for ReportStore {
     fn default() -> Self {
-        ReportStore { envs: Mutex::default(), events: broadcast::channel(REQUEST_EVENTS).0 }
+        ReportStore {
+            envs: Mutex::default(),
+            events: broadcast::channel(REQUEST_EVENTS).0,
+            received: AtomicU64::new(0),
+        }
     }
 }
 
@@ -149,6 +156,7 @@ impl ReportStore {
     /// neither in `snapshot` nor already counted (a rule of an earlier version) are counted as
     /// untracked, not kept by id. Returns how many hits were untracked.
     pub fn add(&self, snapshot: &EnvSnapshot, node: &str, report: &Report) -> u64 {
+        self.received.fetch_add(1, Ordering::Relaxed);
         let mut envs = self.envs.lock().unwrap_or_else(|p| p.into_inner());
         let env = envs.entry(snapshot.environment.clone()).or_default();
         let mut untracked = 0;
@@ -200,6 +208,11 @@ impl ReportStore {
         let env = envs.entry(environment.to_owned()).or_default();
         env.clear_journal();
         env.journal_epoch = env.journal_epoch.max(epoch);
+    }
+
+    /// Reports taken since the start.
+    pub fn reports_total(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
     }
 
     /// Forgets `node`'s per-node counts in `environment`, adding them to its rules' totals:

@@ -37,7 +37,7 @@ impl Reset {
 
     /// `epochs` with this reset's epoch moved to `now_ms`, or one past where it was if the
     /// clock reads earlier (an epoch only grows: data planes apply only a newer one).
-    pub(crate) fn next_epochs(self, mut epochs: ResetEpochs, now_ms: u64) -> ResetEpochs {
+    pub fn next_epochs(self, mut epochs: ResetEpochs, now_ms: u64) -> ResetEpochs {
         let epoch = match self {
             Reset::Scenarios => &mut epochs.scenarios,
             Reset::Journal => &mut epochs.journal,

@@ -181,6 +181,12 @@ impl EnvReuse {
     pub(crate) fn resets(&self) -> ResetEpochs {
         self.resets
     }
+
+    /// Takes each epoch of `resets` that is newer than the one held (for the next version).
+    pub(crate) fn restore_resets(&mut self, resets: ResetEpochs) {
+        self.resets.scenarios = self.resets.scenarios.max(resets.scenarios);
+        self.resets.journal = self.resets.journal.max(resets.journal);
+    }
 }
 
 /// Whether `a` encodes to the same bytes as `b`: equal, with the members of their JSON values

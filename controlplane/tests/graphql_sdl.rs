@@ -1,0 +1,125 @@
+//! docs/graphql.sdl is the schema's own (`UPDATE_SDL=1` rewrites it), and the examples of
+//! docs/graphql.md work, as shown, against a real server.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_graphql::futures_util::SinkExt;
+use mockplane_controlplane::api::{schema, serve_api, Api, ApiLimits, AuthError, Keys, Principal, Role};
+use mockplane_controlplane::ControlPlane;
+use tokio_stream::StreamExt;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+fn docs(file: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs").join(file)
+}
+
+#[test]
+fn the_sdl_in_docs_is_the_schemas_own() {
+    let sdl = schema::schema(&ApiLimits::default()).sdl();
+    let path = docs("graphql.sdl");
+    if std::env::var_os("UPDATE_SDL").is_some() {
+        std::fs::write(&path, &sdl).unwrap();
+        return;
+    }
+    let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        checked_in == sdl,
+        "docs/graphql.sdl differs from the schema in the code; if the change is meant, rewrite it with\n  \
+         UPDATE_SDL=1 cargo test -p mockplane-controlplane --test graphql_sdl\nthe schema now reads:\n{sdl}"
+    );
+}
+
+/// The bootstrap admin key of the examples.
+const KEY: &str = "mp_example_key";
+
+struct BootstrapKey;
+
+#[async_trait::async_trait]
+impl Keys for BootstrapKey {
+    async fn authenticate(&self, key: &str) -> Result<Principal, AuthError> {
+        if key == KEY {
+            Ok(Principal { key_name: "admin".into(), role: Role::Admin })
+        } else {
+            Err(AuthError::UnknownKey)
+        }
+    }
+}
+
+/// The admin API with the real schema, on a loopback port.
+async fn serve() -> std::net::SocketAddr {
+    let limits = ApiLimits::default();
+    let api = Api::new(schema::schema(&limits), Arc::new(BootstrapKey), ControlPlane::new(), limits);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve_api(listener, api, std::future::pending()));
+    addr
+}
+
+/// The fenced blocks of `doc` after the heading `heading`, in order, as (info string, text).
+fn blocks(doc: &str, heading: &str) -> Vec<(String, String)> {
+    let section = doc.split(heading).nth(1).unwrap_or_else(|| panic!("no {heading:?} in docs/graphql.md"));
+    let section = section.split("\n#").next().unwrap_or_default();
+    let mut out = Vec::new();
+    let mut parts = section.split("```").skip(1);
+    while let Some(block) = parts.next() {
+        let (info, text) = block.split_once('\n').unwrap_or_default();
+        out.push((info.trim().to_owned(), text.to_owned()));
+        parts.next(); // the text between two blocks
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_curl_example_answers_as_shown() {
+    let addr = serve().await;
+    let doc = std::fs::read_to_string(docs("graphql.md")).unwrap();
+    let blocks = blocks(&doc, "### A query with curl");
+    let [(sh, command), (json, shown)] = &blocks[..] else {
+        panic!("expected a sh and a json block: {blocks:?}")
+    };
+    assert_eq!((sh.as_str(), json.as_str()), ("sh", "json"));
+    let command = command.replace("127.0.0.1:8080", &addr.to_string());
+    let run = command.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("sh").arg("-c").arg(run).env("MOCKPLANE_API_KEY", KEY).output()
+    })
+    .await
+    .unwrap()
+    .expect("sh runs");
+    assert!(output.status.success(), "{command}: {}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), shown.trim());
+}
+
+#[tokio::test]
+async fn the_websocket_exchange_goes_as_shown() {
+    let addr = serve().await;
+    let doc = std::fs::read_to_string(docs("graphql.md")).unwrap();
+    let blocks = blocks(&doc, "### Over WebSocket");
+    let [(text, transcript)] = &blocks[..] else { panic!("expected one text block: {blocks:?}") };
+    assert_eq!(text, "text");
+    let url = doc
+        .split("ws://127.0.0.1:8080/graphql/ws")
+        .nth(1)
+        .map(|_| format!("ws://{addr}/graphql/ws"))
+        .expect("the page names the WebSocket URL");
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    for line in transcript.lines() {
+        let line = line.replace("$MOCKPLANE_API_KEY", KEY);
+        if let Some(sent) = line.strip_prefix("> ") {
+            socket.send(Message::text(sent)).await.unwrap();
+        } else if let Some(expected) = line.strip_prefix("< ") {
+            let got =
+                tokio::time::timeout(Duration::from_secs(5), socket.next()).await.unwrap().unwrap().unwrap();
+            let got: serde_json::Value = serde_json::from_str(got.to_text().unwrap()).unwrap();
+            let expected: serde_json::Value = serde_json::from_str(expected).unwrap();
+            assert_eq!(got, expected);
+        } else {
+            panic!("a transcript line starts with '> ' or '< ': {line:?}");
+        }
+    }
+}
