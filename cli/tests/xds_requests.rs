@@ -287,3 +287,73 @@ fn a_data_plane_restarted_from_its_snapshot_does_not_reset_again() {
     assert_eq!(journal(&dp).len(), 4, "the journal kept every request");
     dp.shutdown();
 }
+
+/// A control plane with its store (the service), serving xDS on `addr` until it is stopped.
+struct Served {
+    service: mockplane_controlplane::service::Service,
+    control: ControlPlane,
+    stop: tokio::sync::oneshot::Sender<()>,
+    serving: tokio::task::JoinHandle<()>,
+}
+
+fn serve_store(runtime: &tokio::runtime::Runtime, db: &Path, addr: SocketAddr) -> Served {
+    use mockplane_controlplane::service::Service;
+    use mockplane_controlplane::store::Store;
+    runtime.block_on(async {
+        let store = Store::open_sqlite(db).await.unwrap();
+        let service = Service::new(store, std::sync::Arc::new(mockplane_controlplane::SnapshotCache::new()));
+        service.load().await.unwrap();
+        let control = ControlPlane {
+            cache: service.cache().clone(),
+            reports: service.reports().clone(),
+            ..ControlPlane::new()
+        };
+        // The same port as the control plane before it: the data planes reconnect to it.
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = control.clone();
+        let serving = tokio::spawn(async move {
+            let _ = server.serve(listener, async { drop(stopped.await) }).await;
+        });
+        Served { service, control, stop, serving }
+    })
+}
+
+#[test]
+fn a_reset_a_data_plane_missed_reaches_it_from_a_restarted_control_plane() {
+    use mockplane_controlplane::service::{ApplyMode, Service};
+    use mockplane_controlplane::store::Store;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("mockplane.db");
+    runtime.block_on(async {
+        let service = Service::new(Store::open_sqlite(&db).await.unwrap(), Default::default());
+        service.create_project("alice", "shop", "").await.unwrap();
+        service.create_environment("alice", "shop", "staging", "").await.unwrap();
+        service.apply_rules("alice", ENV, rules(""), ApplyMode::Replace).await.unwrap();
+    });
+    let addr = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap().local_addr().unwrap();
+    let first = serve_store(&runtime, &db, addr);
+    let cp = Cp { state: first.control.clone(), addr, _runtime: tokio::runtime::Runtime::new().unwrap() };
+    let dp = dataplane(&cp, "dp-0", None);
+    let v1 = first.service.cache().get(ENV).unwrap().version_info.clone();
+    cp.acked(1, &v1);
+    assert_eq!(get(&dp, "/flow"), (200, "start".into()));
+    assert_eq!(get(&dp, "/flow"), (200, "paid".into()));
+
+    // The control plane stops serving; while the data plane is away, a reset is made, and the
+    // control plane goes down before the data plane comes back.
+    let _ = first.stop.send(());
+    runtime.block_on(first.serving).unwrap();
+    let reset = runtime.block_on(first.service.reset("bob", ENV, Reset::Scenarios)).unwrap();
+    drop(first.service);
+    assert_eq!(get(&dp, "/flow"), (200, "paid".into()), "not reset: it has not heard of it");
+
+    // Restarted from its store, the control plane pushes the reset, which the data plane applies.
+    let second = serve_store(&runtime, &db, addr);
+    let cp = Cp { state: second.control.clone(), ..cp };
+    cp.acked(1, &reset.version_info);
+    assert_eq!(get(&dp, "/flow"), (200, "start".into()), "the scenario is back at its start");
+    dp.shutdown();
+    let _ = second.stop.send(());
+}
