@@ -180,6 +180,17 @@ fn requests_carry_headers_body_and_client_and_verify_counts_what_the_rule_matche
         cp.state.reports.requests(ENV, &RequestFilter { status: Some(404), ..Default::default() }, 10);
     assert_eq!(misses.len(), 4);
 
+    // The figures per node: requests, hits, misses, and latency percentiles from each data
+    // plane's own histogram.
+    let metrics = cp.state.reports.metrics(ENV);
+    assert_eq!((metrics.requests, metrics.hits, metrics.misses), (8, 4, 4));
+    assert_eq!(metrics.nodes.iter().map(|n| n.node.as_str()).collect::<Vec<_>>(), ["dp-0", "dp-1"]);
+    for node in &metrics.nodes {
+        assert_eq!((node.requests, node.hits, node.misses, node.latency.count), (4, 2, 2, 4), "{node:?}");
+        let p99 = node.latency.p99_us.expect("timed requests");
+        assert!(node.latency.p50_us <= Some(p99) && p99 <= 10_000_000, "{:?}", node.latency);
+    }
+
     // `verify` with the rule's own match counts what the rule answered, on every data plane,
     // and not the requests with another header or another body. The long bodies were cut to
     // 256 bytes: no longer JSON, so a JSON predicate does not match them (docs/xds.md).

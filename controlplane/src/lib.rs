@@ -6,6 +6,7 @@
 //! - [`registry`]: the data planes, what they have ACKed or NACKed, with events;
 //! - [`reports`]: hit counts and journal entries the data planes send back;
 //! - [`requests`]: the journal across all data planes, queried: `requests` and `verify`;
+//! - [`metrics`]: totals, hits per rule, misses and latency percentiles, per node and in total;
 //! - [`reset`]: scenario and journal resets of every data plane of an environment;
 //! - [`file`]: the file-backed mode (`mockplane controlplane --rules FILE`);
 //! - [`limits`]: what it accepts from the network and how much it remembers;
@@ -21,6 +22,7 @@ pub mod api;
 pub mod cache;
 pub mod file;
 pub mod limits;
+pub mod metrics;
 pub mod registry;
 pub mod reports;
 pub mod requests;
@@ -33,8 +35,9 @@ pub mod xds;
 
 pub use cache::{EnvSnapshot, SetError, SnapshotCache};
 pub use limits::{Limits, MAX_PUSH_BYTES};
+pub use metrics::{LatencySummary, Metrics, NodeFigures, RuleFigures};
 pub use registry::{NodeEvent, NodeInfo, NodeRegistry, RegistryFull};
 pub use reports::{ReportStore, RequestEvent};
-pub use requests::{JournaledRequest, RequestFilter, Verification, VerifyError};
+pub use requests::{JournaledRequest, RequestFilter, RequestTail, Verification, VerifyError};
 pub use reset::{Reset, ResetError};
 pub use server::ControlPlane;

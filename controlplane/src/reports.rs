@@ -28,6 +28,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::cache::{EnvSnapshot, SnapshotCache};
 use crate::limits::{truncate, Limits};
 pub use crate::limits::{JOURNAL_BYTES, JOURNAL_CAPACITY};
+use crate::metrics::{Histogram, NodeState};
 use crate::registry::NodeRegistry;
 use crate::requests::JournaledRequest;
 
@@ -43,18 +44,23 @@ const JOURNAL_HEADER_BYTES: usize = 1024;
 const JOURNAL_BODY_BYTES: usize = 256;
 
 #[derive(Debug, Default)]
-struct RuleHits {
-    by_node: BTreeMap<String, u64>,
+pub(crate) struct RuleHits {
+    pub(crate) by_node: BTreeMap<String, u64>,
     /// Hits of nodes the registry has since forgotten.
-    departed: u64,
+    pub(crate) departed: u64,
 }
 
 #[derive(Debug, Default)]
-struct EnvReports {
-    hits: HashMap<String, RuleHits>,
-    misses: u64,
+pub(crate) struct EnvReports {
+    pub(crate) hits: HashMap<String, RuleHits>,
+    pub(crate) misses: u64,
     /// Hits reported for rule ids this environment never had.
-    untracked: u64,
+    pub(crate) untracked: u64,
+    /// Per node the registry holds: its misses, latency and last report ([`crate::metrics`]).
+    pub(crate) nodes: HashMap<String, NodeState>,
+    /// The requests and latency of nodes the registry has since forgotten.
+    pub(crate) departed_requests: u64,
+    pub(crate) departed_latency: Histogram,
     /// Newest last, with the node that served each entry.
     journal: VecDeque<Arc<JournaledRequest>>,
     /// What `journal` takes, as [`footprint`] estimates it.
@@ -144,7 +150,7 @@ impl ReportStore {
 
     /// Reads `environment`'s reports; an environment nobody reported on reads as empty and is
     /// not created.
-    fn read<R>(&self, environment: &str, f: impl FnOnce(&EnvReports) -> R) -> R {
+    pub(crate) fn read<R>(&self, environment: &str, f: impl FnOnce(&EnvReports) -> R) -> R {
         let envs = self.envs.lock().unwrap_or_else(|p| p.into_inner());
         match envs.get(environment) {
             Some(env) => f(env),
@@ -177,6 +183,15 @@ impl ReportStore {
         }
         env.untracked = env.untracked.saturating_add(untracked);
         env.misses = env.misses.saturating_add(report.misses);
+        let state = match env.nodes.get_mut(node) {
+            Some(state) => state,
+            None => env.nodes.entry(node.to_owned()).or_default(),
+        };
+        state.misses = state.misses.saturating_add(report.misses);
+        if let Some(latency) = &report.latency {
+            state.latency.add(latency);
+        }
+        state.last_report_ms = crate::store::now_ms().max(0) as u64;
         // A version carrying a newer journal reset empties the journal, also when the reset
         // was made on the cache alone (`ControlPlane::reset` empties it at once).
         if snapshot.resets.journal > env.journal_epoch {
@@ -220,6 +235,10 @@ impl ReportStore {
     pub fn forget_node(&self, environment: &str, node: &str) {
         let mut envs = self.envs.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(env) = envs.get_mut(environment) {
+            if let Some(state) = env.nodes.remove(node) {
+                env.departed_requests = env.departed_requests.saturating_add(state.latency.count());
+                env.departed_latency.merge(&state.latency);
+            }
             for counts in env.hits.values_mut() {
                 if let Some(n) = counts.by_node.remove(node) {
                     counts.departed = counts.departed.saturating_add(n);

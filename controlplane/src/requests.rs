@@ -204,6 +204,40 @@ impl ReportStore {
         let count = entries.iter().filter(|r| pattern.matches(r)).count() as u64;
         Ok(Verification { count, checked: entries.len() as u64 })
     }
+
+    /// A live tail of `environment`'s requests: each entry `filter` accepts, as the control
+    /// plane takes it from a report, oldest first (entries a journal reset drops are not
+    /// sent), for a `requestEvents` subscription. It never ends by itself; drop it to stop.
+    /// A tail that falls more than 4,096 entries (of every environment) behind the reports
+    /// gets [`RequestTail::Lagged`] with how many it missed, and goes on with the newest.
+    pub fn request_events(
+        &self,
+        environment: &str,
+        filter: RequestFilter,
+    ) -> impl tokio_stream::Stream<Item = RequestTail> + Send + 'static {
+        use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+        use tokio_stream::StreamExt as _;
+        let environment: Arc<str> = environment.into();
+        tokio_stream::wrappers::BroadcastStream::new(self.subscribe_requests()).filter_map(move |event| {
+            match event {
+                Ok(e) if e.environment == environment && filter.accepts(&e.request) => {
+                    Some(RequestTail::Request(e.request))
+                }
+                Ok(_) => None,
+                Err(BroadcastStreamRecvError::Lagged(missed)) => Some(RequestTail::Lagged(missed)),
+            }
+        })
+    }
+}
+
+/// What [`ReportStore::request_events`] yields.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RequestTail {
+    /// A request, as [`ReportStore::requests`] returns it.
+    Request(Arc<JournaledRequest>),
+    /// The tail fell behind: this many entries (of every environment, before filtering) were
+    /// skipped.
+    Lagged(u64),
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use tonic::transport::Channel;
 
 use crate::link::{is_refusal, refusal, AbortOnDrop};
 use crate::snapshot::SnapshotStore;
-use crate::stats::SharedStats;
+use crate::stats::{SharedStats, LATENCY_BOUNDS_US};
 
 /// Journal entries sent per report at most.
 const JOURNAL_PER_REPORT: usize = 1_000;
@@ -56,6 +56,7 @@ pub(crate) async fn report_loop(
     // Baselines: what earlier reports have covered.
     let mut sent_hits: std::collections::HashMap<String, u64> = stats.rule_hit_totals().into_iter().collect();
     let mut sent_misses = stats.misses();
+    let mut sent_latency = stats.latency();
     // Entries are named by worker and sequence number, so the cursor gives each one once, also
     // when several share a millisecond with the last one sent.
     let mut journal_cursor = stats.journal_cursor();
@@ -74,6 +75,7 @@ pub(crate) async fn report_loop(
             })
             .collect();
         let misses = stats.misses();
+        let latency = stats.latency();
         let mut cursor = journal_cursor.clone();
         // Before the entries are read: whatever they are, they were recorded after this reset.
         let journal_reset = stats.journal_epoch();
@@ -86,6 +88,7 @@ pub(crate) async fn report_loop(
             journal,
             misses: misses.saturating_sub(sent_misses),
             journal_reset: Some(journal_reset),
+            latency: latency_since(&latency, &sent_latency),
         };
         for part in split(report, MAX_REPORT_BYTES) {
             if tx.send(part).await.is_err() {
@@ -94,8 +97,23 @@ pub(crate) async fn report_loop(
         }
         sent_hits = totals.into_iter().collect();
         sent_misses = misses;
+        sent_latency = latency;
         journal_cursor = cursor;
     }
+}
+
+/// The latency histogram's increase from `before` to `now` (see [`SharedStats::latency`]);
+/// `None` when no request was answered in between.
+fn latency_since(
+    now: &([u64; LATENCY_BOUNDS_US.len() + 1], u64),
+    before: &([u64; LATENCY_BOUNDS_US.len() + 1], u64),
+) -> Option<report::Latency> {
+    let counts: Vec<u64> = now.0.iter().zip(&before.0).map(|(n, b)| n.wrapping_sub(*b)).collect();
+    counts.iter().any(|&c| c > 0).then(|| report::Latency {
+        bounds_us: LATENCY_BOUNDS_US.to_vec(),
+        counts,
+        sum_us: now.1.wrapping_sub(before.1),
+    })
 }
 
 /// A journal entry as the report carries it.
@@ -175,6 +193,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_latency_sent_is_the_increase_since_the_last_report() {
+        let mut before = [0u64; LATENCY_BOUNDS_US.len() + 1];
+        before[0] = 5;
+        let mut now = before;
+        assert_eq!(latency_since(&(now, 70), &(before, 70)), None, "no request: nothing sent");
+        now[0] = 7;
+        now[LATENCY_BOUNDS_US.len()] = 1;
+        let sent = latency_since(&(now, 20_000_100), &(before, 70)).expect("three requests");
+        assert_eq!(sent.bounds_us, LATENCY_BOUNDS_US);
+        assert_eq!(sent.counts.iter().sum::<u64>(), 3);
+        assert_eq!((sent.counts[0], sent.counts[LATENCY_BOUNDS_US.len()], sent.sum_us), (2, 1, 20_000_030));
+    }
+
+    #[test]
     fn a_large_report_is_split_under_the_bound_and_loses_nothing() {
         let node = Node { id: "dp-1".into(), cluster: "shop/staging".into(), ..Default::default() };
         let report = Report {
@@ -184,6 +216,7 @@ mod tests {
             journal: vec![report::JournalEntry { target: "/a".into(), ..Default::default() }],
             misses: 7,
             journal_reset: Some(9),
+            latency: Some(report::Latency { bounds_us: vec![50], counts: vec![2, 5], sum_us: 900 }),
         };
         let whole = report.encoded_len();
         let parts = split(report.clone(), MAX_REPORT_BYTES);
@@ -194,6 +227,8 @@ mod tests {
         let hits: Vec<RuleHits> = parts.iter().flat_map(|p| p.hits.clone()).collect();
         assert_eq!(hits, report.hits);
         assert_eq!(parts.iter().map(|p| p.misses).sum::<u64>(), 7);
+        let timed: Vec<_> = parts.iter().filter_map(|p| p.latency.as_ref()).collect();
+        assert_eq!(timed, [report.latency.as_ref().unwrap()], "the latency goes once");
         assert_eq!(parts.iter().map(|p| p.journal.len()).sum::<usize>(), 1);
         // A small one goes as it is.
         let small = Report { hits: report.hits[..3].to_vec(), ..report };

@@ -47,7 +47,7 @@ impl Counter {
 
 /// The upper bounds (Prometheus `le`) of the latency buckets, in µs; a last bucket takes the
 /// rest.
-const LATENCY_BOUNDS_US: [u64; 16] = [
+pub(crate) const LATENCY_BOUNDS_US: [u64; 16] = [
     50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000,
     2_500_000, 10_000_000,
 ];
@@ -187,6 +187,13 @@ impl SharedStats {
     /// Hits so far of every rule that has any, by rule id.
     pub fn rule_hit_totals(&self) -> Vec<(String, u64)> {
         self.store.rule_counts().into_iter().map(|(id, c)| (id, c.iter().sum())).collect()
+    }
+
+    /// The latency histogram so far, across workers: a count per bucket of
+    /// [`LATENCY_BOUNDS_US`] and one past the last, not cumulative; and the sum in µs.
+    pub(crate) fn latency(&self) -> ([u64; LATENCY_BOUNDS_US.len() + 1], u64) {
+        let counts = std::array::from_fn(|i| self.sum(|w| &w.latency.buckets[i]));
+        (counts, self.sum(|w| &w.latency.sum_us))
     }
 
     /// Requests no rule answered so far.

@@ -153,3 +153,39 @@ fn requests_are_the_newest_first_and_every_filter_applies() {
     assert_eq!(r.client_ip(), Some("10.1.2.3".parse().unwrap()));
     assert_eq!(r.headers().count(), 0);
 }
+
+#[tokio::test]
+async fn a_live_tail_gets_the_requests_its_filter_accepts_as_they_arrive() {
+    use tokio_stream::StreamExt as _;
+    let store = store(vec![("dp-1", entry("GET", "/before", &[], ""))]);
+    let snapshot = SnapshotCache::new().set(ENV, RuleSet::default(), None).unwrap();
+    let filter = RequestFilter { method: Some("POST".into()), ..Default::default() };
+    let tail = store.request_events(ENV, filter);
+    tokio::pin!(tail);
+    let other = SnapshotCache::new().set("shop/prod", RuleSet::default(), None).unwrap();
+    store.add(
+        &other,
+        "dp-9",
+        &Report { journal: vec![entry("POST", "/elsewhere", &[], "")], ..Default::default() },
+    );
+    let two = Report {
+        journal: vec![
+            entry("POST", "/second", &[], ""),
+            entry("GET", "/no", &[], ""),
+            entry("POST", "/first", &[], ""),
+        ],
+        ..Default::default()
+    };
+    store.add(&snapshot, "dp-2", &two);
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        match tokio::time::timeout(std::time::Duration::from_secs(5), tail.next()).await {
+            Ok(Some(RequestTail::Request(r))) => seen.push((r.node.clone(), r.entry.target.clone())),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(seen, [("dp-2".into(), "/first".into()), ("dp-2".into(), "/second".into())]);
+    // Nothing else was sent to it: not the GET, not the other environment's POST.
+    let more = tokio::time::timeout(std::time::Duration::from_millis(50), tail.next()).await;
+    assert!(more.is_err(), "{more:?}");
+}
