@@ -39,11 +39,11 @@ fn rules(extra: &str) -> RuleSet {
     RuleSet::parse(&format!("{RULES}{extra}"), Format::Yaml).unwrap()
 }
 
-/// A control plane on its own runtime.
+/// A control plane on its own runtime (or on the test's, when `None`).
 struct Cp {
     state: ControlPlane,
     addr: SocketAddr,
-    _runtime: tokio::runtime::Runtime,
+    _runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl Cp {
@@ -55,7 +55,7 @@ impl Cp {
         let addr = listener.local_addr().unwrap();
         let server = state.clone();
         runtime.spawn(async move { server.serve(listener, std::future::pending()).await });
-        Cp { state, addr, _runtime: runtime }
+        Cp { state, addr, _runtime: Some(runtime) }
     }
 
     fn url(&self) -> String {
@@ -345,7 +345,7 @@ fn a_reset_a_data_plane_missed_reaches_it_from_a_restarted_control_plane() {
     });
     let addr = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap().local_addr().unwrap();
     let first = serve_store(&runtime, &db, addr);
-    let cp = Cp { state: first.control.clone(), addr, _runtime: tokio::runtime::Runtime::new().unwrap() };
+    let cp = Cp { state: first.control.clone(), addr, _runtime: None };
     let dp = dataplane(&cp, "dp-0", None);
     let v1 = first.service.cache().get(ENV).unwrap().version_info.clone();
     cp.acked(1, &v1);
