@@ -99,8 +99,8 @@ struct DataplaneArgs {
     /// The I/O driver.
     #[arg(long, value_enum, default_value_t = DriverArg::Auto)]
     io_driver: DriverArg,
-    /// Journal entries kept per worker; 0 turns the journal off.
-    #[arg(long, default_value_t = 10_000)]
+    /// Journal entries kept per worker (up to 1,712 bytes each, taken as they arrive); 0 turns the journal off.
+    #[arg(long, default_value_t = 4_096)]
     journal: usize,
     /// io_uring submission queue entries per worker (~100 bytes of memory each).
     #[arg(long, default_value_t = mockplane_dataplane::driver::DEFAULT_RING_ENTRIES)]

@@ -99,7 +99,11 @@ async fn try_up(args: UpArgs) -> Result<(), String> {
     let environments = service.load().await.map_err(|e| e.to_string())?;
     tracing::info!(environments, "rules loaded from the store");
 
-    let control = ControlPlane { cache: service.cache().clone(), ..ControlPlane::new() };
+    let control = ControlPlane {
+        cache: service.cache().clone(),
+        reports: service.reports().clone(),
+        ..ControlPlane::new()
+    };
     let listener =
         bind(args.xds_listen).await.map_err(|e| format!("cannot listen on {}: {e}", args.xds_listen))?;
     let xds_addr = listener.local_addr().unwrap_or(args.xds_listen);

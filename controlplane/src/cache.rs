@@ -15,10 +15,12 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
+use mockplane_proto::convert::ResetEpochs;
 use mockplane_proto::names::NameError;
 
 use mockplane_rules::{RuleSet, RuleSetError};
 
+use crate::reset::{Reset, ResetError};
 use crate::reuse::EnvReuse;
 use tokio::sync::watch;
 
@@ -39,6 +41,9 @@ pub struct EnvSnapshot {
     pub resource: mockplane_proto::wkt::Any,
     /// When the version was set.
     pub created_at: SystemTime,
+    /// The reset epochs it carries: those of the environment's last reset of each kind (see
+    /// [`SnapshotCache::reset`]), zero before any.
+    pub resets: ResetEpochs,
     /// The rule ids, built the first time a report asks (most versions are never asked).
     rule_ids: OnceLock<rustc_hash::FxHashSet<String>>,
 }
@@ -69,6 +74,15 @@ pub struct Prepared {
     environment: String,
     rules: Arc<RuleSet>,
     resource: mockplane_proto::wkt::Any,
+    /// The reset epochs it carries.
+    resets: ResetEpochs,
+    /// The reset it asks for, if that is what it is (for the log).
+    reset: Option<Reset>,
+}
+
+/// Milliseconds since the epoch, by the clock (0 before it).
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// The rule sets in force, per environment.
@@ -138,21 +152,91 @@ impl SnapshotCache {
         if let Some(dir) = base_dir {
             inline_files(&mut rules, dir);
         }
-        let reuse = {
-            let mut all = self.reuse.lock().unwrap_or_else(|p| p.into_inner());
-            all.entry(environment.to_owned()).or_default().clone()
-        };
+        let reuse = self.reuse_of(environment);
         let mut reuse = reuse.lock().unwrap_or_else(|p| p.into_inner());
         let rules = Arc::new(rules);
         let resource = reuse.accept(&rules, base_dir, self.pause)?;
-        Ok(Prepared { environment: environment.to_owned(), rules, resource })
+        Ok(Prepared {
+            environment: environment.to_owned(),
+            rules,
+            resource,
+            resets: reuse.resets(),
+            reset: None,
+        })
+    }
+
+    /// Makes a new version of `environment` that asks every data plane serving it to reset
+    /// `what` (docs/xds.md, "Resets"), and publishes it: [`SnapshotCache::prepare_reset`] with
+    /// that reset's epoch moved to the clock's milliseconds (or one past the previous epoch,
+    /// if the clock went back), numbered after the version before. For a control plane
+    /// without a store (file-backed mode, tests); `Service::reset` also records it.
+    ///
+    /// For the control plane's own copy of the journal, see `ControlPlane::reset`, which
+    /// calls this and also empties the environment's journal in the `ReportStore`.
+    pub fn reset(&self, environment: &str, what: Reset) -> Result<Arc<EnvSnapshot>, ResetError> {
+        let current = self.resets(environment)?;
+        let prepared = self.prepare_reset(environment, what, what.next_epochs(current, now_ms()))?;
+        Ok(self.publish(prepared, None))
+    }
+
+    /// The reset epochs the next version of `environment` carries: those of its last reset of
+    /// each kind. Refused for an environment that has no rules here.
+    pub fn resets(&self, environment: &str) -> Result<ResetEpochs, ResetError> {
+        mockplane_proto::names::check_environment(environment)?;
+        let reuse =
+            self.existing_reuse(environment).ok_or_else(|| ResetError::NotServed(environment.to_owned()))?;
+        let resets = reuse.lock().unwrap_or_else(|p| p.into_inner()).resets();
+        Ok(resets)
+    }
+
+    /// The rules of `environment` last prepared, unchanged and not encoded or validated again,
+    /// carrying `resets` (the epochs of `what` moved on: see [`Reset::next_epochs`]), as its
+    /// next version, not yet published. Every later version carries these epochs too, so a
+    /// data plane that was away applies the reset when it returns; one restarted from its
+    /// persisted snapshot does not apply it again. Refused for an environment that has no
+    /// rules here.
+    pub fn prepare_reset(
+        &self,
+        environment: &str,
+        what: Reset,
+        resets: ResetEpochs,
+    ) -> Result<Prepared, ResetError> {
+        mockplane_proto::names::check_environment(environment)?;
+        let not_served = || ResetError::NotServed(environment.to_owned());
+        let reuse = self.existing_reuse(environment).ok_or_else(not_served)?;
+        let mut reuse = reuse.lock().unwrap_or_else(|p| p.into_inner());
+        let (rules, resource) = reuse.with_resets(resets).ok_or_else(not_served)?;
+        Ok(Prepared { environment: environment.to_owned(), rules, resource, resets, reset: Some(what) })
+    }
+
+    /// Sets the reset epochs the next version of `environment` carries to `resets` where they
+    /// are newer than those it has: for epochs kept elsewhere (the store) across a restart,
+    /// before the environment's first version is prepared, so that the data planes see no
+    /// epoch go back and none that was missed is lost.
+    pub fn restore_resets(&self, environment: &str, resets: ResetEpochs) {
+        let reuse = self.reuse_of(environment);
+        let mut reuse = reuse.lock().unwrap_or_else(|p| p.into_inner());
+        reuse.restore_resets(resets);
+    }
+
+    /// What the next version of `environment` reuses of the last one, created for a version
+    /// being prepared. One version of an environment is prepared at a time: each reuses what
+    /// the last one accepted.
+    fn reuse_of(&self, environment: &str) -> Arc<Mutex<EnvReuse>> {
+        let mut all = self.reuse.lock().unwrap_or_else(|p| p.into_inner());
+        all.entry(environment.to_owned()).or_default().clone()
+    }
+
+    /// [`SnapshotCache::reuse_of`], never created.
+    fn existing_reuse(&self, environment: &str) -> Option<Arc<Mutex<EnvReuse>>> {
+        self.reuse.lock().unwrap_or_else(|p| p.into_inner()).get(environment).cloned()
     }
 
     /// Makes a prepared version the environment's version in force and wakes its streams.
     /// `serial` numbers it (the store's version of the environment, so that numbers continue
     /// across restarts); `None` counts on from the version before.
     pub fn publish(&self, prepared: Prepared, serial: Option<u64>) -> Arc<EnvSnapshot> {
-        let Prepared { environment, rules, resource } = prepared;
+        let Prepared { environment, rules, resource, resets, reset } = prepared;
         // FxHash: a third of a megabyte per version, where SipHash took ~0.3 ms; this needs no
         // resistance to chosen inputs, only to tell versions apart.
         let mut hasher = rustc_hash::FxHasher::default();
@@ -167,12 +251,20 @@ impl SnapshotCache {
                 rules,
                 resource,
                 created_at: SystemTime::now(),
+                resets,
                 rule_ids: OnceLock::new(),
             });
             cell.send_replace(Some(snapshot.clone()));
             snapshot
         });
-        tracing::info!(environment, version = %snapshot.version_info, rules = snapshot.rules.rules.len(), "new rule-set version");
+        match reset {
+            Some(what) => {
+                tracing::info!(environment, version = %snapshot.version_info, reset = what.name(), "reset asked of every data plane")
+            }
+            None => {
+                tracing::info!(environment, version = %snapshot.version_info, rules = snapshot.rules.rules.len(), "new rule-set version")
+            }
+        }
         snapshot
     }
 
@@ -267,6 +359,51 @@ mod tests {
         assert_eq!(pushed, with_cors);
         let three = cache.set("shop/staging", rules("x"), None).unwrap();
         assert_eq!(three.version_info[2..], one.version_info[2..], "turned off again: the first content");
+    }
+
+    /// The whole encoding of `set` carrying `resets`, as prost writes the message.
+    fn encoded_with(set: &RuleSet, resets: ResetEpochs) -> Vec<u8> {
+        use mockplane_proto::config as pb;
+        use prost::Message;
+        pb::RuleSet { resets: resets.to_wire(), ..pb::RuleSet::from(set) }.encode_to_vec()
+    }
+
+    #[test]
+    fn a_reset_is_a_new_version_of_the_same_rules_and_later_versions_carry_it() {
+        let cache = SnapshotCache::new();
+        let one = cache.set("shop/staging", rules("x"), None).unwrap();
+        assert_eq!(one.resets, ResetEpochs::default());
+        let two = cache.reset("shop/staging", Reset::Scenarios).unwrap();
+        assert_eq!(two.serial, 2);
+        assert_ne!(two.version_info[2..], one.version_info[2..], "a new version string");
+        assert!(Arc::ptr_eq(&two.rules, &one.rules), "the same rules, not a copy");
+        assert!(two.resets.scenarios > 1_600_000_000_000 && two.resets.journal == 0, "{:?}", two.resets);
+        assert_eq!(two.resource.value.as_ref(), encoded_with(&rules("x"), two.resets).as_slice());
+        let three = cache.reset("shop/staging", Reset::Journal).unwrap();
+        assert_eq!(three.resets.scenarios, two.resets.scenarios, "the scenario epoch is kept");
+        assert!(three.resets.journal > 0);
+        let again = cache.reset("shop/staging", Reset::Scenarios).unwrap();
+        assert!(again.resets.scenarios > two.resets.scenarios, "an epoch only grows");
+        // An edit carries the epochs; the rules decode as they were.
+        let four = cache.set("shop/staging", rules("y"), None).unwrap();
+        assert_eq!(four.resets, again.resets);
+        assert_eq!(four.resource.value.as_ref(), encoded_with(&rules("y"), again.resets).as_slice());
+        assert_eq!(mockplane_proto::convert::rule_set_from_any(&four.resource).unwrap(), rules("y"));
+    }
+
+    #[test]
+    fn an_environment_without_rules_cannot_be_reset() {
+        let cache = SnapshotCache::new();
+        assert!(matches!(cache.reset("shop/staging", Reset::Journal), Err(ResetError::NotServed(_))));
+        assert!(matches!(cache.reset("shop", Reset::Journal), Err(ResetError::BadEnvironment(_))));
+        // A refused first set leaves nothing to reset either.
+        let bad = RuleSet::parse(
+            "rules:\n  - { id: a, match: { path: { regex: '(' } }, response: {} }\n",
+            Format::Yaml,
+        );
+        assert!(cache.set("shop/staging", bad.unwrap(), None).is_err());
+        assert!(matches!(cache.reset("shop/staging", Reset::Scenarios), Err(ResetError::NotServed(_))));
+        assert!(cache.environments().is_empty());
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! | data planes in the registry | [`Limits::max_nodes`], 10,000, `--max-nodes` | the node disconnected the longest is forgotten (its hits fold into its rules' totals); with every node connected, a new one is refused with `RESOURCE_EXHAUSTED` |
 //! | environments | those the operator loaded rules for | a stream or report for another is refused with `NOT_FOUND` |
 //! | hit counters per environment | rule ids of its rule sets × known nodes | hits of a rule id the environment never had are counted as untracked |
-//! | journal entries per environment | [`JOURNAL_CAPACITY`], 10,000 | the oldest goes; each entry's strings are cut to the data plane's own sizes |
+//! | journal entries per environment | [`JOURNAL_CAPACITY`], 10,000, and [`JOURNAL_BYTES`], 32 MiB | the oldest goes; each entry's fields are cut to the data plane's own sizes (header fields 1 KiB, body 256 bytes) |
 //! | a NACK's error text | [`MAX_NACK_BYTES`], 16 KiB | cut, saying how much was left out |
 //! | names (environment, node id) | [`mockplane_proto::names::MAX_NAME_BYTES`], 256 bytes | refused with `INVALID_ARGUMENT` |
 
@@ -29,6 +29,11 @@ pub const DEFAULT_MAX_NODES: usize = 10_000;
 
 /// Journal entries kept per environment.
 pub const JOURNAL_CAPACITY: usize = 10_000;
+
+/// Memory the journal entries of one environment may take (estimated per entry: its fields,
+/// and each header field's allocations). A usual entry takes 0.5 to 2 KB, so the bound is
+/// [`JOURNAL_CAPACITY`]; entries of a hundred tiny header fields each would reach this first.
+pub const JOURNAL_BYTES: usize = 32 << 20;
 
 /// The longest NACK error text kept per node. A data plane refusing a large rule set may list
 /// thousands of errors; its own log has them all.

@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use mockplane_proto::convert::{rule_set_to_any_from_encoded, rule_to_bytes};
+use mockplane_proto::convert::{rule_set_to_any_from_encoded, rule_to_bytes, ResetEpochs};
 use mockplane_rules::model::{BodyMatch, GraphqlMatch, RequestMatch, Response, Rule, Sequence};
 use mockplane_rules::{CompileOptions, RuleCache, RuleSet, RuleSetError, RuleTable, StateStore};
 
@@ -36,6 +36,8 @@ pub(crate) struct EnvReuse {
     cache: RuleCache<u64>,
     /// Validation only: never serves a request.
     state: StateStore,
+    /// The reset epochs every version carries from the environment's first reset on.
+    resets: ResetEpochs,
 }
 
 impl EnvReuse {
@@ -85,6 +87,7 @@ impl EnvReuse {
             (same, tokens)
         };
 
+        let resets = self.resets;
         let EnvReuse { encoded, table, cache, state, .. } = self;
         let options = CompileOptions {
             base_dir: base_dir.map(std::path::Path::to_path_buf),
@@ -118,7 +121,7 @@ impl EnvReuse {
                     }
                 })
                 .collect();
-            rule_set_to_any_from_encoded(rules, parts.iter().map(|b| &b[..]))
+            rule_set_to_any_from_encoded(rules, parts.iter().map(|b| &b[..]), resets)
         };
         let validate = || {
             // On success the cache describes the new table; on error it is unchanged.
@@ -155,6 +158,34 @@ impl EnvReuse {
             }
         }
         Ok(resource)
+    }
+}
+
+impl EnvReuse {
+    /// The last accepted rules again, carrying `resets`: the resource is assembled from the
+    /// rules' encodings as they are (nothing is compared, encoded or validated), and becomes
+    /// what later versions reuse. `None` before any version was accepted.
+    pub(crate) fn with_resets(
+        &mut self,
+        resets: ResetEpochs,
+    ) -> Option<(Arc<RuleSet>, mockplane_proto::wkt::Any)> {
+        let rules = self.rules.clone()?;
+        let (resource, encoded) =
+            rule_set_to_any_from_encoded(&rules, self.encoded.iter().map(|b| &b[..]), resets);
+        self.encoded = encoded;
+        self.resets = resets;
+        Some((rules, resource))
+    }
+
+    /// The reset epochs the last accepted version carries.
+    pub(crate) fn resets(&self) -> ResetEpochs {
+        self.resets
+    }
+
+    /// Takes each epoch of `resets` that is newer than the one held (for the next version).
+    pub(crate) fn restore_resets(&mut self, resets: ResetEpochs) {
+        self.resets.scenarios = self.resets.scenarios.max(resets.scenarios);
+        self.resets.journal = self.resets.journal.max(resets.journal);
     }
 }
 

@@ -21,6 +21,7 @@ use mockplane_rules::{RuleSet, RuleSetError, ValidationError};
 use tokio::sync::broadcast;
 
 use crate::cache::{SetError, SnapshotCache};
+use crate::reports::ReportStore;
 use crate::store::{Commit, EnvSettings, Environment, Project, Revision, Store, StoreError, StoredRule};
 
 /// Why a change was refused.
@@ -124,6 +125,8 @@ const EVENTS: usize = 1024;
 pub struct Service {
     store: Store,
     cache: Arc<SnapshotCache>,
+    /// What the data planes reported (see [`Service::reports`]).
+    reports: Arc<ReportStore>,
     events: broadcast::Sender<ServiceEvent>,
     /// One writer at a time per environment.
     writers: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
@@ -211,7 +214,13 @@ fn rebase(error: RuleSetError, index: usize, place: &str) -> RuleSetError {
 impl Service {
     /// A service over `store`, publishing to `cache`. Call [`Service::load`] before serving.
     pub fn new(store: Store, cache: Arc<SnapshotCache>) -> Self {
-        Service { store, cache, events: broadcast::channel(EVENTS).0, writers: Arc::default() }
+        Service {
+            store,
+            cache,
+            reports: Arc::default(),
+            events: broadcast::channel(EVENTS).0,
+            writers: Arc::default(),
+        }
     }
 
     /// The store.
@@ -222,6 +231,15 @@ impl Service {
     /// The snapshot cache it publishes to.
     pub fn cache(&self) -> &Arc<SnapshotCache> {
         &self.cache
+    }
+
+    /// What the data planes reported: hit counts, misses, per-node figures, the journal and
+    /// its queries (`requests`, `verify`, `metrics`, `subscribe_requests`). The control plane
+    /// that serves xDS must take its reports here, sharing it as it shares the cache:
+    /// `ControlPlane { cache: service.cache().clone(), reports: service.reports().clone(), .. }`;
+    /// a journal reset ([`Service::reset`]) empties the environment's journal in it.
+    pub fn reports(&self) -> &Arc<ReportStore> {
+        &self.reports
     }
 
     /// Events from now on.
@@ -242,6 +260,7 @@ impl Service {
         for env in self.store.environments(None).await? {
             let rules = self.store.rules(env.id).await?.into_iter().map(|r| Arc::new(r.rule)).collect();
             let path = env.path();
+            self.cache.restore_resets(&path, env.resets);
             match self.cache.prepare(&path, rule_set(&env, rules), None) {
                 Ok(prepared) => {
                     self.cache.publish(prepared, Some(env.version as u64));
@@ -730,5 +749,6 @@ fn record(path: &str, r: StoredRule) -> RuleRecord {
     }
 }
 
+mod reset;
 #[cfg(test)]
 mod tests;

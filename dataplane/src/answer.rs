@@ -2,7 +2,7 @@
 //! connection's write buffer. Synchronous and allocation-free for static answers; the
 //! connection loop does the waiting (delays) and the writing.
 
-use std::net::IpAddr;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use mockplane_rules::model::FaultKind;
@@ -11,7 +11,7 @@ use smallvec::SmallVec;
 
 use crate::codec::Head;
 use crate::cors::Cors;
-use crate::journal::{fault_code, Record};
+use crate::journal::{fault_code, Record, RecordHeaders, Seen};
 use crate::worker::Worker;
 
 /// What the connection loop does after an answer.
@@ -30,7 +30,7 @@ pub(crate) fn answer(
     buf: &[u8],
     head: &Head,
     body: &[u8],
-    peer: Option<IpAddr>,
+    peer: Option<SocketAddr>,
     started: Instant,
     wbuf: &mut Vec<u8>,
 ) -> Outcome {
@@ -45,6 +45,8 @@ pub(crate) fn answer(
     // Journaled and measured durations include the delay the rule asks for: that is what the
     // client waits.
     let took = |delay: Option<Duration>| started.elapsed() + delay.unwrap_or_default();
+    let seen =
+        Seen { method, target, headers: RecordHeaders { buf, spans: &head.headers }, body, client: peer };
 
     let Some(snapshot) = worker.snapshot() else {
         write_simple(
@@ -58,7 +60,7 @@ pub(crate) fn answer(
             head_only,
             &Cors::NONE,
         );
-        worker.record(None, None, 503, None, method, target, took(None), now);
+        worker.record(None, None, 503, None, &seen, took(None), now);
         return Outcome::Respond { start, delay: None, close: !keep_alive };
     };
     let headers: SmallVec<[Header<'_>; 16]> =
@@ -68,12 +70,12 @@ pub(crate) fn answer(
         cors.write_preflight(wbuf);
         finish_head(wbuf, worker, keep_alive, http10);
         wbuf.extend_from_slice(b"\r\n");
-        crate::cors::record_preflight(worker, method, target, took(None), now);
+        crate::cors::record_preflight(worker, &seen, took(None), now);
         return Outcome::Respond { start, delay: None, close: !keep_alive };
     }
     let mut request = Request::new(method, target, &headers, body);
-    if let Some(ip) = peer {
-        request = request.with_client_ip(ip);
+    if let Some(peer) = peer {
+        request = request.with_client_ip(peer.ip());
     }
     let cx = RequestContext::new(&request);
     let table = &snapshot.table;
@@ -83,7 +85,7 @@ pub(crate) fn answer(
         body.clear();
         crate::miss::write_body(&mut body, table, &cx, worker.config.explain_header);
         write_simple(wbuf, worker, 404, "application/json", &body, keep_alive, http10, head_only, &cors);
-        worker.record(Some(&snapshot), None, 404, None, method, target, took(None), now);
+        worker.record(Some(&snapshot), None, 404, None, &seen, took(None), now);
         return Outcome::Respond { start, delay: None, close: !keep_alive };
     };
     let mut render = worker.render.borrow_mut();
@@ -101,8 +103,7 @@ pub(crate) fn answer(
                 rule,
                 response.status(),
                 answer.fault.map(fault_name), // an abort answers with a prepared response
-                method,
-                target,
+                &seen,
                 took(answer.delay),
                 now,
             );
@@ -116,20 +117,11 @@ pub(crate) fn answer(
             if !head_only {
                 wbuf.extend_from_slice(&render.body);
             }
-            worker.record(Some(&snapshot), rule, status, None, method, target, took(answer.delay), now);
+            worker.record(Some(&snapshot), rule, status, None, &seen, took(answer.delay), now);
             Outcome::Respond { start, delay: answer.delay, close: !keep_alive }
         }
         Reply::Fault(kind) => {
-            worker.record(
-                Some(&snapshot),
-                rule,
-                0,
-                Some(fault_name(kind)),
-                method,
-                target,
-                took(answer.delay),
-                now,
-            );
+            worker.record(Some(&snapshot), rule, 0, Some(fault_name(kind)), &seen, took(answer.delay), now);
             Outcome::Fault { kind, delay: answer.delay }
         }
         Reply::Forward(target_upstream) => {
@@ -150,7 +142,7 @@ pub(crate) fn answer(
                 head_only,
                 &cors,
             );
-            worker.record(Some(&snapshot), rule, 502, None, method, target, took(answer.delay), now);
+            worker.record(Some(&snapshot), rule, 502, None, &seen, took(answer.delay), now);
             Outcome::Respond { start, delay: answer.delay, close: !keep_alive }
         }
     }
@@ -233,8 +225,7 @@ impl Worker {
         rule: Option<usize>,
         status: u16,
         fault: Option<&'static str>,
-        method: &str,
-        target: &str,
+        seen: &Seen<'_>,
         took: Duration,
         now: std::time::SystemTime,
     ) {
@@ -248,10 +239,13 @@ impl Worker {
                 at_us: now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64),
                 status,
                 duration_us: took.as_micros().min(u32::MAX as u128) as u32,
-                method,
-                target,
+                method: seen.method,
+                target: seen.target,
                 rule: rule_id,
                 fault: fault_code(fault),
+                headers: seen.headers,
+                body: seen.body,
+                client: seen.client,
             });
         }
     }

@@ -47,7 +47,8 @@ pub struct DataPlaneConfig {
     pub io_driver: IoDriver,
     /// Request size limits.
     pub limits: Limits,
-    /// Journal entries kept per worker; 0 turns the journal off.
+    /// Journal entries kept per worker; 0 turns the journal off. An entry takes up to
+    /// 1,712 bytes, backed as entries arrive: the default 4,096 costs at most 7 MB per worker.
     pub journal_capacity: usize,
     /// io_uring submission queue entries per worker (the epoll driver's event batch).
     pub uring_entries: u32,
@@ -90,7 +91,10 @@ impl Default for DataPlaneConfig {
             pin_workers: true,
             io_driver: IoDriver::Auto,
             limits: Limits::default(),
-            journal_capacity: 10_000,
+            // Entries grew from 400 to 1,712 bytes (headers and a body prefix): 4,096 keeps
+            // the worst case near the old 10,000's 4 MB. The ring is a buffer between reports
+            // (every second), which the control plane keeps 10,000 of per environment.
+            journal_capacity: 4_096,
             uring_entries: crate::driver::DEFAULT_RING_ENTRIES,
             pooled_buffers: crate::buffers::DEFAULT_POOLED_BUFFERS,
             idle_timeout: Duration::from_secs(60),

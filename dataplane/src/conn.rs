@@ -167,7 +167,7 @@ pub(crate) async fn serve(worker: &Rc<Worker>, stream: TcpStream, peer: SocketAd
         body: Vec::new(),
     };
     let limits = worker.config.limits;
-    let peer_ip = Some(peer.ip());
+    let peer = Some(peer);
     // When (worker clock, ms) the first byte of the request being read arrived, for the
     // header timeout.
     let mut request_began: Option<u64> = None;
@@ -220,7 +220,7 @@ pub(crate) async fn serve(worker: &Rc<Worker>, stream: TcpStream, peer: SocketAd
             }
         };
         let busy = crate::worker::Busy::new(worker);
-        let done = serve_request(worker, &mut conn, &head, peer_ip, Instant::now()).await;
+        let done = serve_request(worker, &mut conn, &head, peer, Instant::now()).await;
         drop(busy);
         request_began = None;
         if !done {
@@ -242,7 +242,7 @@ async fn serve_request(
     worker: &Rc<Worker>,
     conn: &mut Conn,
     head: &Head,
-    peer: Option<std::net::IpAddr>,
+    peer: Option<SocketAddr>,
     began: Instant,
 ) -> bool {
     let limits = &worker.config.limits;

@@ -12,7 +12,7 @@ use mockplane_rules::{CorsPolicy, Header, RuleTable};
 use smallvec::SmallVec;
 
 use crate::codec::Head;
-use crate::journal::Record;
+use crate::journal::{Record, Seen};
 use crate::worker::Worker;
 
 /// The CORS part of one request's answer: nothing, or what an allowed origin gets.
@@ -84,23 +84,20 @@ fn header<'a>(headers: &[Header<'a>], name: &str) -> Option<&'a [u8]> {
 
 /// Counts and journals an answered preflight: a request, but not a miss, since no rule was
 /// asked. It shows in the journal as the `OPTIONS` it was, `204`, with no rule.
-pub(crate) fn record_preflight(
-    worker: &Worker,
-    method: &str,
-    target: &str,
-    took: Duration,
-    now: std::time::SystemTime,
-) {
+pub(crate) fn record_preflight(worker: &Worker, seen: &Seen<'_>, took: Duration, now: std::time::SystemTime) {
     worker.stats.record_preflight(took);
     if worker.journal_enabled {
         worker.stats.journal.push(&Record {
             at_us: now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64),
             status: 204,
             duration_us: took.as_micros().min(u32::MAX as u128) as u32,
-            method,
-            target,
+            method: seen.method,
+            target: seen.target,
             rule: "",
             fault: 0,
+            headers: seen.headers,
+            body: seen.body,
+            client: seen.client,
         });
     }
 }

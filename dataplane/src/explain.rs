@@ -3,7 +3,8 @@
 //!   in force — the rule that would serve it, and the near misses ranked with what each
 //!   lacked. The full explanation a default 404 leaves out.
 //! - `/journal`: each miss it lists carries its closest rules, found as a 404 finds them, from
-//!   the entry's method and target against the rules in force when the journal is read.
+//!   the request as journaled (headers and body bounded) against the rules in force when the
+//!   journal is read.
 //!
 //! Neither changes state (no budget is claimed, no scenario moves).
 
@@ -125,9 +126,10 @@ pub(crate) fn explain(table: &RuleTable, request: &ExplainRequest) -> serde_json
     answer
 }
 
-/// The rules a journaled miss is explained against: only its method and target were kept.
-const JOURNAL_NOTE: &str = "closest_rules of a miss are computed when the journal is read, from its method and target \
-against the rules in force now; headers, host and body are not journaled, so predicates on them show as absent";
+/// The rules a journaled miss is explained against: the request as journaled, bounded.
+const JOURNAL_NOTE: &str = "closest_rules of a miss are computed when the journal is read, from the request as \
+journaled against the rules in force now; header fields past the first 1 KiB and the body past its first 256 bytes \
+are not journaled, so predicates on them see what was kept";
 
 /// The `/journal` answer: `{"entries": [...]}`, each miss (a 404 that no rule served) with its
 /// `closest_rules` against `table`.
@@ -157,7 +159,17 @@ pub(crate) fn journal_json(entries: &[crate::journal::JournalEntry], table: Opti
             let closest_rules =
                 table.filter(|_| entry.status == 404 && entry.rule.as_str().is_empty()).map(|table| {
                     explained = true;
-                    let req = Request::new(entry.method.as_str(), entry.target.as_str(), &[], &[]);
+                    let headers: Vec<Header<'_>> =
+                        entry.headers().map(|(name, value)| Header { name, value }).collect();
+                    let mut req = Request::new(
+                        entry.method.as_str(),
+                        entry.target.as_str(),
+                        &headers,
+                        entry.body.as_bytes(),
+                    );
+                    if let Some(client) = entry.client {
+                        req = req.with_client_ip(client.ip());
+                    }
                     let cx = RequestContext::new(&req);
                     table
                         .near_misses(&cx, 3)

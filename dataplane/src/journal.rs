@@ -7,13 +7,17 @@
 //! the newest N across workers by arrival time, reading no more of each ring than they use.
 //! Every entry has a sequence number, consecutive per worker from 1, so that a reader can ask
 //! for exactly the entries it has not seen ([`JournalCursor`]).
+//!
+//! An entry keeps what `verify` and `requests` on the control plane filter on, bounded: the
+//! header fields that fit whole in [`HEADER_BYTES`], the body's first [`BODY_BYTES`] with its
+//! whole length (so a cut body says so), and the client's address.
 
 mod ring;
 
 use mockplane_rules::model::FaultKind;
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 
-pub(crate) use ring::{Record, Ring};
+pub(crate) use ring::{Record, RecordHeaders, Ring};
 
 /// Bytes of a method kept.
 pub(crate) const METHOD_BYTES: usize = 16;
@@ -21,6 +25,40 @@ pub(crate) const METHOD_BYTES: usize = 16;
 pub(crate) const RULE_BYTES: usize = 96;
 /// Bytes of a target (path and query) kept.
 pub(crate) const TARGET_BYTES: usize = 256;
+/// Bytes of header fields kept: as many whole fields as fit, as `name: value` lines with CRLF
+/// between them. Most requests' fields take 100 to 500 bytes; a browser's cookies can take more.
+pub const HEADER_BYTES: usize = 1024;
+/// Bytes of the body kept.
+pub const BODY_BYTES: usize = 256;
+
+/// Bytes stored inline, at most `N`.
+#[derive(Clone, Copy)]
+pub struct InlineBytes<const N: usize> {
+    len: u16,
+    bytes: [u8; N],
+}
+
+impl<const N: usize> InlineBytes<N> {
+    /// The first `len` bytes (at most `N`) of `words`, little-endian, as the ring stores them.
+    fn from_words(words: &[u64], len: usize) -> Self {
+        let mut bytes = [0u8; N];
+        for (chunk, word) in bytes.chunks_exact_mut(8).zip(words) {
+            chunk.copy_from_slice(&word.to_le_bytes());
+        }
+        InlineBytes { len: len.min(N) as u16, bytes }
+    }
+
+    /// The bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+}
+
+impl<const N: usize> std::fmt::Debug for InlineBytes<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        String::from_utf8_lossy(self.as_bytes()).fmt(f)
+    }
+}
 
 /// A string stored inline, truncated to `N` bytes on a character boundary.
 #[derive(Clone, Copy)]
@@ -85,6 +123,16 @@ pub struct JournalEntry {
     pub rule: InlineStr<RULE_BYTES>,
     /// A fault that was injected, if any.
     pub fault: Option<&'static str>,
+    /// The header fields kept, as lines: see [`JournalEntry::headers`].
+    pub headers: InlineBytes<HEADER_BYTES>,
+    /// How many header fields the request had (kept or not).
+    pub header_fields: u16,
+    /// The body's first [`BODY_BYTES`].
+    pub body: InlineBytes<BODY_BYTES>,
+    /// The whole body's length.
+    pub body_size: u64,
+    /// The client's address and port, when known.
+    pub client: Option<std::net::SocketAddr>,
 }
 
 impl JournalEntry {
@@ -92,11 +140,35 @@ impl JournalEntry {
     pub fn at_ms(&self) -> u64 {
         self.at_us / 1_000
     }
+
+    /// The header fields kept, in order, as `(name, value)`, the value without the white
+    /// space around it.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        let block = self.headers.as_bytes();
+        block.split(|&b| b == b'\n').filter(|line| !block.is_empty() && !line.is_empty()).map(|line| {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let colon = memchr::memchr(b':', line).unwrap_or(line.len());
+            // Names are tokens (the codec checked them), so ASCII.
+            let name = std::str::from_utf8(&line[..colon]).unwrap_or_default();
+            let value = line.get(colon + 1..).unwrap_or_default();
+            (name, value.trim_ascii())
+        })
+    }
+
+    /// How many of the request's header fields were left out (they did not fit).
+    pub fn headers_omitted(&self) -> u16 {
+        self.header_fields.saturating_sub(self.headers().count() as u16)
+    }
+
+    /// Whether the body is longer than what was kept.
+    pub fn body_truncated(&self) -> bool {
+        self.body_size > self.body.as_bytes().len() as u64
+    }
 }
 
 impl Serialize for JournalEntry {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("JournalEntry", 9)?;
+        let mut st = s.serialize_struct("JournalEntry", 15)?;
         st.serialize_field("seq", &self.seq)?;
         st.serialize_field("at_ms", &self.at_ms())?;
         st.serialize_field("worker", &self.worker)?;
@@ -107,8 +179,27 @@ impl Serialize for JournalEntry {
         st.serialize_field("rule", &if rule.is_empty() { None } else { Some(rule) })?;
         st.serialize_field("fault", &self.fault)?;
         st.serialize_field("duration_us", &self.duration_us)?;
+        let headers: Vec<(&str, std::borrow::Cow<'_, str>)> =
+            self.headers().map(|(name, value)| (name, String::from_utf8_lossy(value))).collect();
+        st.serialize_field("headers", &headers)?;
+        st.serialize_field("headers_omitted", &self.headers_omitted())?;
+        st.serialize_field("body", &String::from_utf8_lossy(self.body.as_bytes()))?;
+        st.serialize_field("body_size", &self.body_size)?;
+        st.serialize_field("body_truncated", &self.body_truncated())?;
+        st.serialize_field("client", &self.client.map(|c| c.to_string()))?;
         st.end()
     }
+}
+
+/// What the journal keeps of a request besides its outcome: borrowed from the connection's
+/// buffers, copied into the ring as the request is recorded.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Seen<'a> {
+    pub(crate) method: &'a str,
+    pub(crate) target: &'a str,
+    pub(crate) headers: RecordHeaders<'a>,
+    pub(crate) body: &'a [u8],
+    pub(crate) client: Option<std::net::SocketAddr>,
 }
 
 /// The fault kinds a slot can name, by code (index + 1; 0 is none).
@@ -200,8 +291,9 @@ pub(crate) fn newest<'a>(
         readers.iter_mut().map(|r| r.by_ref().find(|e| query.accepts(e))).collect();
     let mut out = Vec::with_capacity(query.limit.min(1024));
     while out.len() < query.limit {
-        let Some(w) =
-            (0..heads.len()).filter(|&w| heads[w].is_some()).max_by_key(|&w| heads[w].map(|e| e.at_us))
+        let Some(w) = (0..heads.len())
+            .filter(|&w| heads[w].is_some())
+            .max_by_key(|&w| heads[w].as_ref().map(|e| e.at_us))
         else {
             break;
         };
@@ -216,7 +308,18 @@ mod tests {
     use super::*;
 
     fn push(ring: &Ring, target: &str, rule: &str, at_us: u64) {
-        ring.push(&Record { at_us, status: 200, duration_us: 1, method: "GET", target, rule, fault: 0 });
+        ring.push(&Record {
+            at_us,
+            status: 200,
+            duration_us: 1,
+            method: "GET",
+            target,
+            rule,
+            fault: 0,
+            headers: RecordHeaders::NONE,
+            body: b"",
+            client: None,
+        });
     }
 
     fn listed(entries: &[JournalEntry]) -> Vec<(u16, u64, &str)> {
@@ -294,6 +397,9 @@ mod tests {
             target: "/x?y=1",
             rule: "r",
             fault: fault_code(Some("connection_reset")),
+            headers: RecordHeaders::NONE,
+            body: b"{\"a\":1}",
+            client: Some(std::net::SocketAddr::from(([10, 0, 0, 2], 4321))),
         });
         let e = newest(std::iter::once(&ring), &JournalQuery { limit: 1, ..Default::default() }, None);
         let json = serde_json::to_value(e[0]).unwrap();
@@ -302,6 +408,18 @@ mod tests {
         assert_eq!(json["target"], "/x?y=1");
         assert_eq!(json["rule"], "r");
         assert_eq!(json["fault"], "connection_reset");
+        assert_eq!(
+            (json["body"].clone(), json["body_size"].clone()),
+            (serde_json::json!("{\"a\":1}"), serde_json::json!(7))
+        );
+        assert_eq!(
+            (json["body_truncated"].clone(), json["client"].clone()),
+            (serde_json::json!(false), serde_json::json!("10.0.0.2:4321"))
+        );
+        assert_eq!(
+            (json["headers"].clone(), json["headers_omitted"].clone()),
+            (serde_json::json!([]), serde_json::json!(0))
+        );
         let miss = JournalEntry { rule: InlineStr::new(""), fault: None, ..e[0] };
         let json = serde_json::to_value(miss).unwrap();
         assert_eq!(

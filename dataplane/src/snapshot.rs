@@ -14,6 +14,7 @@ use std::borrow::Cow;
 
 use arc_swap::ArcSwapOption;
 use bytes::Bytes;
+use mockplane_proto::convert::ResetEpochs;
 use mockplane_rules::{CompileOptions, Format, RuleCache, RuleSet, RuleSetError, RuleTable, StateStore};
 
 use crate::hits::RuleHits;
@@ -33,6 +34,9 @@ pub struct Snapshot {
     pub source: String,
     /// When it was loaded.
     pub loaded_at: SystemTime,
+    /// The reset epochs its resource carried (zero for rules from a file); those applied so
+    /// far are [`SnapshotStore::applied_resets`].
+    pub resets: ResetEpochs,
     /// Hits of its rules, by the workers that served them.
     pub(crate) hits: RuleHits,
 }
@@ -68,6 +72,9 @@ pub struct SnapshotStore {
     link: Arc<Mutex<Option<LinkStatus>>>,
     file: Arc<Mutex<Option<FileStatus>>>,
     retired: Arc<Mutex<Retired>>,
+    /// The newest reset epochs applied or adopted, each the greatest seen; `None` until rules
+    /// from a control plane are installed (see [`crate::xds`]).
+    resets: Arc<Mutex<Option<ResetEpochs>>>,
     /// The workers a new snapshot has hit counters for (0 until the data plane starts).
     workers: Arc<AtomicUsize>,
     /// Called on the installing thread after a swap, and after old tables are freed.
@@ -198,6 +205,22 @@ impl SnapshotStore {
         &self.state
     }
 
+    /// The newest reset epochs applied or adopted so far; `None` before any rules from a
+    /// control plane.
+    pub fn applied_resets(&self) -> Option<ResetEpochs> {
+        *self.resets.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records `resets` as applied: each epoch becomes the greater of it and the one recorded.
+    pub(crate) fn note_resets(&self, resets: ResetEpochs) {
+        let mut applied = self.resets.lock().unwrap_or_else(|p| p.into_inner());
+        let was = applied.unwrap_or_default();
+        *applied = Some(ResetEpochs {
+            scenarios: was.scenarios.max(resets.scenarios),
+            journal: was.journal.max(resets.journal),
+        });
+    }
+
     /// The link to the control plane; `None` in static mode.
     pub fn link(&self) -> Option<LinkStatus> {
         self.link.lock().unwrap_or_else(|p| p.into_inner()).clone()
@@ -246,7 +269,7 @@ impl SnapshotStore {
         let table = RuleTable::compile(&rules, &self.compile_options(base_dir))?;
         let encoded = mockplane_proto::convert::rule_set_to_any_paced(&rules, Some(crate::pace::pause));
         drop(rules);
-        Ok(self.swap_in(table, SnapshotRules::Wire(encoded), source, config_version))
+        Ok(self.swap_in(table, SnapshotRules::Wire(encoded), source, config_version, ResetEpochs::default()))
     }
 
     /// Decodes, checks, compiles and swaps in a `RuleSet` resource from the control plane,
@@ -263,6 +286,7 @@ impl SnapshotStore {
     ) -> Result<u64, String> {
         use mockplane_proto::convert::{rule_from_bytes, split_rule_set};
         let split = split_rule_set(resource).map_err(|e| e.to_string())?;
+        let resets = split.resets;
         let options = self.compile_options(None);
         let current = self.load();
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
@@ -285,7 +309,7 @@ impl SnapshotStore {
         let table = build.finish().map_err(|e| e.to_string())?;
         drop(cache);
         drop(current);
-        Ok(self.swap_in(table, SnapshotRules::Wire(resource.clone()), source, config_version))
+        Ok(self.swap_in(table, SnapshotRules::Wire(resource.clone()), source, config_version, resets))
     }
 
     fn compile_options(&self, base_dir: Option<PathBuf>) -> CompileOptions {
@@ -298,6 +322,7 @@ impl SnapshotStore {
         rules: SnapshotRules,
         source: String,
         config_version: Option<String>,
+        resets: ResetEpochs,
     ) -> u64 {
         let version = self.load().map_or(1, |s| s.version + 1);
         let hits = RuleHits::new(table.len(), self.workers.load(Ordering::Relaxed));
@@ -308,6 +333,7 @@ impl SnapshotStore {
             rules,
             source,
             loaded_at: SystemTime::now(),
+            resets,
             hits,
         });
         // Workers hold the snapshot they serve from; whoever lets go last would free it, and a

@@ -47,7 +47,7 @@ impl Counter {
 
 /// The upper bounds (Prometheus `le`) of the latency buckets, in µs; a last bucket takes the
 /// rest.
-const LATENCY_BOUNDS_US: [u64; 16] = [
+pub(crate) const LATENCY_BOUNDS_US: [u64; 16] = [
     50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000,
     2_500_000, 10_000_000,
 ];
@@ -130,6 +130,9 @@ pub struct SharedStats {
     pub(crate) accepted: Vec<AtomicU64>,
     /// The driver the workers run on.
     pub(crate) driver: Mutex<Option<DriverKind>>,
+    /// The newest journal reset applied (or adopted with the first rules): see
+    /// [`SharedStats::reset_journal`].
+    journal_epoch: AtomicU64,
 }
 
 impl SharedStats {
@@ -153,10 +156,12 @@ impl SharedStats {
                     })
                 })
                 .collect(),
-            store,
             open_connections: (0..workers).map(|_| AtomicI64::new(0)).collect(),
             accepted: (0..workers).map(|_| AtomicU64::new(0)).collect(),
             driver: Mutex::new(None),
+            // Rules restored from disk bring the epoch they were persisted with.
+            journal_epoch: AtomicU64::new(store.applied_resets().map_or(0, |r| r.journal)),
+            store,
         })
     }
 
@@ -182,6 +187,13 @@ impl SharedStats {
     /// Hits so far of every rule that has any, by rule id.
     pub fn rule_hit_totals(&self) -> Vec<(String, u64)> {
         self.store.rule_counts().into_iter().map(|(id, c)| (id, c.iter().sum())).collect()
+    }
+
+    /// The latency histogram so far, across workers: a count per bucket of
+    /// [`LATENCY_BOUNDS_US`] and one past the last, not cumulative; and the sum in µs.
+    pub(crate) fn latency(&self) -> ([u64; LATENCY_BOUNDS_US.len() + 1], u64) {
+        let counts = std::array::from_fn(|i| self.sum(|w| &w.latency.buckets[i]));
+        (counts, self.sum(|w| &w.latency.sum_us))
     }
 
     /// Requests no rule answered so far.
@@ -211,6 +223,26 @@ impl SharedStats {
     pub fn journal_since(&self, cursor: &mut JournalCursor, limit: usize) -> Vec<JournalEntry> {
         let query = JournalQuery { limit, ..JournalQuery::default() };
         journal::newest(self.workers.iter().map(|w| &w.journal), &query, Some(cursor))
+    }
+
+    /// Empties every worker's journal for the journal reset of epoch `epoch`, then records
+    /// the epoch: a reader that sees it (a report) reads no entry recorded before the reset.
+    pub fn reset_journal(&self, epoch: u64) {
+        for w in self.workers.iter() {
+            w.journal.clear();
+        }
+        self.adopt_journal_epoch(epoch);
+    }
+
+    /// Records `epoch` as applied without emptying anything: for the first rules a data plane
+    /// installs, which bring the environment's epochs but find nothing from before them.
+    pub fn adopt_journal_epoch(&self, epoch: u64) {
+        self.journal_epoch.fetch_max(epoch, Ordering::AcqRel);
+    }
+
+    /// The newest journal reset applied: entries read after this call were recorded after it.
+    pub fn journal_epoch(&self) -> u64 {
+        self.journal_epoch.load(Ordering::Acquire)
     }
 
     /// The Prometheus text exposition of everything.

@@ -10,12 +10,19 @@
 //! persisted snapshot. A control plane that refuses this data plane (see [`crate::link`]) is
 //! retried the same way, its reason logged as an error and shown by `/readyz`. A second
 //! stream reports hit counts and journal entries every interval ([`crate::report`]).
+//!
+//! A version may carry resets (`RuleSet.resets`, docs/xds.md "Resets"): each is applied once
+//! the version is in force, if its epoch is newer than the one the previous version carried.
+//! The first version a data plane installs (from its persisted snapshot or from the control
+//! plane) only brings the epochs: it has nothing from before them to reset, and a restart
+//! never resets again what was reset before it.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use mockplane_proto::convert::ResetEpochs;
 use mockplane_proto::discovery::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
 use mockplane_proto::discovery::{DiscoveryRequest, DiscoveryResponse};
 use mockplane_proto::node::{node::UserAgentVersionType, Node};
@@ -111,7 +118,7 @@ pub(crate) fn restore(config: &XdsClientConfig, store: &SnapshotStore) {
     let source = format!("persisted snapshot {}", path.display());
     match DiscoveryResponse::decode(bytes.as_slice())
         .map_err(|e| e.to_string())
-        .and_then(|r| apply(config, store, &r, &source))
+        .and_then(|r| apply(config, store, None, &r, &source))
     {
         Ok(version) => {
             tracing::info!(path = %path.display(), version = %version, "serving the persisted snapshot until the control plane answers")
@@ -172,12 +179,14 @@ fn node(config: &XdsClientConfig, facts: &NodeFacts) -> Node {
     }
 }
 
-/// Decodes, checks, compiles and swaps in one response; returns its version. Only the rules
-/// that changed since the version in force are decoded and compiled
-/// ([`SnapshotStore::install_resource`]).
+/// Decodes, checks, compiles and swaps in one response, then applies the resets it carries;
+/// returns its version. Only the rules that changed since the version in force are decoded
+/// and compiled ([`SnapshotStore::install_resource`]). `stats` is `None` before the workers
+/// start (a persisted snapshot being restored).
 fn apply(
     config: &XdsClientConfig,
     store: &SnapshotStore,
+    stats: Option<&SharedStats>,
     response: &DiscoveryResponse,
     source: &str,
 ) -> Result<String, String> {
@@ -187,13 +196,47 @@ fn apply(
     let [resource] = response.resources.as_slice() else {
         return Err(format!("expected exactly one RuleSet resource, got {}", response.resources.len()));
     };
+    let before = store.applied_resets();
     store.install_resource(
         resource,
         config.max_rules,
         source.to_owned(),
         Some(response.version_info.clone()),
     )?;
+    let after = store.load().map_or_else(ResetEpochs::default, |s| s.resets);
+    apply_resets(before, after, store, stats);
+    store.note_resets(after);
     Ok(response.version_info.clone())
+}
+
+/// Applies the resets of a version whose epochs are `after`, where `before` are the newest
+/// applied so far (`None`: this is the first version this data plane installs, which only
+/// brings them).
+fn apply_resets(
+    before: Option<ResetEpochs>,
+    after: ResetEpochs,
+    store: &SnapshotStore,
+    stats: Option<&SharedStats>,
+) {
+    let Some(before) = before else {
+        if let Some(stats) = stats {
+            stats.adopt_journal_epoch(after.journal);
+        }
+        return;
+    };
+    if after.scenarios > before.scenarios {
+        store.state().reset();
+        tracing::info!(
+            epoch = after.scenarios,
+            "scenarios, sequences and budgets reset, as the control plane asked"
+        );
+    }
+    if after.journal > before.journal {
+        if let Some(stats) = stats {
+            stats.reset_journal(after.journal);
+        }
+        tracing::info!(epoch = after.journal, "journal emptied, as the control plane asked");
+    }
 }
 
 /// Writes `response` to `path` so that a crash at any point leaves the old file or the new
@@ -323,7 +366,7 @@ impl Client {
                 Ok(None) => return Ok(()),
                 Err(status) => return Err(LinkError::from_status("the xDS stream failed", status)),
             };
-            let request = match apply(&self.config, &self.store, &response, &source) {
+            let request = match apply(&self.config, &self.store, Some(&self.stats), &response, &source) {
                 Ok(version) => {
                     if let Some(path) = self.config.snapshot_path() {
                         if let Err(e) = persist(&path, &response) {
@@ -360,5 +403,80 @@ impl Client {
             };
             tx.send(request).await.map_err(|_| closed())?;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::{JournalQuery, Record, RecordHeaders};
+    use mockplane_proto::convert::{rule_set_to_any_from_encoded, rule_to_bytes};
+    use mockplane_rules::{Format, RuleSet};
+
+    /// A response carrying `body` as the one rule's answer and `resets`.
+    fn response(version: &str, body: &str, resets: ResetEpochs) -> DiscoveryResponse {
+        let text = format!("rules:\n  - {{ id: a, match: {{ path: /a }}, response: {{ body: {body} }} }}\n");
+        let set = RuleSet::parse(&text, Format::Yaml).unwrap();
+        let encoded: Vec<Vec<u8>> = set.rules.iter().map(|r| rule_to_bytes(r)).collect();
+        let (any, _) = rule_set_to_any_from_encoded(&set, encoded.iter().map(Vec::as_slice), resets);
+        DiscoveryResponse {
+            version_info: version.into(),
+            resources: vec![any],
+            type_url: RULE_SET_TYPE_URL.into(),
+            ..Default::default()
+        }
+    }
+
+    fn journal_one(stats: &SharedStats) {
+        stats.worker(0).journal.push(&Record {
+            at_us: 1,
+            status: 200,
+            duration_us: 1,
+            method: "GET",
+            target: "/a",
+            rule: "a",
+            fault: 0,
+            headers: RecordHeaders::NONE,
+            body: b"",
+            client: None,
+        });
+    }
+
+    #[test]
+    fn resets_apply_once_when_newer_and_never_with_the_first_rules() {
+        let store = SnapshotStore::new();
+        store.set_workers(1);
+        let stats = SharedStats::new(1, 10, store.clone());
+        let config = XdsClientConfig::new("http://127.0.0.1:1", "shop/staging", "dp");
+        let entries = || stats.journal(&JournalQuery { limit: 100, ..Default::default() }).len();
+        let moved = || store.state().scenario_state("flow") == "two";
+        let advance = || {
+            store.state().set_scenario_state("flow", "two");
+            journal_one(&stats);
+        };
+        let apply = |r: &DiscoveryResponse| apply(&config, &store, Some(&stats), r, "cp").unwrap();
+        // The first rules bring epochs: nothing is reset, the journal epoch is adopted.
+        advance();
+        apply(&response("1", "one", ResetEpochs { scenarios: 5, journal: 5 }));
+        assert!(moved() && entries() == 1);
+        assert_eq!(stats.journal_epoch(), 5);
+        // The same epochs again (an edit, a re-push): nothing.
+        apply(&response("2", "two", ResetEpochs { scenarios: 5, journal: 5 }));
+        assert!(moved() && entries() == 1);
+        // A newer scenario epoch resets scenarios only.
+        apply(&response("3", "two", ResetEpochs { scenarios: 6, journal: 5 }));
+        assert!(!moved() && entries() == 1);
+        // A newer journal epoch empties the journal only.
+        advance();
+        apply(&response("4", "two", ResetEpochs { scenarios: 6, journal: 9 }));
+        assert!(moved() && entries() == 0);
+        assert_eq!(stats.journal_epoch(), 9);
+        // An older one (a control plane restarted without them) resets nothing, and the
+        // newer one coming back after it is not applied twice.
+        journal_one(&stats);
+        apply(&response("5", "two", ResetEpochs::default()));
+        apply(&response("6", "two", ResetEpochs { scenarios: 6, journal: 9 }));
+        assert!(moved() && entries() == 1);
+        assert_eq!(store.applied_resets(), Some(ResetEpochs { scenarios: 6, journal: 9 }));
     }
 }

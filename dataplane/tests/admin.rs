@@ -19,6 +19,7 @@ both_drivers!(
     metrics_name_the_driver_and_version,
     config_shows_the_rules_in_force,
     journal_filters,
+    journal_entries_keep_header_fields_a_body_prefix_and_the_client,
     journal_lists_newest_first,
     journal_limit_gives_the_newest_across_workers_in_order,
     reading_the_journal_and_metrics_in_a_tight_loop_never_stalls_serving,
@@ -233,6 +234,48 @@ fn journal_filters(driver: IoDriver) {
         assert_eq!(r.status, 400, "/journal?{query}");
         assert!(r.json()["error"].is_string());
     }
+}
+
+fn journal_entries_keep_header_fields_a_body_prefix_and_the_client(driver: IoDriver) {
+    let server = Server::start(driver, RULES);
+    let mut conn = Conn::open(server.addr());
+    let local = conn.stream.local_addr().unwrap();
+    let body = format!("{{\"note\":\"{}\"}}", "é".repeat(200));
+    let post = format!(
+        "POST /items/7 HTTP/1.1\r\nHost: t\r\nX-Trace:  abc  \r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    assert_eq!(conn.request(post.as_bytes()).status, 201);
+    // A chunked body is journaled de-chunked; a field too large to fit is left out.
+    let chunked = format!(
+        "POST /items/8 HTTP/1.1\r\nhost: t\r\nx-big: {}\r\ntransfer-encoding: chunked\r\nx-after: 1\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+        "b".repeat(2000)
+    );
+    assert_eq!(conn.request(chunked.as_bytes()).status, 201);
+    let entries = poll_until("both journaled", Duration::from_secs(2), || {
+        let entries = server.journal("rule=created");
+        (entries.len() == 2).then_some(entries)
+    });
+    let (second, first) = (&entries[0], &entries[1]);
+    assert_eq!(
+        first["headers"],
+        json!([["Host", "t"], ["X-Trace", "abc"], ["content-length", body.len().to_string()]])
+    );
+    assert_eq!(first["headers_omitted"], 0);
+    assert_eq!(
+        (first["body_size"].as_u64(), first["body_truncated"].as_bool()),
+        (Some(body.len() as u64), Some(true))
+    );
+    // 256 bytes, cut inside an `é`: the half character shows as one replacement character.
+    let shown = first["body"].as_str().unwrap();
+    assert!(shown.starts_with("{\"note\":\"éé") && shown.ends_with('\u{fffd}'), "{shown}");
+    assert_eq!(first["client"], local.to_string());
+    let names: Vec<&str> =
+        second["headers"].as_array().unwrap().iter().map(|h| h[0].as_str().unwrap()).collect();
+    assert_eq!(names, ["host", "transfer-encoding", "x-after"]);
+    assert_eq!(second["headers_omitted"], 1);
+    assert_eq!((second["body"].as_str(), second["body_size"].as_u64()), (Some("abcde"), Some(5)));
+    assert_eq!(second["body_truncated"], false);
 }
 
 fn journal_lists_newest_first(driver: IoDriver) {

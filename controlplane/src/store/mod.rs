@@ -13,6 +13,7 @@
 
 mod keys;
 mod projects;
+mod resets;
 mod rules;
 
 use std::borrow::Cow;
@@ -29,6 +30,7 @@ use sqlx::{AnyPool, Row};
 
 pub use keys::{ApiKey, NewApiKey, Role};
 pub use projects::{Environment, EnvironmentPatch, Project, ProjectPatch};
+pub use resets::ResetCommit;
 pub use rules::{Commit, CommittedVersion, Revision, StoredRule};
 
 /// Why the store refused or failed.
@@ -103,11 +105,10 @@ fn sqlite_migrations() -> Migrator {
             false,
         )
     };
-    Migrator::with_migrations(vec![migration(
-        1,
-        "initial",
-        include_str!("migrations/sqlite/0001_initial.sql"),
-    )])
+    Migrator::with_migrations(vec![
+        migration(1, "initial", include_str!("migrations/sqlite/0001_initial.sql")),
+        migration(2, "reset epochs", include_str!("migrations/sqlite/0002_reset_epochs.sql")),
+    ])
 }
 
 impl Store {

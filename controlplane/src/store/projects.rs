@@ -1,9 +1,11 @@
 //! Projects and their environments. An environment is named `project/environment` on the xDS
 //! link; both names are short identifiers, fixed once created (a data plane subscribes by them).
 
+use mockplane_proto::convert::ResetEpochs;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use super::resets::epoch;
 use super::{audit, is_unique_violation, now_ms, EnvSettings, Store, StoreError};
 
 /// A project: a group of environments.
@@ -41,8 +43,11 @@ pub struct Environment {
     pub description: String,
     /// Variables, upstreams and CORS policy of its rule set.
     pub settings: EnvSettings,
-    /// Counts the committed changes to its rules and settings (0: none yet).
+    /// Counts the committed changes to its rules and settings, and its resets (0: none yet).
     pub version: i64,
+    /// The epochs of its last reset of each kind (zero: never), which every version pushed
+    /// to its data planes carries (see [`super::ResetCommit`]).
+    pub resets: ResetEpochs,
     /// When it was created and last changed, in milliseconds since the epoch.
     pub created_at: i64,
     /// See `created_at`.
@@ -100,13 +105,17 @@ fn environment_of(row: &AnyRow) -> Result<Environment, StoreError> {
         settings: serde_json::from_str(&settings)
             .map_err(|e| StoreError::Corrupt(format!("environment settings that do not read back: {e}")))?,
         version: row.try_get("version")?,
+        resets: ResetEpochs {
+            scenarios: epoch(row.try_get("reset_scenarios")?),
+            journal: epoch(row.try_get("reset_journal")?),
+        },
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
 }
 
 const ENVIRONMENT_COLUMNS: &str = "e.id, p.name AS project, e.name, e.description, e.settings, e.version, \
-     e.created_at, e.updated_at FROM environments e JOIN projects p ON p.id = e.project_id";
+     e.reset_scenarios, e.reset_journal, e.created_at, e.updated_at FROM environments e JOIN projects p ON p.id = e.project_id";
 
 impl Store {
     /// Creates a project.

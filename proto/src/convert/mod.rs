@@ -15,10 +15,13 @@ use prost::Message;
 use crate::config as pb;
 
 mod from_wire;
+mod resets;
 mod to_wire;
 
 pub use from_wire::json_value_from_wire;
 use from_wire::rule_from_wire;
+pub use resets::ResetEpochs;
+use resets::{encode_resets, resets_len};
 pub use to_wire::json_to_wire;
 
 /// The xDS type URL of a rule set.
@@ -102,6 +105,7 @@ fn head_and_tail(rules: &model::RuleSet) -> (pb::RuleSet, pb::RuleSet) {
         upstreams: rules.upstreams.clone(),
         rules: Vec::new(),
         cors: None,
+        resets: None,
     };
     let tail = pb::RuleSet { cors: rules.cors.as_ref().map(pb::Cors::from), ..Default::default() };
     (head, tail)
@@ -113,16 +117,18 @@ pub fn rule_to_bytes(rule: &model::Rule) -> Vec<u8> {
 }
 
 /// The resource of the rule set `head` (its `rules` are not read) whose rules are `rules`,
-/// each already encoded ([`rule_to_bytes`], or a slice of an earlier resource): the bytes
-/// [`rule_set_to_any`] gives for the whole set, and each rule's slice of them.
+/// each already encoded ([`rule_to_bytes`], or a slice of an earlier resource), carrying
+/// `resets`: the bytes [`rule_set_to_any`] gives for the whole set (with `resets` set on the
+/// message), and each rule's slice of them.
 pub fn rule_set_to_any_from_encoded<'r>(
     head: &model::RuleSet,
     rules: impl ExactSizeIterator<Item = &'r [u8]> + Clone,
+    resets: ResetEpochs,
 ) -> (crate::wkt::Any, Vec<bytes::Bytes>) {
     let (head, tail) = head_and_tail(head);
     let total: usize =
         rules.clone().map(|r| r.len() + 1 + prost::encoding::encoded_len_varint(r.len() as u64)).sum();
-    let mut buf = Vec::with_capacity(head.encoded_len() + total + tail.encoded_len());
+    let mut buf = Vec::with_capacity(head.encoded_len() + total + tail.encoded_len() + resets_len(resets));
     head.encode_raw(&mut buf);
     let mut ranges = Vec::with_capacity(rules.len());
     for rule in rules {
@@ -132,6 +138,7 @@ pub fn rule_set_to_any_from_encoded<'r>(
         buf.extend_from_slice(rule);
     }
     tail.encode_raw(&mut buf);
+    encode_resets(resets, &mut buf);
     let value = bytes::Bytes::from(buf);
     let slices = ranges.into_iter().map(|r| value.slice(r)).collect();
     (crate::wkt::Any { type_url: RULE_SET_TYPE_URL.to_owned(), value }, slices)
@@ -150,7 +157,7 @@ pub fn rule_set_from_any_paced(
     any: &crate::wkt::Any,
     pause: Option<fn()>,
 ) -> Result<model::RuleSet, ConversionError> {
-    let SplitRuleSet { mut head, rules } = split_rule_set(any)?;
+    let SplitRuleSet { mut head, rules, .. } = split_rule_set(any)?;
     // Each rule decoded and converted before the next: the working set stays one rule instead
     // of a wire copy of the whole set (the mirror of `rule_set_to_any`).
     head.rules.reserve_exact(rules.len());
@@ -172,6 +179,8 @@ pub struct SplitRuleSet {
     /// bytes, not copies. Equal bytes decode to equal rules, so they key a
     /// [`mockplane_rules::RuleCache`].
     pub rules: Vec<bytes::Bytes>,
+    /// The reset epochs the resource carries (zero when it carries none).
+    pub resets: ResetEpochs,
 }
 
 /// Splits a rule-set resource into its set-level fields, decoded, and its rules, each left
@@ -185,7 +194,8 @@ pub fn split_rule_set(any: &crate::wkt::Any) -> Result<SplitRuleSet, ConversionE
         ));
     }
     // Everything but the rules, in one pass that skips them (and checks the framing of all).
-    let head = RuleSetHead::decode(any.value.as_ref()).map_err(invalid)?;
+    let mut head = RuleSetHead::decode(any.value.as_ref()).map_err(invalid)?;
+    let resets = head.resets.take();
     let mut rules = Vec::new();
     let whole = any.value.as_ref();
     let mut buf = whole;
@@ -216,7 +226,7 @@ pub fn split_rule_set(any: &crate::wkt::Any) -> Result<SplitRuleSet, ConversionE
         cors: head.cors.map(model::Cors::from),
         rules: Vec::new(),
     };
-    Ok(SplitRuleSet { head, rules })
+    Ok(SplitRuleSet { head, rules, resets: ResetEpochs::from_wire(resets.as_ref()) })
 }
 
 /// Decodes the rule at position `index` of a rule set from its encoded bytes (one of
@@ -243,6 +253,8 @@ struct RuleSetHead {
     upstreams: BTreeMap<String, String>,
     #[prost(message, optional, tag = "6")]
     cors: Option<pb::Cors>,
+    #[prost(message, optional, tag = "7")]
+    resets: Option<pb::Resets>,
 }
 
 #[cfg(test)]
@@ -289,11 +301,30 @@ mod tests {
         let text = "project: shop\nvariables: { a: b }\ncors: { expose_headers: [x-id] }\nrules:\n  - id: x\n    response: { json: { z: 1, a: [true, null] } }\n  - id: y\n    response: { status: 201 }\n";
         let set = model::RuleSet::parse(text, mockplane_rules::Format::Yaml).unwrap();
         let encoded: Vec<Vec<u8>> = set.rules.iter().map(|r| rule_to_bytes(r)).collect();
-        let (any, slices) = rule_set_to_any_from_encoded(&set, encoded.iter().map(Vec::as_slice));
+        let none = ResetEpochs::default();
+        let (any, slices) = rule_set_to_any_from_encoded(&set, encoded.iter().map(Vec::as_slice), none);
         assert_eq!(any, rule_set_to_any(&set));
         assert_eq!(slices, split_rule_set(&any).unwrap().rules);
         let empty = model::RuleSet { rules: Vec::new(), ..set.clone() };
-        assert_eq!(rule_set_to_any_from_encoded(&set, [].into_iter()).0, rule_set_to_any(&empty));
+        assert_eq!(rule_set_to_any_from_encoded(&set, [].into_iter(), none).0, rule_set_to_any(&empty));
+    }
+
+    #[test]
+    fn reset_epochs_travel_after_the_rules_as_the_message_s_own_field() {
+        let text = "cors: { max_age: 5 }\nrules:\n  - id: x\n    response: {}\n  - id: y\n    response: { status: 201 }\n";
+        let set = model::RuleSet::parse(text, mockplane_rules::Format::Yaml).unwrap();
+        let encoded: Vec<Vec<u8>> = set.rules.iter().map(|r| rule_to_bytes(r)).collect();
+        let resets = ResetEpochs { scenarios: 1_700_000_000_000, journal: 3 };
+        let (any, slices) = rule_set_to_any_from_encoded(&set, encoded.iter().map(Vec::as_slice), resets);
+        let whole = pb::RuleSet { resets: resets.to_wire(), ..pb::RuleSet::from(&set) };
+        assert_eq!(any.value.as_ref(), whole.encode_to_vec().as_slice());
+        let split = split_rule_set(&any).unwrap();
+        assert_eq!((split.resets, split.rules), (resets, slices));
+        // The rule model ignores them: the same rules, with or without resets.
+        assert_eq!(rule_set_from_any(&any).unwrap(), set);
+        // A resource without them reads as never reset, and zero epochs add no bytes.
+        assert_eq!(split_rule_set(&rule_set_to_any(&set)).unwrap().resets, ResetEpochs::default());
+        assert_eq!(ResetEpochs::default().to_wire(), None);
     }
 
     #[test]

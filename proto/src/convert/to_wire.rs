@@ -15,6 +15,7 @@ impl From<&model::RuleSet> for pb::RuleSet {
             upstreams: m.upstreams.clone(),
             rules: m.rules.iter().map(|r| pb::Rule::from(&**r)).collect(),
             cors: m.cors.as_ref().map(pb::Cors::from),
+            resets: None,
         }
     }
 }
