@@ -17,7 +17,7 @@ use mockplane_controlplane::api::{serve_api, Api, ApiLimits};
 use mockplane_controlplane::server::bind;
 use mockplane_controlplane::service::{ApplyMode, Service};
 use mockplane_controlplane::store::{Role, Store};
-use mockplane_controlplane::{ControlPlane, SnapshotCache};
+use mockplane_controlplane::SnapshotCache;
 use mockplane_dataplane::{DataPlaneConfig, IoDriver, SnapshotStore, XdsClientConfig};
 use mockplane_rules::{Format, RuleSet};
 
@@ -99,11 +99,7 @@ async fn try_up(args: UpArgs) -> Result<(), String> {
     let environments = service.load().await.map_err(|e| e.to_string())?;
     tracing::info!(environments, "rules loaded from the store");
 
-    let control = ControlPlane {
-        cache: service.cache().clone(),
-        reports: service.reports().clone(),
-        ..ControlPlane::new()
-    };
+    let control = service.control_plane(Default::default());
     let listener =
         bind(args.xds_listen).await.map_err(|e| format!("cannot listen on {}: {e}", args.xds_listen))?;
     let xds_addr = listener.local_addr().unwrap_or(args.xds_listen);

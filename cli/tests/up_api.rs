@@ -1,10 +1,11 @@
 //! The control plane end to end, as a team uses it: `mockplane up` and a separate `mockplane
 //! dataplane` process, driven through the GraphQL API by a real HTTP client and watched by a
 //! real WebSocket client (`graphql-transport-ws`). A project, an environment and a rule made
-//! by GraphQL reach the data plane within a second; the subscriptions see the change and the
-//! data plane's ACK; an update and a rollback change the answer and bring it back; the data
-//! plane keeps serving while the control plane is away and catches up when it returns, with
-//! everything still in the store.
+//! by GraphQL reach the data plane within a second; the subscriptions see the change, the data
+//! plane's ACK and the request it served; `verify` counts that request; an update and a
+//! rollback change the answer and bring it back; `resetScenarios` returns a scenario to its
+//! start on the data plane; the data plane keeps serving while the control plane is away and
+//! catches up when it returns, with everything still in the store.
 
 mod up_util;
 
@@ -56,7 +57,17 @@ impl DataPlane {
     fn start(xds: &str, environment: &str, state_dir: &Path) -> DataPlane {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mockplane"))
             .args(["--log-format", "json", "dataplane", "--control-plane", xds, "--environment", environment])
-            .args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--workers", "1", "--state-dir"])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--admin",
+                "127.0.0.1:0",
+                "--workers",
+                "1",
+                "--report-interval",
+                "0.2",
+            ])
+            .arg("--state-dir")
             .arg(state_dir)
             .env_remove("RUST_LOG")
             .stderr(Stdio::piped())
@@ -213,6 +224,71 @@ fn a_rule_made_by_graphql_serves_within_a_second_and_survives_the_control_plane_
     assert_eq!(nodes["nodes"][0]["ackedVersion"], version.as_str());
     assert_eq!(nodes["nodes"][0]["connected"], true);
 
+    // The request the data plane served reaches the live tail, with its headers and client;
+    // `verify` counts it, and only it.
+    events.subscribe(
+        "requests",
+        r#"subscription { requestEvents(environment: "shop/staging", filter: {pathPrefix: "/hello"}) {
+            kind request { method path status ruleId clientIp headers { name value } } } }"#,
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let served = client().get(format!("{}/hello", dp.listen)).header("x-test", "e2e").send().unwrap();
+    assert_eq!(served.text().unwrap(), "hi");
+    let tailed = events.until("requests", |d| {
+        d["requestEvents"]["request"]["headers"]
+            .as_array()
+            .is_some_and(|h| h.iter().any(|h| h["name"] == "x-test"))
+    });
+    let request = &tailed["requestEvents"]["request"];
+    assert_eq!(
+        (request["method"].as_str(), request["status"].as_i64()),
+        (Some("GET"), Some(200)),
+        "{request}"
+    );
+    assert_eq!(
+        (request["ruleId"].as_str(), request["clientIp"].as_str()),
+        (Some("hello"), Some("127.0.0.1"))
+    );
+    let verify = r#"query($p: JSON!) { verify(environment: "shop/staging", pattern: $p) { count } }"#;
+    let count =
+        |pattern: Value| graphql(&api, verify, json!({"p": pattern}))["verify"]["count"].as_i64().unwrap();
+    assert_eq!(count(json!({"method": "GET", "path": "/hello", "headers": {"x-test": "e2e"}})), 1);
+    assert_eq!(count(json!({"method": "GET", "path": "/hello", "headers": {"x-test": "other"}})), 0);
+    assert_eq!(count(json!({"method": "POST", "path": "/hello"})), 0);
+    // The figures count it too, per rule and per data plane, with its latency.
+    let metrics = graphql(
+        &api,
+        r#"{ metrics(environment: "shop/staging") { hits rules { rule hits } nodes { node hits latency { count p99Us } } } }"#,
+        json!({}),
+    )["metrics"]
+        .clone();
+    assert!(
+        metrics["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["rule"] == "hello" && r["hits"].as_i64() > Some(0)),
+        "{metrics}"
+    );
+    let node = &metrics["nodes"][0];
+    assert!(node["hits"].as_i64() > Some(0) && node["latency"]["count"].as_i64() > Some(0), "{metrics}");
+    assert!(node["latency"]["p99Us"].as_i64().is_some(), "{metrics}");
+    events.subscribe(
+        "metrics",
+        r#"subscription { metricUpdates(environment: "shop/staging", intervalMs: 250) { hits } }"#,
+    );
+    let live = events.until("metrics", |_| true);
+    assert_eq!(live["metricUpdates"]["hits"], metrics["hits"], "the live figures start where the query is");
+    // A journal reset empties what `requests` and `verify` see, everywhere.
+    graphql(
+        &api,
+        r#"mutation { resetJournal(input: {environment: "shop/staging"}) { change { xdsVersion } } }"#,
+        json!({}),
+    );
+    assert_eq!(count(json!({"method": "GET", "path": "/hello", "headers": {"x-test": "e2e"}})), 0);
+    let listed = graphql(&api, r#"{ requests(environment: "shop/staging") { target } }"#, json!({}));
+    assert_eq!(listed["requests"], json!([]), "{listed}");
+
     graphql(
         &api,
         r#"mutation { updateRule(input: {environment: "shop/staging", id: "hello", rule: {match: {path: "/hello"}, response: {body: "changed"}}}) { rule { revision } } }"#,
@@ -225,6 +301,24 @@ fn a_rule_made_by_graphql_serves_within_a_second_and_survives_the_control_plane_
         json!({}),
     );
     until_answers(&format!("{}/hello", dp.listen), "hi", Duration::from_secs(1));
+
+    // A scenario moved on by a request, then reset by GraphQL on the data plane.
+    let door = "rules:\n  - id: door-closed\n    match: { method: GET, path: /door }\n    scenario: { name: door, state: Started }\n    response: { body: closed }\n  - id: open-door\n    match: { method: POST, path: /door }\n    scenario: { name: door, next: Open }\n    response: { body: opened }\n  - id: door-open\n    match: { method: GET, path: /door }\n    scenario: { name: door, state: Open }\n    response: { body: open }\n";
+    graphql(
+        &api,
+        r#"mutation($text: String!) { applyRules(input: {environment: "shop/staging", text: $text, mode: MERGE}) { change { xdsVersion } } }"#,
+        json!({"text": door}),
+    );
+    until_answers(&format!("{}/door", dp.listen), "closed", Duration::from_secs(1));
+    assert_eq!(client().post(format!("{}/door", dp.listen)).send().unwrap().text().unwrap(), "opened");
+    assert_eq!(get(&format!("{}/door", dp.listen)), (200, "open".to_owned()));
+    let reset = graphql(
+        &api,
+        r#"mutation { resetScenarios(input: {environment: "shop/staging"}) { change { xdsVersion } } }"#,
+        json!({}),
+    );
+    assert!(reset["resetScenarios"]["change"]["xdsVersion"].as_str().is_some(), "{reset}");
+    until_answers(&format!("{}/door", dp.listen), "closed", Duration::from_secs(1));
 
     // The control plane goes away: the data plane keeps serving what it has.
     drop(events);

@@ -314,11 +314,7 @@ fn serve_store(runtime: &tokio::runtime::Runtime, db: &Path, addr: SocketAddr) -
         let store = Store::open_sqlite(db).await.unwrap();
         let service = Service::new(store, std::sync::Arc::new(mockplane_controlplane::SnapshotCache::new()));
         service.load().await.unwrap();
-        let control = ControlPlane {
-            cache: service.cache().clone(),
-            reports: service.reports().clone(),
-            ..ControlPlane::new()
-        };
+        let control = service.control_plane(Default::default());
         // The same port as the control plane before it: the data planes reconnect to it.
         let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -235,11 +235,21 @@ impl Service {
 
     /// What the data planes reported: hit counts, misses, per-node figures, the journal and
     /// its queries (`requests`, `verify`, `metrics`, `subscribe_requests`). The control plane
-    /// that serves xDS must take its reports here, sharing it as it shares the cache:
-    /// `ControlPlane { cache: service.cache().clone(), reports: service.reports().clone(), .. }`;
-    /// a journal reset ([`Service::reset`]) empties the environment's journal in it.
+    /// that serves xDS must take its reports here, sharing it as it shares the cache (see
+    /// [`Service::control_plane`]); a journal reset ([`Service::reset`]) empties the
+    /// environment's journal in it.
     pub fn reports(&self) -> &Arc<ReportStore> {
         &self.reports
+    }
+
+    /// The xDS side of this service, with `limits`: it pushes from the service's cache and
+    /// takes reports into the service's report store.
+    pub fn control_plane(&self, limits: crate::Limits) -> crate::ControlPlane {
+        crate::ControlPlane {
+            cache: self.cache.clone(),
+            reports: self.reports.clone(),
+            ..crate::ControlPlane::with_limits(limits)
+        }
     }
 
     /// Events from now on.

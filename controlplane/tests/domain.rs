@@ -10,7 +10,7 @@ use mockplane_controlplane::api::resolvers::{self, StoreKeys};
 use mockplane_controlplane::api::{serve_api, Api, ApiLimits};
 use mockplane_controlplane::service::Service;
 use mockplane_controlplane::store::{Role, Store};
-use mockplane_controlplane::{ControlPlane, SnapshotCache};
+use mockplane_controlplane::SnapshotCache;
 use serde_json::{json, Value};
 use tokio_stream::StreamExt;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -36,7 +36,7 @@ async fn start() -> Server {
         store.import_api_key(name, role, key, "test").await.unwrap();
     }
     let service = Service::new(store.clone(), Arc::new(SnapshotCache::new()));
-    let control = ControlPlane { cache: service.cache().clone(), ..ControlPlane::new() };
+    let control = service.control_plane(Default::default());
     let limits = ApiLimits::default();
     let schema = resolvers::schema(resolvers::Domain::new(service.clone(), control.clone()), &limits);
     let api = Api::new(schema, Arc::new(StoreKeys(store)), control, limits);
@@ -620,4 +620,77 @@ async fn projects_and_environments_are_updated_and_deleted_with_what_they_hold()
     )
     .await;
     assert_eq!(none, json!({"projects": [], "project": null, "rules": {"edges": []}}));
+}
+
+#[tokio::test]
+async fn traffic_queries_refuse_bad_filters_and_patterns_with_their_places_and_resets_are_editors_and_audited(
+) {
+    let s = start().await;
+    shop_staging(&s).await;
+    let cases = [
+        (
+            r#"{ requests(environment: "shop/staging", filter: {since: "yesterday"}) { target } }"#,
+            "INVALID_INPUT",
+            Some("filter.since"),
+        ),
+        (
+            r#"{ requests(environment: "shop/staging", filter: {status: 70000}) { target } }"#,
+            "INVALID_INPUT",
+            Some("filter.status"),
+        ),
+        (r#"{ requests(environment: "shop/staging", limit: 0) { target } }"#, "INVALID_INPUT", Some("limit")),
+        (r#"{ requests(environment: "shop/nowhere") { target } }"#, "NOT_FOUND", None),
+        (
+            r#"{ verify(environment: "shop/staging", pattern: {path: {regex: "(("}}) { count } }"#,
+            "INVALID_INPUT",
+            Some("pattern.path.regex"),
+        ),
+        (
+            r#"{ verify(environment: "shop/staging", pattern: {paht: "/x"}) { count } }"#,
+            "INVALID_INPUT",
+            Some("pattern"),
+        ),
+        (r#"{ metrics(environment: "shop/nowhere") { hits } }"#, "NOT_FOUND", None),
+        (
+            r#"mutation { resetScenarios(input: {environment: "shop/nowhere"}) { change { version } } }"#,
+            "NOT_FOUND",
+            None,
+        ),
+    ];
+    for (query, expected, place) in cases {
+        let key = if query.starts_with("mutation") { EDITOR } else { VIEWER };
+        let answer = call(&s, Some(key), query, json!({})).await;
+        assert_eq!(code(&answer), expected, "{query}\n→ {answer}");
+        if let Some(place) = place {
+            assert!(places(&answer).iter().any(|p| p == place), "{query}: {place} in {answer}");
+        }
+    }
+    // Nobody has reported: zeros, not errors.
+    let metrics = ok(&s, VIEWER, r#"{ metrics(environment: "shop/staging") { requests hits misses rules { rule } nodes { node } latency { count p50Us } } }"#, json!({})).await;
+    assert_eq!(
+        metrics["metrics"],
+        json!({"requests": 0, "hits": 0, "misses": 0, "rules": [], "nodes": [], "latency": {"count": 0, "p50Us": null}})
+    );
+    // A viewer may not reset; an editor may, and the reset is a version with an audit entry.
+    let refused = call(
+        &s,
+        Some(VIEWER),
+        r#"mutation { resetJournal(input: {environment: "shop/staging"}) { change { version } } }"#,
+        json!({}),
+    )
+    .await;
+    assert_eq!(code(&refused), "FORBIDDEN");
+    let before = s.service.cache().get("shop/staging").unwrap();
+    let reset = ok(&s, EDITOR, r#"mutation { resetScenarios(input: {environment: "shop/staging"}) { change { version xdsVersion } } }"#, json!({})).await;
+    let after = s.service.cache().get("shop/staging").unwrap();
+    assert_eq!(reset["resetScenarios"]["change"]["xdsVersion"], after.version_info.as_str());
+    assert!(
+        after.serial > before.serial && Arc::ptr_eq(&after.rules, &before.rules),
+        "a new version of the same rules"
+    );
+    let audit = ok(&s, VIEWER, "{ auditLog(limit: 1) { action actor target } }", json!({})).await;
+    assert_eq!(
+        audit["auditLog"],
+        json!([{"action": "resetScenarios", "actor": "ci", "target": "shop/staging"}])
+    );
 }

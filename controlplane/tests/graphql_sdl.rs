@@ -10,7 +10,7 @@ use mockplane_controlplane::api::resolvers::{self, StoreKeys};
 use mockplane_controlplane::api::{schema, serve_api, Api, ApiLimits};
 use mockplane_controlplane::service::Service;
 use mockplane_controlplane::store::{Role as StoreRole, Store};
-use mockplane_controlplane::{ControlPlane, SnapshotCache};
+use mockplane_controlplane::SnapshotCache;
 use tokio_stream::StreamExt;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
@@ -44,7 +44,7 @@ async fn serve() -> (std::net::SocketAddr, tempfile::TempDir) {
     let store = Store::open_sqlite(&dir.path().join("mockplane.db")).await.unwrap();
     store.import_api_key("admin", StoreRole::Admin, KEY, "bootstrap").await.unwrap();
     let service = Service::new(store.clone(), Arc::new(SnapshotCache::new()));
-    let control = ControlPlane { cache: service.cache().clone(), ..ControlPlane::new() };
+    let control = service.control_plane(Default::default());
     let limits = ApiLimits::default();
     let schema = resolvers::schema(resolvers::Domain::new(service, control.clone()), &limits);
     let api = Api::new(schema, Arc::new(StoreKeys(store)), control, limits);

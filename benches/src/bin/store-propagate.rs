@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use mockplane_controlplane::service::{ApplyMode, Service};
 use mockplane_controlplane::store::Store;
-use mockplane_controlplane::{ControlPlane, NodeEvent, SnapshotCache};
+use mockplane_controlplane::{NodeEvent, SnapshotCache};
 use mockplane_dataplane::{DataPlaneConfig, IoDriver, SnapshotStore, XdsClientConfig};
 use mockplane_rules::model::Rule;
 
@@ -45,7 +45,7 @@ fn main() {
             .expect("the generated rules are valid");
         service
     });
-    let cp = ControlPlane { cache: service.cache().clone(), ..ControlPlane::new() };
+    let cp = service.control_plane(Default::default());
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let server = cp.clone();

@@ -12,20 +12,20 @@ use super::errors::ApiError;
 use super::limits::ApiLimits;
 use super::resolvers::{
     EnvironmentMutations, EnvironmentQueries, EventSubscriptions, KeyMutations, KeyQueries, NodeQueries,
-    RuleMutations, RuleQueries,
+    RuleMutations, RuleQueries, TrafficMutations, TrafficQueries, TrafficSubscriptions,
 };
 
 /// The query root.
 #[derive(MergedObject, Default)]
-pub struct Query(ServiceQuery, EnvironmentQueries, RuleQueries, NodeQueries, KeyQueries);
+pub struct Query(ServiceQuery, EnvironmentQueries, RuleQueries, NodeQueries, TrafficQueries, KeyQueries);
 
 /// The mutation root.
 #[derive(MergedObject, Default)]
-pub struct Mutation(EnvironmentMutations, RuleMutations, KeyMutations);
+pub struct Mutation(EnvironmentMutations, RuleMutations, TrafficMutations, KeyMutations);
 
 /// The subscription root.
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(EventSubscriptions);
+pub struct Subscription(EventSubscriptions, TrafficSubscriptions);
 
 /// The admin API's schema.
 pub type ApiSchema = Schema<Query, Mutation, Subscription>;

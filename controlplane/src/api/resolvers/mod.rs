@@ -8,6 +8,7 @@
 mod mutations;
 mod queries;
 mod subscriptions;
+mod traffic;
 pub mod types;
 
 use std::collections::HashMap;
@@ -19,6 +20,7 @@ use mockplane_rules::RuleTable;
 pub use mutations::{EnvironmentMutations, KeyMutations, RuleMutations};
 pub use queries::{EnvironmentQueries, KeyQueries, NodeQueries, RuleQueries};
 pub use subscriptions::EventSubscriptions;
+pub use traffic::{TrafficMutations, TrafficQueries, TrafficSubscriptions};
 
 use super::auth::{AuthError, Keys, Principal};
 use super::errors::ApiError;
