@@ -137,3 +137,45 @@ async fn the_websocket_exchange_goes_as_shown() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_subscription_examples_are_accepted_and_the_first_one_streams_a_change() {
+    let (addr, _store) = serve().await;
+    let doc = std::fs::read_to_string(docs("graphql.md")).unwrap();
+    let examples = blocks(&doc, "### Subscriptions");
+    assert!(examples.len() >= 4 && examples.iter().all(|(info, _)| info == "graphql"), "{examples:?}");
+    let setup = r#"curl -s http://127.0.0.1:8080/graphql -H "Authorization: Bearer $MOCKPLANE_API_KEY" -H 'Content-Type: application/json' -d '{"query": "mutation { createProject(input: {name: \"shop\"}) { name } createEnvironment(input: {project: \"shop\", name: \"staging\"}) { environment { path } } }"}'"#;
+    assert!(run_sh(setup, addr).await.contains("shop/staging"));
+    let mut request = format!("ws://{addr}/graphql/ws").into_client_request().unwrap();
+    request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let init =
+        serde_json::json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {KEY}")}});
+    socket.send(Message::text(init.to_string())).await.unwrap();
+    socket.next().await.unwrap().unwrap();
+    for (i, (_, query)) in examples.iter().enumerate() {
+        let subscribe =
+            serde_json::json!({"id": i.to_string(), "type": "subscribe", "payload": {"query": query.trim()}});
+        socket.send(Message::text(subscribe.to_string())).await.unwrap();
+    }
+    // A refused document is answered at once with an error; an accepted one streams events
+    // (metricUpdates its first figures at once, the others when something happens).
+    let create = r#"curl -s http://127.0.0.1:8080/graphql -H "Authorization: Bearer $MOCKPLANE_API_KEY" -H 'Content-Type: application/json' -d '{"query": "mutation { createRule(input: {environment: \"shop/staging\", rule: {id: \"hello\", match: {path: \"/hello\"}, response: {body: \"hi\"}}}) { rule { id } } }"}'"#;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    run_sh(create, addr).await;
+    let event = loop {
+        let message =
+            tokio::time::timeout(Duration::from_secs(5), socket.next()).await.unwrap().unwrap().unwrap();
+        let message: serde_json::Value = serde_json::from_str(message.to_text().unwrap()).unwrap();
+        assert_eq!(message["type"], "next", "a subscription example was refused: {message}");
+        assert!(message["payload"].get("errors").is_none(), "a subscription example failed: {message}");
+        if message["id"] == "0" {
+            break message;
+        }
+    };
+    assert_eq!(event["id"], "0", "{event}");
+    assert_eq!(
+        event["payload"]["data"]["ruleEvents"]["changed"],
+        serde_json::json!([{"id": "hello", "revision": 1}])
+    );
+}
