@@ -225,6 +225,13 @@ impl ReportStore {
         env.journal_epoch = env.journal_epoch.max(epoch);
     }
 
+    /// Forgets everything reported for `environment` (it was deleted): a new environment of
+    /// the same name starts from nothing. Its data planes' reports are refused from then on,
+    /// since it is no longer served.
+    pub fn forget_environment(&self, environment: &str) {
+        self.envs.lock().unwrap_or_else(|p| p.into_inner()).remove(environment);
+    }
+
     /// Reports taken since the start.
     pub fn reports_total(&self) -> u64 {
         self.received.load(Ordering::Relaxed)
@@ -423,6 +430,17 @@ mod tests {
             journal: vec![JournalEntry { target: format!("/{n}"), ..Default::default() }],
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_forgotten_environment_starts_again_from_nothing() {
+        let cache = SnapshotCache::new();
+        let v1 = snapshot(&cache, &["a"]);
+        let store = ReportStore::new();
+        store.add(&v1, "dp-1", &report("a", 3));
+        store.forget_environment("shop/staging");
+        assert_eq!((store.hits("shop/staging", "a"), store.entries("shop/staging").len()), (0, 0));
+        assert_eq!(store.metrics("shop/staging"), crate::Metrics::default());
     }
 
     #[test]

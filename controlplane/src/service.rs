@@ -311,6 +311,7 @@ impl Service {
         let (project, environments) = self.store.delete_project(name, actor).await?;
         for env in &environments {
             self.cache.remove(env);
+            self.reports.forget_environment(env);
             self.emit(ServiceEvent::EnvironmentDeleted(env.clone()));
         }
         Ok((project, environments))
@@ -340,6 +341,7 @@ impl Service {
         let _writer = self.writer(path).await;
         let env = self.store.delete_environment(project, name, actor).await?;
         self.cache.remove(path);
+        self.reports.forget_environment(path);
         self.emit(ServiceEvent::EnvironmentDeleted(path.to_owned()));
         Ok(env)
     }
