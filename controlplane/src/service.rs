@@ -152,6 +152,59 @@ pub fn split_environment(path: &str) -> Result<(&str, &str), ServiceError> {
     }
 }
 
+/// `incoming` applied to `set` as `mode` says: the ids of the rules created or changed, and of
+/// those deleted. Rules equal to the ones in force stay shared and are not counted.
+fn combine(set: &mut RuleSet, incoming: &RuleSet, mode: ApplyMode) -> (Vec<String>, Vec<String>) {
+    let before: HashMap<String, Arc<Rule>> = set.rules.iter().map(|r| (r.id.clone(), r.clone())).collect();
+    let mut changed = Vec::new();
+    let mut deleted = Vec::new();
+    match mode {
+        ApplyMode::Replace => {
+            let keep: std::collections::HashSet<&str> =
+                incoming.rules.iter().map(|r| r.id.as_str()).collect();
+            deleted.extend(set.rules.iter().filter(|r| !keep.contains(r.id.as_str())).map(|r| r.id.clone()));
+            set.rules = incoming
+                .rules
+                .iter()
+                .map(|r| match before.get(&r.id) {
+                    // Unchanged: the rule in force stays shared, and gets no revision.
+                    Some(old) if **old == **r => old.clone(),
+                    _ => {
+                        changed.push(r.id.clone());
+                        r.clone()
+                    }
+                })
+                .collect();
+            set.variables = incoming.variables.clone();
+            set.upstreams = incoming.upstreams.clone();
+            set.cors = incoming.cors.clone();
+        }
+        ApplyMode::Merge => {
+            let at: HashMap<String, usize> =
+                set.rules.iter().enumerate().map(|(i, r)| (r.id.clone(), i)).collect();
+            for r in &incoming.rules {
+                match at.get(&r.id) {
+                    Some(&i) if *set.rules[i] == **r => {}
+                    Some(&i) => {
+                        set.rules[i] = r.clone();
+                        changed.push(r.id.clone());
+                    }
+                    None => {
+                        set.rules.push(r.clone());
+                        changed.push(r.id.clone());
+                    }
+                }
+            }
+            set.variables.extend(incoming.variables.clone());
+            set.upstreams.extend(incoming.upstreams.clone());
+            if incoming.cors.is_some() {
+                set.cors = incoming.cors.clone();
+            }
+        }
+    }
+    (changed, deleted)
+}
+
 fn settings_of(set: &RuleSet) -> EnvSettings {
     EnvSettings { variables: set.variables.clone(), upstreams: set.upstreams.clone(), cors: set.cors.clone() }
 }
@@ -516,56 +569,7 @@ impl Service {
             ApplyMode::Merge => "applyRules(merge)",
         };
         self.change_set(actor, path, action, |set| {
-            let before: HashMap<String, Arc<Rule>> =
-                set.rules.iter().map(|r| (r.id.clone(), r.clone())).collect();
-            let mut changed = Vec::new();
-            let mut deleted = Vec::new();
-            match mode {
-                ApplyMode::Replace => {
-                    let keep: std::collections::HashSet<&str> =
-                        incoming.rules.iter().map(|r| r.id.as_str()).collect();
-                    deleted.extend(
-                        set.rules.iter().filter(|r| !keep.contains(r.id.as_str())).map(|r| r.id.clone()),
-                    );
-                    set.rules = incoming
-                        .rules
-                        .iter()
-                        .map(|r| match before.get(&r.id) {
-                            // Unchanged: the rule in force stays shared, and gets no revision.
-                            Some(old) if **old == **r => old.clone(),
-                            _ => {
-                                changed.push(r.id.clone());
-                                r.clone()
-                            }
-                        })
-                        .collect();
-                    set.variables = incoming.variables.clone();
-                    set.upstreams = incoming.upstreams.clone();
-                    set.cors = incoming.cors.clone();
-                }
-                ApplyMode::Merge => {
-                    let at: HashMap<String, usize> =
-                        set.rules.iter().enumerate().map(|(i, r)| (r.id.clone(), i)).collect();
-                    for r in &incoming.rules {
-                        match at.get(&r.id) {
-                            Some(&i) if *set.rules[i] == **r => {}
-                            Some(&i) => {
-                                set.rules[i] = r.clone();
-                                changed.push(r.id.clone());
-                            }
-                            None => {
-                                set.rules.push(r.clone());
-                                changed.push(r.id.clone());
-                            }
-                        }
-                    }
-                    set.variables.extend(incoming.variables.clone());
-                    set.upstreams.extend(incoming.upstreams.clone());
-                    if incoming.cors.is_some() {
-                        set.cors = incoming.cors.clone();
-                    }
-                }
-            }
+            let (changed, deleted) = combine(set, &incoming, mode);
             let details = serde_json::json!({ "changed": changed, "deleted": deleted });
             Ok((changed, deleted, details))
         })
@@ -761,6 +765,7 @@ fn record(path: &str, r: StoredRule) -> RuleRecord {
     }
 }
 
+mod preview;
 mod reset;
 #[cfg(test)]
 mod tests;

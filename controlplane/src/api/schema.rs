@@ -12,12 +12,20 @@ use super::errors::ApiError;
 use super::limits::ApiLimits;
 use super::resolvers::{
     EnvironmentMutations, EnvironmentQueries, EventSubscriptions, KeyMutations, KeyQueries, NodeQueries,
-    RuleMutations, RuleQueries, TrafficMutations, TrafficQueries, TrafficSubscriptions,
+    PipelineQueries, RuleMutations, RuleQueries, TrafficMutations, TrafficQueries, TrafficSubscriptions,
 };
 
 /// The query root.
 #[derive(MergedObject, Default)]
-pub struct Query(ServiceQuery, EnvironmentQueries, RuleQueries, NodeQueries, TrafficQueries, KeyQueries);
+pub struct Query(
+    ServiceQuery,
+    EnvironmentQueries,
+    RuleQueries,
+    PipelineQueries,
+    NodeQueries,
+    TrafficQueries,
+    KeyQueries,
+);
 
 /// The mutation root.
 #[derive(MergedObject, Default)]

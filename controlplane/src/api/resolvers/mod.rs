@@ -6,6 +6,7 @@
 //! [`schema`] builds the served schema with its data; [`StoreKeys`] is how the API checks keys.
 
 mod mutations;
+mod pipeline;
 mod queries;
 mod subscriptions;
 mod traffic;
@@ -18,6 +19,7 @@ use async_graphql::Context;
 use mockplane_rules::RuleTable;
 
 pub use mutations::{EnvironmentMutations, KeyMutations, RuleMutations};
+pub use pipeline::PipelineQueries;
 pub use queries::{EnvironmentQueries, KeyQueries, NodeQueries, RuleQueries};
 pub use subscriptions::EventSubscriptions;
 pub use traffic::{TrafficMutations, TrafficQueries, TrafficSubscriptions};

@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 
 use async_graphql::{Context, InputObject, Json, Object, SimpleObject};
-use mockplane_rules::{Format, RuleSet};
 
 use super::types::{
     parse_rule, ApiKey, ApplyMode, ApplyRulesPayload, ChangeInfo, DeleteRulePayload, Environment, Project,
@@ -377,20 +376,8 @@ impl RuleMutations {
         input: ApplyRulesInput,
     ) -> Result<ApplyRulesPayload, ApiError> {
         let (d, who) = (domain(ctx)?, principal(ctx)?);
-        let (text, format, place) = match (&input.rule_set, &input.text) {
-            (Some(json), None) => (json.0.to_string(), Format::Json, "input.ruleSet"),
-            (None, Some(text)) => {
-                let format = if text.trim_start().starts_with('{') { Format::Json } else { Format::Yaml };
-                (text.clone(), format, "input.text")
-            }
-            _ => {
-                return Err(ApiError::invalid(
-                    "input",
-                    "give exactly one of ruleSet (JSON) and text (YAML or JSON)",
-                ))
-            }
-        };
-        let set = RuleSet::parse(&text, format).map_err(|e| ApiError::rules_refused(&e, place))?;
+        let (set, place) =
+            super::pipeline::parse_rule_set(input.rule_set.as_ref(), input.text.as_deref(), "input")?;
         let mode = match input.mode {
             ApplyMode::Replace => crate::service::ApplyMode::Replace,
             ApplyMode::Merge => crate::service::ApplyMode::Merge,
@@ -399,7 +386,7 @@ impl RuleMutations {
             .service
             .apply_rules(&who.key_name, &input.environment, set, mode)
             .await
-            .map_err(|e| refused(e, place))?;
+            .map_err(|e| refused(e, &place))?;
         Ok(change.into())
     }
 }
