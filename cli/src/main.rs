@@ -1,6 +1,8 @@
-//! `mockplane`: the one user-facing binary. `mockplane dataplane` serves mock rules, from a
-//! file or from a control plane; `mockplane controlplane` pushes a rules file to data planes
-//! over xDS; `mockplane validate` checks a rules file and lists every error with its place.
+//! `mockplane`: the one user-facing binary. `mockplane up` runs a control plane with its store
+//! and a data plane; `mockplane dataplane` serves mock rules, from a file or from a control
+//! plane; `mockplane controlplane` pushes a rules file to data planes over xDS; `mockplane
+//! validate` checks a rules file and lists every error with its place; `apply`, `diff`, `get`,
+//! `explain`, `verify`, `rollback`, `export` and `import` drive a control plane's API.
 
 // Unsafe code only in `alloc` (the allocator's C API).
 #![deny(unsafe_code)]
@@ -39,6 +41,7 @@ enum DriverArg {
     Epoll,
 }
 
+mod client;
 mod controlplane;
 mod up;
 
@@ -58,6 +61,8 @@ enum Command {
         /// The rules file (YAML, or JSON when it ends in .json).
         file: PathBuf,
     },
+    #[command(flatten)]
+    Client(client::ClientCommand),
 }
 
 /// Where the rules come from: exactly one of a file or a control plane (checked in `main`, to
@@ -163,6 +168,7 @@ fn main() -> ExitCode {
         Command::Dataplane(args) => run_dataplane(args),
         Command::Controlplane(args) => controlplane::run(args),
         Command::Validate { file } => validate(&file),
+        Command::Client(command) => client::run(command),
     }
 }
 

@@ -43,3 +43,30 @@ fn every_dataplane_flag_is_documented_and_every_documented_flag_exists() {
     assert!(undocumented.is_empty(), "flags missing from docs/operations.md: {undocumented:?}");
     assert!(stale.is_empty(), "docs/operations.md documents flags that do not exist: {stale:?}");
 }
+
+/// The client commands docs/cli.md's table lists are exactly the client commands of
+/// `mockplane --help` (all but the servers, `validate` and `help`).
+#[test]
+fn every_client_command_is_documented_and_every_documented_command_exists() {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/cli.md"))
+        .expect("docs/cli.md");
+    let documented: BTreeSet<String> = doc
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `mockplane "))
+        .filter_map(|rest| rest.split([' ', '`']).next().map(str::to_owned))
+        .collect();
+    let out = Command::new(env!("CARGO_BIN_EXE_mockplane")).arg("--help").output().expect("run");
+    let help = String::from_utf8(out.stdout).expect("UTF-8 help");
+    let servers = ["up", "dataplane", "controlplane", "validate", "help"];
+    let commands: BTreeSet<String> = help
+        .split("Commands:")
+        .nth(1)
+        .and_then(|rest| rest.split("\n\n").next())
+        .expect("a Commands section")
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| !servers.contains(c))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(documented, commands, "docs/cli.md's table and `mockplane --help` differ");
+}

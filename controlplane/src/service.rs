@@ -264,6 +264,26 @@ fn rebase(error: RuleSetError, index: usize, place: &str) -> RuleSetError {
     )
 }
 
+/// `rules[N]…` places renumbered to `rules[from[N]]…`; places of rules not in `from` stay.
+fn renumber(error: RuleSetError, from: &[Option<usize>]) -> RuleSetError {
+    let renamed = |path: &str| -> Option<String> {
+        let rest = path.strip_prefix("rules[")?;
+        let (n, rest) = rest.split_once(']')?;
+        let to = (*from.get(n.parse::<usize>().ok()?)?)?;
+        Some(format!("rules[{to}]{rest}"))
+    };
+    RuleSetError::from(
+        error
+            .errors
+            .into_iter()
+            .map(|e| match renamed(&e.path) {
+                Some(path) => ValidationError::new(path, e.message),
+                None => e,
+            })
+            .collect::<Vec<_>>(),
+    )
+}
+
 impl Service {
     /// A service over `store`, publishing to `cache`. Call [`Service::load`] before serving.
     pub fn new(store: Store, cache: Arc<SnapshotCache>) -> Self {
@@ -568,12 +588,23 @@ impl Service {
             ApplyMode::Replace => "applyRules(replace)",
             ApplyMode::Merge => "applyRules(merge)",
         };
-        self.change_set(actor, path, action, |set| {
-            let (changed, deleted) = combine(set, &incoming, mode);
-            let details = serde_json::json!({ "changed": changed, "deleted": deleted });
-            Ok((changed, deleted, details))
+        // Merged, the rules sit at other places than in the set given: errors are named after
+        // the set given (`rules[2]` of the file), from where each rule of the result came.
+        let mut from_input: Vec<Option<usize>> = Vec::new();
+        let result = self
+            .change_set(actor, path, action, |set| {
+                let (changed, deleted) = combine(set, &incoming, mode);
+                let at: HashMap<&str, usize> =
+                    incoming.rules.iter().enumerate().map(|(i, r)| (r.id.as_str(), i)).collect();
+                from_input = set.rules.iter().map(|r| at.get(r.id.as_str()).copied()).collect();
+                let details = serde_json::json!({ "changed": changed, "deleted": deleted });
+                Ok((changed, deleted, details))
+            })
+            .await;
+        result.map_err(|e| match e {
+            ServiceError::Invalid(e) => ServiceError::Invalid(renumber(e, &from_input)),
+            other => other,
         })
-        .await
     }
 
     /// Sets an environment's variables (readable from templates as `{{env.NAME}}`).

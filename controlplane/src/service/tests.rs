@@ -141,10 +141,11 @@ async fn applying_a_rule_set_is_one_version_and_revises_only_what_changed() {
     assert_eq!(in_force.rules.variables["W"], "two");
     assert_eq!(service.environment("shop/staging").await.unwrap().settings.variables["W"], "two");
 
-    // A set with an error is refused whole, with `rules[i]` places.
+    // A set with an error is refused whole, with the places of the set given (`rules[1]`,
+    // though merged it would sit at `rules[4]`).
     let bad = set("rules:\n  - { id: d, match: { path: /d }, response: { body: d } }\n  - { id: e, match: { path: /e }, response: { status: 999 } }\n");
     let e = service.apply_rules("alice", "shop/staging", bad, ApplyMode::Merge).await.unwrap_err();
-    assert!(e.to_string().contains("rules[4].response.status"), "{e}");
+    assert!(e.to_string().contains("rules[1].response.status"), "{e}");
     assert_eq!(service.environment("shop/staging").await.unwrap().version, 3);
 }
 
