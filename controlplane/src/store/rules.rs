@@ -241,6 +241,7 @@ impl Store {
             obj.insert("version".into(), version.into());
         }
         audit(&mut tx, change.actor, change.action, change.target, details).await?;
+        super::postgres::notify(&mut tx, self.engine, change.environment_id, version).await?;
         tx.commit().await?;
         Ok(CommittedVersion { version, revisions })
     }
