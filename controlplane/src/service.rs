@@ -761,6 +761,9 @@ fn record(path: &str, r: StoredRule) -> RuleRecord {
     }
 }
 
+mod replica;
 mod reset;
 #[cfg(test)]
 mod tests;
+
+pub use replica::{CatchUp, Known};

@@ -205,6 +205,23 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Who made the last change to the environment `path` (`project/environment`) or one of
+    /// its rules, and by which mutation, from the audit log.
+    pub async fn last_change_to(&self, path: &str) -> Result<Option<(String, String)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT actor, action FROM audit_log \
+             WHERE target = $1 OR substr(target, 1, CAST($2 AS INTEGER)) = $3 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(path)
+        .bind(path.len() as i64 + 1)
+        .bind(format!("{path}/"))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((r.try_get("actor")?, r.try_get("action")?))).transpose()
+    }
+}
+
 /// Records a change in the audit log, inside the caller's transaction.
 async fn audit(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,

@@ -143,21 +143,26 @@ impl Store {
     }
 }
 
-/// Tells the change feed's listeners that `environment_id` is now at `version` (or gone),
-/// inside the caller's transaction: PostgreSQL delivers it when the transaction commits.
+/// Tells the change feed's listeners that `environment_id` is now at `version`, or is gone
+/// (`None`), inside the caller's transaction: PostgreSQL delivers it when the transaction
+/// commits.
 pub(super) async fn notify(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     engine: Engine,
     environment_id: i64,
-    version: i64,
+    version: Option<i64>,
 ) -> Result<(), StoreError> {
     if engine != Engine::Postgres {
         return Ok(());
     }
+    let payload = match version {
+        Some(version) => format!("{environment_id}:{version}"),
+        None => format!("{environment_id}:deleted"),
+    };
     // `pg_notify` returns `void`, which the `Any` driver cannot read: select a constant.
     sqlx::query("SELECT 1 AS sent FROM pg_notify($1, $2)")
         .bind(CHANNEL)
-        .bind(format!("{environment_id}:{version}"))
+        .bind(payload)
         .execute(&mut **tx)
         .await?;
     Ok(())
@@ -166,7 +171,8 @@ pub(super) async fn notify(
 /// What the change feed tells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FeedEvent {
-    /// A change was committed: the environment and its version, when the payload says.
+    /// A change was committed: the environment and its new version, when the payload says
+    /// (`None`: an environment deleted, or a payload this version does not read).
     Changed(Option<(i64, i64)>),
     /// The listener's connection was lost and is listening again: notifications sent in
     /// between are lost, so everything must be read again.

@@ -229,7 +229,7 @@ impl Store {
         let mut envs = Vec::with_capacity(rows.len());
         for row in &rows {
             envs.push(format!("{name}/{}", row.try_get::<String, _>("name")?));
-            notify(&mut tx, self.engine, row.try_get("id")?, row.try_get("version")?).await?;
+            notify(&mut tx, self.engine, row.try_get("id")?, None).await?;
         }
         sqlx::query("DELETE FROM projects WHERE id = $1").bind(project.id).execute(&mut *tx).await?;
         audit(&mut tx, actor, "deleteProject", name, serde_json::json!({ "environments": envs })).await?;
@@ -275,7 +275,7 @@ impl Store {
         let env = Self::environment_in(&mut tx, project, name)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("environment {path:?}")))?;
-        notify(&mut tx, self.engine, env.id, env.version).await?;
+        notify(&mut tx, self.engine, env.id, Some(env.version)).await?;
         tx.commit().await?;
         Ok(env)
     }
@@ -358,7 +358,7 @@ impl Store {
         sqlx::query("DELETE FROM environments WHERE id = $1").bind(env.id).execute(&mut *tx).await?;
         audit(&mut tx, actor, "deleteEnvironment", &path, serde_json::json!({ "version": env.version }))
             .await?;
-        notify(&mut tx, self.engine, env.id, env.version).await?;
+        notify(&mut tx, self.engine, env.id, None).await?;
         tx.commit().await?;
         Ok(env)
     }
