@@ -99,14 +99,17 @@ fn server() -> Result<Server, String> {
         std::os::unix::fs::chown(&dir, Some(id("-u")?), Some(id("-g")?))
             .map_err(|e| format!("cannot give {} to the postgres user: {e}", dir.display()))?;
     }
+    // In the server's folder: the postgres user may not enter the tests' (a checkout in /root).
     let as_user = |program: &Path| -> Command {
-        if as_postgres {
+        let mut c = if as_postgres {
             let mut c = Command::new("runuser");
             c.args(["-u", "postgres", "--"]).arg(program);
             c
         } else {
             Command::new(program)
-        }
+        };
+        c.current_dir(&dir);
+        c
     };
     let data = dir.join("data");
     let init = as_user(&initdb)
