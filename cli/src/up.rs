@@ -102,7 +102,7 @@ async fn try_up(args: UpArgs) -> Result<(), String> {
     let environments = service.load().await.map_err(|e| e.to_string())?;
     tracing::info!(environments, "rules loaded from the store");
     // On PostgreSQL, other control planes may share the store: follow their changes
-    // (docs/operations.md, "Replicas"). Runs until the process ends.
+    // (docs/operations.md, "replicas on PostgreSQL"). Runs until the process ends.
     let _follower = service.follow_store().await.map_err(|e| format!("--database-url: {e}"))?;
 
     let control = service.control_plane(Default::default());
