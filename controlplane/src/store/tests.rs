@@ -16,6 +16,7 @@ on_both_engines!(
     keys_authenticate_until_revoked_and_only_their_hash_is_stored,
     the_audit_log_records_every_change_newest_first,
     a_bad_location_is_refused_with_what_is_wrong,
+    a_database_that_cannot_be_migrated_is_refused_with_the_reason,
 );
 
 async fn open(engine: Engine) -> (Store, TestDb) {
@@ -275,4 +276,23 @@ async fn the_audit_log_records_every_change_newest_first(engine: Engine) {
     assert_eq!(log[1].details["version"], 1);
     let older = store.audit_log(10, Some(log[1].id)).await.unwrap();
     assert_eq!(older.len(), 2);
+}
+
+async fn a_database_that_cannot_be_migrated_is_refused_with_the_reason(engine: Engine) {
+    use sqlx::Connection as _;
+    let db = TestDb::new(engine);
+    // Someone else's table where the store's first migration creates its own.
+    let url = match engine {
+        Engine::Sqlite => format!("sqlite://{}?mode=rwc", db.location()),
+        Engine::Postgres => db.location().to_owned(),
+    };
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+    sqlx::query("CREATE TABLE projects (something_else TEXT)").execute(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+    let e = Store::open(db.location()).await.unwrap_err();
+    assert!(matches!(e, StoreError::Migrate(_)), "{e}");
+    let message = e.to_string();
+    assert!(message.starts_with("the store's schema could not be migrated"), "{message}");
+    assert!(message.contains("projects") && message.contains("already exists"), "{message}");
 }
