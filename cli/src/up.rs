@@ -33,6 +33,10 @@ pub(crate) struct UpArgs {
     /// Where the store (and the data plane's last good snapshot) live.
     #[arg(long, default_value = ".mockplane")]
     data_dir: PathBuf,
+    /// The store, instead of mockplane.db in --data-dir: `postgres://USER:PASSWORD@HOST/DB`
+    /// (several control planes may share it: docs/operations.md), or a SQLite file path.
+    #[arg(long, env = "MOCKPLANE_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
     /// On first start: the rules loaded into default/default instead of the demo pet store.
     #[arg(long)]
     rules: Option<PathBuf>,
@@ -81,8 +85,7 @@ async fn up(args: UpArgs) -> ExitCode {
 async fn try_up(args: UpArgs) -> Result<(), String> {
     std::fs::create_dir_all(&args.data_dir)
         .map_err(|e| format!("cannot create the data folder {}: {e}", args.data_dir.display()))?;
-    let db = args.data_dir.join("mockplane.db");
-    let store = Store::open_sqlite(&db).await.map_err(|e| format!("{}: {e}", db.display()))?;
+    let (store, store_name) = open_store(&args).await?;
     let service =
         Service::new(store.clone(), Arc::new(SnapshotCache::paced(mockplane_dataplane::pace::pause)));
     let first_start = store.projects().await.map_err(|e| e.to_string())?.is_empty();
@@ -98,6 +101,9 @@ async fn try_up(args: UpArgs) -> Result<(), String> {
     let key = bootstrap_key(&store, args.api_key.as_deref()).await?;
     let environments = service.load().await.map_err(|e| e.to_string())?;
     tracing::info!(environments, "rules loaded from the store");
+    // On PostgreSQL, other control planes may share the store: follow their changes
+    // (docs/operations.md, "replicas on PostgreSQL"). Runs until the process ends.
+    let _follower = service.follow_store().await.map_err(|e| format!("--database-url: {e}"))?;
 
     let control = service.control_plane(Default::default());
     let listener =
@@ -165,7 +171,7 @@ async fn try_up(args: UpArgs) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
     let (listen, admin) = (dataplane.listen_addr(), dataplane.admin_addr());
     wait_until_served(&dataplane).await;
-    print_banner(&Addresses { listen, admin, xds: xds_addr, api: api_addr }, &args.data_dir, key.as_deref());
+    print_banner(&Addresses { listen, admin, xds: xds_addr, api: api_addr }, &store_name, key.as_deref());
 
     crate::controlplane::shutdown_signal().await;
     let handle = dataplane.shutdown_handle();
@@ -175,6 +181,21 @@ async fn try_up(args: UpArgs) -> Result<(), String> {
     let _ = tokio::join!(xds, api);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The store (`--database-url`, or SQLite in `--data-dir`) and how the banner names it.
+async fn open_store(args: &UpArgs) -> Result<(Store, String), String> {
+    match &args.database_url {
+        Some(url) => {
+            let store = Store::open(url).await.map_err(|e| format!("--database-url: {e}"))?;
+            Ok((store, mockplane_controlplane::store::postgres::redact(url)))
+        }
+        None => {
+            let db = args.data_dir.join("mockplane.db");
+            let store = Store::open_sqlite(&db).await.map_err(|e| format!("{}: {e}", db.display()))?;
+            Ok((store, db.display().to_string()))
+        }
+    }
 }
 
 /// First start: the project, the environment, and its rules.
@@ -250,12 +271,11 @@ struct Addresses {
     api: SocketAddr,
 }
 
-fn print_banner(at: &Addresses, data_dir: &Path, key: Option<&str>) {
+fn print_banner(at: &Addresses, store: &str, key: Option<&str>) {
     let Addresses { listen, admin, xds, api } = at;
     let mut text = format!(
         "\nmockplane is up\n\
-         \n  mocks (data plane)    http://{listen}\n  data plane admin      http://{admin}  (/readyz /metrics /journal)\n  GraphQL admin API     http://{api}/graphql  (GraphiQL in a browser; subscriptions on ws://{api}/graphql/ws)\n  xDS (gRPC)            http://{xds}\n  store                 {}\n",
-        data_dir.join("mockplane.db").display()
+         \n  mocks (data plane)    http://{listen}\n  data plane admin      http://{admin}  (/readyz /metrics /journal)\n  GraphQL admin API     http://{api}/graphql  (GraphiQL in a browser; subscriptions on ws://{api}/graphql/ws)\n  xDS (gRPC)            http://{xds}\n  store                 {store}\n"
     );
     if let Some(key) = key {
         text.push_str(&format!(

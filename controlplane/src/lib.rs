@@ -31,6 +31,8 @@ mod reuse;
 pub mod server;
 pub mod service;
 pub mod store;
+#[cfg(test)]
+mod test_postgres;
 pub mod xds;
 
 pub use cache::{EnvSnapshot, SetError, SnapshotCache};

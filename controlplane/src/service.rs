@@ -797,6 +797,9 @@ fn record(path: &str, r: StoredRule) -> RuleRecord {
 }
 
 mod preview;
+mod replica;
 mod reset;
 #[cfg(test)]
 mod tests;
+
+pub use replica::{CatchUp, Known};

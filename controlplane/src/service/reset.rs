@@ -97,18 +97,25 @@ mod tests {
 
     use super::*;
     use crate::cache::SnapshotCache;
-    use crate::store::Store;
+    use crate::store::testing::{on_both_engines, TestDb};
+    use crate::store::Engine;
 
     const ENV: &str = "shop/staging";
 
-    async fn open(dir: &std::path::Path) -> Service {
-        let store = Store::open_sqlite(&dir.join("mockplane.db")).await.expect("the store opens");
-        Service::new(store, Arc::new(SnapshotCache::new()))
+    on_both_engines!(
+        a_reset_is_stored_as_a_version_audited_and_pushed_with_the_same_rules,
+        a_journal_reset_empties_the_control_plane_s_journal_and_drops_what_came_before_it,
+        a_restarted_service_pushes_the_stored_epochs_at_the_same_version,
+        only_an_environment_served_here_can_be_reset,
+    );
+
+    async fn open(db: &TestDb) -> Service {
+        Service::new(db.open().await, Arc::new(SnapshotCache::new()))
     }
 
-    async fn with_a_rule() -> (Service, tempfile::TempDir) {
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        let service = open(dir.path()).await;
+    async fn with_a_rule(engine: Engine) -> (Service, TestDb) {
+        let dir = TestDb::new(engine);
+        let service = open(&dir).await;
         service.create_project("alice", "shop", "").await.unwrap();
         service.create_environment("alice", "shop", "staging", "").await.unwrap();
         let set = RuleSet::parse(
@@ -124,9 +131,8 @@ mod tests {
         JournalEntry { target: target.into(), ..Default::default() }
     }
 
-    #[tokio::test]
-    async fn a_reset_is_stored_as_a_version_audited_and_pushed_with_the_same_rules() {
-        let (service, _dir) = with_a_rule().await;
+    async fn a_reset_is_stored_as_a_version_audited_and_pushed_with_the_same_rules(engine: Engine) {
+        let (service, _dir) = with_a_rule(engine).await;
         let before = service.cache().get(ENV).unwrap();
         let mut events = service.subscribe();
         let change = service.reset("bob", ENV, Reset::Scenarios).await.unwrap();
@@ -169,9 +175,10 @@ mod tests {
         assert!(service.cache().get(ENV).unwrap().resets.scenarios > epoch, "an epoch only grows");
     }
 
-    #[tokio::test]
-    async fn a_journal_reset_empties_the_control_plane_s_journal_and_drops_what_came_before_it() {
-        let (service, _dir) = with_a_rule().await;
+    async fn a_journal_reset_empties_the_control_plane_s_journal_and_drops_what_came_before_it(
+        engine: Engine,
+    ) {
+        let (service, _dir) = with_a_rule(engine).await;
         let reports = service.reports().clone();
         let v1 = service.cache().get(ENV).unwrap();
         let report = |target: &str, applied: u64| Report {
@@ -191,14 +198,13 @@ mod tests {
         assert_eq!(held, ["/after"]);
     }
 
-    #[tokio::test]
-    async fn a_restarted_service_pushes_the_stored_epochs_at_the_same_version() {
-        let (service, dir) = with_a_rule().await;
+    async fn a_restarted_service_pushes_the_stored_epochs_at_the_same_version(engine: Engine) {
+        let (service, dir) = with_a_rule(engine).await;
         service.reset("bob", ENV, Reset::Scenarios).await.unwrap();
         service.reset("bob", ENV, Reset::Journal).await.unwrap();
         let before = service.cache().get(ENV).unwrap();
         drop(service);
-        let restarted = open(dir.path()).await;
+        let restarted = open(&dir).await;
         assert_eq!(restarted.load().await.unwrap(), 1);
         let after = restarted.cache().get(ENV).unwrap();
         assert_eq!(after.resets, before.resets, "no epoch goes back, none is lost");
@@ -209,9 +215,8 @@ mod tests {
         assert!(resets.journal > before.resets.journal && resets.scenarios == before.resets.scenarios);
     }
 
-    #[tokio::test]
-    async fn only_an_environment_served_here_can_be_reset() {
-        let (service, dir) = with_a_rule().await;
+    async fn only_an_environment_served_here_can_be_reset(engine: Engine) {
+        let (service, dir) = with_a_rule(engine).await;
         assert!(matches!(
             service.reset("bob", "shop/prod", Reset::Journal).await,
             Err(ServiceError::NotFound(_))
@@ -221,7 +226,7 @@ mod tests {
             assert!(matches!(e, ServiceError::Invalid(_)), "{bad}: {e}");
         }
         // A service that has not loaded the stored rules (as when they were refused) serves none.
-        let unloaded = open(dir.path()).await;
+        let unloaded = open(&dir).await;
         let e = unloaded.reset("bob", ENV, Reset::Scenarios).await.unwrap_err();
         assert!(matches!(e, ServiceError::Conflict(_)), "{e}");
         // Nothing was recorded by the refusals.

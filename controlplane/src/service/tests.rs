@@ -1,4 +1,5 @@
-//! The service over a real SQLite store and the real snapshot cache.
+//! The service over a real store (SQLite and PostgreSQL: every test runs on both) and the
+//! real snapshot cache.
 
 use std::sync::Arc;
 
@@ -6,14 +7,25 @@ use mockplane_rules::model::Rule;
 use mockplane_rules::{Format, RuleSet};
 
 use super::*;
+use crate::store::testing::{on_both_engines, TestDb};
+use crate::store::Engine;
 
-async fn service() -> (Service, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    let store = Store::open_sqlite(&dir.path().join("mockplane.db")).await.expect("the store opens");
-    let service = Service::new(store, Arc::new(SnapshotCache::new()));
+on_both_engines!(
+    a_new_environment_is_served_at_once_with_no_rules,
+    each_change_is_stored_pushed_and_told_with_one_version,
+    an_invalid_change_is_refused_with_its_places_and_nothing_is_stored_or_pushed,
+    applying_a_rule_set_is_one_version_and_revises_only_what_changed,
+    a_one_rule_edit_shares_every_other_rule_with_the_version_before,
+    a_restarted_service_serves_what_was_stored_at_the_stored_versions,
+    deleting_an_environment_stops_serving_it,
+);
+
+async fn service(engine: Engine) -> (Service, TestDb) {
+    let db = TestDb::new(engine);
+    let service = Service::new(db.open().await, Arc::new(SnapshotCache::new()));
     service.create_project("alice", "shop", "").await.unwrap();
     service.create_environment("alice", "shop", "staging", "").await.unwrap();
-    (service, dir)
+    (service, db)
 }
 
 fn set(yaml: &str) -> RuleSet {
@@ -33,17 +45,15 @@ fn body_in_force(service: &Service, id: &str) -> Option<String> {
     rule.response.as_ref()?.body.clone()
 }
 
-#[tokio::test]
-async fn a_new_environment_is_served_at_once_with_no_rules() {
-    let (service, _dir) = service().await;
+async fn a_new_environment_is_served_at_once_with_no_rules(engine: Engine) {
+    let (service, _db) = service(engine).await;
     let snapshot = service.cache().get("shop/staging").expect("served");
     assert!(snapshot.rules.rules.is_empty());
     assert!(snapshot.version_info.starts_with("0-"), "{}", snapshot.version_info);
 }
 
-#[tokio::test]
-async fn each_change_is_stored_pushed_and_told_with_one_version() {
-    let (service, _dir) = service().await;
+async fn each_change_is_stored_pushed_and_told_with_one_version(engine: Engine) {
+    let (service, _db) = service(engine).await;
     let mut events = service.subscribe();
     let created = service.create_rule("alice", "shop/staging", rule("a", "one"), None).await.unwrap();
     assert_eq!(created.version, 1);
@@ -80,9 +90,8 @@ async fn each_change_is_stored_pushed_and_told_with_one_version() {
     assert!(e.to_string().contains("revision 5 of \"a\" deleted it"), "{e}");
 }
 
-#[tokio::test]
-async fn an_invalid_change_is_refused_with_its_places_and_nothing_is_stored_or_pushed() {
-    let (service, _dir) = service().await;
+async fn an_invalid_change_is_refused_with_its_places_and_nothing_is_stored_or_pushed(engine: Engine) {
+    let (service, _db) = service(engine).await;
     service.create_rule("alice", "shop/staging", rule("a", "one"), None).await.unwrap();
     let before = service.cache().get("shop/staging").unwrap();
     let bad = set("rules:\n  - id: b\n    match: { path: \"/users/{id\" }\n    response: { status: 999 }\n");
@@ -107,9 +116,8 @@ async fn an_invalid_change_is_refused_with_its_places_and_nothing_is_stored_or_p
     assert_eq!(service.environment("shop/staging").await.unwrap().version, 1);
 }
 
-#[tokio::test]
-async fn applying_a_rule_set_is_one_version_and_revises_only_what_changed() {
-    let (service, _dir) = service().await;
+async fn applying_a_rule_set_is_one_version_and_revises_only_what_changed(engine: Engine) {
+    let (service, _db) = service(engine).await;
     let first = set(
         "variables: { V: one }\nrules:\n  - { id: a, match: { path: /a }, response: { body: a } }\n  - { id: b, match: { path: /b }, response: { body: b } }\n",
     );
@@ -149,9 +157,8 @@ async fn applying_a_rule_set_is_one_version_and_revises_only_what_changed() {
     assert_eq!(service.environment("shop/staging").await.unwrap().version, 3);
 }
 
-#[tokio::test]
-async fn a_one_rule_edit_shares_every_other_rule_with_the_version_before() {
-    let (service, _dir) = service().await;
+async fn a_one_rule_edit_shares_every_other_rule_with_the_version_before(engine: Engine) {
+    let (service, _db) = service(engine).await;
     let mut yaml = String::from("rules:\n");
     for i in 0..1000 {
         yaml.push_str(&format!(
@@ -166,13 +173,12 @@ async fn a_one_rule_edit_shares_every_other_rule_with_the_version_before() {
     assert_eq!(shared, 999);
 }
 
-#[tokio::test]
-async fn a_restarted_service_serves_what_was_stored_at_the_stored_versions() {
-    let (service, dir) = service().await;
+async fn a_restarted_service_serves_what_was_stored_at_the_stored_versions(engine: Engine) {
+    let (service, db) = service(engine).await;
     service.create_rule("alice", "shop/staging", rule("a", "one"), None).await.unwrap();
     let pushed = service.update_rule("alice", "shop/staging", "a", rule("a", "two")).await.unwrap();
     drop(service);
-    let store = Store::open_sqlite(&dir.path().join("mockplane.db")).await.unwrap();
+    let store = db.open().await;
     let restarted = Service::new(store, Arc::new(SnapshotCache::new()));
     assert_eq!(restarted.load().await.unwrap(), 1);
     let snapshot = restarted.cache().get("shop/staging").unwrap();
@@ -186,9 +192,8 @@ async fn a_restarted_service_serves_what_was_stored_at_the_stored_versions() {
     assert_eq!(next.version, 3);
 }
 
-#[tokio::test]
-async fn deleting_an_environment_stops_serving_it() {
-    let (service, _dir) = service().await;
+async fn deleting_an_environment_stops_serving_it(engine: Engine) {
+    let (service, _db) = service(engine).await;
     service.create_rule("alice", "shop/staging", rule("a", "one"), None).await.unwrap();
     service.delete_environment("alice", "shop/staging").await.unwrap();
     assert!(service.cache().get("shop/staging").is_none());

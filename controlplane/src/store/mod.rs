@@ -1,10 +1,10 @@
 //! The control plane's store: projects, environments, the rules of each environment with every
 //! revision kept, API keys, and an audit log of every change.
 //!
-//! SQLite embedded by default (a file in the data folder, WAL), through sqlx's `Any` driver so
-//! that PostgreSQL follows with its own migrations folder and the same statements: hand-written
-//! SQL with `$N` placeholders, 64-bit integers, JSON as text. Migrations are embedded in the
-//! binary and run when the store opens.
+//! SQLite embedded by default (a file in the data folder, WAL), PostgreSQL for replicas that
+//! share one database ([`postgres`]), both through sqlx's `Any` driver: one migrations folder
+//! per engine and the same statements (hand-written SQL with `$N` placeholders, 64-bit
+//! integers, JSON as text). Migrations are embedded in the binary and run when the store opens.
 //!
 //! The store keeps what it is given; it does not judge rules. The service
 //! ([`crate::service`]) validates a change with the data plane's own compiler before it asks
@@ -12,6 +12,7 @@
 //! environment's new version and the audit entry, or nothing.
 
 mod keys;
+pub mod postgres;
 mod projects;
 mod resets;
 mod rules;
@@ -29,6 +30,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Row};
 
 pub use keys::{ApiKey, NewApiKey, Role};
+pub use postgres::{ChangeFeed, FeedEvent, Location};
 pub use projects::{Environment, EnvironmentPatch, Project, ProjectPatch};
 pub use resets::ResetCommit;
 pub use rules::{Commit, CommittedVersion, Revision, StoredRule};
@@ -51,15 +53,38 @@ pub enum StoreError {
     /// The schema could not be brought up to date.
     #[error("the store's schema could not be migrated: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database's location is not one the store can open (`--database-url`).
+    #[error("{0}")]
+    Location(String),
+    /// The database server could not be reached or refused the connection.
+    #[error("cannot connect to {url}: {source}")]
+    Connect {
+        /// Where, its password left out.
+        url: String,
+        /// Why.
+        source: sqlx::Error,
+    },
     /// A stored value does not read back (a rule the model no longer accepts, say).
     #[error("the store holds {0}")]
     Corrupt(String),
+}
+
+/// The database engine behind a [`Store`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// A file, for one control plane.
+    Sqlite,
+    /// A server, which several control planes may share.
+    Postgres,
 }
 
 /// The store.
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    engine: Engine,
+    /// The PostgreSQL URL, for the listener of [`Store::change_feed`].
+    url: Option<std::sync::Arc<str>>,
 }
 
 /// The environment-level settings of a rule set: what a rules file holds besides its rules.
@@ -94,17 +119,19 @@ pub struct AuditEntry {
     pub details: serde_json::Value,
 }
 
+/// An embedded migration.
+fn migration(version: i64, description: &'static str, sql: &'static str) -> Migration {
+    Migration::new(
+        version,
+        Cow::Borrowed(description),
+        MigrationType::Simple,
+        sqlx::SqlSafeStr::into_sql_str(sql),
+        false,
+    )
+}
+
 /// The migrations of the SQLite dialect, embedded.
 fn sqlite_migrations() -> Migrator {
-    let migration = |version: i64, description: &'static str, sql: &'static str| {
-        Migration::new(
-            version,
-            Cow::Borrowed(description),
-            MigrationType::Simple,
-            sqlx::SqlSafeStr::into_sql_str(sql),
-            false,
-        )
-    };
     Migrator::with_migrations(vec![
         migration(1, "initial", include_str!("migrations/sqlite/0001_initial.sql")),
         migration(2, "reset epochs", include_str!("migrations/sqlite/0002_reset_epochs.sql")),
@@ -112,6 +139,21 @@ fn sqlite_migrations() -> Migrator {
 }
 
 impl Store {
+    /// Opens the store at `location` and brings its schema up to date: `postgres://…` (or
+    /// `postgresql://…`) is a PostgreSQL database, `sqlite://PATH` or a bare path a SQLite file
+    /// (created when missing). See [`Location::parse`].
+    pub async fn open(location: &str) -> Result<Store, StoreError> {
+        match Location::parse(location)? {
+            Location::Sqlite(path) => Self::open_sqlite(&path).await,
+            Location::Postgres(url) => Self::open_postgres(&url).await,
+        }
+    }
+
+    /// Which engine it is.
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
     /// Opens (creating when missing) the SQLite store at `path`, in WAL mode, and brings its
     /// schema up to date.
     pub async fn open_sqlite(path: &Path) -> Result<Store, StoreError> {
@@ -133,7 +175,7 @@ impl Store {
         // Persistent for the file: readers do not block the writer, nor it them.
         sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
         sqlite_migrations().run(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store { pool, engine: Engine::Sqlite, url: None })
     }
 
     /// The audit log, newest first: at most `limit` entries older than `before` (an entry id).
@@ -160,6 +202,23 @@ impl Store {
                 })
             })
             .collect()
+    }
+}
+
+impl Store {
+    /// Who made the last change to the environment `path` (`project/environment`) or one of
+    /// its rules, and by which mutation, from the audit log.
+    pub async fn last_change_to(&self, path: &str) -> Result<Option<(String, String)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT actor, action FROM audit_log \
+             WHERE target = $1 OR substr(target, 1, CAST($2 AS INTEGER)) = $3 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(path)
+        .bind(path.len() as i64 + 1)
+        .bind(format!("{path}/"))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((r.try_get("actor")?, r.try_get("action")?))).transpose()
     }
 }
 
@@ -204,5 +263,7 @@ fn role_of(row: &AnyRow) -> Result<Role, StoreError> {
     Role::from_str(&role).map_err(|_| StoreError::Corrupt(format!("an API key with the role {role:?}")))
 }
 
+#[cfg(test)]
+pub(crate) mod testing;
 #[cfg(test)]
 mod tests;

@@ -5,6 +5,7 @@ use mockplane_proto::convert::ResetEpochs;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use super::postgres::notify;
 use super::resets::epoch;
 use super::{audit, is_unique_violation, now_ms, EnvSettings, Store, StoreError};
 
@@ -220,13 +221,16 @@ impl Store {
         let Some(project) = Self::project_in(&mut tx, name).await? else {
             return Err(StoreError::NotFound(format!("project {name:?}")));
         };
-        let envs = sqlx::query("SELECT name FROM environments WHERE project_id = $1 ORDER BY name")
-            .bind(project.id)
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(|r| r.try_get::<String, _>("name").map(|e| format!("{name}/{e}")))
-            .collect::<Result<Vec<_>, _>>()?;
+        let rows =
+            sqlx::query("SELECT id, name, version FROM environments WHERE project_id = $1 ORDER BY name")
+                .bind(project.id)
+                .fetch_all(&mut *tx)
+                .await?;
+        let mut envs = Vec::with_capacity(rows.len());
+        for row in &rows {
+            envs.push(format!("{name}/{}", row.try_get::<String, _>("name")?));
+            notify(&mut tx, self.engine, row.try_get("id")?, None).await?;
+        }
         sqlx::query("DELETE FROM projects WHERE id = $1").bind(project.id).execute(&mut *tx).await?;
         audit(&mut tx, actor, "deleteProject", name, serde_json::json!({ "environments": envs })).await?;
         tx.commit().await?;
@@ -271,6 +275,7 @@ impl Store {
         let env = Self::environment_in(&mut tx, project, name)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("environment {path:?}")))?;
+        notify(&mut tx, self.engine, env.id, Some(env.version)).await?;
         tx.commit().await?;
         Ok(env)
     }
@@ -353,6 +358,7 @@ impl Store {
         sqlx::query("DELETE FROM environments WHERE id = $1").bind(env.id).execute(&mut *tx).await?;
         audit(&mut tx, actor, "deleteEnvironment", &path, serde_json::json!({ "version": env.version }))
             .await?;
+        notify(&mut tx, self.engine, env.id, None).await?;
         tx.commit().await?;
         Ok(env)
     }

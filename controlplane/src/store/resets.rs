@@ -66,6 +66,7 @@ impl Store {
             "version": version,
         });
         audit(&mut tx, reset.actor, reset.action, reset.target, details).await?;
+        super::postgres::notify(&mut tx, self.engine, reset.environment_id, Some(version)).await?;
         tx.commit().await?;
         Ok(version)
     }

@@ -116,6 +116,27 @@ impl Store {
         rows.iter().map(stored_rule).collect()
     }
 
+    /// The environment `project/name` and its rules in order, read as of one version: the
+    /// version is read again after the rules, and the read repeated if a commit landed in
+    /// between (a commit moves both at once, so an unchanged version means rules of that
+    /// version). For a replica re-reading what another one changed.
+    pub async fn environment_with_rules(
+        &self,
+        project: &str,
+        name: &str,
+    ) -> Result<Option<(super::Environment, Vec<StoredRule>)>, StoreError> {
+        loop {
+            let Some(env) = self.environment(project, name).await? else { return Ok(None) };
+            let rules = self.rules(env.id).await?;
+            match self.environment(project, name).await? {
+                Some(after) if after.id == env.id && after.version == env.version => {
+                    return Ok(Some((env, rules)))
+                }
+                _ => continue,
+            }
+        }
+    }
+
     /// One rule of an environment.
     pub async fn rule(&self, environment_id: i64, rule_id: &str) -> Result<Option<StoredRule>, StoreError> {
         let row = sqlx::query(
@@ -241,6 +262,7 @@ impl Store {
             obj.insert("version".into(), version.into());
         }
         audit(&mut tx, change.actor, change.action, change.target, details).await?;
+        super::postgres::notify(&mut tx, self.engine, change.environment_id, Some(version)).await?;
         tx.commit().await?;
         Ok(CommittedVersion { version, revisions })
     }

@@ -1,15 +1,27 @@
-//! The store against a real SQLite file.
+//! The store against a real SQLite file and a real PostgreSQL database: every test runs on
+//! both engines.
 
 use std::sync::Arc;
 
 use mockplane_rules::model::Rule;
 
+use super::testing::{on_both_engines, TestDb};
 use super::*;
 
-async fn open() -> (Store, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    let store = Store::open_sqlite(&dir.path().join("mockplane.db")).await.expect("the store opens");
-    (store, dir)
+on_both_engines!(
+    projects_and_environments_are_created_listed_changed_and_deleted,
+    every_change_is_a_revision_and_bumps_the_version_once,
+    a_change_made_against_an_old_version_writes_nothing,
+    settings_and_everything_else_survive_a_reopen,
+    keys_authenticate_until_revoked_and_only_their_hash_is_stored,
+    the_audit_log_records_every_change_newest_first,
+    a_bad_location_is_refused_with_what_is_wrong,
+    a_database_that_cannot_be_migrated_is_refused_with_the_reason,
+);
+
+async fn open(engine: Engine) -> (Store, TestDb) {
+    let db = TestDb::new(engine);
+    (db.open().await, db)
 }
 
 fn rule(id: &str, body: &str) -> Rule {
@@ -34,9 +46,8 @@ fn commit<'a>(env: &Environment, upserts: Vec<(&'a Rule, i64)>, deletes: Vec<&'a
     }
 }
 
-#[tokio::test]
-async fn projects_and_environments_are_created_listed_changed_and_deleted() {
-    let (store, _dir) = open().await;
+async fn projects_and_environments_are_created_listed_changed_and_deleted(engine: Engine) {
+    let (store, _db) = open(engine).await;
     let shop = store.create_project("shop", "the shop", "alice").await.unwrap();
     assert_eq!((shop.name.as_str(), shop.description.as_str()), ("shop", "the shop"));
     assert!(matches!(store.create_project("shop", "", "alice").await, Err(StoreError::Conflict(_))));
@@ -79,9 +90,8 @@ async fn projects_and_environments_are_created_listed_changed_and_deleted() {
     assert!(store.revisions(staging.id, "a").await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn every_change_is_a_revision_and_bumps_the_version_once() {
-    let (store, _dir) = open().await;
+async fn every_change_is_a_revision_and_bumps_the_version_once(engine: Engine) {
+    let (store, _db) = open(engine).await;
     store.create_project("shop", "", "alice").await.unwrap();
     let env = store.create_environment("shop", "staging", "", "alice").await.unwrap();
     let (a1, b1) = (rule("a", "one"), rule("b", "two"));
@@ -114,9 +124,8 @@ async fn every_change_is_a_revision_and_bumps_the_version_once() {
     assert_eq!(v4.revisions, [("b".into(), 3)]);
 }
 
-#[tokio::test]
-async fn a_change_made_against_an_old_version_writes_nothing() {
-    let (store, _dir) = open().await;
+async fn a_change_made_against_an_old_version_writes_nothing(engine: Engine) {
+    let (store, _db) = open(engine).await;
     store.create_project("shop", "", "alice").await.unwrap();
     let env = store.create_environment("shop", "staging", "", "alice").await.unwrap();
     let a = rule("a", "one");
@@ -136,12 +145,10 @@ async fn a_change_made_against_an_old_version_writes_nothing() {
     assert_eq!(store.environment("shop", "staging").await.unwrap().unwrap().version, 1);
 }
 
-#[tokio::test]
-async fn settings_and_everything_else_survive_a_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("mockplane.db");
+async fn settings_and_everything_else_survive_a_reopen(engine: Engine) {
+    let db = TestDb::new(engine);
     {
-        let store = Store::open_sqlite(&path).await.unwrap();
+        let store = db.open().await;
         store.create_project("shop", "", "alice").await.unwrap();
         let env = store.create_environment("shop", "staging", "", "alice").await.unwrap();
         let settings = EnvSettings {
@@ -154,7 +161,7 @@ async fn settings_and_everything_else_survive_a_reopen() {
         store.commit(c).await.unwrap();
         store.create_api_key("ci", Role::Editor, "bootstrap").await.unwrap();
     }
-    let store = Store::open_sqlite(&path).await.expect("reopens, migrations already applied");
+    let store = Store::open(db.location()).await.expect("reopens, migrations already applied");
     let env = store.environment("shop", "staging").await.unwrap().unwrap();
     assert_eq!(env.settings.variables["API_VERSION"], "v2");
     assert_eq!(env.version, 1);
@@ -162,9 +169,8 @@ async fn settings_and_everything_else_survive_a_reopen() {
     assert!(store.has_api_keys().await.unwrap());
 }
 
-#[tokio::test]
-async fn keys_authenticate_until_revoked_and_only_their_hash_is_stored() {
-    let (store, dir) = open().await;
+async fn keys_authenticate_until_revoked_and_only_their_hash_is_stored(engine: Engine) {
+    let (store, db) = open(engine).await;
     assert!(!store.has_api_keys().await.unwrap());
     let admin = store.create_api_key("admin", Role::Admin, "bootstrap").await.unwrap();
     assert_eq!(store.authenticate(&admin.secret).await.unwrap().map(|k| k.role), Some(Role::Admin));
@@ -189,19 +195,64 @@ async fn keys_authenticate_until_revoked_and_only_their_hash_is_stored() {
     assert_eq!(store.authenticate(&admin.secret).await.unwrap(), None);
     assert!(matches!(store.revoke_api_key("admin", "admin").await, Err(StoreError::NotFound(_))));
 
-    // The secret itself is nowhere in the database file.
-    drop(store);
-    let mut bytes = Vec::new();
-    for entry in std::fs::read_dir(dir.path()).unwrap() {
-        bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
-    }
+    // The secret itself is nowhere in the database: not in its files (SQLite), not in any
+    // row (PostgreSQL, whose files are the server's).
     let secret = admin.secret.as_bytes();
+    let mut bytes = Vec::new();
+    match db.dir() {
+        Some(dir) => {
+            drop(store);
+            for entry in std::fs::read_dir(dir).unwrap() {
+                bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
+            }
+        }
+        None => {
+            for table in ["api_keys", "audit_log"] {
+                let dump =
+                    crate::test_postgres::run_sql(db.location(), &format!("SELECT t::text FROM {table} t"))
+                        .unwrap();
+                assert!(dump.contains(&admin.key.name), "the dump shows the rows: {dump}");
+                bytes.extend(dump.into_bytes());
+            }
+        }
+    }
     assert!(!bytes.windows(secret.len()).any(|w| w == secret), "the secret was stored");
 }
 
-#[tokio::test]
-async fn the_audit_log_records_every_change_newest_first() {
-    let (store, _dir) = open().await;
+async fn a_bad_location_is_refused_with_what_is_wrong(engine: Engine) {
+    match engine {
+        Engine::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let missing = dir.path().join("no/such/folder/mockplane.db");
+            let e = Store::open(&missing.display().to_string()).await.unwrap_err();
+            assert!(matches!(e, StoreError::Database(_)), "{e}");
+            let e = Store::open("mysql://db/mockplane").await.unwrap_err();
+            assert!(e.to_string().contains("\"mysql\" is not supported"), "{e}");
+        }
+        Engine::Postgres => {
+            // Nothing listens on a port just freed.
+            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let url = format!("postgres://mp:secret@127.0.0.1:{port}/mockplane");
+            let e = Store::open(&url).await.unwrap_err();
+            let message = e.to_string();
+            assert!(matches!(e, StoreError::Connect { .. }), "{e}");
+            assert!(
+                message.contains(&format!("cannot connect to postgres://mp:***@127.0.0.1:{port}/mockplane")),
+                "{message}"
+            );
+            assert!(message.to_lowercase().contains("refused"), "{message}");
+            assert!(!message.contains("secret"), "{message}");
+            // A database that does not exist on a server that does: the server's reason.
+            let db = TestDb::new(engine);
+            let (server, _) = db.location().rsplit_once('/').unwrap();
+            let e = Store::open(&format!("{server}/no_such_database")).await.unwrap_err();
+            assert!(e.to_string().contains("no_such_database"), "{e}");
+        }
+    }
+}
+
+async fn the_audit_log_records_every_change_newest_first(engine: Engine) {
+    let (store, _db) = open(engine).await;
     store.create_project("shop", "", "alice").await.unwrap();
     let env = store.create_environment("shop", "staging", "", "alice").await.unwrap();
     let a = rule("a", "one");
@@ -225,4 +276,23 @@ async fn the_audit_log_records_every_change_newest_first() {
     assert_eq!(log[1].details["version"], 1);
     let older = store.audit_log(10, Some(log[1].id)).await.unwrap();
     assert_eq!(older.len(), 2);
+}
+
+async fn a_database_that_cannot_be_migrated_is_refused_with_the_reason(engine: Engine) {
+    use sqlx::Connection as _;
+    let db = TestDb::new(engine);
+    // Someone else's table where the store's first migration creates its own.
+    let url = match engine {
+        Engine::Sqlite => format!("sqlite://{}?mode=rwc", db.location()),
+        Engine::Postgres => db.location().to_owned(),
+    };
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+    sqlx::query("CREATE TABLE projects (something_else TEXT)").execute(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+    let e = Store::open(db.location()).await.unwrap_err();
+    assert!(matches!(e, StoreError::Migrate(_)), "{e}");
+    let message = e.to_string();
+    assert!(message.starts_with("the store's schema could not be migrated"), "{message}");
+    assert!(message.contains("projects") && message.contains("already exists"), "{message}");
 }
