@@ -185,8 +185,33 @@ fn response() -> impl Strategy<Value = Response> {
 fn rule() -> impl Strategy<Value = Rule> {
     let mode = prop_oneof![Just(SequenceMode::StayOnLast), Just(SequenceMode::Cycle)];
     let sequence = (mode, vec(response(), 0..3)).prop_map(|(mode, responses)| Sequence { mode, responses });
-    let forward = (of(text()), of(text()), of(delay()), faults())
-        .prop_map(|(upstream, url, delay, faults)| Forward { upstream, url, delay, faults });
+    let edits = || {
+        of((btree_map(text(), text(), 0..3), vec(text(), 0..3))
+            .prop_map(|(add, remove)| HeaderEdits { add, remove }))
+    };
+    let forward = (
+        (of(text()), of(text()), of(delay()), faults()),
+        (
+            of(text()),
+            of((text(), text()).prop_map(|(from, to)| PrefixRewrite { from, to })),
+            edits(),
+            edits(),
+        ),
+    )
+        .prop_map(
+            |((upstream, url, delay, faults), (host, rewrite_prefix, request_headers, response_headers))| {
+                Forward {
+                    upstream,
+                    url,
+                    delay,
+                    faults,
+                    host,
+                    rewrite_prefix,
+                    request_headers,
+                    response_headers,
+                }
+            },
+        );
     let scenario =
         (text(), of(text()), of(text())).prop_map(|(name, state, next)| ScenarioStep { name, state, next });
     (
@@ -231,9 +256,26 @@ fn cors() -> impl Strategy<Value = Cors> {
     )
 }
 
+fn upstream() -> impl Strategy<Value = Upstream> {
+    let lb = prop_oneof![Just(LoadBalancing::RoundRobin), Just(LoadBalancing::LeastRequest)];
+    let cluster = (vec(text(), 0..3), lb, of(any::<u64>()), of(any::<u64>()), of(any::<u32>()), of(text()))
+        .prop_map(|(endpoints, lb, connect_timeout_ms, request_timeout_ms, max_connections, base_path)| {
+            Upstream::Cluster(Box::new(UpstreamCluster {
+                endpoints,
+                lb,
+                connect_timeout_ms,
+                request_timeout_ms,
+                max_connections,
+                base_path,
+            }))
+        });
+    prop_oneof![text().prop_map(Upstream::Url), cluster]
+}
+
 fn rule_set() -> impl Strategy<Value = RuleSet> {
     let map = || btree_map(text(), text(), 0..3);
-    (of(text()), of(text()), map(), map(), of(cors()), vec(rule(), 0..4)).prop_map(
+    let upstreams = btree_map(text(), upstream(), 0..3);
+    (of(text()), of(text()), map(), upstreams, of(cors()), vec(rule(), 0..4)).prop_map(
         |(project, environment, variables, upstreams, cors, rules)| RuleSet {
             project,
             environment,

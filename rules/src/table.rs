@@ -15,9 +15,10 @@ use std::time::Duration;
 
 use rand::RngCore;
 
-use crate::compile::{compile_rule, Action, CompiledRule, ForwardTarget, HostMatcher, RuleEnv};
+use crate::compile::{compile_rule, Action, CompiledRule, HostMatcher, RuleEnv};
 use crate::cors::CorsPolicy;
 use crate::error::{Errors, RuleSetError};
+use crate::forward::{Cluster, ForwardTarget};
 use crate::model::{FaultKind, RuleSet, SequenceMode};
 use crate::path::{Entry, PathIndex, PathPattern};
 use crate::request::RequestContext;
@@ -58,6 +59,8 @@ pub struct RuleTable {
     /// The rule set's `cors` block, compiled.
     cors: Option<CorsPolicy>,
     variables: BTreeMap<String, String>,
+    /// The set's upstreams, compiled; `forward` rules share these.
+    upstreams: BTreeMap<String, Arc<Cluster>>,
     state: StateStore,
     project: Option<String>,
     environment: Option<String>,
@@ -243,11 +246,7 @@ impl RuleTable {
                 );
             }
         }
-        for (name, url) in &set.upstreams {
-            if let Err(e) = crate::compile::check_url(url) {
-                errors.push(crate::error::key_path("upstreams", name), e);
-            }
-        }
+        let upstreams = crate::forward::compile_upstreams(&set.upstreams, &mut errors);
         let cors = set.cors.as_ref().and_then(|spec| CorsPolicy::compile(spec, &mut errors));
         let env = RuleEnv {
             response: ResponseEnv {
@@ -256,7 +255,8 @@ impl RuleTable {
                 // Set per rule, from its path.
                 path: PathScope::Unknown,
             },
-            upstreams: &set.upstreams,
+            upstreams: &upstreams,
+            declared: &set.upstreams,
             state: &options.state,
         };
         let mut first_seen: rustc_hash::FxHashMap<&str, usize> =
@@ -316,6 +316,7 @@ impl RuleTable {
             routing,
             cors,
             variables: set.variables.clone(),
+            upstreams,
             state: options.state.clone(),
             project: set.project.clone(),
             environment: set.environment.clone(),
@@ -358,6 +359,11 @@ impl RuleTable {
     /// preflights with it and adds its headers to every answer to an allowed origin.
     pub fn cors(&self) -> Option<&CorsPolicy> {
         self.cors.as_ref()
+    }
+
+    /// The set's upstream clusters by name.
+    pub fn upstreams(&self) -> &BTreeMap<String, Arc<Cluster>> {
+        &self.upstreams
     }
 
     /// The shared state this table reads and writes.

@@ -69,7 +69,7 @@ pub struct EnvSettings {
     pub variables: BTreeMap<String, String>,
     /// Named upstreams for `forward` rules.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub upstreams: BTreeMap<String, String>,
+    pub upstreams: BTreeMap<String, mockplane_rules::model::Upstream>,
     /// The CORS policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cors: Option<Cors>,

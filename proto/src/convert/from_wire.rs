@@ -21,11 +21,50 @@ impl TryFrom<pb::RuleSet> for model::RuleSet {
             project: w.project,
             environment: w.environment,
             variables: w.variables,
-            upstreams: w.upstreams,
+            upstreams: upstreams_from_wire(w.upstreams, w.clusters)?,
             cors: w.cors.map(model::Cors::from),
             rules,
         })
     }
+}
+
+/// The model's one `upstreams` map from the wire's two (short form and cluster form).
+pub(super) fn upstreams_from_wire(
+    short: BTreeMap<String, String>,
+    clusters: BTreeMap<String, pb::Upstream>,
+) -> Result<BTreeMap<String, model::Upstream>, ConversionError> {
+    let mut out: BTreeMap<String, model::Upstream> =
+        short.into_iter().map(|(name, url)| (name, model::Upstream::Url(url))).collect();
+    for (name, c) in clusters {
+        let lb = match pb::LoadBalancing::try_from(c.lb) {
+            Ok(pb::LoadBalancing::RoundRobin) => model::LoadBalancing::RoundRobin,
+            Ok(pb::LoadBalancing::LeastRequest) => model::LoadBalancing::LeastRequest,
+            Err(_) => {
+                let place = Place::Root("upstreams");
+                return Err(error(
+                    &place.field(&name).field("lb"),
+                    format!("unknown load balancing {}", c.lb),
+                ));
+            }
+        };
+        let cluster = model::UpstreamCluster {
+            endpoints: c.endpoints,
+            lb,
+            connect_timeout_ms: c.connect_timeout_ms,
+            request_timeout_ms: c.request_timeout_ms,
+            max_connections: c.max_connections,
+            base_path: c.base_path,
+        };
+        if out.insert(name.clone(), model::Upstream::Cluster(Box::new(cluster))).is_some() {
+            let place = Place::Root("upstreams");
+            return Err(error(&place.field(&name), "named both as a URL and as a cluster"));
+        }
+    }
+    Ok(out)
+}
+
+fn edits_from_wire(w: pb::HeaderEdits) -> model::HeaderEdits {
+    model::HeaderEdits { add: w.add.into_iter().collect(), remove: w.remove }
 }
 
 impl From<pb::Cors> for model::Cors {
@@ -71,6 +110,10 @@ pub(super) fn rule_from_wire(w: pb::Rule, at: &Place<'_>) -> Result<model::Rule,
             url: f.url,
             delay: f.delay.map(delay_from_wire),
             faults: faults_from_wire(f.faults, &at.field("forward"))?,
+            host: f.host,
+            rewrite_prefix: f.rewrite_prefix.map(|r| model::PrefixRewrite { from: r.from, to: r.to }),
+            request_headers: f.request_headers.map(edits_from_wire),
+            response_headers: f.response_headers.map(edits_from_wire),
         }),
     };
     Ok(model::Rule {

@@ -99,11 +99,16 @@ fn head_and_tail(rules: &model::RuleSet) -> (pb::RuleSet, pb::RuleSet) {
         project: rules.project.clone(),
         environment: rules.environment.clone(),
         variables: rules.variables.clone(),
-        upstreams: rules.upstreams.clone(),
+        upstreams: to_wire::short_upstreams(&rules.upstreams),
         rules: Vec::new(),
         cors: None,
+        clusters: BTreeMap::new(),
     };
-    let tail = pb::RuleSet { cors: rules.cors.as_ref().map(pb::Cors::from), ..Default::default() };
+    let tail = pb::RuleSet {
+        cors: rules.cors.as_ref().map(pb::Cors::from),
+        clusters: to_wire::upstream_clusters(&rules.upstreams),
+        ..Default::default()
+    };
     (head, tail)
 }
 
@@ -212,7 +217,7 @@ pub fn split_rule_set(any: &crate::wkt::Any) -> Result<SplitRuleSet, ConversionE
         project: head.project,
         environment: head.environment,
         variables: head.variables,
-        upstreams: head.upstreams,
+        upstreams: from_wire::upstreams_from_wire(head.upstreams, head.clusters)?,
         cors: head.cors.map(model::Cors::from),
         rules: Vec::new(),
     };
@@ -243,6 +248,8 @@ struct RuleSetHead {
     upstreams: BTreeMap<String, String>,
     #[prost(message, optional, tag = "6")]
     cors: Option<pb::Cors>,
+    #[prost(btree_map = "string, message", tag = "7")]
+    clusters: BTreeMap<String, pb::Upstream>,
 }
 
 #[cfg(test)]

@@ -12,11 +12,49 @@ impl From<&model::RuleSet> for pb::RuleSet {
             project: m.project.clone(),
             environment: m.environment.clone(),
             variables: m.variables.clone(),
-            upstreams: m.upstreams.clone(),
+            upstreams: short_upstreams(&m.upstreams),
             rules: m.rules.iter().map(|r| pb::Rule::from(&**r)).collect(),
             cors: m.cors.as_ref().map(pb::Cors::from),
+            clusters: upstream_clusters(&m.upstreams),
         }
     }
+}
+
+/// The upstreams in the short form (`RuleSet.upstreams`).
+pub(super) fn short_upstreams(m: &BTreeMap<String, model::Upstream>) -> BTreeMap<String, String> {
+    m.iter()
+        .filter_map(|(name, u)| match u {
+            model::Upstream::Url(url) => Some((name.clone(), url.clone())),
+            model::Upstream::Cluster(_) => None,
+        })
+        .collect()
+}
+
+/// The upstreams in the cluster form (`RuleSet.clusters`).
+pub(super) fn upstream_clusters(m: &BTreeMap<String, model::Upstream>) -> BTreeMap<String, pb::Upstream> {
+    m.iter()
+        .filter_map(|(name, u)| match u {
+            model::Upstream::Url(_) => None,
+            model::Upstream::Cluster(c) => Some((
+                name.clone(),
+                pb::Upstream {
+                    endpoints: c.endpoints.clone(),
+                    lb: match c.lb {
+                        model::LoadBalancing::RoundRobin => pb::LoadBalancing::RoundRobin,
+                        model::LoadBalancing::LeastRequest => pb::LoadBalancing::LeastRequest,
+                    } as i32,
+                    connect_timeout_ms: c.connect_timeout_ms,
+                    request_timeout_ms: c.request_timeout_ms,
+                    max_connections: c.max_connections,
+                    base_path: c.base_path.clone(),
+                },
+            )),
+        })
+        .collect()
+}
+
+fn edits_to_wire(m: &model::HeaderEdits) -> pb::HeaderEdits {
+    pb::HeaderEdits { add: m.add.clone().into_iter().collect(), remove: m.remove.clone() }
 }
 
 impl From<&model::Cors> for pb::Cors {
@@ -62,6 +100,13 @@ impl From<&model::Rule> for pb::Rule {
                 url: f.url.clone(),
                 delay: f.delay.as_ref().map(delay_to_wire),
                 faults: f.faults.iter().map(fault_to_wire).collect(),
+                host: f.host.clone(),
+                rewrite_prefix: f
+                    .rewrite_prefix
+                    .as_ref()
+                    .map(|r| pb::PrefixRewrite { from: r.from.clone(), to: r.to.clone() }),
+                request_headers: f.request_headers.as_ref().map(edits_to_wire),
+                response_headers: f.response_headers.as_ref().map(edits_to_wire),
             }),
             times: m.times,
             scenario: m.scenario.as_ref().map(|s| pb::ScenarioStep {
