@@ -11,17 +11,22 @@ use smallvec::SmallVec;
 
 use crate::codec::Head;
 use crate::cors::Cors;
+use crate::forward::Route;
 use crate::journal::{fault_code, Record};
+use crate::worker::LocalSnapshot;
 use crate::worker::Worker;
 
 /// What the connection loop does after an answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) enum Outcome {
     /// The response is in the write buffer from `start`; send it after `delay`, then go on
     /// (or close, when `close`).
     Respond { start: usize, delay: Option<Duration>, close: bool },
     /// Instead of a response, a fault at the connection level, after `delay`.
     Fault { kind: FaultKind, delay: Option<Duration> },
+    /// Forward the request (nothing written, nothing journaled yet), after `delay`, keeping
+    /// the snapshot it was routed with until it is answered.
+    Forward { snapshot: LocalSnapshot, route: Route, delay: Option<Duration> },
 }
 
 /// Answers the request whose head is `head` (offsets into `buf`) and whose body is `body`.
@@ -79,6 +84,9 @@ pub(crate) fn answer(
     let table = &snapshot.table;
 
     let Some(selection) = table.select(&cx) else {
+        if table.unmatched().is_some() {
+            return Outcome::Forward { snapshot: snapshot.clone(), route: Route::Unmatched, delay: None };
+        }
         let mut body = worker.scratch.borrow_mut();
         body.clear();
         crate::miss::write_body(&mut body, table, &cx, worker.config.explain_header);
@@ -132,27 +140,11 @@ pub(crate) fn answer(
             );
             Outcome::Fault { kind, delay: answer.delay }
         }
-        Reply::Forward(target_upstream) => {
-            let body = serde_json::json!({
-                "error": "this rule forwards to an upstream, and this data plane does not proxy yet",
-                "rule": answer.rule_id,
-                "upstream": target_upstream.url,
-            })
-            .to_string();
-            write_simple(
-                wbuf,
-                worker,
-                502,
-                "application/json",
-                body.as_bytes(),
-                keep_alive,
-                http10,
-                head_only,
-                &cors,
-            );
-            worker.record(Some(&snapshot), rule, 502, None, method, target, took(answer.delay), now);
-            Outcome::Respond { start, delay: answer.delay, close: !keep_alive }
-        }
+        Reply::Forward(_) => Outcome::Forward {
+            snapshot: snapshot.clone(),
+            route: Route::Rule(answer.rule_index),
+            delay: answer.delay,
+        },
     }
 }
 

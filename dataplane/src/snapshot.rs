@@ -301,6 +301,8 @@ impl SnapshotStore {
     ) -> u64 {
         let version = self.load().map_or(1, |s| s.version + 1);
         let hits = RuleHits::new(table.len(), self.workers.load(Ordering::Relaxed));
+        // Upstream names resolve here, off the workers, before any request can need them.
+        crate::upstream::resolve::prepare(&table);
         let next = Arc::new(Snapshot {
             version,
             config_version,

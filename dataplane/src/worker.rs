@@ -117,6 +117,8 @@ pub(crate) struct Worker {
     open_peak: Cell<usize>,
     /// Read and write buffers lent to connections while they read a request or answer.
     pub(crate) buffers: BufferPool,
+    /// Connections to upstreams, this worker's own.
+    pub(crate) upstreams: crate::upstream::UpstreamPools,
     /// Requests between a complete head and a flushed answer.
     pub(crate) busy: Cell<usize>,
     /// The worker's coarse clock: milliseconds since `epoch`, advanced by the ticker.
@@ -139,6 +141,7 @@ impl Worker {
             journal_enabled: config.journal_capacity > 0,
             stats: shared.worker(id),
             buffers: BufferPool::new(config.pooled_buffers),
+            upstreams: crate::upstream::UpstreamPools::new(config.worker_count()),
             config,
             cache: RefCell::new(arc_swap::Cache::new(cell)),
             current: RefCell::new(None),

@@ -61,6 +61,13 @@ pub struct RuleTable {
     variables: BTreeMap<String, String>,
     /// The set's upstreams, compiled; `forward` rules share these.
     upstreams: BTreeMap<String, Arc<Cluster>>,
+    /// Where requests no rule matches go; `None`: they get the 404 (mock mode).
+    unmatched: Option<ForwardTarget>,
+    /// Some enabled rule matches on the body (`body`, `graphql`): it must be read before
+    /// selection.
+    reads_bodies: bool,
+    /// Some rule, or the unmatched route, forwards.
+    forwards: bool,
     state: StateStore,
     project: Option<String>,
     environment: Option<String>,
@@ -311,12 +318,16 @@ impl RuleTable {
             .collect();
         options.state.retain_rules(&keep);
 
+        let unmatched = None;
         Ok(RuleTable {
-            rules,
             routing,
             cors,
             variables: set.variables.clone(),
+            reads_bodies: rules.iter().any(|r| r.enabled && (r.body.is_some() || r.graphql.is_some())),
+            forwards: unmatched.is_some() || rules.iter().any(|r| matches!(r.action, Action::Forward(_))),
+            rules,
             upstreams,
+            unmatched,
             state: options.state.clone(),
             project: set.project.clone(),
             environment: set.environment.clone(),
@@ -359,6 +370,42 @@ impl RuleTable {
     /// preflights with it and adds its headers to every answer to an allowed origin.
     pub fn cors(&self) -> Option<&CorsPolicy> {
         self.cors.as_ref()
+    }
+
+    /// The forward target of the rule at `index`, when it forwards.
+    pub fn forward_target(&self, index: usize) -> Option<&ForwardTarget> {
+        match &self.rules.get(index)?.action {
+            Action::Forward(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// Where requests no rule matches are forwarded; `None` in mock mode (they get a 404).
+    pub fn unmatched(&self) -> Option<&ForwardTarget> {
+        self.unmatched.as_ref()
+    }
+
+    /// Whether some enabled rule matches on request bodies: a body must then be read before
+    /// selection; otherwise selection needs only the head.
+    pub fn reads_bodies(&self) -> bool {
+        self.reads_bodies
+    }
+
+    /// Whether any request may be forwarded (a `forward` rule, or an unmatched route).
+    pub fn forwards(&self) -> bool {
+        self.forwards
+    }
+
+    /// The clusters of `forward.url` rules and of the unmatched route, which are not in
+    /// [`Self::upstreams`] when given as a URL.
+    pub fn forward_clusters(&self) -> impl Iterator<Item = &Arc<Cluster>> {
+        self.rules
+            .iter()
+            .filter_map(|r| match &r.action {
+                Action::Forward(f) if f.upstream.is_none() => Some(&f.cluster),
+                _ => None,
+            })
+            .chain(self.unmatched.as_ref().filter(|f| f.upstream.is_none()).map(|f| &f.cluster))
     }
 
     /// The set's upstream clusters by name.

@@ -1,0 +1,592 @@
+//! The forward action: a request sent on to an upstream and its answer streamed back.
+//!
+//! The request keeps the snapshot it was routed with (`LocalSnapshot`) until its answer is
+//! written, so a swap of the table never cuts it: the cluster and rule edits stay those it
+//! started with. Bodies are streamed both ways through two pooled buffers, never held whole;
+//! only a body a rule must match on was read before (bounded by `--max-body`).
+//!
+//! Failures before the answer's head is sent get a JSON answer naming the upstream, the
+//! endpoint and the reason (502 refused, reset or malformed; 503 at the connection limit; 504
+//! on a connect or request timeout) and a log line; after it, the client's connection is
+//! closed, which is all a proxy can say then.
+
+mod heads;
+
+use std::net::IpAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use mockplane_rules::{Cluster, ForwardTarget};
+use monoio::buf::IoBufMut;
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+
+use crate::answer::Outcome;
+use crate::codec::{BodyFraming, ChunkedDecoder, Head, Limits};
+use crate::conn::{Conn, ReadResult};
+use crate::upstream::client::{parse_response_head, ResponseFraming};
+use crate::upstream::{self, ConnectError, Lease};
+use crate::worker::{LocalSnapshot, Worker};
+use heads::{write_chunk, write_request_head, write_response_head, ClientFraming, OutFraming, LAST_CHUNK};
+
+/// Where the request body is when forwarding begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RequestBody {
+    /// Read already: `conn.rbuf[start..end]`.
+    InBuf { start: usize, end: usize },
+    /// Read and de-chunked already, in `conn.body`.
+    Decoded,
+    /// Not read yet: streamed from the client as it arrives, framed as its head says.
+    Stream,
+}
+
+/// Which route forwards: a rule (its index) or the set's default for unmatched requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Route {
+    Rule(usize),
+    Unmatched,
+}
+
+/// What a failure was, for the status and the body.
+#[derive(Debug)]
+enum Failure {
+    Connect(ConnectError),
+    /// Reset, closed early, or an answer that is not HTTP.
+    Broken(String),
+    TimedOut(u64),
+    Unsupported(&'static str),
+}
+
+impl Failure {
+    fn status(&self) -> u16 {
+        match self {
+            Failure::Connect(ConnectError::Exhausted(_)) => 503,
+            Failure::Connect(ConnectError::TimedOut(_)) | Failure::TimedOut(_) => 504,
+            _ => 502,
+        }
+    }
+
+    fn reason(&self) -> String {
+        match self {
+            Failure::Connect(e) => e.to_string(),
+            Failure::Broken(why) => why.clone(),
+            Failure::TimedOut(ms) => format!("no response head within {ms} ms"),
+            Failure::Unsupported(why) => (*why).to_owned(),
+        }
+    }
+}
+
+/// Whether the table in force may stream a request's body to an upstream: it forwards
+/// something, and no rule needs a body to choose (so choosing on the head alone is exact).
+pub(crate) fn may_stream_any(worker: &Worker) -> bool {
+    worker.snapshot().is_some_and(|s| s.table.forwards() && !s.table.reads_bodies())
+}
+
+/// Routes a request on its head when its body is not all read yet and the table may forward
+/// it: a peek at the selection (claiming nothing) says whether it is forwarded. If so, the
+/// request is answered as usual but with its body unread, then streamed; `None` leaves the
+/// request to the usual path (its body read first, bounded by `max_body`).
+pub(crate) fn early<'a>(
+    worker: &'a Rc<Worker>,
+    conn: &'a mut Conn,
+    head: &'a Head,
+    peer: Option<IpAddr>,
+    began: Instant,
+) -> Option<std::pin::Pin<Box<dyn std::future::Future<Output = bool> + 'a>>> {
+    let unread = match head.framing {
+        BodyFraming::None => false,
+        BodyFraming::Length(len) => conn.rbuf.len() < head.head_len.saturating_add(len),
+        BodyFraming::Chunked => true,
+    };
+    if !unread {
+        return None;
+    }
+    let snapshot = worker.snapshot()?;
+    let table = &snapshot.table;
+    if !table.forwards() || table.reads_bodies() {
+        return None;
+    }
+    let forwarded = {
+        let headers: smallvec::SmallVec<[mockplane_rules::Header<'_>; 16]> =
+            head.headers(&conn.rbuf).map(|(name, value)| mockplane_rules::Header { name, value }).collect();
+        let mut request =
+            mockplane_rules::Request::new(head.method(&conn.rbuf), head.target(&conn.rbuf), &headers, &[]);
+        if let Some(ip) = peer {
+            request = request.with_client_ip(ip);
+        }
+        let cx = mockplane_rules::RequestContext::new(&request).peek();
+        match table.select(&cx) {
+            Some(selection) => selection.forwards(),
+            None => table.unmatched().is_some(),
+        }
+    };
+    let over_limit = matches!(head.framing, BodyFraming::Length(len) if len > worker.config.limits.max_body);
+    if !forwarded && !over_limit {
+        return None;
+    }
+    Some(Box::pin(async move {
+        if !forwarded {
+            // Only a forwarded body may pass `max_body`.
+            let _ = conn.flush().await;
+            let _ = conn.write_refusal(crate::codec::RequestError::BodyTooLarge.response()).await;
+            return false;
+        }
+        conn.answering();
+        // Selection reads no body in this table, so answering without it is exact.
+        let outcome = crate::answer::answer(worker, &conn.rbuf, head, &[], peer, began, &mut conn.wbuf);
+        match outcome {
+            Outcome::Forward { snapshot, route, delay } => {
+                forward(worker, conn, head, snapshot, route, RequestBody::Stream, peer, began, delay).await
+            }
+            // A fault rolled, or the forwarding rule's budget ran out meanwhile: answered as
+            // usual, then closed, since the body was not read.
+            Outcome::Respond { delay, .. } => {
+                if let Some(delay) = delay.filter(|d| !d.is_zero()) {
+                    Box::pin(monoio::time::sleep(delay)).await;
+                }
+                let _ = conn.flush().await;
+                false
+            }
+            Outcome::Fault { kind, delay } => {
+                if let Some(delay) = delay.filter(|d| !d.is_zero()) {
+                    Box::pin(monoio::time::sleep(delay)).await;
+                }
+                let _ = conn.flush().await;
+                crate::conn::inject(worker, conn, kind).await;
+                false
+            }
+        }
+    }))
+}
+
+/// The target of `route` in `snapshot`.
+fn target_of(snapshot: &LocalSnapshot, route: Route) -> Option<&ForwardTarget> {
+    match route {
+        Route::Rule(i) => snapshot.table.forward_target(i),
+        Route::Unmatched => snapshot.table.unmatched(),
+    }
+}
+
+/// Forwards the request whose head is `head` and answers the client with what the upstream
+/// says. Returns whether the client's connection goes on; consumes the request's bytes from
+/// `conn.rbuf` either way.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn forward(
+    worker: &Rc<Worker>,
+    conn: &mut Conn,
+    head: &Head,
+    snapshot: LocalSnapshot,
+    route: Route,
+    body: RequestBody,
+    peer: Option<IpAddr>,
+    began: Instant,
+    delay: Option<Duration>,
+) -> bool {
+    let now = std::time::SystemTime::now();
+    let Some(target) = target_of(&snapshot, route) else {
+        // The route was read from this very snapshot: it has the target.
+        return false;
+    };
+    let rule = match route {
+        Route::Rule(i) => Some(i),
+        Route::Unmatched => None,
+    };
+    // Earlier pipelined answers go out first.
+    if !conn.flush().await {
+        return false;
+    }
+    if let Some(delay) = delay.filter(|d| !d.is_zero()) {
+        // Boxed: a timer is 640 bytes, and every connection's future would carry it.
+        Box::pin(monoio::time::sleep(delay)).await;
+    }
+    let cluster: &Cluster = &target.cluster;
+    let result = if cluster.tls {
+        Err((Failure::Unsupported("https upstreams are not supported by this data plane yet"), None))
+    } else {
+        exchange(worker, conn, head, target, body, peer).await
+    };
+    let head_only = head.method(&conn.rbuf) == "HEAD";
+    let (status, go_on) = match result {
+        Ok((status, go_on)) => (status, go_on),
+        Err((failure, endpoint)) => {
+            let endpoint = endpoint.map(|i| cluster.endpoints[i].to_string());
+            let status = failure.status();
+            let reason = failure.reason();
+            tracing::warn!(
+                upstream = %cluster.name,
+                endpoint = endpoint.as_deref().unwrap_or("none"),
+                status,
+                %reason,
+                "forwarding failed"
+            );
+            let json = serde_json::json!({
+                "error": "the upstream did not answer",
+                "rule": rule.and_then(|i| snapshot.table.rule_id(i)),
+                "upstream": &*cluster.name,
+                "endpoint": endpoint,
+                "reason": reason,
+            })
+            .to_string();
+            // The request body may be partly unread: the connection cannot go on.
+            let keep_alive = head.keep_alive && body != RequestBody::Stream && !worker.draining();
+            conn.answering();
+            crate::answer::write_simple(
+                &mut conn.wbuf,
+                worker,
+                status,
+                "application/json",
+                json.as_bytes(),
+                keep_alive,
+                head.minor_version == 0,
+                head_only,
+                &crate::cors::Cors::NONE,
+            );
+            (status, keep_alive)
+        }
+    };
+    worker.record(
+        Some(&snapshot),
+        rule,
+        status,
+        None,
+        head.method(&conn.rbuf),
+        head.target(&conn.rbuf),
+        began.elapsed(),
+        now,
+    );
+    let consumed = match body {
+        RequestBody::InBuf { end, .. } => end,
+        RequestBody::Decoded | RequestBody::Stream => head.head_len,
+    };
+    // Streamed and decoded bodies were drained from behind the head as they were sent.
+    conn.rbuf.drain(..consumed.min(conn.rbuf.len()));
+    conn.flush().await && go_on
+}
+
+type Exchanged = Result<(u16, bool), (Failure, Option<usize>)>;
+
+/// Sends the request and streams the answer back. `Ok((status, go on))` once the answer's
+/// head went to the client; the endpoint's index with a failure before that.
+async fn exchange(
+    worker: &Rc<Worker>,
+    conn: &mut Conn,
+    head: &Head,
+    target: &ForwardTarget,
+    body: RequestBody,
+    peer: Option<IpAddr>,
+) -> Exchanged {
+    let cluster: &Cluster = &target.cluster;
+    // A keep-alive connection the upstream closed meanwhile fails before any answer byte: a
+    // request whose body is still at hand is tried again on another connection.
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let (mut lease, leased) = upstream::lease(worker, cluster).await;
+        let endpoint = lease.endpoint;
+        if let Err(e) = leased {
+            return Err((Failure::Connect(e), Some(endpoint)));
+        }
+        let reused = lease.conn.as_ref().is_some_and(|c| c.reused);
+        match send_and_answer(worker, conn, head, target, body, peer, &mut lease).await {
+            Err(Attempt::Stale) if reused && body != RequestBody::Stream && tries < 3 => continue,
+            Err(Attempt::Stale) => {
+                return Err((
+                    Failure::Broken("the upstream closed the connection without answering".into()),
+                    Some(endpoint),
+                ))
+            }
+            Err(Attempt::Failed(f)) => return Err((f, Some(endpoint))),
+            Ok((status, go_on, reusable)) => {
+                if reusable {
+                    lease.give_back(cluster);
+                }
+                return Ok((status, go_on));
+            }
+        }
+    }
+}
+
+enum Attempt {
+    /// Nothing came back and the connection failed: maybe an idle connection that was closed.
+    Stale,
+    Failed(Failure),
+}
+
+/// One attempt on a leased connection: `Ok((status, client goes on, upstream reusable))`.
+#[allow(clippy::too_many_arguments)]
+async fn send_and_answer(
+    worker: &Rc<Worker>,
+    conn: &mut Conn,
+    head: &Head,
+    target: &ForwardTarget,
+    body: RequestBody,
+    peer: Option<IpAddr>,
+    lease: &mut Lease,
+) -> Result<(u16, bool, bool), Attempt> {
+    let cluster: &Cluster = &target.cluster;
+    let up = lease.conn.as_mut().expect("a lease that succeeded holds a connection");
+    let endpoint = cluster.endpoints[lease.endpoint].to_string();
+    let framing: OutFraming = match body {
+        RequestBody::InBuf { start, end } => OutFraming::Length((end - start) as u64),
+        RequestBody::Decoded => OutFraming::Length(conn.body.len() as u64),
+        RequestBody::Stream => head.framing.into(),
+    };
+    let mut out = worker.buffers.take();
+    write_request_head(&mut out, &conn.rbuf, head, target, &endpoint, peer, framing);
+    match body {
+        RequestBody::InBuf { start, end } => out.extend_from_slice(&conn.rbuf[start..end]),
+        RequestBody::Decoded => out.extend_from_slice(&conn.body),
+        RequestBody::Stream => {}
+    }
+    let (result, mut out) = up.stream.write_all(out).await;
+    if result.is_err() {
+        worker.buffers.give(out);
+        return Err(Attempt::Stale);
+    }
+    if body == RequestBody::Stream {
+        out.clear();
+        let sent = stream_request_body(worker, conn, head, up, out).await;
+        if let Err(f) = sent {
+            return Err(Attempt::Failed(f));
+        }
+    } else {
+        worker.buffers.give(out);
+    }
+
+    // The answer's head, within the request timeout (the worker's deadline sweep shuts the
+    // connection's read side when it passes).
+    let timeout_ms = cluster.request_timeout.as_millis() as u64;
+    let head_request = head.method(&conn.rbuf) == "HEAD";
+    let mut ub = worker.buffers.take();
+    let watch = up.guard.watch.clone();
+    watch.deadline_ms.set(worker.clock_ms.get().saturating_add(timeout_ms));
+    let response = loop {
+        match parse_response_head(&ub, head_request, worker.config.limits.max_head) {
+            Ok(Some(r)) if (100..200).contains(&r.status) && r.status != 101 => {
+                // An interim answer (100 Continue, 103): skipped, the final one follows.
+                ub.drain(..r.head_len);
+                continue;
+            }
+            Ok(Some(r)) => break r,
+            Ok(None) => {}
+            Err(e) => {
+                worker.buffers.give(ub);
+                return Err(Attempt::Failed(Failure::Broken(e.to_string())));
+            }
+        }
+        let had = ub.len();
+        if ub.capacity() - ub.len() < 1024 {
+            ub.reserve(crate::buffers::BUF);
+        }
+        let (r, slice) = up.stream.read(ub.slice_mut(had..)).await;
+        ub = slice.into_inner();
+        match r {
+            _ if watch.expired.get() => {
+                worker.buffers.give(ub);
+                return Err(Attempt::Failed(Failure::TimedOut(timeout_ms)));
+            }
+            Ok(0) | Err(_) if had == 0 => {
+                worker.buffers.give(ub);
+                return Err(Attempt::Stale);
+            }
+            Ok(0) => {
+                worker.buffers.give(ub);
+                return Err(Attempt::Failed(Failure::Broken(
+                    "the upstream closed the connection mid-answer".into(),
+                )));
+            }
+            Err(e) => {
+                worker.buffers.give(ub);
+                return Err(Attempt::Failed(Failure::Broken(format!("reading the answer failed: {e}"))));
+            }
+            Ok(_) => {}
+        }
+    };
+    if response.status == 101 {
+        worker.buffers.give(ub);
+        return Err(Attempt::Failed(Failure::Unsupported(
+            "the upstream switched protocols (101), which this proxy does not relay",
+        )));
+    }
+    let keep_alive = head.keep_alive && !worker.draining();
+    conn.answering();
+    let start = conn.wbuf.len();
+    let client_framing =
+        write_response_head(&mut conn.wbuf, &ub, &response, target, keep_alive, head.minor_version == 0);
+    worker.stats.bytes_out.add((conn.wbuf.len() - start) as u64);
+    ub.drain(..response.head_len);
+    let status = response.status;
+    let streamed =
+        stream_response_body(worker, conn, up, ub, response.framing, client_framing, timeout_ms).await;
+    watch.deadline_ms.set(u64::MAX);
+    match streamed {
+        // The answer went whole: the client's connection goes on as it asked.
+        Ok(()) => Ok((status, keep_alive && client_framing != ClientFraming::Close, response.keep_alive)),
+        // Cut short after its head: the client learns by the connection closing.
+        Err(()) => Ok((status, false, false)),
+    }
+}
+
+/// Streams the rest of the request body from the client to the upstream, draining it from
+/// behind the head in `conn.rbuf` as it goes.
+async fn stream_request_body(
+    worker: &Rc<Worker>,
+    conn: &mut Conn,
+    head: &Head,
+    up: &mut upstream::UpstreamConn,
+    mut out: Vec<u8>,
+) -> Result<(), Failure> {
+    let body_deadline = worker.clock_ms.get().saturating_add(worker.config.body_timeout.as_millis() as u64);
+    if head.expect_continue
+        && conn.rbuf.len() == head.head_len
+        && !conn.write_bytes(crate::conn::CONTINUE).await
+    {
+        worker.buffers.give(out);
+        return Err(Failure::Broken("the client went away".into()));
+    }
+    let mut chunked = match head.framing {
+        crate::codec::BodyFraming::Chunked => {
+            Some(ChunkedDecoder::with_limits(&Limits { max_body: usize::MAX, ..worker.config.limits }))
+        }
+        _ => None,
+    };
+    let mut remaining = match head.framing {
+        crate::codec::BodyFraming::Length(n) => n,
+        _ => 0,
+    };
+    let mut decoded = Vec::new();
+    loop {
+        let at = head.head_len;
+        let done = match &mut chunked {
+            None => {
+                let take = remaining.min(conn.rbuf.len() - at);
+                out.extend_from_slice(&conn.rbuf[at..at + take]);
+                conn.rbuf.drain(at..at + take);
+                remaining -= take;
+                remaining == 0
+            }
+            Some(decoder) => {
+                decoded.clear();
+                match decoder.decode(&conn.rbuf[at..], &mut decoded) {
+                    Ok(d) => {
+                        write_chunk(&mut out, &decoded);
+                        conn.rbuf.drain(at..at + d.consumed);
+                        if d.done {
+                            out.extend_from_slice(LAST_CHUNK);
+                        }
+                        d.done
+                    }
+                    Err(e) => {
+                        worker.buffers.give(out);
+                        return Err(Failure::Broken(format!("the client's chunked body is invalid: {e}")));
+                    }
+                }
+            }
+        };
+        if !out.is_empty() {
+            let (r, buf) = up.stream.write_all(out).await;
+            out = buf;
+            out.clear();
+            if r.is_err() {
+                worker.buffers.give(out);
+                return Err(Failure::Broken("the upstream stopped reading the request body".into()));
+            }
+        }
+        if done {
+            worker.buffers.give(out);
+            return Ok(());
+        }
+        let wait = Duration::from_millis(body_deadline.saturating_sub(worker.clock_ms.get()));
+        match conn.read_more(wait, false).await {
+            ReadResult::Data => {}
+            ReadResult::Closed | ReadResult::TimedOut => {
+                worker.buffers.give(out);
+                return Err(Failure::Broken("the client's body ended early".into()));
+            }
+        }
+    }
+}
+
+/// Streams the answer's body from the upstream to the client, `ub` holding what was read
+/// after its head. `Err` when either side failed midway.
+async fn stream_response_body(
+    worker: &Rc<Worker>,
+    conn: &mut Conn,
+    up: &mut upstream::UpstreamConn,
+    mut ub: Vec<u8>,
+    framing: ResponseFraming,
+    client: ClientFraming,
+    timeout_ms: u64,
+) -> Result<(), ()> {
+    let mut chunked = (framing == ResponseFraming::Chunked)
+        .then(|| ChunkedDecoder::with_limits(&Limits { max_body: usize::MAX, ..worker.config.limits }));
+    let mut remaining = match framing {
+        ResponseFraming::Length(n) => n,
+        _ => 0,
+    };
+    let mut decoded = Vec::new();
+    let watch = up.guard.watch.clone();
+    let result = loop {
+        let done = match framing {
+            ResponseFraming::None => true,
+            ResponseFraming::Length(_) => {
+                let take = (remaining as usize).min(ub.len());
+                conn.wbuf.extend_from_slice(&ub[..take]);
+                ub.drain(..take);
+                remaining -= take as u64;
+                remaining == 0
+            }
+            ResponseFraming::Close => {
+                pass_piece(&mut conn.wbuf, &ub, client);
+                ub.clear();
+                false
+            }
+            ResponseFraming::Chunked => {
+                decoded.clear();
+                let decoder = chunked.as_mut().expect("a chunked answer has a decoder");
+                match decoder.decode(&ub, &mut decoded) {
+                    Ok(d) => {
+                        pass_piece(&mut conn.wbuf, &decoded, client);
+                        ub.drain(..d.consumed);
+                        d.done
+                    }
+                    Err(_) => break Err(()),
+                }
+            }
+        };
+        if done && client == ClientFraming::Chunked {
+            conn.wbuf.extend_from_slice(LAST_CHUNK);
+        }
+        worker.stats.bytes_out.add(conn.wbuf.len() as u64);
+        if !conn.wbuf.is_empty() && !conn.flush().await {
+            break Err(());
+        }
+        if done {
+            break Ok(());
+        }
+        watch.deadline_ms.set(worker.clock_ms.get().saturating_add(timeout_ms));
+        let had = ub.len();
+        let (r, slice) = up.stream.read(ub.slice_mut(had..)).await;
+        ub = slice.into_inner();
+        match r {
+            _ if watch.expired.get() => break Err(()),
+            Ok(0) if framing == ResponseFraming::Close => {
+                if client == ClientFraming::Chunked {
+                    conn.wbuf.extend_from_slice(LAST_CHUNK);
+                }
+                break if conn.flush().await { Ok(()) } else { Err(()) };
+            }
+            Ok(0) | Err(_) => break Err(()),
+            Ok(_) => {}
+        }
+    };
+    worker.buffers.give(ub);
+    result
+}
+
+/// A piece of a body of unknown length, as the client gets it.
+fn pass_piece(wbuf: &mut Vec<u8>, piece: &[u8], client: ClientFraming) {
+    match client {
+        ClientFraming::Chunked => write_chunk(wbuf, piece),
+        _ => wbuf.extend_from_slice(piece),
+    }
+}
