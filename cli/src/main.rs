@@ -108,6 +108,10 @@ struct DataplaneArgs {
     /// Free 16 KiB I/O buffers each worker keeps for its connections.
     #[arg(long, default_value_t = mockplane_dataplane::buffers::DEFAULT_POOLED_BUFFERS)]
     pooled_buffers: usize,
+    /// Forward the requests no rule matches to this service (`host:port`): the one-flag
+    /// sidecar, mocking what the rules match and passing the rest through.
+    #[arg(long, value_name = "HOST:PORT")]
+    upstream: Option<String>,
     /// Largest request body accepted, in bytes (413 beyond).
     #[arg(long, default_value_t = 10 * 1024 * 1024)]
     max_body: usize,
@@ -142,7 +146,7 @@ struct DataplaneArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Dataplane(args) = &cli.command {
-        if args.rules.is_none() && args.control_plane.is_none() {
+        if args.rules.is_none() && args.control_plane.is_none() && args.upstream.is_none() {
             use clap::CommandFactory as _;
             let mut cli = Cli::command();
             cli.build();
@@ -152,7 +156,7 @@ fn main() -> ExitCode {
                 .error(
                     clap::error::ErrorKind::MissingRequiredArgument,
                     "one of --rules FILE or --control-plane URL (with --environment) is needed: \
-                     where the rules come from",
+                     where the rules come from (or --upstream HOST:PORT alone, to pass everything through)",
                 )
                 .exit();
         }
@@ -217,6 +221,7 @@ fn run_dataplane(args: DataplaneArgs) -> ExitCode {
             DriverArg::Epoll => IoDriver::Epoll,
         },
         limits: Limits { max_body: args.max_body, ..Limits::default() },
+        sidecar_upstream: args.upstream.clone(),
         journal_capacity: args.journal,
         uring_entries: args.uring_entries,
         pooled_buffers: args.pooled_buffers,

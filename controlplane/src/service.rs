@@ -150,7 +150,12 @@ pub fn split_environment(path: &str) -> Result<(&str, &str), ServiceError> {
 }
 
 fn settings_of(set: &RuleSet) -> EnvSettings {
-    EnvSettings { variables: set.variables.clone(), upstreams: set.upstreams.clone(), cors: set.cors.clone() }
+    EnvSettings {
+        variables: set.variables.clone(),
+        upstreams: set.upstreams.clone(),
+        unmatched: set.unmatched.clone(),
+        cors: set.cors.clone(),
+    }
 }
 
 /// The rule set of an environment from its settings and rules, as pushed.
@@ -160,6 +165,7 @@ fn rule_set(env: &Environment, rules: Vec<Arc<Rule>>) -> RuleSet {
         environment: Some(env.name.clone()),
         variables: env.settings.variables.clone(),
         upstreams: env.settings.upstreams.clone(),
+        unmatched: env.settings.unmatched.clone(),
         cors: env.settings.cors.clone(),
         rules,
     }
@@ -510,6 +516,7 @@ impl Service {
                         .collect();
                     set.variables = incoming.variables.clone();
                     set.upstreams = incoming.upstreams.clone();
+                    set.unmatched = incoming.unmatched.clone();
                     set.cors = incoming.cors.clone();
                 }
                 ApplyMode::Merge => {
@@ -530,6 +537,9 @@ impl Service {
                     }
                     set.variables.extend(incoming.variables.clone());
                     set.upstreams.extend(incoming.upstreams.clone());
+                    if incoming.unmatched.is_some() {
+                        set.unmatched = incoming.unmatched.clone();
+                    }
                     if incoming.cors.is_some() {
                         set.cors = incoming.cors.clone();
                     }

@@ -83,21 +83,26 @@ pub(crate) fn answer(
     let cx = RequestContext::new(&request);
     let table = &snapshot.table;
 
-    let Some(selection) = table.select(&cx) else {
-        if table.unmatched().is_some() {
-            return Outcome::Forward { snapshot: snapshot.clone(), route: Route::Unmatched, delay: None };
-        }
+    let selection = table.select(&cx);
+    if selection.is_none() && table.unmatched().is_none() {
         let mut body = worker.scratch.borrow_mut();
         body.clear();
         crate::miss::write_body(&mut body, table, &cx, worker.config.explain_header);
         write_simple(wbuf, worker, 404, "application/json", &body, keep_alive, http10, head_only, &cors);
         worker.record(Some(&snapshot), None, 404, None, method, target, took(None), now);
         return Outcome::Respond { start, delay: None, close: !keep_alive };
-    };
+    }
     let mut render = worker.render.borrow_mut();
     let mut rng = worker.rng.borrow_mut();
-    let answer = table.answer(&selection, &cx, now, &mut *rng, &mut render);
-    let rule = Some(answer.rule_index);
+    let (answer, rule) = match &selection {
+        Some(selection) => {
+            let answer = table.answer(selection, &cx, now, &mut *rng, &mut render);
+            let rule = Some(answer.rule_index);
+            (answer, rule)
+        }
+        // Sidecar mode: the set's default route forwards what no rule matched.
+        None => (table.answer_unmatched(&mut *rng).expect("the set has an unmatched route"), None),
+    };
     match answer.reply {
         Reply::Static(response) => {
             wbuf.extend_from_slice(response.head());
@@ -142,7 +147,7 @@ pub(crate) fn answer(
         }
         Reply::Forward(_) => Outcome::Forward {
             snapshot: snapshot.clone(),
-            route: Route::Rule(answer.rule_index),
+            route: rule.map_or(Route::Unmatched, Route::Rule),
             delay: answer.delay,
         },
     }

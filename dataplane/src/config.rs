@@ -47,6 +47,8 @@ pub struct DataPlaneConfig {
     pub io_driver: IoDriver,
     /// Request size limits.
     pub limits: Limits,
+    /// `--upstream host:port`: forward what the rules do not match there (sidecar mode).
+    pub sidecar_upstream: Option<String>,
     /// Journal entries kept per worker; 0 turns the journal off.
     pub journal_capacity: usize,
     /// io_uring submission queue entries per worker (the epoll driver's event batch).
@@ -90,6 +92,7 @@ impl Default for DataPlaneConfig {
             pin_workers: true,
             io_driver: IoDriver::Auto,
             limits: Limits::default(),
+            sidecar_upstream: None,
             journal_capacity: 10_000,
             uring_entries: crate::driver::DEFAULT_RING_ENTRIES,
             pooled_buffers: crate::buffers::DEFAULT_POOLED_BUFFERS,

@@ -24,6 +24,7 @@ mod miss;
 pub mod pace;
 mod report;
 pub mod server;
+pub mod sidecar;
 pub mod snapshot;
 pub mod stats;
 mod upstream;

@@ -292,7 +292,29 @@ fn an_endpoint_named_by_dns_is_resolved_and_reached(driver: IoDriver) {
     }
 }
 
+fn unmatched_requests_go_to_the_default_route_and_matched_ones_to_the_mock(driver: IoDriver) {
+    let origin = Origin::start();
+    let yaml = format!(
+        "upstreams:\n  app: http://{}\nunmatched:\n  forward: {{ upstream: app, request_headers: {{ add: {{ x-route: default }} }} }}\nrules:\n  - {{ id: mocked, match: {{ path: /mocked }}, response: {{ body: mock }} }}\n",
+        origin.addr
+    );
+    let server = Server::start(driver, &yaml);
+    let mut conn = Conn::open(server.addr());
+    assert_eq!(conn.request(&util::get("/mocked")).text(), "mock");
+    let e = echo(&conn.request(&util::get("/not/a/rule")));
+    assert_eq!((e["target"].as_str(), echoed_header(&e, "x-route")), (Some("/not/a/rule"), vec!["default"]));
+    let journal = server.journal("");
+    assert!(journal.iter().any(|j| j["status"] == 200 && j["target"] == "/not/a/rule"), "{journal:?}");
+    // Without the block, a miss is the mock's 404.
+    let server = Server::start(
+        driver,
+        "rules:\n  - { id: mocked, match: { path: /mocked }, response: { body: mock } }\n",
+    );
+    assert_eq!(Conn::open(server.addr()).request(&util::get("/not/a/rule")).status, 404);
+}
+
 both_drivers!(
+    unmatched_requests_go_to_the_default_route_and_matched_ones_to_the_mock,
     an_endpoint_named_by_dns_is_resolved_and_reached,
     methods_and_request_bodies_reach_the_origin,
     response_bodies_of_every_framing_come_back_whole,

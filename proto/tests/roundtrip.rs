@@ -182,14 +182,12 @@ fn response() -> impl Strategy<Value = Response> {
         })
 }
 
-fn rule() -> impl Strategy<Value = Rule> {
-    let mode = prop_oneof![Just(SequenceMode::StayOnLast), Just(SequenceMode::Cycle)];
-    let sequence = (mode, vec(response(), 0..3)).prop_map(|(mode, responses)| Sequence { mode, responses });
+fn forward() -> BoxedStrategy<Forward> {
     let edits = || {
         of((btree_map(text(), text(), 0..3), vec(text(), 0..3))
             .prop_map(|(add, remove)| HeaderEdits { add, remove }))
     };
-    let forward = (
+    (
         (of(text()), of(text()), of(delay()), faults()),
         (
             of(text()),
@@ -211,7 +209,14 @@ fn rule() -> impl Strategy<Value = Rule> {
                     response_headers,
                 }
             },
-        );
+        )
+        .boxed()
+}
+
+fn rule() -> BoxedStrategy<Rule> {
+    let mode = prop_oneof![Just(SequenceMode::StayOnLast), Just(SequenceMode::Cycle)];
+    let sequence = (mode, vec(response(), 0..3)).prop_map(|(mode, responses)| Sequence { mode, responses });
+    let forward = forward();
     let scenario =
         (text(), of(text()), of(text())).prop_map(|(name, state, next)| ScenarioStep { name, state, next });
     (
@@ -240,6 +245,7 @@ fn rule() -> impl Strategy<Value = Rule> {
                 }
             },
         )
+        .boxed()
 }
 
 fn cors() -> impl Strategy<Value = Cors> {
@@ -256,7 +262,7 @@ fn cors() -> impl Strategy<Value = Cors> {
     )
 }
 
-fn upstream() -> impl Strategy<Value = Upstream> {
+fn upstream() -> BoxedStrategy<Upstream> {
     let lb = prop_oneof![Just(LoadBalancing::RoundRobin), Just(LoadBalancing::LeastRequest)];
     let cluster = (vec(text(), 0..3), lb, of(any::<u64>()), of(any::<u64>()), of(any::<u32>()), of(text()))
         .prop_map(|(endpoints, lb, connect_timeout_ms, request_timeout_ms, max_connections, base_path)| {
@@ -269,18 +275,20 @@ fn upstream() -> impl Strategy<Value = Upstream> {
                 base_path,
             }))
         });
-    prop_oneof![text().prop_map(Upstream::Url), cluster]
+    prop_oneof![text().prop_map(Upstream::Url), cluster].boxed()
 }
 
 fn rule_set() -> impl Strategy<Value = RuleSet> {
     let map = || btree_map(text(), text(), 0..3);
     let upstreams = btree_map(text(), upstream(), 0..3);
-    (of(text()), of(text()), map(), upstreams, of(cors()), vec(rule(), 0..4)).prop_map(
-        |(project, environment, variables, upstreams, cors, rules)| RuleSet {
+    let unmatched = of(forward().prop_map(|forward| Unmatched { forward }));
+    (of(text()), of(text()), map(), upstreams, of(cors()), vec(rule(), 0..4), unmatched).prop_map(
+        |(project, environment, variables, upstreams, cors, rules, unmatched)| RuleSet {
             project,
             environment,
             variables,
             upstreams,
+            unmatched,
             cors,
             rules: rules.into_iter().map(std::sync::Arc::new).collect(),
         },

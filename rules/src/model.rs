@@ -27,6 +27,9 @@ pub struct RuleSet {
     /// form) or a cluster of endpoints.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub upstreams: BTreeMap<String, Upstream>,
+    /// What requests no rule matches get. Absent: the 404 with near misses (mock mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unmatched: Option<Unmatched>,
     /// Cross-origin resource sharing for browser front ends: preflights answered without a
     /// rule, and the CORS headers added to every answer. Absent: no CORS handling at all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -518,6 +521,14 @@ pub struct Forward {
     /// Headers added to or removed from the upstream's response.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_headers: Option<HeaderEdits>,
+}
+
+/// The default route: where requests no rule matches go (docs/rules.md, "unmatched").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unmatched {
+    /// Forward them, as a `forward` rule would (sidecar mode).
+    pub forward: Forward,
 }
 
 /// A path-prefix rewrite: a path starting with `from` has that part replaced by `to`.

@@ -200,7 +200,7 @@ pub enum Reply<'t> {
 pub struct Answer<'t> {
     /// The rule that answered.
     pub rule_id: &'t str,
-    /// Its position in the rule set.
+    /// Its position in the rule set; `usize::MAX` for the unmatched route, which is no rule.
     pub rule_index: usize,
     /// Wait this long first (on a timer, never blocking a thread).
     pub delay: Option<Duration>,
@@ -255,6 +255,16 @@ impl RuleTable {
         }
         let upstreams = crate::forward::compile_upstreams(&set.upstreams, &mut errors);
         let cors = set.cors.as_ref().and_then(|spec| CorsPolicy::compile(spec, &mut errors));
+        let unmatched = set.unmatched.as_ref().and_then(|u| {
+            let root = crate::error::Place::Root("unmatched");
+            crate::forward::compile_forward(
+                &u.forward,
+                &root.field("forward"),
+                &upstreams,
+                &set.upstreams,
+                &mut errors,
+            )
+        });
         let env = RuleEnv {
             response: ResponseEnv {
                 variables: &set.variables,
@@ -318,7 +328,6 @@ impl RuleTable {
             .collect();
         options.state.retain_rules(&keep);
 
-        let unmatched = None;
         Ok(RuleTable {
             routing,
             cors,
@@ -448,6 +457,18 @@ impl RuleTable {
             }
         };
         Answer { rule_id: &rule.id, rule_index: selection.rule_index(), delay, reply, fault }
+    }
+
+    /// The answer for a request no rule matched, when the set forwards those (`unmatched`):
+    /// the route's delay and faults rolled as for a `forward` rule.
+    pub fn answer_unmatched(&self, rng: &mut dyn RngCore) -> Option<Answer<'_>> {
+        let f = self.unmatched.as_ref()?;
+        let delay = f.delay.as_ref().map(|d| d.sample(0, rng));
+        let (reply, fault) = match roll_fault(&f.faults, rng) {
+            Some(fault) => (fault_reply(fault), Some(fault.kind)),
+            None => (Reply::Forward(f), None),
+        };
+        Some(Answer { rule_id: "", rule_index: usize::MAX, delay, reply, fault })
     }
 
     /// Selects and answers in one call.

@@ -22,6 +22,7 @@ impl TryFrom<pb::RuleSet> for model::RuleSet {
             environment: w.environment,
             variables: w.variables,
             upstreams: upstreams_from_wire(w.upstreams, w.clusters)?,
+            unmatched: w.unmatched.map(unmatched_from_wire).transpose()?,
             cors: w.cors.map(model::Cors::from),
             rules,
         })
@@ -61,6 +62,26 @@ pub(super) fn upstreams_from_wire(
         }
     }
     Ok(out)
+}
+
+pub(super) fn unmatched_from_wire(w: pb::Unmatched) -> Result<model::Unmatched, ConversionError> {
+    let at = Place::Root("unmatched");
+    let forward =
+        w.forward.ok_or_else(|| error(&at.field("forward"), "missing: the unmatched route forwards"))?;
+    Ok(model::Unmatched { forward: forward_from_wire(forward, &at.field("forward"))? })
+}
+
+fn forward_from_wire(f: pb::Forward, at: &Place<'_>) -> Result<model::Forward, ConversionError> {
+    Ok(model::Forward {
+        upstream: f.upstream,
+        url: f.url,
+        delay: f.delay.map(delay_from_wire),
+        faults: faults_from_wire(f.faults, at)?,
+        host: f.host,
+        rewrite_prefix: f.rewrite_prefix.map(|r| model::PrefixRewrite { from: r.from, to: r.to }),
+        request_headers: f.request_headers.map(edits_from_wire),
+        response_headers: f.response_headers.map(edits_from_wire),
+    })
 }
 
 fn edits_from_wire(w: pb::HeaderEdits) -> model::HeaderEdits {
@@ -105,16 +126,7 @@ pub(super) fn rule_from_wire(w: pb::Rule, at: &Place<'_>) -> Result<model::Rule,
     };
     let forward = match w.forward {
         None => None,
-        Some(f) => Some(model::Forward {
-            upstream: f.upstream,
-            url: f.url,
-            delay: f.delay.map(delay_from_wire),
-            faults: faults_from_wire(f.faults, &at.field("forward"))?,
-            host: f.host,
-            rewrite_prefix: f.rewrite_prefix.map(|r| model::PrefixRewrite { from: r.from, to: r.to }),
-            request_headers: f.request_headers.map(edits_from_wire),
-            response_headers: f.response_headers.map(edits_from_wire),
-        }),
+        Some(f) => Some(forward_from_wire(f, &at.field("forward"))?),
     };
     Ok(model::Rule {
         matcher: match w.r#match {

@@ -103,10 +103,12 @@ fn head_and_tail(rules: &model::RuleSet) -> (pb::RuleSet, pb::RuleSet) {
         rules: Vec::new(),
         cors: None,
         clusters: BTreeMap::new(),
+        unmatched: None,
     };
     let tail = pb::RuleSet {
         cors: rules.cors.as_ref().map(pb::Cors::from),
         clusters: to_wire::upstream_clusters(&rules.upstreams),
+        unmatched: rules.unmatched.as_ref().map(to_wire::unmatched_to_wire),
         ..Default::default()
     };
     (head, tail)
@@ -218,6 +220,7 @@ pub fn split_rule_set(any: &crate::wkt::Any) -> Result<SplitRuleSet, ConversionE
         environment: head.environment,
         variables: head.variables,
         upstreams: from_wire::upstreams_from_wire(head.upstreams, head.clusters)?,
+        unmatched: head.unmatched.map(from_wire::unmatched_from_wire).transpose()?,
         cors: head.cors.map(model::Cors::from),
         rules: Vec::new(),
     };
@@ -250,6 +253,8 @@ struct RuleSetHead {
     cors: Option<pb::Cors>,
     #[prost(btree_map = "string, message", tag = "7")]
     clusters: BTreeMap<String, pb::Upstream>,
+    #[prost(message, optional, tag = "8")]
+    unmatched: Option<pb::Unmatched>,
 }
 
 #[cfg(test)]

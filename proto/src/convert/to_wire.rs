@@ -16,6 +16,7 @@ impl From<&model::RuleSet> for pb::RuleSet {
             rules: m.rules.iter().map(|r| pb::Rule::from(&**r)).collect(),
             cors: m.cors.as_ref().map(pb::Cors::from),
             clusters: upstream_clusters(&m.upstreams),
+            unmatched: m.unmatched.as_ref().map(unmatched_to_wire),
         }
     }
 }
@@ -95,19 +96,7 @@ impl From<&model::Rule> for pb::Rule {
                 } as i32,
                 responses: s.responses.iter().map(response_to_wire).collect(),
             }),
-            forward: m.forward.as_ref().map(|f| pb::Forward {
-                upstream: f.upstream.clone(),
-                url: f.url.clone(),
-                delay: f.delay.as_ref().map(delay_to_wire),
-                faults: f.faults.iter().map(fault_to_wire).collect(),
-                host: f.host.clone(),
-                rewrite_prefix: f
-                    .rewrite_prefix
-                    .as_ref()
-                    .map(|r| pb::PrefixRewrite { from: r.from.clone(), to: r.to.clone() }),
-                request_headers: f.request_headers.as_ref().map(edits_to_wire),
-                response_headers: f.response_headers.as_ref().map(edits_to_wire),
-            }),
+            forward: m.forward.as_ref().map(forward_to_wire),
             times: m.times,
             scenario: m.scenario.as_ref().map(|s| pb::ScenarioStep {
                 name: s.name.clone(),
@@ -271,4 +260,24 @@ fn fault_to_wire(m: &model::Fault) -> pb::Fault {
         model::FaultKind::RandomData => pb::FaultKind::RandomData,
     };
     pb::Fault { r#type: kind as i32, probability: Some(m.probability), status: m.status.map(u32::from) }
+}
+
+pub(super) fn unmatched_to_wire(m: &model::Unmatched) -> pb::Unmatched {
+    pb::Unmatched { forward: Some(forward_to_wire(&m.forward)) }
+}
+
+fn forward_to_wire(f: &model::Forward) -> pb::Forward {
+    pb::Forward {
+        upstream: f.upstream.clone(),
+        url: f.url.clone(),
+        delay: f.delay.as_ref().map(delay_to_wire),
+        faults: f.faults.iter().map(fault_to_wire).collect(),
+        host: f.host.clone(),
+        rewrite_prefix: f
+            .rewrite_prefix
+            .as_ref()
+            .map(|r| pb::PrefixRewrite { from: r.from.clone(), to: r.to.clone() }),
+        request_headers: f.request_headers.as_ref().map(edits_to_wire),
+        response_headers: f.response_headers.as_ref().map(edits_to_wire),
+    }
 }
