@@ -54,6 +54,8 @@ enum Failure {
     Broken(String),
     TimedOut(u64),
     Unsupported(&'static str),
+    /// `x-mockplane-fault-abort` asked for this status (no upstream involved).
+    Aborted(u16),
 }
 
 impl Failure {
@@ -61,6 +63,7 @@ impl Failure {
         match self {
             Failure::Connect(ConnectError::Exhausted(_)) => 503,
             Failure::Connect(ConnectError::TimedOut(_)) | Failure::TimedOut(_) => 504,
+            Failure::Aborted(status) => *status,
             _ => 502,
         }
     }
@@ -71,6 +74,7 @@ impl Failure {
             Failure::Broken(why) => why.clone(),
             Failure::TimedOut(ms) => format!("no response head within {ms} ms"),
             Failure::Unsupported(why) => (*why).to_owned(),
+            Failure::Aborted(_) => format!("fault injected: the request asked for it with {ABORT_HEADER}"),
         }
     }
 }
@@ -158,6 +162,26 @@ pub(crate) fn early<'a>(
     }))
 }
 
+/// The request header that asks for an abort with its status (when the route allows it).
+const ABORT_HEADER: &str = "x-mockplane-fault-abort";
+/// The request header that asks for a delay in ms (when the route allows it, up to its bound).
+const DELAY_HEADER: &str = "x-mockplane-fault-delay-ms";
+
+/// The faults a request asks for by header: `(delay, abort status)`. Values that do not parse
+/// (or an abort status outside 100..=599) are ignored, as Envoy ignores them.
+fn asked_faults(buf: &[u8], head: &Head, max_delay: Duration) -> (Option<Duration>, Option<u16>) {
+    let value = |name: &str| {
+        head.headers
+            .iter()
+            .find(|h| h.name(buf).eq_ignore_ascii_case(name))
+            .and_then(|h| std::str::from_utf8(h.value(buf)).ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    let delay = value(DELAY_HEADER).map(|ms| Duration::from_millis(ms).min(max_delay));
+    let abort = value(ABORT_HEADER).filter(|s| (100..=599).contains(s)).map(|s| s as u16);
+    (delay, abort)
+}
+
 /// The target of `route` in `snapshot`.
 fn target_of(snapshot: &LocalSnapshot, route: Route) -> Option<&ForwardTarget> {
     match route {
@@ -199,11 +223,21 @@ pub(crate) async fn forward(
         Box::pin(monoio::time::sleep(delay)).await;
     }
     let cluster: &Cluster = &target.cluster;
-    let result = if cluster.tls {
+    let (asked_delay, asked_abort) = match target.header_faults {
+        Some(max) => asked_faults(&conn.rbuf, head, max),
+        None => (None, None),
+    };
+    if let Some(delay) = asked_delay.filter(|d| !d.is_zero()) {
+        Box::pin(monoio::time::sleep(delay)).await;
+    }
+    let result = if let Some(status) = asked_abort {
+        Err((Failure::Aborted(status), None))
+    } else if cluster.tls {
         Err((Failure::Unsupported("https upstreams are not supported by this data plane yet"), None))
     } else {
         exchange(worker, conn, head, target, body, peer).await
     };
+    let mut fault = None;
     let head_only = head.method(&conn.rbuf) == "HEAD";
     let (status, go_on) = match result {
         Ok((status, go_on)) => (status, go_on),
@@ -211,13 +245,17 @@ pub(crate) async fn forward(
             let endpoint = endpoint.map(|i| cluster.endpoints[i].to_string());
             let status = failure.status();
             let reason = failure.reason();
-            tracing::warn!(
-                upstream = %cluster.name,
-                endpoint = endpoint.as_deref().unwrap_or("none"),
-                status,
-                %reason,
-                "forwarding failed"
-            );
+            if let Failure::Aborted(_) = failure {
+                fault = Some("abort");
+            } else {
+                tracing::warn!(
+                    upstream = %cluster.name,
+                    endpoint = endpoint.as_deref().unwrap_or("none"),
+                    status,
+                    %reason,
+                    "forwarding failed"
+                );
+            }
             let json = serde_json::json!({
                 "error": "the upstream did not answer",
                 "rule": rule.and_then(|i| snapshot.table.rule_id(i)),
@@ -247,7 +285,7 @@ pub(crate) async fn forward(
         Some(&snapshot),
         rule,
         status,
-        None,
+        fault,
         head.method(&conn.rbuf),
         head.target(&conn.rbuf),
         began.elapsed(),
@@ -401,6 +439,13 @@ async fn send_and_answer(
             Ok(_) => {}
         }
     };
+    // A response-side delay: the answer's head waits (the upstream is not read meanwhile, so
+    // no request timeout runs).
+    watch.deadline_ms.set(u64::MAX);
+    let response_delay = target.response_delay(&mut *worker.rng.borrow_mut());
+    if let Some(delay) = response_delay.filter(|d| !d.is_zero()) {
+        Box::pin(monoio::time::sleep(delay)).await;
+    }
     if response.status == 101 {
         worker.buffers.give(ub);
         return Err(Attempt::Failed(Failure::Unsupported(

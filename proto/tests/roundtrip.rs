@@ -195,10 +195,22 @@ fn forward() -> BoxedStrategy<Forward> {
             edits(),
             edits(),
         ),
+        (
+            of(0.0..=1.0f64),
+            of(delay()),
+            of(any::<u64>().prop_map(|max_delay_ms| HeaderFaults { max_delay_ms })),
+        ),
     )
         .prop_map(
-            |((upstream, url, delay, faults), (host, rewrite_prefix, request_headers, response_headers))| {
+            |(
+                (upstream, url, delay, faults),
+                (host, rewrite_prefix, request_headers, response_headers),
+                (delay_probability, response_delay, header_faults),
+            )| {
                 Forward {
+                    delay_probability,
+                    response_delay,
+                    header_faults,
                     upstream,
                     url,
                     delay,

@@ -106,7 +106,19 @@ pub struct ForwardTarget {
     /// Edits to the answer sent back.
     pub response_headers: CompiledHeaderEdits,
     pub(crate) delay: Option<DelaySampler>,
+    /// The share of requests that get `delay`.
+    pub(crate) delay_probability: f64,
+    pub(crate) response_delay: Option<DelaySampler>,
+    /// `Some(max delay)` when requests may ask for faults by header.
+    pub header_faults: Option<Duration>,
     pub(crate) faults: Vec<CompiledFault>,
+}
+
+impl ForwardTarget {
+    /// How long to hold the upstream's answer head before sending it on, if at all.
+    pub fn response_delay(&self, rng: &mut dyn rand::RngCore) -> Option<Duration> {
+        self.response_delay.as_ref().map(|d| d.sample(0, rng))
+    }
 }
 
 /// Compiles the set's `upstreams`, each error at its place (`upstreams.orders.endpoints[1]`).
@@ -356,6 +368,25 @@ pub(crate) fn compile_forward(
     let response_headers =
         compile_edits(f.response_headers.as_ref(), &path.field("response_headers"), errors);
     let delay = f.delay.as_ref().and_then(|d| DelaySampler::compile(d, &path.field("delay"), errors));
+    let delay_probability = match f.delay_probability {
+        None => 1.0,
+        Some(p) if p.is_finite() && (0.0..=1.0).contains(&p) => p,
+        Some(p) => {
+            errors.push(path.field("delay_probability"), format!("must be within 0..=1, got {p}"));
+            1.0
+        }
+    };
+    let response_delay = f
+        .response_delay
+        .as_ref()
+        .and_then(|d| DelaySampler::compile(d, &path.field("response_delay"), errors));
+    let header_faults = f.header_faults.as_ref().map(|h| {
+        if h.max_delay_ms > 3_600_000 {
+            let place = path.field("header_faults");
+            errors.push(place.field("max_delay_ms"), format!("{} ms is more than an hour", h.max_delay_ms));
+        }
+        Duration::from_millis(h.max_delay_ms)
+    });
     let faults = if f.faults.is_empty() {
         Vec::new()
     } else {
@@ -371,6 +402,9 @@ pub(crate) fn compile_forward(
         request_headers,
         response_headers,
         delay,
+        delay_probability,
+        response_delay,
+        header_faults,
         faults,
     })
 }

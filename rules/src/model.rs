@@ -521,6 +521,26 @@ pub struct Forward {
     /// Headers added to or removed from the upstream's response.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_headers: Option<HeaderEdits>,
+    /// The share of requests in `[0, 1]` that get `delay`. Default 1 (every request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_probability: Option<f64>,
+    /// Wait this long after the upstream's answer head arrives, before sending it on: the
+    /// client's time to first byte grows, the upstream is not held longer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_delay: Option<Delay>,
+    /// Let requests ask for faults with `x-mockplane-fault-abort: STATUS` and
+    /// `x-mockplane-fault-delay-ms: MS` (at most `max_delay_ms`). Absent: those headers are
+    /// ignored (and never forwarded either way).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header_faults: Option<HeaderFaults>,
+}
+
+/// Faults a request may ask for with headers, Envoy's fault filter style.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderFaults {
+    /// The longest delay a request may ask for, ms (at most an hour).
+    pub max_delay_ms: u64,
 }
 
 /// The default route: where requests no rule matches go (docs/rules.md, "unmatched").

@@ -449,7 +449,7 @@ impl RuleTable {
                 self.respond_with(&responses[i as usize], selection, cx, now, rng, buffers)
             }
             Action::Forward(f) => {
-                let delay = f.delay.as_ref().map(|d| d.sample(selection.hit, rng));
+                let delay = forward_delay(f, selection.hit, rng);
                 match roll_fault(&f.faults, rng) {
                     Some(fault) => (delay, fault_reply(fault), Some(fault.kind)),
                     None => (delay, Reply::Forward(f), None),
@@ -463,7 +463,7 @@ impl RuleTable {
     /// the route's delay and faults rolled as for a `forward` rule.
     pub fn answer_unmatched(&self, rng: &mut dyn RngCore) -> Option<Answer<'_>> {
         let f = self.unmatched.as_ref()?;
-        let delay = f.delay.as_ref().map(|d| d.sample(0, rng));
+        let delay = forward_delay(f, 0, rng);
         let (reply, fault) = match roll_fault(&f.faults, rng) {
             Some(fault) => (fault_reply(fault), Some(fault.kind)),
             None => (Reply::Forward(f), None),
@@ -512,6 +512,15 @@ impl RuleTable {
         r.render(&mut render, buffers);
         (delay, Reply::Rendered { status: r.status }, None)
     }
+}
+
+/// A forward's delay, for the share of requests `delay_probability` says.
+fn forward_delay(f: &ForwardTarget, hit: u64, rng: &mut dyn RngCore) -> Option<Duration> {
+    let d = f.delay.as_ref()?;
+    if f.delay_probability < 1.0 && rand::Rng::random::<f64>(rng) >= f.delay_probability {
+        return None;
+    }
+    Some(d.sample(hit, rng))
 }
 
 fn fault_reply(fault: &crate::response::CompiledFault) -> Reply<'_> {

@@ -89,3 +89,19 @@ fn a_cluster_with_a_mistaken_field_is_refused_by_its_shape_with_the_place() {
         ]
     );
 }
+
+#[test]
+fn fault_settings_of_a_forward_are_checked() {
+    let errors = compile(
+        "upstreams: { u: \"http://u:1\" }\nunmatched:\n  forward: { upstream: u, delay_probability: 1.5, header_faults: { max_delay_ms: 99999999 } }\nrules:\n  - { id: a, forward: { upstream: u, response_delay: { fixed: 1, uniform: { min: 1, max: 2 } } } }\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        errors,
+        [
+            "unmatched.forward.delay_probability: must be within 0..=1, got 1.5",
+            "unmatched.forward.header_faults.max_delay_ms: 99999999 ms is more than an hour",
+            "rules[0].forward.response_delay: set exactly one of fixed, uniform, normal, lognormal, step (found: fixed, uniform)",
+        ]
+    );
+}

@@ -91,6 +91,8 @@ pub(crate) fn write_request_head(
             || name.eq_ignore_ascii_case("x-forwarded-proto")
             // The proxy answers `Expect: 100-continue` itself before it streams the body.
             || name.eq_ignore_ascii_case("expect")
+            // Fault requests are for this proxy, never for the upstream.
+            || name.get(..18).is_some_and(|p| p.eq_ignore_ascii_case("x-mockplane-fault-"))
             || target.request_headers.removes(name)
             || named_by_connection(buf, &head.headers, name)
         {

@@ -64,6 +64,8 @@ impl Drop for Origin {
 
 fn serve(stream: TcpStream, requests: &AtomicUsize) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    // The answer goes out in several writes: without this, Nagle and delayed ACKs add 40 ms.
+    stream.set_nodelay(true)?;
     let mut out = stream.try_clone()?;
     let mut reader = BufReader::with_capacity(64 * 1024, stream);
     loop {

@@ -81,6 +81,9 @@ fn forward_from_wire(f: pb::Forward, at: &Place<'_>) -> Result<model::Forward, C
         rewrite_prefix: f.rewrite_prefix.map(|r| model::PrefixRewrite { from: r.from, to: r.to }),
         request_headers: f.request_headers.map(edits_from_wire),
         response_headers: f.response_headers.map(edits_from_wire),
+        delay_probability: f.delay_probability,
+        response_delay: f.response_delay.map(delay_from_wire),
+        header_faults: f.header_faults.map(|h| model::HeaderFaults { max_delay_ms: h.max_delay_ms }),
     })
 }
 

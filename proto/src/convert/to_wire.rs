@@ -279,5 +279,8 @@ fn forward_to_wire(f: &model::Forward) -> pb::Forward {
             .map(|r| pb::PrefixRewrite { from: r.from.clone(), to: r.to.clone() }),
         request_headers: f.request_headers.as_ref().map(edits_to_wire),
         response_headers: f.response_headers.as_ref().map(edits_to_wire),
+        delay_probability: f.delay_probability,
+        response_delay: f.response_delay.as_ref().map(delay_to_wire),
+        header_faults: f.header_faults.as_ref().map(|h| pb::HeaderFaults { max_delay_ms: h.max_delay_ms }),
     }
 }
