@@ -218,7 +218,7 @@ async fn connect(
             // ::1 and 127.0.0.1, and a service may listen on one of them only).
             let (answer, start) = resolve::lookup(&endpoint.host, endpoint.port)
                 .ok_or_else(|| ConnectError::Unresolved(endpoint.host.to_string()))?;
-            let addrs = &answer.0;
+            let addrs = &answer.addrs;
             let mut last = ConnectError::Refused;
             let mut connected = None;
             for i in 0..addrs.len() {

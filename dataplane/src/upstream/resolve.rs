@@ -17,11 +17,17 @@ use mockplane_rules::RuleTable;
 /// How often every known name is resolved again.
 pub const REFRESH: Duration = Duration::from_secs(30);
 
+/// A name's addresses, and which one the next connection starts at.
+pub(crate) struct Addresses {
+    pub(crate) addrs: Vec<SocketAddr>,
+    next: AtomicUsize,
+}
+
 #[derive(Default)]
 struct Names {
     /// `(name, port)` → its addresses (empty while it does not resolve), and which one the
     /// next connection takes.
-    answers: RwLock<HashMap<(String, u16), Arc<(Vec<SocketAddr>, AtomicUsize)>>>,
+    answers: RwLock<HashMap<(String, u16), Arc<Addresses>>>,
 }
 
 fn names() -> &'static Names {
@@ -55,7 +61,7 @@ pub(crate) fn prepare(table: &RuleTable) {
                 names().answers.read().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect();
             for key in keys {
                 let answer = resolve(&key.0, key.1);
-                if answer.0.is_empty() {
+                if answer.addrs.is_empty() {
                     tracing::warn!(name = %key.0, "upstream name no longer resolves; keeping its last addresses");
                     continue;
                 }
@@ -65,7 +71,7 @@ pub(crate) fn prepare(table: &RuleTable) {
     });
 }
 
-fn resolve(name: &str, port: u16) -> Arc<(Vec<SocketAddr>, AtomicUsize)> {
+fn resolve(name: &str, port: u16) -> Arc<Addresses> {
     let addrs: Vec<SocketAddr> = match (name, port).to_socket_addrs() {
         Ok(addrs) => addrs.collect(),
         Err(e) => {
@@ -73,20 +79,20 @@ fn resolve(name: &str, port: u16) -> Arc<(Vec<SocketAddr>, AtomicUsize)> {
             Vec::new()
         }
     };
-    Arc::new((addrs, AtomicUsize::new(0)))
+    Arc::new(Addresses { addrs, next: AtomicUsize::new(0) })
 }
 
 /// The addresses of `name:port`, and where the next connection starts among them (each
 /// connection starts one further, so connections spread over the addresses); `None` when the
 /// name did not resolve.
-pub(crate) fn lookup(name: &str, port: u16) -> Option<(Arc<(Vec<SocketAddr>, AtomicUsize)>, usize)> {
+pub(crate) fn lookup(name: &str, port: u16) -> Option<(Arc<Addresses>, usize)> {
     let answers = names().answers.read().unwrap_or_else(|e| e.into_inner());
     // Keyed by owned parts: a new connection (never a request on a kept one) pays this small
     // allocation.
     let answer = answers.get(&(name.to_owned(), port))?.clone();
-    if answer.0.is_empty() {
+    if answer.addrs.is_empty() {
         return None;
     }
-    let start = answer.1.fetch_add(1, Ordering::Relaxed);
+    let start = answer.next.fetch_add(1, Ordering::Relaxed);
     Some((answer, start))
 }
