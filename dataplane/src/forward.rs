@@ -316,30 +316,45 @@ async fn exchange(
     // A keep-alive connection the upstream closed meanwhile fails before any answer byte: a
     // request whose body is still at hand is tried again on another connection.
     let mut tries = 0;
+    // Retries where the cluster asks for them: a request that got no answer goes to the next
+    // endpoint, if sending it twice is harmless (RFC 9110 §9.2.2) and its body is at hand.
+    let idempotent =
+        matches!(head.method(&conn.rbuf), "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE");
+    let mut retries = if idempotent && body != RequestBody::Stream { cluster.retries } else { 0 };
     loop {
         tries += 1;
         let (mut lease, leased) = upstream::lease(worker, cluster).await;
         let endpoint = lease.endpoint;
-        if let Err(e) = leased {
-            return Err((Failure::Connect(e), Some(endpoint)));
-        }
-        let reused = lease.conn.as_ref().is_some_and(|c| c.reused);
-        match send_and_answer(worker, conn, head, target, body, peer, &mut lease).await {
-            Err(Attempt::Stale) if reused && body != RequestBody::Stream && tries < 3 => continue,
-            Err(Attempt::Stale) => {
-                return Err((
-                    Failure::Broken("the upstream closed the connection without answering".into()),
-                    Some(endpoint),
-                ))
-            }
-            Err(Attempt::Failed(f)) => return Err((f, Some(endpoint))),
-            Ok((status, go_on, reusable)) => {
-                if reusable {
-                    lease.give_back(cluster);
+        let failure = match leased {
+            // The limit is this data plane's own: no endpoint's fault, and nothing to retry.
+            Err(e @ ConnectError::Exhausted(_)) => return Err((Failure::Connect(e), Some(endpoint))),
+            Err(e) => Failure::Connect(e),
+            Ok(()) => {
+                let reused = lease.conn.as_ref().is_some_and(|c| c.reused);
+                match send_and_answer(worker, conn, head, target, body, peer, &mut lease).await {
+                    Err(Attempt::Stale) if reused && body != RequestBody::Stream && tries < 3 => continue,
+                    Err(Attempt::Stale) => {
+                        Failure::Broken("the upstream closed the connection without answering".into())
+                    }
+                    Err(Attempt::Failed(f)) => f,
+                    Ok((status, go_on, reusable)) => {
+                        lease.report(cluster, status < 500);
+                        if reusable {
+                            lease.give_back(cluster);
+                        }
+                        return Ok((status, go_on));
+                    }
                 }
-                return Ok((status, go_on));
             }
+        };
+        lease.report(cluster, false);
+        if retries > 0 {
+            retries -= 1;
+            let endpoint = &cluster.endpoints[endpoint];
+            tracing::debug!(upstream = %cluster.name, %endpoint, reason = %failure.reason(), "retrying");
+            continue;
         }
+        return Err((failure, Some(endpoint)));
     }
 }
 

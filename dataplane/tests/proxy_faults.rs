@@ -134,7 +134,58 @@ fn connection_faults_break_the_client_connection_instead_of_forwarding(driver: I
     assert_eq!(origin.requests.load(Ordering::Relaxed), 0, "no fault reached the origin");
 }
 
+/// A loopback port where nothing listens: connections to it are refused.
+fn refused_port() -> std::net::SocketAddr {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    closed.local_addr().unwrap()
+}
+
+fn a_failing_endpoint_is_ejected_for_a_while_then_tried_again(driver: IoDriver) {
+    let origin = Origin::start();
+    let yaml = format!(
+        "upstreams:\n  two:\n    endpoints: [\"{}\", \"{}\"]\n    outlier_detection: {{ consecutive_failures: 2, ejection_ms: 600 }}\nrules:\n  - {{ id: all, forward: {{ upstream: two }} }}\n",
+        refused_port(),
+        origin.addr
+    );
+    // One worker: outlier detection is per core, and every connection lands on this one.
+    let server = Server::start_with(driver, Some(&yaml), |c| c.workers = 1);
+    let statuses = |n: usize| -> Vec<u16> {
+        (0..n).map(|_| Conn::open(server.addr()).request(&util::get("/x")).status).collect()
+    };
+    // Round robin alternates until the dead endpoint fails twice; then only the origin serves.
+    let first = statuses(10);
+    assert_eq!(first.iter().filter(|&&s| s == 502).count(), 2, "{first:?}");
+    assert!(first[4..].iter().all(|&s| s == 200), "ejected after two failures: {first:?}");
+    // After the ejection it takes its turn again, and is ejected again.
+    std::thread::sleep(Duration::from_millis(700));
+    let again = statuses(6);
+    assert_eq!(again.iter().filter(|&&s| s == 502).count(), 2, "{again:?}");
+}
+
+fn idempotent_requests_are_retried_on_the_next_endpoint_and_others_are_not(driver: IoDriver) {
+    let origin = Origin::start();
+    let yaml = format!(
+        "upstreams:\n  two: {{ endpoints: [\"{}\", \"{}\"], retries: 1 }}\nrules:\n  - {{ id: all, forward: {{ upstream: two }} }}\n",
+        refused_port(),
+        origin.addr
+    );
+    let server = Server::start_with(driver, Some(&yaml), |c| c.workers = 1);
+    for _ in 0..6 {
+        assert_eq!(Conn::open(server.addr()).request(&util::get("/x")).status, 200, "a GET is retried");
+    }
+    let posts: Vec<u16> = (0..6)
+        .map(|_| {
+            Conn::open(server.addr())
+                .request(b"POST /x HTTP/1.1\r\nhost: t\r\ncontent-length: 1\r\n\r\nx")
+                .status
+        })
+        .collect();
+    assert_eq!(posts.iter().filter(|&&s| s == 502).count(), 3, "a POST is sent once: {posts:?}");
+}
+
 both_drivers!(
+    a_failing_endpoint_is_ejected_for_a_while_then_tried_again,
+    idempotent_requests_are_retried_on_the_next_endpoint_and_others_are_not,
     aborts_hit_their_share_and_never_reach_the_origin,
     delays_hit_their_share,
     requests_ask_for_faults_by_header_only_where_the_route_allows_it,

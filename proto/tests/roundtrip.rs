@@ -276,17 +276,30 @@ fn cors() -> impl Strategy<Value = Cors> {
 
 fn upstream() -> BoxedStrategy<Upstream> {
     let lb = prop_oneof![Just(LoadBalancing::RoundRobin), Just(LoadBalancing::LeastRequest)];
-    let cluster = (vec(text(), 0..3), lb, of(any::<u64>()), of(any::<u64>()), of(any::<u32>()), of(text()))
-        .prop_map(|(endpoints, lb, connect_timeout_ms, request_timeout_ms, max_connections, base_path)| {
-            Upstream::Cluster(Box::new(UpstreamCluster {
-                endpoints,
-                lb,
-                connect_timeout_ms,
-                request_timeout_ms,
-                max_connections,
-                base_path,
-            }))
-        });
+    let outlier = (any::<u32>(), any::<u64>()).prop_map(|(consecutive_failures, ejection_ms)| {
+        OutlierDetection { consecutive_failures, ejection_ms }
+    });
+    let cluster = (
+        (vec(text(), 0..3), lb, of(any::<u64>()), of(any::<u64>())),
+        (of(any::<u32>()), of(text()), of(outlier), of(any::<u32>())),
+    )
+        .prop_map(
+            |(
+                (endpoints, lb, connect_timeout_ms, request_timeout_ms),
+                (max_connections, base_path, outlier_detection, retries),
+            )| {
+                Upstream::Cluster(Box::new(UpstreamCluster {
+                    endpoints,
+                    lb,
+                    connect_timeout_ms,
+                    request_timeout_ms,
+                    max_connections,
+                    base_path,
+                    outlier_detection,
+                    retries,
+                }))
+            },
+        );
     prop_oneof![text().prop_map(Upstream::Url), cluster].boxed()
 }
 

@@ -55,5 +55,5 @@ string_or!(ValueMatch,
     "a string (equals) or one of {equals, contains, regex, present, absent, not}",
     str => Equals, map => |spec| ValueMatch::Spec(Box::new(spec)));
 string_or!(Upstream,
-    "a base URL (http://host:port) or a cluster {endpoints, lb, connect_timeout_ms, request_timeout_ms, max_connections, base_path}",
+    "a base URL (http://host:port) or a cluster {endpoints, lb, connect_timeout_ms, request_timeout_ms, max_connections, base_path, outlier_detection, retries}",
     str => Url, map => |c| Upstream::Cluster(Box::new(c)));

@@ -40,6 +40,10 @@ pub struct Cluster {
     pub max_connections: u32,
     /// Prepended to every forwarded path; empty, or `/…` without a trailing `/`.
     pub base_path: Box<str>,
+    /// `(failures in a row, ejection time)`: passive outlier detection, when set.
+    pub outlier: Option<(u32, Duration)>,
+    /// How many more times a request that got no answer is sent (idempotent methods only).
+    pub retries: u32,
     /// The upstream was given as `https://`: the data plane has no TLS client yet and answers
     /// 502 saying so.
     pub tls: bool,
@@ -203,6 +207,26 @@ fn compile_upstream(
                     }
                 },
             };
+            let outlier = c.outlier_detection.as_ref().map(|o| {
+                let at = place.field("outlier_detection");
+                if o.consecutive_failures == 0 {
+                    errors.push(at.field("consecutive_failures"), "must be at least 1");
+                }
+                if o.ejection_ms == 0 || o.ejection_ms > 3_600_000 {
+                    errors.push(
+                        at.field("ejection_ms"),
+                        format!("must be 1..=3600000 ms, got {}", o.ejection_ms),
+                    );
+                }
+                (o.consecutive_failures, Duration::from_millis(o.ejection_ms))
+            });
+            let retries = match c.retries {
+                Some(n) if n > 5 => {
+                    errors.push(place.field("retries"), format!("at most 5, got {n}"));
+                    0
+                }
+                n => n.unwrap_or(0),
+            };
             (errors.len() == before).then(|| Cluster {
                 name: name.into(),
                 endpoints,
@@ -211,6 +235,8 @@ fn compile_upstream(
                 request_timeout,
                 max_connections,
                 base_path,
+                outlier,
+                retries,
                 tls: false,
             })
         }
@@ -298,6 +324,8 @@ pub(crate) fn parse_url(url: &str) -> Result<Cluster, String> {
         request_timeout: DEFAULT_REQUEST_TIMEOUT,
         max_connections: DEFAULT_MAX_CONNECTIONS,
         base_path,
+        outlier: None,
+        retries: 0,
         tls,
     })
 }

@@ -606,6 +606,24 @@ pub struct UpstreamCluster {
     /// Prepended to every forwarded path (`/api`). Default none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_path: Option<String>,
+    /// Passive outlier detection: an endpoint failing this often in a row is left out for a
+    /// while. Absent: every endpoint always takes its turn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outlier_detection: Option<OutlierDetection>,
+    /// How many more times a request that got no answer (refused, reset, timed out) is sent,
+    /// to the next endpoint; only idempotent methods, and only bodies read whole. Default 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u32>,
+}
+
+/// When an endpoint is left out (ejected), and for how long.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutlierDetection {
+    /// Failures in a row (no answer, or a 5xx answer) that eject an endpoint.
+    pub consecutive_failures: u32,
+    /// How long an ejected endpoint is left out, ms; then it takes its turn again.
+    pub ejection_ms: u64,
 }
 
 /// How a request picks an endpoint of a cluster.

@@ -84,7 +84,7 @@ fn a_cluster_with_a_mistaken_field_is_refused_by_its_shape_with_the_place() {
     assert_eq!(
         errors,
         [
-            "upstreams.orders.endpoint: unknown field `endpoint`, expected one of `endpoints`, `lb`, `connect_timeout_ms`, `request_timeout_ms`, `max_connections`, `base_path`",
+            "upstreams.orders.endpoint: unknown field `endpoint`, expected one of `endpoints`, `lb`, `connect_timeout_ms`, `request_timeout_ms`, `max_connections`, `base_path`, `outlier_detection`, `retries`",
             "upstreams.orders: missing field `endpoints`",
         ]
     );
@@ -102,6 +102,22 @@ fn fault_settings_of_a_forward_are_checked() {
             "unmatched.forward.delay_probability: must be within 0..=1, got 1.5",
             "unmatched.forward.header_faults.max_delay_ms: 99999999 ms is more than an hour",
             "rules[0].forward.response_delay: set exactly one of fixed, uniform, normal, lognormal, step (found: fixed, uniform)",
+        ]
+    );
+}
+
+#[test]
+fn outlier_detection_and_retries_are_checked() {
+    let errors = compile(
+        "upstreams:\n  u:\n    endpoints: [\"u:1\"]\n    outlier_detection: { consecutive_failures: 0, ejection_ms: 0 }\n    retries: 9\nrules: []\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        errors,
+        [
+            "upstreams.u.outlier_detection.consecutive_failures: must be at least 1",
+            "upstreams.u.outlier_detection.ejection_ms: must be 1..=3600000 ms, got 0",
+            "upstreams.u.retries: at most 5, got 9",
         ]
     );
 }

@@ -56,6 +56,10 @@ struct EndpointPool {
     port: u16,
     idle: Vec<UpstreamConn>,
     outstanding: u32,
+    /// Failures in a row, for outlier detection.
+    failures: u32,
+    /// Worker-clock ms until which the endpoint is left out (0: it is not).
+    ejected_until_ms: u64,
 }
 
 /// One cluster on this worker.
@@ -91,6 +95,8 @@ impl ClusterPool {
                 port: e.port,
                 idle: Vec::new(),
                 outstanding: 0,
+                failures: 0,
+                ejected_until_ms: 0,
             }));
         }
         for gone in old {
@@ -153,7 +159,7 @@ pub(crate) async fn lease(worker: &Rc<Worker>, cluster: &Cluster) -> (Lease, Res
         let mut clusters = pools.clusters.borrow_mut();
         let pool = &mut clusters[slot];
         pool.sync(cluster);
-        let endpoint = pick(pool, cluster, &mut *worker.rng.borrow_mut());
+        let endpoint = pick(pool, cluster, worker.clock_ms.get(), &mut *worker.rng.borrow_mut());
         let open = pool.open;
         let ep = &mut pool.endpoints[endpoint];
         let idle = ep.idle.pop();
@@ -185,18 +191,38 @@ pub(crate) async fn lease(worker: &Rc<Worker>, cluster: &Cluster) -> (Lease, Res
     }
 }
 
-/// The endpoint a request goes to: round robin, or the less busy of two picked at random.
-fn pick(pool: &mut ClusterPool, cluster: &Cluster, rng: &mut impl Rng) -> usize {
+/// The endpoint a request goes to: round robin, or the less busy of two picked at random,
+/// among the endpoints not ejected; when every one is ejected, among all of them (as Envoy's
+/// panic threshold does: some traffic beats none).
+fn pick(pool: &mut ClusterPool, cluster: &Cluster, now_ms: u64, rng: &mut impl Rng) -> usize {
     let n = cluster.endpoints.len();
+    if n == 1 {
+        return 0;
+    }
+    let up = |pool: &ClusterPool, i: usize| pool.endpoints[i].ejected_until_ms <= now_ms;
+    let any_up = cluster.outlier.is_none() || (0..n).any(|i| up(pool, i));
     match cluster.lb {
-        _ if n == 1 => 0,
         LoadBalancing::RoundRobin => {
-            pool.next = (pool.next + 1) % n;
+            for _ in 0..n {
+                pool.next = (pool.next + 1) % n;
+                if !any_up || up(pool, pool.next) {
+                    break;
+                }
+            }
             pool.next
         }
         LoadBalancing::LeastRequest => {
-            let a = rng.random_range(0..n);
-            let b = rng.random_range(0..n);
+            let mut draw = || {
+                let mut i = rng.random_range(0..n);
+                for _ in 0..n {
+                    if !any_up || up(pool, i) {
+                        break;
+                    }
+                    i = (i + 1) % n;
+                }
+                i
+            };
+            let (a, b) = (draw(), draw());
             if pool.endpoints[b].outstanding < pool.endpoints[a].outstanding {
                 b
             } else {
@@ -250,6 +276,30 @@ async fn connect_to(addr: SocketAddr, limit: Duration) -> Result<TcpStream, Conn
 }
 
 impl Lease {
+    /// Tells outlier detection how the endpoint did: answered (`ok`: below 500), or failed
+    /// (no answer, or a 5xx). Enough failures in a row eject it for the cluster's time.
+    pub(crate) fn report(&self, cluster: &Cluster, ok: bool) {
+        let (Some((limit, ejection)), Some(slot)) = (cluster.outlier, self.slot) else { return };
+        let mut clusters = self.worker.upstreams.clusters.borrow_mut();
+        let Some(ep) = clusters[slot].endpoints.get_mut(self.endpoint) else { return };
+        if ok {
+            ep.failures = 0;
+            return;
+        }
+        ep.failures += 1;
+        if ep.failures >= limit {
+            ep.failures = 0;
+            ep.ejected_until_ms = self.worker.clock_ms.get().saturating_add(ejection.as_millis() as u64);
+            tracing::warn!(
+                upstream = %cluster.name,
+                endpoint = %cluster.endpoints[self.endpoint],
+                failures = limit,
+                ejected_ms = ejection.as_millis() as u64,
+                "upstream endpoint ejected"
+            );
+        }
+    }
+
     /// Gives the connection back to the pool, kept alive for the next request.
     pub(crate) fn give_back(mut self, cluster: &Cluster) {
         let (Some(mut conn), Some(slot)) = (self.conn.take(), self.slot) else { return };

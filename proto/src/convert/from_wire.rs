@@ -55,6 +55,11 @@ pub(super) fn upstreams_from_wire(
             request_timeout_ms: c.request_timeout_ms,
             max_connections: c.max_connections,
             base_path: c.base_path,
+            outlier_detection: c.outlier_detection.map(|o| model::OutlierDetection {
+                consecutive_failures: o.consecutive_failures,
+                ejection_ms: o.ejection_ms,
+            }),
+            retries: c.retries,
         };
         if out.insert(name.clone(), model::Upstream::Cluster(Box::new(cluster))).is_some() {
             let place = Place::Root("upstreams");

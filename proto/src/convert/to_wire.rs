@@ -48,6 +48,11 @@ pub(super) fn upstream_clusters(m: &BTreeMap<String, model::Upstream>) -> BTreeM
                     request_timeout_ms: c.request_timeout_ms,
                     max_connections: c.max_connections,
                     base_path: c.base_path.clone(),
+                    outlier_detection: c.outlier_detection.as_ref().map(|o| pb::OutlierDetection {
+                        consecutive_failures: o.consecutive_failures,
+                        ejection_ms: o.ejection_ms,
+                    }),
+                    retries: c.retries,
                 },
             )),
         })
