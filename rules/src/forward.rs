@@ -12,9 +12,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rand::RngCore;
+
+use crate::compile::Action;
 use crate::error::{key_path, Errors, Place};
 use crate::model::{HeaderEdits, LoadBalancing, Upstream};
+use crate::response::roll_fault;
 use crate::response::{compile_faults, is_token, CompiledFault, DelaySampler};
+use crate::table::{fault_reply, Answer, Reply, RuleTable};
 
 /// How long a new upstream connection may take, by default.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -482,6 +487,67 @@ fn compile_edits(edits: Option<&HeaderEdits>, path: &Place<'_>, errors: &mut Err
         })
         .collect();
     CompiledHeaderEdits { remove, add: add.into_boxed_slice() }
+}
+
+/// The table's forwarding side: the targets the data plane's proxy acts on, and what it must
+/// know before it reads a request's body.
+impl RuleTable {
+    /// The forward target of the rule at `index`, when it forwards.
+    pub fn forward_target(&self, index: usize) -> Option<&ForwardTarget> {
+        match &self.rules.get(index)?.action {
+            Action::Forward(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// Where requests no rule matches are forwarded; `None` in mock mode (they get a 404).
+    pub fn unmatched(&self) -> Option<&ForwardTarget> {
+        self.unmatched.as_ref()
+    }
+
+    /// Whether some enabled rule matches on request bodies: a body must then be read before
+    /// selection; otherwise selection needs only the head.
+    pub fn reads_bodies(&self) -> bool {
+        self.reads_bodies
+    }
+
+    /// Whether any request may be forwarded (a `forward` rule, or an unmatched route).
+    pub fn forwards(&self) -> bool {
+        self.forwards
+    }
+
+    /// The clusters of `forward.url` rules and of the unmatched route, which are not in
+    /// [`Self::upstreams`] when given as a URL.
+    pub fn forward_clusters(&self) -> impl Iterator<Item = &Arc<Cluster>> {
+        self.rules
+            .iter()
+            .filter_map(|r| match &r.action {
+                Action::Forward(f) if f.upstream.is_none() => Some(&f.cluster),
+                _ => None,
+            })
+            .chain(self.unmatched.as_ref().filter(|f| f.upstream.is_none()).map(|f| &f.cluster))
+    }
+
+    /// The answer for a request no rule matched, when the set forwards those (`unmatched`):
+    /// the route's delay and faults rolled as for a `forward` rule.
+    pub fn answer_unmatched(&self, rng: &mut dyn RngCore) -> Option<Answer<'_>> {
+        let f = self.unmatched.as_ref()?;
+        let delay = forward_delay(f, 0, rng);
+        let (reply, fault) = match roll_fault(&f.faults, rng) {
+            Some(fault) => (fault_reply(fault), Some(fault.kind)),
+            None => (Reply::Forward(f), None),
+        };
+        Some(Answer { rule_id: "", rule_index: usize::MAX, delay, reply, fault })
+    }
+}
+
+/// A forward's delay, for the share of requests `delay_probability` says.
+pub(crate) fn forward_delay(f: &ForwardTarget, hit: u64, rng: &mut dyn RngCore) -> Option<Duration> {
+    let d = f.delay.as_ref()?;
+    if f.delay_probability < 1.0 && rand::Rng::random::<f64>(rng) >= f.delay_probability {
+        return None;
+    }
+    Some(d.sample(hit, rng))
 }
 
 #[cfg(test)]

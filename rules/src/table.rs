@@ -62,12 +62,12 @@ pub struct RuleTable {
     /// The set's upstreams, compiled; `forward` rules share these.
     upstreams: BTreeMap<String, Arc<Cluster>>,
     /// Where requests no rule matches go; `None`: they get the 404 (mock mode).
-    unmatched: Option<ForwardTarget>,
+    pub(crate) unmatched: Option<ForwardTarget>,
     /// Some enabled rule matches on the body (`body`, `graphql`): it must be read before
     /// selection.
-    reads_bodies: bool,
+    pub(crate) reads_bodies: bool,
     /// Some rule, or the unmatched route, forwards.
-    forwards: bool,
+    pub(crate) forwards: bool,
     state: StateStore,
     project: Option<String>,
     environment: Option<String>,
@@ -381,42 +381,6 @@ impl RuleTable {
         self.cors.as_ref()
     }
 
-    /// The forward target of the rule at `index`, when it forwards.
-    pub fn forward_target(&self, index: usize) -> Option<&ForwardTarget> {
-        match &self.rules.get(index)?.action {
-            Action::Forward(f) => Some(f),
-            _ => None,
-        }
-    }
-
-    /// Where requests no rule matches are forwarded; `None` in mock mode (they get a 404).
-    pub fn unmatched(&self) -> Option<&ForwardTarget> {
-        self.unmatched.as_ref()
-    }
-
-    /// Whether some enabled rule matches on request bodies: a body must then be read before
-    /// selection; otherwise selection needs only the head.
-    pub fn reads_bodies(&self) -> bool {
-        self.reads_bodies
-    }
-
-    /// Whether any request may be forwarded (a `forward` rule, or an unmatched route).
-    pub fn forwards(&self) -> bool {
-        self.forwards
-    }
-
-    /// The clusters of `forward.url` rules and of the unmatched route, which are not in
-    /// [`Self::upstreams`] when given as a URL.
-    pub fn forward_clusters(&self) -> impl Iterator<Item = &Arc<Cluster>> {
-        self.rules
-            .iter()
-            .filter_map(|r| match &r.action {
-                Action::Forward(f) if f.upstream.is_none() => Some(&f.cluster),
-                _ => None,
-            })
-            .chain(self.unmatched.as_ref().filter(|f| f.upstream.is_none()).map(|f| &f.cluster))
-    }
-
     /// The set's upstream clusters by name.
     pub fn upstreams(&self) -> &BTreeMap<String, Arc<Cluster>> {
         &self.upstreams
@@ -449,7 +413,7 @@ impl RuleTable {
                 self.respond_with(&responses[i as usize], selection, cx, now, rng, buffers)
             }
             Action::Forward(f) => {
-                let delay = forward_delay(f, selection.hit, rng);
+                let delay = crate::forward::forward_delay(f, selection.hit, rng);
                 match roll_fault(&f.faults, rng) {
                     Some(fault) => (delay, fault_reply(fault), Some(fault.kind)),
                     None => (delay, Reply::Forward(f), None),
@@ -457,18 +421,6 @@ impl RuleTable {
             }
         };
         Answer { rule_id: &rule.id, rule_index: selection.rule_index(), delay, reply, fault }
-    }
-
-    /// The answer for a request no rule matched, when the set forwards those (`unmatched`):
-    /// the route's delay and faults rolled as for a `forward` rule.
-    pub fn answer_unmatched(&self, rng: &mut dyn RngCore) -> Option<Answer<'_>> {
-        let f = self.unmatched.as_ref()?;
-        let delay = forward_delay(f, 0, rng);
-        let (reply, fault) = match roll_fault(&f.faults, rng) {
-            Some(fault) => (fault_reply(fault), Some(fault.kind)),
-            None => (Reply::Forward(f), None),
-        };
-        Some(Answer { rule_id: "", rule_index: usize::MAX, delay, reply, fault })
     }
 
     /// Selects and answers in one call.
@@ -514,16 +466,7 @@ impl RuleTable {
     }
 }
 
-/// A forward's delay, for the share of requests `delay_probability` says.
-fn forward_delay(f: &ForwardTarget, hit: u64, rng: &mut dyn RngCore) -> Option<Duration> {
-    let d = f.delay.as_ref()?;
-    if f.delay_probability < 1.0 && rand::Rng::random::<f64>(rng) >= f.delay_probability {
-        return None;
-    }
-    Some(d.sample(hit, rng))
-}
-
-fn fault_reply(fault: &crate::response::CompiledFault) -> Reply<'_> {
+pub(crate) fn fault_reply(fault: &crate::response::CompiledFault) -> Reply<'_> {
     match &fault.abort {
         Some(response) => Reply::Static(response),
         None => Reply::Fault(fault.kind),
