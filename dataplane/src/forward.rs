@@ -379,14 +379,14 @@ async fn send_and_answer(
 ) -> Result<(u16, bool, bool), Attempt> {
     let cluster: &Cluster = &target.cluster;
     let up = lease.conn.as_mut().expect("a lease that succeeded holds a connection");
-    let endpoint = cluster.endpoints[lease.endpoint].to_string();
+    let endpoint = &cluster.endpoints[lease.endpoint];
     let framing: OutFraming = match body {
         RequestBody::InBuf { start, end } => OutFraming::Length((end - start) as u64),
         RequestBody::Decoded => OutFraming::Length(conn.body.len() as u64),
         RequestBody::Stream => head.framing.into(),
     };
     let mut out = worker.buffers.take();
-    write_request_head(&mut out, &conn.rbuf, head, target, &endpoint, peer, framing);
+    write_request_head(&mut out, &conn.rbuf, head, target, endpoint, peer, framing);
     match body {
         RequestBody::InBuf { start, end } => out.extend_from_slice(&conn.rbuf[start..end]),
         RequestBody::Decoded => out.extend_from_slice(&conn.body),

@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 
-use mockplane_rules::{Cluster, ForwardTarget};
+use mockplane_rules::{Cluster, Endpoint, ForwardTarget};
 
 use crate::codec::{BodyFraming, Head};
 use crate::upstream::client::{is_hop_by_hop, named_by_connection, ResponseFraming, ResponseHead};
@@ -34,7 +34,7 @@ pub(crate) fn write_request_head(
     buf: &[u8],
     head: &Head,
     target: &ForwardTarget,
-    endpoint: &str,
+    endpoint: &Endpoint,
     peer: Option<IpAddr>,
     framing: OutFraming,
 ) {
@@ -62,7 +62,9 @@ pub(crate) fn write_request_head(
     }
     if !host_sent {
         out.extend_from_slice(b"host: ");
-        out.extend_from_slice(endpoint.as_bytes());
+        use std::io::Write;
+        // Written in place: no string is made for it.
+        let _ = write!(out, "{endpoint}");
         out.extend_from_slice(b"\r\n");
     }
     let mut xff_started = false;
