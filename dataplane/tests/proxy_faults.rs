@@ -183,7 +183,35 @@ fn idempotent_requests_are_retried_on_the_next_endpoint_and_others_are_not(drive
     assert_eq!(posts.iter().filter(|&&s| s == 502).count(), 3, "a POST is sent once: {posts:?}");
 }
 
+fn a_connect_that_takes_too_long_answers_504(driver: IoDriver) {
+    // A listener that never accepts, its queue filled: the kernel drops further SYNs, so a
+    // connect neither succeeds nor is refused.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+    socket.listen(0).unwrap();
+    let addr = socket.local_addr().unwrap().as_socket().unwrap();
+    let _queued: Vec<_> = (0..4)
+        .filter_map(|_| {
+            let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).ok()?;
+            s.set_nonblocking(true).ok()?;
+            let _ = s.connect(&addr.into());
+            Some(s)
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(100));
+    let yaml = format!(
+        "upstreams:\n  stuck: {{ endpoints: [\"{addr}\"], connect_timeout_ms: 200 }}\nrules:\n  - {{ id: all, forward: {{ upstream: stuck }} }}\n"
+    );
+    let server = Server::start(driver, &yaml);
+    let began = Instant::now();
+    let r = Conn::open(server.addr()).request(&util::get("/x"));
+    assert_eq!(r.status, 504, "{}", r.text());
+    assert!(r.json()["reason"].as_str().unwrap().contains("connect timed out after 200 ms"), "{}", r.text());
+    assert!(began.elapsed() >= Duration::from_millis(200));
+}
+
 both_drivers!(
+    a_connect_that_takes_too_long_answers_504,
     a_failing_endpoint_is_ejected_for_a_while_then_tried_again,
     idempotent_requests_are_retried_on_the_next_endpoint_and_others_are_not,
     aborts_hit_their_share_and_never_reach_the_origin,
