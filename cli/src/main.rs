@@ -110,7 +110,7 @@ struct DataplaneArgs {
     pooled_buffers: usize,
     /// Forward the requests no rule matches to this service (`host:port`): the one-flag
     /// sidecar, mocking what the rules match and passing the rest through.
-    #[arg(long, value_name = "HOST:PORT")]
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "control_plane")]
     upstream: Option<String>,
     /// Largest request body accepted, in bytes (413 beyond).
     #[arg(long, default_value_t = 10 * 1024 * 1024)]
