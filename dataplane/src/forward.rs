@@ -17,13 +17,14 @@ use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use mockplane_rules::{Cluster, ForwardTarget};
+use mockplane_rules::{Cluster, ForwardTarget, RuleTable};
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 
 use crate::answer::Outcome;
 use crate::codec::{BodyFraming, Head};
 use crate::conn::Conn;
+use crate::cors::Cors;
 use crate::upstream::client::parse_response_head;
 use crate::upstream::{self, ConnectError, Lease};
 use crate::worker::{LocalSnapshot, Worker};
@@ -184,6 +185,11 @@ fn asked_faults(buf: &[u8], head: &Head, max_delay: Duration) -> (Option<Duratio
     (delay, abort)
 }
 
+/// The request's header fields as the rules see them (for the CORS policy).
+fn request_headers<'b>(buf: &'b [u8], head: &Head) -> smallvec::SmallVec<[mockplane_rules::Header<'b>; 16]> {
+    head.headers(buf).map(|(name, value)| mockplane_rules::Header { name, value }).collect()
+}
+
 /// The target of `route` in `snapshot`.
 fn target_of(snapshot: &LocalSnapshot, route: Route) -> Option<&ForwardTarget> {
     match route {
@@ -237,7 +243,7 @@ pub(crate) async fn forward(
     } else if cluster.tls {
         Err((Failure::Unsupported("https upstreams are not supported by this data plane yet"), None))
     } else {
-        exchange(worker, conn, head, target, body, peer).await
+        exchange(worker, conn, head, &snapshot.table, target, body, peer).await
     };
     let mut fault = None;
     let head_only = head.method(&conn.rbuf) == "HEAD";
@@ -269,6 +275,9 @@ pub(crate) async fn forward(
             // The request body may be partly unread: the connection cannot go on.
             let keep_alive = head.keep_alive && body != RequestBody::Stream && !worker.draining();
             conn.answering();
+            // The set's CORS policy covers the proxy's own answers too.
+            let headers = request_headers(&conn.rbuf, head);
+            let cors = Cors::of(&snapshot.table, head.method(&conn.rbuf), &headers);
             crate::answer::write_simple(
                 &mut conn.wbuf,
                 worker,
@@ -278,7 +287,7 @@ pub(crate) async fn forward(
                 keep_alive,
                 head.minor_version == 0,
                 head_only,
-                &crate::cors::Cors::NONE,
+                &cors,
             );
             (status, keep_alive)
         }
@@ -310,6 +319,7 @@ async fn exchange(
     worker: &Rc<Worker>,
     conn: &mut Conn,
     head: &Head,
+    table: &RuleTable,
     target: &ForwardTarget,
     body: RequestBody,
     peer: Option<IpAddr>,
@@ -333,7 +343,7 @@ async fn exchange(
             Err(e) => Failure::Connect(e),
             Ok(()) => {
                 let reused = lease.conn.as_ref().is_some_and(|c| c.reused);
-                match send_and_answer(worker, conn, head, target, body, peer, &mut lease).await {
+                match send_and_answer(worker, conn, head, table, target, body, peer, &mut lease).await {
                     Err(Attempt::Stale) if reused && body != RequestBody::Stream && tries < 3 => continue,
                     Err(Attempt::Stale) => {
                         Failure::Broken("the upstream closed the connection without answering".into())
@@ -372,6 +382,7 @@ async fn send_and_answer(
     worker: &Rc<Worker>,
     conn: &mut Conn,
     head: &Head,
+    table: &RuleTable,
     target: &ForwardTarget,
     body: RequestBody,
     peer: Option<IpAddr>,
@@ -472,8 +483,19 @@ async fn send_and_answer(
     let keep_alive = head.keep_alive && !worker.draining();
     conn.answering();
     let start = conn.wbuf.len();
-    let client_framing =
-        write_response_head(&mut conn.wbuf, &ub, &response, target, keep_alive, head.minor_version == 0);
+    let client_framing = {
+        let headers = request_headers(&conn.rbuf, head);
+        let cors = Cors::of(table, head.method(&conn.rbuf), &headers);
+        write_response_head(
+            &mut conn.wbuf,
+            &ub,
+            &response,
+            target,
+            &cors,
+            keep_alive,
+            head.minor_version == 0,
+        )
+    };
     worker.stats.bytes_out.add((conn.wbuf.len() - start) as u64);
     ub.drain(..response.head_len);
     let status = response.status;

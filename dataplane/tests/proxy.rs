@@ -313,7 +313,20 @@ fn unmatched_requests_go_to_the_default_route_and_matched_ones_to_the_mock(drive
     assert_eq!(Conn::open(server.addr()).request(&util::get("/not/a/rule")).status, 404);
 }
 
+fn a_forwarded_answer_carries_the_sets_cors_headers(driver: IoDriver) {
+    let origin = Origin::start();
+    let yaml = format!("cors: {{ allow_origins: [\"https://app.test\"] }}\n{}", rules(&origin, ""));
+    let server = Server::start(driver, &yaml);
+    let r =
+        Conn::open(server.addr()).request(b"GET /x HTTP/1.1\r\nhost: t\r\norigin: https://app.test\r\n\r\n");
+    assert_eq!((r.status, r.header("access-control-allow-origin")), (200, Some("https://app.test")));
+    let r =
+        Conn::open(server.addr()).request(b"GET /x HTTP/1.1\r\nhost: t\r\norigin: https://evil.test\r\n\r\n");
+    assert_eq!((r.status, r.header("access-control-allow-origin")), (200, None));
+}
+
 both_drivers!(
+    a_forwarded_answer_carries_the_sets_cors_headers,
     unmatched_requests_go_to_the_default_route_and_matched_ones_to_the_mock,
     an_endpoint_named_by_dns_is_resolved_and_reached,
     methods_and_request_bodies_reach_the_origin,

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use mockplane_rules::{Cluster, Endpoint, ForwardTarget};
 
 use crate::codec::{BodyFraming, Head};
+use crate::cors::Cors;
 use crate::upstream::client::{is_hop_by_hop, named_by_connection, ResponseFraming, ResponseHead};
 
 /// How the request body goes upstream.
@@ -172,6 +173,7 @@ pub(crate) fn write_response_head(
     buf: &[u8],
     response: &ResponseHead,
     target: &ForwardTarget,
+    cors: &Cors<'_>,
     keep_alive: bool,
     http10: bool,
 ) -> ClientFraming {
@@ -191,6 +193,8 @@ pub(crate) fn write_response_head(
         // A body-less answer keeps the upstream's length: it describes what a GET would get.
         let length_of_none = framing == ClientFraming::None && name.eq_ignore_ascii_case("content-length");
         if (is_hop_by_hop(name) && !length_of_none)
+            // Where the set's CORS policy answers, its headers replace the upstream's.
+            || (cors.applies() && name.get(..15).is_some_and(|p| p.eq_ignore_ascii_case("access-control-")))
             || target.response_headers.removes(name)
             || named_by_connection(buf, &response.headers, name)
         {
@@ -202,6 +206,7 @@ pub(crate) fn write_response_head(
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(&target.response_headers.add);
+    cors.write(out);
     match framing {
         ClientFraming::Length(n) => {
             out.extend_from_slice(b"content-length: ");
