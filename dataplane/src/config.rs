@@ -49,6 +49,8 @@ pub struct DataPlaneConfig {
     pub limits: Limits,
     /// `--upstream host:port`: forward what the rules do not match there (sidecar mode).
     pub sidecar_upstream: Option<String>,
+    /// `--record FILE`: forwarded exchanges written as rules (see [`crate::record`]).
+    pub record: Option<crate::record::RecordSettings>,
     /// Journal entries kept per worker; 0 turns the journal off.
     pub journal_capacity: usize,
     /// io_uring submission queue entries per worker (the epoll driver's event batch).
@@ -93,6 +95,7 @@ impl Default for DataPlaneConfig {
             io_driver: IoDriver::Auto,
             limits: Limits::default(),
             sidecar_upstream: None,
+            record: None,
             journal_capacity: 10_000,
             uring_entries: crate::driver::DEFAULT_RING_ENTRIES,
             pooled_buffers: crate::buffers::DEFAULT_POOLED_BUFFERS,

@@ -25,6 +25,7 @@ use crate::answer::Outcome;
 use crate::codec::{BodyFraming, Head};
 use crate::conn::Conn;
 use crate::cors::Cors;
+use crate::record::{Capture, Recorded};
 use crate::upstream::client::parse_response_head;
 use crate::upstream::{self, ConnectError, Lease};
 use crate::worker::{LocalSnapshot, Worker};
@@ -497,10 +498,41 @@ async fn send_and_answer(
         )
     };
     worker.stats.bytes_out.add((conn.wbuf.len() - start) as u64);
+    // Record mode: the upstream's answer is copied as it streams.
+    let mut capture = match &worker.recorder {
+        Some(recorder) if recorder.wants(head.method(&conn.rbuf), head.target(&conn.rbuf)) => {
+            Some(Capture::new(Recorded {
+                method: head.method(&conn.rbuf).to_owned(),
+                target: head.target(&conn.rbuf).to_owned(),
+                status: response.status,
+                headers: response
+                    .headers
+                    .iter()
+                    .map(|h| (h.name(&ub).to_owned(), String::from_utf8_lossy(h.value(&ub)).into_owned()))
+                    .collect(),
+                body: Vec::new(),
+            }))
+        }
+        _ => None,
+    };
     ub.drain(..response.head_len);
     let status = response.status;
-    let streamed =
-        stream_response_body(worker, conn, up, ub, response.framing, client_framing, timeout_ms).await;
+    let streamed = stream_response_body(
+        worker,
+        conn,
+        up,
+        ub,
+        response.framing,
+        client_framing,
+        timeout_ms,
+        capture.as_mut(),
+    )
+    .await;
+    if let (Ok(()), Some(recorder), Some(capture)) = (&streamed, &worker.recorder, capture) {
+        if let Some(recorded) = capture.finish() {
+            recorder.send(recorded);
+        }
+    }
     watch.deadline_ms.set(u64::MAX);
     match streamed {
         // The answer went whole: the client's connection goes on as it asked.

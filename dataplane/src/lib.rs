@@ -22,6 +22,7 @@ pub mod journal;
 mod link;
 mod miss;
 pub mod pace;
+pub mod record;
 mod report;
 pub mod server;
 pub mod sidecar;

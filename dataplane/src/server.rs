@@ -132,6 +132,12 @@ pub fn start(config: DataPlaneConfig, store: SnapshotStore) -> Result<RunningDat
     if let Some(xds) = &config.xds {
         crate::xds::restore(xds, &store);
     }
+    let recorder = match &config.record {
+        Some(settings) => {
+            Some(crate::record::Recorder::start(settings.clone()).map_err(StartError::Runtime)?)
+        }
+        None => None,
+    };
     let shutdown = Arc::new(AtomicBool::new(false));
     let stats = SharedStats::new(workers, config.journal_capacity, store.clone());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -142,6 +148,7 @@ pub fn start(config: DataPlaneConfig, store: SnapshotStore) -> Result<RunningDat
         let (tx, rx) = mpsc::channel::<Result<(SocketAddr, DriverKind), StartError>>();
         let (config, cell, stats_w, shutdown_w) =
             (config.clone(), store.cell().clone(), stats.clone(), shutdown.clone());
+        let recorder = recorder.clone();
         let addr = listen;
         let thread = std::thread::Builder::new()
             .name(format!("mockplane-worker-{id}"))
@@ -166,7 +173,7 @@ pub fn start(config: DataPlaneConfig, store: SnapshotStore) -> Result<RunningDat
                     };
                     let bound = listener.local_addr().unwrap_or(addr);
                     let _ = tx.send(Ok((bound, kind)));
-                    let worker = Rc::new(Worker::new(id, config, cell, stats_w, shutdown_w));
+                    let worker = Rc::new(Worker::new(id, config, cell, stats_w, shutdown_w, recorder));
                     worker::run(worker, listener).await;
                 });
             })

@@ -119,6 +119,8 @@ pub(crate) struct Worker {
     pub(crate) buffers: BufferPool,
     /// Connections to upstreams, this worker's own.
     pub(crate) upstreams: crate::upstream::UpstreamPools,
+    /// Where forwarded exchanges go in record mode.
+    pub(crate) recorder: Option<Arc<crate::record::Recorder>>,
     /// Requests between a complete head and a flushed answer.
     pub(crate) busy: Cell<usize>,
     /// The worker's coarse clock: milliseconds since `epoch`, advanced by the ticker.
@@ -135,6 +137,7 @@ impl Worker {
         cell: Arc<ArcSwapOption<Snapshot>>,
         shared: Arc<SharedStats>,
         shutdown: Arc<AtomicBool>,
+        recorder: Option<Arc<crate::record::Recorder>>,
     ) -> Self {
         Worker {
             id,
@@ -142,6 +145,7 @@ impl Worker {
             stats: shared.worker(id),
             buffers: BufferPool::new(config.pooled_buffers),
             upstreams: crate::upstream::UpstreamPools::new(config.worker_count()),
+            recorder,
             config,
             cache: RefCell::new(arc_swap::Cache::new(cell)),
             current: RefCell::new(None),

@@ -13,6 +13,7 @@ use super::heads::{write_chunk, ClientFraming, LAST_CHUNK};
 use super::Failure;
 use crate::codec::{ChunkedDecoder, Head, Limits};
 use crate::conn::{Conn, ReadResult};
+use crate::record::Capture;
 use crate::upstream::client::ResponseFraming;
 use crate::upstream::UpstreamConn;
 use crate::worker::Worker;
@@ -99,6 +100,7 @@ pub(super) async fn stream_request_body(
 
 /// Streams the answer's body from the upstream to the client, `ub` holding what was read
 /// after its head. `Err` when either side failed midway.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn stream_response_body(
     worker: &Rc<Worker>,
     conn: &mut Conn,
@@ -107,6 +109,7 @@ pub(super) async fn stream_response_body(
     framing: ResponseFraming,
     client: ClientFraming,
     timeout_ms: u64,
+    mut capture: Option<&mut Capture>,
 ) -> Result<(), ()> {
     let mut chunked = (framing == ResponseFraming::Chunked)
         .then(|| ChunkedDecoder::with_limits(&Limits { max_body: usize::MAX, ..worker.config.limits }));
@@ -122,12 +125,18 @@ pub(super) async fn stream_response_body(
             ResponseFraming::Length(_) => {
                 let take = (remaining as usize).min(ub.len());
                 conn.wbuf.extend_from_slice(&ub[..take]);
+                if let Some(c) = capture.as_deref_mut() {
+                    c.add(&ub[..take]);
+                }
                 ub.drain(..take);
                 remaining -= take as u64;
                 remaining == 0
             }
             ResponseFraming::Close => {
                 pass_piece(&mut conn.wbuf, &ub, client);
+                if let Some(c) = capture.as_deref_mut() {
+                    c.add(&ub);
+                }
                 ub.clear();
                 false
             }
@@ -137,6 +146,9 @@ pub(super) async fn stream_response_body(
                 match decoder.decode(&ub, &mut decoded) {
                     Ok(d) => {
                         pass_piece(&mut conn.wbuf, &decoded, client);
+                        if let Some(c) = capture.as_deref_mut() {
+                            c.add(&decoded);
+                        }
                         ub.drain(..d.consumed);
                         d.done
                     }
