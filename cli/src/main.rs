@@ -53,7 +53,7 @@ enum Command {
     /// xDS, in one process.
     Up(up::UpArgs),
     /// Serve mock rules: a thread-per-core HTTP/1.1 server with admin endpoints.
-    Dataplane(DataplaneArgs),
+    Dataplane(Box<DataplaneArgs>),
     /// Serve rule snapshots to data planes over xDS (gRPC), from a rules file.
     Controlplane(controlplane::ControlplaneArgs),
     /// Check a rules file; print every error with its place.
@@ -113,6 +113,20 @@ struct DataplaneArgs {
     /// Free 16 KiB I/O buffers each worker keeps for its connections.
     #[arg(long, default_value_t = mockplane_dataplane::buffers::DEFAULT_POOLED_BUFFERS)]
     pooled_buffers: usize,
+    /// Forward the requests no rule matches to this service (`host:port`): the one-flag
+    /// sidecar, mocking what the rules match and passing the rest through.
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "control_plane")]
+    upstream: Option<String>,
+    /// Record forwarded requests and their answers as rules into this file (rewritten as new
+    /// ones arrive), to serve later without the upstream.
+    #[arg(long, value_name = "FILE", conflicts_with = "control_plane")]
+    record: Option<PathBuf>,
+    /// With --record: only requests with this method (repeat for several; default all).
+    #[arg(long, value_name = "METHOD", requires = "record")]
+    record_method: Vec<String>,
+    /// With --record: only requests whose target starts with this.
+    #[arg(long, value_name = "PREFIX", requires = "record")]
+    record_path: Option<String>,
     /// Largest request body accepted, in bytes (413 beyond).
     #[arg(long, default_value_t = 10 * 1024 * 1024)]
     max_body: usize,
@@ -147,7 +161,7 @@ struct DataplaneArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Dataplane(args) = &cli.command {
-        if args.rules.is_none() && args.control_plane.is_none() {
+        if args.rules.is_none() && args.control_plane.is_none() && args.upstream.is_none() {
             use clap::CommandFactory as _;
             let mut cli = Cli::command();
             cli.build();
@@ -157,7 +171,7 @@ fn main() -> ExitCode {
                 .error(
                     clap::error::ErrorKind::MissingRequiredArgument,
                     "one of --rules FILE or --control-plane URL (with --environment) is needed: \
-                     where the rules come from",
+                     where the rules come from (or --upstream HOST:PORT alone, to pass everything through)",
                 )
                 .exit();
         }
@@ -165,7 +179,7 @@ fn main() -> ExitCode {
     init_logging(cli.log_format);
     match cli.command {
         Command::Up(args) => up::run(args),
-        Command::Dataplane(args) => run_dataplane(args),
+        Command::Dataplane(args) => run_dataplane(*args),
         Command::Controlplane(args) => controlplane::run(args),
         Command::Validate { file } => validate(&file),
         Command::Client(command) => client::run(command),
@@ -223,6 +237,12 @@ fn run_dataplane(args: DataplaneArgs) -> ExitCode {
             DriverArg::Epoll => IoDriver::Epoll,
         },
         limits: Limits { max_body: args.max_body, ..Limits::default() },
+        sidecar_upstream: args.upstream.clone(),
+        record: args.record.clone().map(|file| mockplane_dataplane::record::RecordSettings {
+            file,
+            methods: args.record_method.clone(),
+            path_prefix: args.record_path.clone(),
+        }),
         journal_capacity: args.journal,
         uring_entries: args.uring_entries,
         pooled_buffers: args.pooled_buffers,

@@ -189,6 +189,70 @@ fn logs_to_a_pipe_carry_no_colour_codes_and_a_vanished_reader_stops_nothing() {
     assert!(status.success(), "{status}");
 }
 
+/// A tiny origin: answers every request on one connection with `origin saw PATH`.
+fn origin() -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let mut have = Vec::new();
+                loop {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => have.extend_from_slice(&buf[..n]),
+                    }
+                    while let Some(end) = have.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&have[..end]).into_owned();
+                        have.drain(..end + 4);
+                        let path = head.split(' ').nth(1).unwrap_or("").to_owned();
+                        let body = format!("origin saw {path}");
+                        let answer =
+                            format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+                        if stream.write_all(answer.as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn the_one_flag_sidecar_mocks_what_the_rules_match_and_passes_the_rest_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write(dir.path(), "rules.yaml", HELLO);
+    let upstream = origin().to_string();
+    let mut args = vec!["--log-format", "json", "dataplane", "--rules", &rules, "--upstream", &upstream];
+    args.extend(EPHEMERAL);
+    let dp = Proc::spawn(&args, false);
+    let listen = json_field(&dp.line_with("data plane serving"), "listen");
+    let get = |path: &str| http().get(format!("http://{listen}{path}")).send().unwrap().text().unwrap();
+    assert_eq!(get("/hello"), "hi", "the rule answers");
+    assert_eq!(get("/anything/else?x=1"), "origin saw /anything/else?x=1", "the rest passes through");
+
+    // Without a rules file: a pure pass-through proxy.
+    let mut args = vec!["--log-format", "json", "dataplane", "--upstream", &upstream];
+    args.extend(EPHEMERAL);
+    let dp = Proc::spawn(&args, false);
+    let listen = json_field(&dp.line_with("data plane serving"), "listen");
+    let r = http().get(format!("http://{listen}/hello")).send().unwrap();
+    assert_eq!(r.text().unwrap(), "origin saw /hello");
+
+    // A flag that names no endpoint is refused at start, with the place of the mistake.
+    let mut args = vec!["dataplane", "--upstream", "nohost"];
+    args.extend(EPHEMERAL);
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = text(&out.stderr);
+    assert!(err.contains("upstreams.sidecar.endpoints[0]: \"nohost\" is not host:port"), "{err}");
+}
+
 #[test]
 fn a_dataplane_without_a_source_or_with_flags_it_would_ignore_is_refused_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();

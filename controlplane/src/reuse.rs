@@ -99,6 +99,7 @@ impl EnvReuse {
             environment: rules.environment.clone(),
             variables: rules.variables.clone(),
             upstreams: rules.upstreams.clone(),
+            unmatched: rules.unmatched.clone(),
             cors: rules.cors.clone(),
             rules: Vec::new(),
         };

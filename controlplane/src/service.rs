@@ -177,6 +177,7 @@ fn combine(set: &mut RuleSet, incoming: &RuleSet, mode: ApplyMode) -> (Vec<Strin
                 .collect();
             set.variables = incoming.variables.clone();
             set.upstreams = incoming.upstreams.clone();
+            set.unmatched = incoming.unmatched.clone();
             set.cors = incoming.cors.clone();
         }
         ApplyMode::Merge => {
@@ -197,6 +198,9 @@ fn combine(set: &mut RuleSet, incoming: &RuleSet, mode: ApplyMode) -> (Vec<Strin
             }
             set.variables.extend(incoming.variables.clone());
             set.upstreams.extend(incoming.upstreams.clone());
+            if incoming.unmatched.is_some() {
+                set.unmatched = incoming.unmatched.clone();
+            }
             if incoming.cors.is_some() {
                 set.cors = incoming.cors.clone();
             }
@@ -206,7 +210,12 @@ fn combine(set: &mut RuleSet, incoming: &RuleSet, mode: ApplyMode) -> (Vec<Strin
 }
 
 fn settings_of(set: &RuleSet) -> EnvSettings {
-    EnvSettings { variables: set.variables.clone(), upstreams: set.upstreams.clone(), cors: set.cors.clone() }
+    EnvSettings {
+        variables: set.variables.clone(),
+        upstreams: set.upstreams.clone(),
+        unmatched: set.unmatched.clone(),
+        cors: set.cors.clone(),
+    }
 }
 
 /// The rule set of an environment from its settings and rules, as pushed.
@@ -216,6 +225,7 @@ fn rule_set(env: &Environment, rules: Vec<Arc<Rule>>) -> RuleSet {
         environment: Some(env.name.clone()),
         variables: env.settings.variables.clone(),
         upstreams: env.settings.upstreams.clone(),
+        unmatched: env.settings.unmatched.clone(),
         cors: env.settings.cors.clone(),
         rules,
     }

@@ -11,17 +11,22 @@ use smallvec::SmallVec;
 
 use crate::codec::Head;
 use crate::cors::Cors;
+use crate::forward::Route;
 use crate::journal::{fault_code, Record, RecordHeaders, Seen};
+use crate::worker::LocalSnapshot;
 use crate::worker::Worker;
 
 /// What the connection loop does after an answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) enum Outcome {
     /// The response is in the write buffer from `start`; send it after `delay`, then go on
     /// (or close, when `close`).
     Respond { start: usize, delay: Option<Duration>, close: bool },
     /// Instead of a response, a fault at the connection level, after `delay`.
     Fault { kind: FaultKind, delay: Option<Duration> },
+    /// Forward the request (nothing written, nothing journaled yet), after `delay`, keeping
+    /// the snapshot it was routed with until it is answered.
+    Forward { snapshot: LocalSnapshot, route: Route, delay: Option<Duration> },
 }
 
 /// Answers the request whose head is `head` (offsets into `buf`) and whose body is `body`.
@@ -80,18 +85,26 @@ pub(crate) fn answer(
     let cx = RequestContext::new(&request);
     let table = &snapshot.table;
 
-    let Some(selection) = table.select(&cx) else {
+    let selection = table.select(&cx);
+    if selection.is_none() && table.unmatched().is_none() {
         let mut body = worker.scratch.borrow_mut();
         body.clear();
         crate::miss::write_body(&mut body, table, &cx, worker.config.explain_header);
         write_simple(wbuf, worker, 404, "application/json", &body, keep_alive, http10, head_only, &cors);
         worker.record(Some(&snapshot), None, 404, None, &seen, took(None), now);
         return Outcome::Respond { start, delay: None, close: !keep_alive };
-    };
+    }
     let mut render = worker.render.borrow_mut();
     let mut rng = worker.rng.borrow_mut();
-    let answer = table.answer(&selection, &cx, now, &mut *rng, &mut render);
-    let rule = Some(answer.rule_index);
+    let (answer, rule) = match &selection {
+        Some(selection) => {
+            let answer = table.answer(selection, &cx, now, &mut *rng, &mut render);
+            let rule = Some(answer.rule_index);
+            (answer, rule)
+        }
+        // Sidecar mode: the set's default route forwards what no rule matched.
+        None => (table.answer_unmatched(&mut *rng).expect("the set has an unmatched route"), None),
+    };
     match answer.reply {
         Reply::Static(response) => {
             wbuf.extend_from_slice(response.head());
@@ -124,27 +137,11 @@ pub(crate) fn answer(
             worker.record(Some(&snapshot), rule, 0, Some(fault_name(kind)), &seen, took(answer.delay), now);
             Outcome::Fault { kind, delay: answer.delay }
         }
-        Reply::Forward(target_upstream) => {
-            let body = serde_json::json!({
-                "error": "this rule forwards to an upstream, and this data plane does not proxy yet",
-                "rule": answer.rule_id,
-                "upstream": target_upstream.url,
-            })
-            .to_string();
-            write_simple(
-                wbuf,
-                worker,
-                502,
-                "application/json",
-                body.as_bytes(),
-                keep_alive,
-                http10,
-                head_only,
-                &cors,
-            );
-            worker.record(Some(&snapshot), rule, 502, None, &seen, took(answer.delay), now);
-            Outcome::Respond { start, delay: answer.delay, close: !keep_alive }
-        }
+        Reply::Forward(_) => Outcome::Forward {
+            snapshot: snapshot.clone(),
+            route: rule.map_or(Route::Unmatched, Route::Rule),
+            delay: answer.delay,
+        },
     }
 }
 

@@ -47,6 +47,10 @@ pub struct DataPlaneConfig {
     pub io_driver: IoDriver,
     /// Request size limits.
     pub limits: Limits,
+    /// `--upstream host:port`: forward what the rules do not match there (sidecar mode).
+    pub sidecar_upstream: Option<String>,
+    /// `--record FILE`: forwarded exchanges written as rules (see [`crate::record`]).
+    pub record: Option<crate::record::RecordSettings>,
     /// Journal entries kept per worker; 0 turns the journal off. An entry takes up to
     /// 1,712 bytes, backed as entries arrive: the default 4,096 costs at most 7 MB per worker.
     pub journal_capacity: usize,
@@ -91,6 +95,8 @@ impl Default for DataPlaneConfig {
             pin_workers: true,
             io_driver: IoDriver::Auto,
             limits: Limits::default(),
+            sidecar_upstream: None,
+            record: None,
             // Entries grew from 400 to 1,712 bytes (headers and a body prefix): 4,096 keeps
             // the worst case near the old 10,000's 4 MB. The ring is a buffer between reports
             // (every second), which the control plane keeps 10,000 of per environment.

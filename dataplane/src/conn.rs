@@ -28,7 +28,7 @@ use crate::buffers::{BUF, IDLE_READ};
 use crate::codec::{self, BodyFraming, ChunkedDecoder, Head};
 use crate::worker::{WatchGuard, Worker};
 
-struct Conn {
+pub(crate) struct Conn {
     /// Declared first so it is dropped first: the watch goes before the descriptor closes.
     guard: WatchGuard,
     /// The worker's coarse clock, for deadlines.
@@ -36,16 +36,16 @@ struct Conn {
     stream: TcpStream,
     /// Bytes read and not yet consumed by a request: the connection's small buffer, or one
     /// from the pool while a request does not fit in it.
-    rbuf: Vec<u8>,
+    pub(crate) rbuf: Vec<u8>,
     /// The small read buffer, kept here while `rbuf` is a pooled one.
     small: Vec<u8>,
     /// Responses not yet written: from the pool while answering, empty (no capacity) when idle.
-    wbuf: Vec<u8>,
+    pub(crate) wbuf: Vec<u8>,
     /// The de-chunked body of the current request.
-    body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
 }
 
-enum ReadResult {
+pub(crate) enum ReadResult {
     Data,
     Closed,
     TimedOut,
@@ -54,7 +54,7 @@ enum ReadResult {
 impl Conn {
     /// Reads more into `rbuf`, waiting at most about `limit` (the worker's ticker enforces it).
     /// `idle`: waiting between requests, so a draining worker may close the connection.
-    async fn read_more(&mut self, limit: Duration, idle: bool) -> ReadResult {
+    pub(crate) async fn read_more(&mut self, limit: Duration, idle: bool) -> ReadResult {
         if self.guard.watch.expired.get() {
             return ReadResult::TimedOut;
         }
@@ -110,7 +110,7 @@ impl Conn {
 
     /// A write buffer to answer into.
     #[inline]
-    fn answering(&mut self) {
+    pub(crate) fn answering(&mut self) {
         if self.wbuf.capacity() == 0 {
             self.wbuf = self.worker.buffers.take();
         }
@@ -118,7 +118,7 @@ impl Conn {
 
     /// Writes out `wbuf`, waiting at most the write timeout for a client that does not read:
     /// the ticker then shuts the connection down, and the write fails.
-    async fn flush(&mut self) -> bool {
+    pub(crate) async fn flush(&mut self) -> bool {
         if self.wbuf.is_empty() {
             return true;
         }
@@ -135,7 +135,7 @@ impl Conn {
 
     /// Writes a prepared refusal (4xx/5xx) with this worker's `date` header added after its
     /// status line, as RFC 9110 §6.6.1 asks of every such answer.
-    async fn write_refusal(&mut self, response: &[u8]) -> bool {
+    pub(crate) async fn write_refusal(&mut self, response: &[u8]) -> bool {
         match memchr::memmem::find(response, b"\r\n") {
             Some(i) => {
                 self.wbuf.extend_from_slice(&response[..i + 2]);
@@ -147,7 +147,7 @@ impl Conn {
         self.flush().await
     }
 
-    async fn write_bytes(&mut self, bytes: &[u8]) -> bool {
+    pub(crate) async fn write_bytes(&mut self, bytes: &[u8]) -> bool {
         self.wbuf.extend_from_slice(bytes);
         self.flush().await
     }
@@ -178,6 +178,16 @@ pub(crate) async fn serve(worker: &Rc<Worker>, stream: TcpStream, peer: SocketAd
             let refusal = match codec::parse_head(&conn.rbuf, &limits) {
                 Ok(Some(head)) => break head,
                 Ok(None) => None,
+                // A body past `max_body` may still be forwarded, streamed: the request is
+                // routed on its head (`crate::forward::early`), which refuses it otherwise.
+                Err(codec::RequestError::BodyTooLarge) if crate::forward::may_stream_any(worker) => {
+                    let unlimited = codec::Limits { max_body: usize::MAX, ..limits };
+                    match codec::parse_head(&conn.rbuf, &unlimited) {
+                        Ok(Some(head)) => break head,
+                        Ok(None) => None,
+                        Err(e) => Some(e.response()),
+                    }
+                }
                 Err(e) => Some(e.response()),
             };
             if let Some(refusal) = refusal {
@@ -234,7 +244,7 @@ pub(crate) async fn serve(worker: &Rc<Worker>, stream: TcpStream, peer: SocketAd
 
 const REQUEST_TIMEOUT: &[u8] =
     b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
-const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+pub(crate) const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// Reads the body, answers, consumes the request's bytes. Returns whether the connection
 /// goes on.
@@ -251,6 +261,11 @@ async fn serve_request(
     // deadline for the body, not a fresh one for each read.
     let body_deadline = worker.clock_ms.get().saturating_add(worker.config.body_timeout.as_millis() as u64);
     let body_wait = || Duration::from_millis(body_deadline.saturating_sub(worker.clock_ms.get()));
+    // A request the table may forward is routed on its head alone when its body is not all
+    // here yet, so that a forwarded body streams instead of being read whole.
+    if let Some(early) = crate::forward::early(worker, conn, head, peer, began) {
+        return early.await;
+    }
     // Where the request ends in `rbuf`, and where its body is.
     let (consumed, chunked) = match head.framing {
         BodyFraming::None => (head.head_len, false),
@@ -324,6 +339,18 @@ async fn serve_request(
         let body: &[u8] = if chunked { &conn.body } else { &conn.rbuf[head.head_len..consumed] };
         answer(worker, &conn.rbuf, head, body, peer, began, &mut conn.wbuf)
     };
+    if let Outcome::Forward { snapshot, route, delay } = outcome {
+        let body = if chunked {
+            crate::forward::RequestBody::Decoded
+        } else {
+            crate::forward::RequestBody::InBuf { start: head.head_len, end: consumed }
+        };
+        // Boxed: the forward's state is large, and only forwarded requests should carry it.
+        return Box::pin(crate::forward::forward(
+            worker, conn, head, snapshot, route, body, peer, began, delay,
+        ))
+        .await;
+    }
     conn.rbuf.drain(..consumed);
 
     match outcome {
@@ -360,6 +387,7 @@ async fn serve_request(
             inject(worker, conn, kind).await;
             false
         }
+        Outcome::Forward { .. } => unreachable!("forwarded above"),
     }
 }
 
@@ -370,7 +398,7 @@ impl Conn {
 }
 
 /// Breaks the connection the way `kind` says.
-async fn inject(worker: &Worker, conn: &mut Conn, kind: FaultKind) {
+pub(crate) async fn inject(worker: &Worker, conn: &mut Conn, kind: FaultKind) {
     match kind {
         FaultKind::ConnectionReset => {
             // SO_LINGER with a zero timeout makes close() send RST instead of FIN.

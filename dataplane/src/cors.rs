@@ -61,6 +61,11 @@ impl<'a> Cors<'a> {
 
     /// Appends the CORS header lines of an answer (none when the request gets none).
     #[inline]
+    /// Whether the policy allows the request's origin (its headers go on the answer).
+    pub(crate) fn applies(&self) -> bool {
+        self.allowed.is_some()
+    }
+
     pub(crate) fn write(&self, wbuf: &mut Vec<u8>) {
         if let Some((policy, origin)) = self.allowed {
             policy.write_headers(origin, wbuf);

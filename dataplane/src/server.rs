@@ -33,6 +33,9 @@ pub enum StartError {
     /// No runtime could be built (e.g. io_uring was required and is not available).
     #[error("cannot start a worker runtime: {0}")]
     Runtime(std::io::Error),
+    /// `--upstream` does not name an endpoint.
+    #[error("--upstream: {0}")]
+    Sidecar(mockplane_rules::RuleSetError),
 }
 
 /// A data plane that is serving.
@@ -112,6 +115,15 @@ pub fn start(config: DataPlaneConfig, store: SnapshotStore) -> Result<RunningDat
     let workers = config.worker_count();
     // Before anything is installed: each table is built with a hit counter slab per worker.
     store.set_workers(workers);
+    if let Some(endpoint) = &config.sidecar_upstream {
+        store.set_sidecar_upstream(endpoint.clone());
+        if config.rules.is_none() && config.xds.is_none() {
+            // No rules at all: a pure pass-through proxy.
+            let mut rules = mockplane_rules::RuleSet::default();
+            crate::sidecar::apply(&mut rules, endpoint);
+            store.install(rules, format!("--upstream {endpoint}"), None).map_err(StartError::Sidecar)?;
+        }
+    }
     if let Some(path) = &config.rules {
         let version = store.install_file(path)?;
         store.note_file(path, Ok(version));
@@ -120,6 +132,12 @@ pub fn start(config: DataPlaneConfig, store: SnapshotStore) -> Result<RunningDat
     if let Some(xds) = &config.xds {
         crate::xds::restore(xds, &store);
     }
+    let recorder = match &config.record {
+        Some(settings) => {
+            Some(crate::record::Recorder::start(settings.clone()).map_err(StartError::Runtime)?)
+        }
+        None => None,
+    };
     let shutdown = Arc::new(AtomicBool::new(false));
     let stats = SharedStats::new(workers, config.journal_capacity, store.clone());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -130,6 +148,7 @@ pub fn start(config: DataPlaneConfig, store: SnapshotStore) -> Result<RunningDat
         let (tx, rx) = mpsc::channel::<Result<(SocketAddr, DriverKind), StartError>>();
         let (config, cell, stats_w, shutdown_w) =
             (config.clone(), store.cell().clone(), stats.clone(), shutdown.clone());
+        let recorder = recorder.clone();
         let addr = listen;
         let thread = std::thread::Builder::new()
             .name(format!("mockplane-worker-{id}"))
@@ -154,7 +173,7 @@ pub fn start(config: DataPlaneConfig, store: SnapshotStore) -> Result<RunningDat
                     };
                     let bound = listener.local_addr().unwrap_or(addr);
                     let _ = tx.send(Ok((bound, kind)));
-                    let worker = Rc::new(Worker::new(id, config, cell, stats_w, shutdown_w));
+                    let worker = Rc::new(Worker::new(id, config, cell, stats_w, shutdown_w, recorder));
                     worker::run(worker, listener).await;
                 });
             })

@@ -79,6 +79,8 @@ pub struct SnapshotStore {
     workers: Arc<AtomicUsize>,
     /// Called on the installing thread after a swap, and after old tables are freed.
     release_memory: Arc<std::sync::OnceLock<fn()>>,
+    /// `--upstream`: every rules file installed forwards what its rules do not match here.
+    sidecar: Arc<std::sync::OnceLock<String>>,
 }
 
 /// Replaced snapshots some worker may still serve from, and the hit counts of those freed.
@@ -161,6 +163,12 @@ impl SnapshotStore {
     /// nothing.
     pub fn set_release_memory(&self, release: fn()) {
         let _ = self.release_memory.set(release);
+    }
+
+    /// Makes every rules file installed from now on forward the requests its rules do not
+    /// match to `endpoint` (`host:port`): the one-flag sidecar (see [`crate::sidecar`]).
+    pub fn set_sidecar_upstream(&self, endpoint: String) {
+        let _ = self.sidecar.set(endpoint);
     }
 
     pub(crate) fn release_memory(&self) {
@@ -326,6 +334,8 @@ impl SnapshotStore {
     ) -> u64 {
         let version = self.load().map_or(1, |s| s.version + 1);
         let hits = RuleHits::new(table.len(), self.workers.load(Ordering::Relaxed));
+        // Upstream names resolve here, off the workers, before any request can need them.
+        crate::upstream::resolve::prepare(&table);
         let next = Arc::new(Snapshot {
             version,
             config_version,
@@ -394,8 +404,11 @@ impl SnapshotStore {
             let text = std::fs::read_to_string(path)
                 .map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
             let invalid = |source| LoadError::Invalid { path: path.to_owned(), source };
-            let rules =
+            let mut rules =
                 RuleSet::parse(&text, Format::from_file_name(&path.to_string_lossy())).map_err(invalid)?;
+            if let Some(endpoint) = self.sidecar.get() {
+                crate::sidecar::apply(&mut rules, endpoint);
+            }
             let base_dir = path.parent().map(Path::to_path_buf);
             self.install(rules, path.display().to_string(), base_dir).map_err(invalid)
         })();

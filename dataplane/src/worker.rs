@@ -117,6 +117,10 @@ pub(crate) struct Worker {
     open_peak: Cell<usize>,
     /// Read and write buffers lent to connections while they read a request or answer.
     pub(crate) buffers: BufferPool,
+    /// Connections to upstreams, this worker's own.
+    pub(crate) upstreams: crate::upstream::UpstreamPools,
+    /// Where forwarded exchanges go in record mode.
+    pub(crate) recorder: Option<Arc<crate::record::Recorder>>,
     /// Requests between a complete head and a flushed answer.
     pub(crate) busy: Cell<usize>,
     /// The worker's coarse clock: milliseconds since `epoch`, advanced by the ticker.
@@ -133,12 +137,15 @@ impl Worker {
         cell: Arc<ArcSwapOption<Snapshot>>,
         shared: Arc<SharedStats>,
         shutdown: Arc<AtomicBool>,
+        recorder: Option<Arc<crate::record::Recorder>>,
     ) -> Self {
         Worker {
             id,
             journal_enabled: config.journal_capacity > 0,
             stats: shared.worker(id),
             buffers: BufferPool::new(config.pooled_buffers),
+            upstreams: crate::upstream::UpstreamPools::new(config.worker_count()),
+            recorder,
             config,
             cache: RefCell::new(arc_swap::Cache::new(cell)),
             current: RefCell::new(None),

@@ -27,7 +27,7 @@ both_drivers!(
     times_under_concurrency,
     miss_body_names_the_closest_rules,
     head_requests,
-    forward_rules_answer_502,
+    a_forward_to_a_name_that_does_not_resolve_answers_502,
 );
 
 fn path_kinds(driver: IoDriver) {
@@ -594,7 +594,7 @@ rules:
     assert_eq!((util::show(&rest).as_str(), end), ("", End::Open), "stray bytes after the answers");
 }
 
-fn forward_rules_answer_502(driver: IoDriver) {
+fn a_forward_to_a_name_that_does_not_resolve_answers_502(driver: IoDriver) {
     let server = Server::start(
         driver,
         r#"
@@ -611,6 +611,7 @@ rules:
     assert_eq!(r.headers()["content-type"], "application/json");
     let body: serde_json::Value = r.json().unwrap();
     assert_eq!(body["rule"], "payments");
-    assert_eq!(body["upstream"], "http://payments.internal:8080");
-    assert!(body["error"].as_str().is_some_and(|e| e.contains("upstream")), "{body}");
+    assert_eq!(body["upstream"], "payments");
+    assert_eq!(body["endpoint"], "payments.internal:8080");
+    assert!(body["reason"].as_str().is_some_and(|e| e.contains("not resolved")), "{body}");
 }

@@ -182,11 +182,53 @@ fn response() -> impl Strategy<Value = Response> {
         })
 }
 
-fn rule() -> impl Strategy<Value = Rule> {
+fn forward() -> BoxedStrategy<Forward> {
+    let edits = || {
+        of((btree_map(text(), text(), 0..3), vec(text(), 0..3))
+            .prop_map(|(add, remove)| HeaderEdits { add, remove }))
+    };
+    (
+        (of(text()), of(text()), of(delay()), faults()),
+        (
+            of(text()),
+            of((text(), text()).prop_map(|(from, to)| PrefixRewrite { from, to })),
+            edits(),
+            edits(),
+        ),
+        (
+            of(0.0..=1.0f64),
+            of(delay()),
+            of(any::<u64>().prop_map(|max_delay_ms| HeaderFaults { max_delay_ms })),
+        ),
+    )
+        .prop_map(
+            |(
+                (upstream, url, delay, faults),
+                (host, rewrite_prefix, request_headers, response_headers),
+                (delay_probability, response_delay, header_faults),
+            )| {
+                Forward {
+                    delay_probability,
+                    response_delay,
+                    header_faults,
+                    upstream,
+                    url,
+                    delay,
+                    faults,
+                    host,
+                    rewrite_prefix,
+                    request_headers,
+                    response_headers,
+                }
+            },
+        )
+        .boxed()
+}
+
+fn rule() -> BoxedStrategy<Rule> {
     let mode = prop_oneof![Just(SequenceMode::StayOnLast), Just(SequenceMode::Cycle)];
     let sequence = (mode, vec(response(), 0..3)).prop_map(|(mode, responses)| Sequence { mode, responses });
-    let forward = (of(text()), of(text()), of(delay()), faults())
-        .prop_map(|(upstream, url, delay, faults)| Forward { upstream, url, delay, faults });
+    let forward = forward();
     let scenario =
         (text(), of(text()), of(text())).prop_map(|(name, state, next)| ScenarioStep { name, state, next });
     (
@@ -215,6 +257,7 @@ fn rule() -> impl Strategy<Value = Rule> {
                 }
             },
         )
+        .boxed()
 }
 
 fn cors() -> impl Strategy<Value = Cors> {
@@ -231,14 +274,46 @@ fn cors() -> impl Strategy<Value = Cors> {
     )
 }
 
+fn upstream() -> BoxedStrategy<Upstream> {
+    let lb = prop_oneof![Just(LoadBalancing::RoundRobin), Just(LoadBalancing::LeastRequest)];
+    let outlier = (any::<u32>(), any::<u64>()).prop_map(|(consecutive_failures, ejection_ms)| {
+        OutlierDetection { consecutive_failures, ejection_ms }
+    });
+    let cluster = (
+        (vec(text(), 0..3), lb, of(any::<u64>()), of(any::<u64>())),
+        (of(any::<u32>()), of(text()), of(outlier), of(any::<u32>())),
+    )
+        .prop_map(
+            |(
+                (endpoints, lb, connect_timeout_ms, request_timeout_ms),
+                (max_connections, base_path, outlier_detection, retries),
+            )| {
+                Upstream::Cluster(Box::new(UpstreamCluster {
+                    endpoints,
+                    lb,
+                    connect_timeout_ms,
+                    request_timeout_ms,
+                    max_connections,
+                    base_path,
+                    outlier_detection,
+                    retries,
+                }))
+            },
+        );
+    prop_oneof![text().prop_map(Upstream::Url), cluster].boxed()
+}
+
 fn rule_set() -> impl Strategy<Value = RuleSet> {
     let map = || btree_map(text(), text(), 0..3);
-    (of(text()), of(text()), map(), map(), of(cors()), vec(rule(), 0..4)).prop_map(
-        |(project, environment, variables, upstreams, cors, rules)| RuleSet {
+    let upstreams = btree_map(text(), upstream(), 0..3);
+    let unmatched = of(forward().prop_map(|forward| Unmatched { forward }));
+    (of(text()), of(text()), map(), upstreams, of(cors()), vec(rule(), 0..4), unmatched).prop_map(
+        |(project, environment, variables, upstreams, cors, rules, unmatched)| RuleSet {
             project,
             environment,
             variables,
             upstreams,
+            unmatched,
             cors,
             rules: rules.into_iter().map(std::sync::Arc::new).collect(),
         },

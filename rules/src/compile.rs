@@ -15,9 +15,7 @@ use crate::error::{Errors, Place};
 use crate::graphql::GraphqlMatcher;
 use crate::model::{MethodMatch, Rule, SequenceMode};
 use crate::path::{PathPattern, Specificity};
-use crate::response::{
-    compile_faults, is_token, CompiledFault, CompiledResponse, DelaySampler, PathScope, ResponseEnv,
-};
+use crate::response::{is_token, CompiledResponse, DelaySampler, PathScope, ResponseEnv};
 use crate::state::{RuleCounters, ScenarioSlot, StateStore};
 use crate::value::{ShortBytes, ValueMatcher};
 
@@ -191,18 +189,7 @@ pub(crate) struct ScenarioGate {
 pub(crate) enum Action {
     Respond(CompiledResponse),
     Sequence { mode: SequenceMode, responses: Vec<CompiledResponse> },
-    Forward(ForwardTarget),
-}
-
-/// Where a `forward` rule sends traffic (the data plane's proxy acts on it).
-#[derive(Debug, Clone)]
-pub struct ForwardTarget {
-    /// The upstream's name, when the rule named one.
-    pub upstream: Option<String>,
-    /// The base URL requests go to.
-    pub url: String,
-    pub(crate) delay: Option<DelaySampler>,
-    pub(crate) faults: Vec<CompiledFault>,
+    Forward(crate::forward::ForwardTarget),
 }
 
 /// One rule, compiled. A clone shares the rule's counters and scenario with the original
@@ -250,7 +237,9 @@ impl CompiledRule {
 /// Context shared by the compilation of every rule of a set.
 pub(crate) struct RuleEnv<'a> {
     pub(crate) response: ResponseEnv<'a>,
-    pub(crate) upstreams: &'a BTreeMap<String, String>,
+    pub(crate) upstreams: &'a BTreeMap<String, Arc<crate::forward::Cluster>>,
+    /// The set's `upstreams` as written: a name declared but refused is not reported again.
+    pub(crate) declared: &'a BTreeMap<String, crate::model::Upstream>,
     pub(crate) state: &'a StateStore,
 }
 
@@ -323,7 +312,8 @@ pub(crate) fn compile_rule(
         Some(Action::Sequence { mode: seq.mode, responses })
     } else {
         let f = rule.forward.as_ref().expect("one action is set");
-        compile_forward(f, &base.field("forward"), env.upstreams, errors).map(Action::Forward)
+        crate::forward::compile_forward(f, &base.field("forward"), env.upstreams, env.declared, errors)
+            .map(Action::Forward)
     };
 
     if rule.times == Some(0) {
@@ -487,70 +477,6 @@ pub(crate) fn ip_in(nets: &[IpNet], ip: Option<IpAddr>) -> bool {
     nets.iter().any(|n| n.contains(&ip))
 }
 
-fn compile_forward(
-    f: &crate::model::Forward,
-    path: &Place<'_>,
-    upstreams: &BTreeMap<String, String>,
-    errors: &mut Errors,
-) -> Option<ForwardTarget> {
-    let url = match (&f.upstream, &f.url) {
-        (Some(name), None) => match upstreams.get(name) {
-            Some(url) => url.clone(),
-            None => {
-                let known: Vec<&str> = upstreams.keys().map(String::as_str).collect();
-                errors.push(
-                    path.field("upstream"),
-                    format!(
-                        "no upstream named {name:?} (known: {})",
-                        if known.is_empty() { "none".into() } else { known.join(", ") }
-                    ),
-                );
-                return None;
-            }
-        },
-        (None, Some(url)) => {
-            if let Err(e) = check_url(url) {
-                errors.push(path.field("url"), e);
-                return None;
-            }
-            url.clone()
-        }
-        _ => {
-            errors.push(path, "set exactly one of upstream, url");
-            return None;
-        }
-    };
-    let delay = f.delay.as_ref().and_then(|d| DelaySampler::compile(d, &path.field("delay"), errors));
-    let faults = if f.faults.is_empty() {
-        Vec::new()
-    } else {
-        compile_faults(&f.faults, &path.field("faults"), errors)
-    };
-    Some(ForwardTarget { upstream: f.upstream.clone(), url, delay, faults })
-}
-
-/// Checks an upstream base URL: `http(s)://host[:port][/base/path]`.
-pub(crate) fn check_url(url: &str) -> Result<(), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"))
-        .ok_or_else(|| format!("{url:?} must start with http:// or https://"))?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = match authority.rsplit_once(':') {
-        Some((h, port)) if !h.ends_with(']') || authority.starts_with('[') => {
-            if !port.is_empty() && port.parse::<u16>().is_err() && !authority.ends_with(']') {
-                return Err(format!("{url:?} has an invalid port {port:?}"));
-            }
-            h
-        }
-        _ => authority,
-    };
-    if host.is_empty() || host.contains(char::is_whitespace) || host.contains('@') {
-        return Err(format!("{url:?} has no valid host"));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -588,15 +514,5 @@ mod tests {
         assert!(!ip_in(&nets, Some("11.0.0.1".parse().unwrap())));
         assert!(!ip_in(&nets, None));
         assert!(parse_net("10.0.0.0/33").is_none());
-    }
-
-    #[test]
-    fn upstream_urls_are_checked() {
-        assert!(check_url("http://payments:8080").is_ok());
-        assert!(check_url("https://api.example.com/base").is_ok());
-        assert!(check_url("http://[::1]:9000").is_ok());
-        assert!(check_url("ftp://x").is_err());
-        assert!(check_url("http://").is_err());
-        assert!(check_url("http://host:99999").is_err());
     }
 }

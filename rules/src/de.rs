@@ -9,7 +9,7 @@ use std::fmt;
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use crate::model::{HeaderValues, MethodMatch, PathMatch, ValueMatch};
+use crate::model::{HeaderValues, MethodMatch, PathMatch, Upstream, ValueMatch};
 
 /// Implements `Deserialize` for an enum with a string form and a map or sequence form.
 macro_rules! string_or {
@@ -54,3 +54,6 @@ string_or!(PathMatch, "a path string or one of {exact, prefix, template, regex}"
 string_or!(ValueMatch,
     "a string (equals) or one of {equals, contains, regex, present, absent, not}",
     str => Equals, map => |spec| ValueMatch::Spec(Box::new(spec)));
+string_or!(Upstream,
+    "a base URL (http://host:port) or a cluster {endpoints, lb, connect_timeout_ms, request_timeout_ms, max_connections, base_path, outlier_detection, retries}",
+    str => Url, map => |c| Upstream::Cluster(Box::new(c)));

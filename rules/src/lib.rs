@@ -20,6 +20,7 @@ mod bytes;
 mod compile;
 mod cors;
 mod explain;
+pub mod forward;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod graphql;
@@ -33,10 +34,10 @@ pub mod template;
 mod value;
 mod whole;
 
-pub use compile::ForwardTarget;
 pub use cors::CorsPolicy;
 pub use error::{RuleSetError, ValidationError};
 pub use explain::{Explanation, Mismatch, NearMisses, RuleVerdict, NEAR_MISS_CHECKS};
+pub use forward::{Cluster, CompiledHeaderEdits, Endpoint, ForwardTarget};
 pub use load::Format;
 pub use model::RuleSet;
 pub use path::PathParams;

@@ -130,6 +130,8 @@ pub struct RequestContext<'r> {
     json: OnceCell<Option<serde_json::Value>>,
     dom: OnceCell<Option<crate::body::dom::Parsed<'r>>>,
     pub(crate) graphql: OnceCell<Option<GraphqlRequest>>,
+    /// Selection only looks: no budget, scenario or hit counter is claimed (see [`Self::peek`]).
+    pub(crate) peek: bool,
 }
 
 impl<'r> RequestContext<'r> {
@@ -143,7 +145,16 @@ impl<'r> RequestContext<'r> {
             json: OnceCell::new(),
             dom: OnceCell::new(),
             graphql: OnceCell::new(),
+            peek: false,
         }
+    }
+
+    /// A context whose selection claims nothing: the rule it yields is the one a real
+    /// selection would yield now, with hit number 0. The data plane peeks to learn whether a
+    /// request is forwarded before it reads the body.
+    pub fn peek(mut self) -> Self {
+        self.peek = true;
+        self
     }
 
     /// The host from the `Host` header, without its port (brackets kept off IPv6 literals).

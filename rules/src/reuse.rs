@@ -92,7 +92,7 @@ pub struct RuleCache<K> {
     /// The table the entries index, by stamp, and what its rules were compiled against.
     stamp: Option<u64>,
     variables: BTreeMap<String, String>,
-    upstreams: BTreeMap<String, String>,
+    upstreams: BTreeMap<String, crate::model::Upstream>,
     base_dir: Option<PathBuf>,
     state: Option<StateStore>,
     /// Key → the rule's position in that table.

@@ -15,9 +15,10 @@ use std::time::Duration;
 
 use rand::RngCore;
 
-use crate::compile::{compile_rule, Action, CompiledRule, ForwardTarget, HostMatcher, RuleEnv};
+use crate::compile::{compile_rule, Action, CompiledRule, HostMatcher, RuleEnv};
 use crate::cors::CorsPolicy;
 use crate::error::{Errors, RuleSetError};
+use crate::forward::{Cluster, ForwardTarget};
 use crate::model::{FaultKind, RuleSet, SequenceMode};
 use crate::path::{Entry, PathIndex, PathPattern};
 use crate::request::RequestContext;
@@ -58,6 +59,15 @@ pub struct RuleTable {
     /// The rule set's `cors` block, compiled.
     cors: Option<CorsPolicy>,
     variables: BTreeMap<String, String>,
+    /// The set's upstreams, compiled; `forward` rules share these.
+    upstreams: BTreeMap<String, Arc<Cluster>>,
+    /// Where requests no rule matches go; `None`: they get the 404 (mock mode).
+    pub(crate) unmatched: Option<ForwardTarget>,
+    /// Some enabled rule matches on the body (`body`, `graphql`): it must be read before
+    /// selection.
+    pub(crate) reads_bodies: bool,
+    /// Some rule, or the unmatched route, forwards.
+    pub(crate) forwards: bool,
     state: StateStore,
     project: Option<String>,
     environment: Option<String>,
@@ -190,7 +200,7 @@ pub enum Reply<'t> {
 pub struct Answer<'t> {
     /// The rule that answered.
     pub rule_id: &'t str,
-    /// Its position in the rule set.
+    /// Its position in the rule set; `usize::MAX` for the unmatched route, which is no rule.
     pub rule_index: usize,
     /// Wait this long first (on a timer, never blocking a thread).
     pub delay: Option<Duration>,
@@ -243,12 +253,18 @@ impl RuleTable {
                 );
             }
         }
-        for (name, url) in &set.upstreams {
-            if let Err(e) = crate::compile::check_url(url) {
-                errors.push(crate::error::key_path("upstreams", name), e);
-            }
-        }
+        let upstreams = crate::forward::compile_upstreams(&set.upstreams, &mut errors);
         let cors = set.cors.as_ref().and_then(|spec| CorsPolicy::compile(spec, &mut errors));
+        let unmatched = set.unmatched.as_ref().and_then(|u| {
+            let root = crate::error::Place::Root("unmatched");
+            crate::forward::compile_forward(
+                &u.forward,
+                &root.field("forward"),
+                &upstreams,
+                &set.upstreams,
+                &mut errors,
+            )
+        });
         let env = RuleEnv {
             response: ResponseEnv {
                 variables: &set.variables,
@@ -256,7 +272,8 @@ impl RuleTable {
                 // Set per rule, from its path.
                 path: PathScope::Unknown,
             },
-            upstreams: &set.upstreams,
+            upstreams: &upstreams,
+            declared: &set.upstreams,
             state: &options.state,
         };
         let mut first_seen: rustc_hash::FxHashMap<&str, usize> =
@@ -312,10 +329,14 @@ impl RuleTable {
         options.state.retain_rules(&keep);
 
         Ok(RuleTable {
-            rules,
             routing,
             cors,
             variables: set.variables.clone(),
+            reads_bodies: rules.iter().any(|r| r.enabled && (r.body.is_some() || r.graphql.is_some())),
+            forwards: unmatched.is_some() || rules.iter().any(|r| matches!(r.action, Action::Forward(_))),
+            rules,
+            upstreams,
+            unmatched,
             state: options.state.clone(),
             project: set.project.clone(),
             environment: set.environment.clone(),
@@ -360,6 +381,11 @@ impl RuleTable {
         self.cors.as_ref()
     }
 
+    /// The set's upstream clusters by name.
+    pub fn upstreams(&self) -> &BTreeMap<String, Arc<Cluster>> {
+        &self.upstreams
+    }
+
     /// The shared state this table reads and writes.
     pub fn state(&self) -> &StateStore {
         &self.state
@@ -387,7 +413,7 @@ impl RuleTable {
                 self.respond_with(&responses[i as usize], selection, cx, now, rng, buffers)
             }
             Action::Forward(f) => {
-                let delay = f.delay.as_ref().map(|d| d.sample(selection.hit, rng));
+                let delay = crate::forward::forward_delay(f, selection.hit, rng);
                 match roll_fault(&f.faults, rng) {
                     Some(fault) => (delay, fault_reply(fault), Some(fault.kind)),
                     None => (delay, Reply::Forward(f), None),
@@ -440,7 +466,7 @@ impl RuleTable {
     }
 }
 
-fn fault_reply(fault: &crate::response::CompiledFault) -> Reply<'_> {
+pub(crate) fn fault_reply(fault: &crate::response::CompiledFault) -> Reply<'_> {
     match &fault.abort {
         Some(response) => Reply::Static(response),
         None => Reply::Fault(fault.kind),

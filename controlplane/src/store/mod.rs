@@ -96,7 +96,10 @@ pub struct EnvSettings {
     pub variables: BTreeMap<String, String>,
     /// Named upstreams for `forward` rules.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub upstreams: BTreeMap<String, String>,
+    pub upstreams: BTreeMap<String, mockplane_rules::model::Upstream>,
+    /// Where requests no rule matches go (sidecar mode); absent: the 404.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unmatched: Option<mockplane_rules::model::Unmatched>,
     /// The CORS policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cors: Option<Cors>,

@@ -21,11 +21,79 @@ impl TryFrom<pb::RuleSet> for model::RuleSet {
             project: w.project,
             environment: w.environment,
             variables: w.variables,
-            upstreams: w.upstreams,
+            upstreams: upstreams_from_wire(w.upstreams, w.clusters)?,
+            unmatched: w.unmatched.map(unmatched_from_wire).transpose()?,
             cors: w.cors.map(model::Cors::from),
             rules,
         })
     }
+}
+
+/// The model's one `upstreams` map from the wire's two (short form and cluster form).
+pub(super) fn upstreams_from_wire(
+    short: BTreeMap<String, String>,
+    clusters: BTreeMap<String, pb::Upstream>,
+) -> Result<BTreeMap<String, model::Upstream>, ConversionError> {
+    let mut out: BTreeMap<String, model::Upstream> =
+        short.into_iter().map(|(name, url)| (name, model::Upstream::Url(url))).collect();
+    for (name, c) in clusters {
+        let lb = match pb::LoadBalancing::try_from(c.lb) {
+            Ok(pb::LoadBalancing::RoundRobin) => model::LoadBalancing::RoundRobin,
+            Ok(pb::LoadBalancing::LeastRequest) => model::LoadBalancing::LeastRequest,
+            Err(_) => {
+                let place = Place::Root("upstreams");
+                return Err(error(
+                    &place.field(&name).field("lb"),
+                    format!("unknown load balancing {}", c.lb),
+                ));
+            }
+        };
+        let cluster = model::UpstreamCluster {
+            endpoints: c.endpoints,
+            lb,
+            connect_timeout_ms: c.connect_timeout_ms,
+            request_timeout_ms: c.request_timeout_ms,
+            max_connections: c.max_connections,
+            base_path: c.base_path,
+            outlier_detection: c.outlier_detection.map(|o| model::OutlierDetection {
+                consecutive_failures: o.consecutive_failures,
+                ejection_ms: o.ejection_ms,
+            }),
+            retries: c.retries,
+        };
+        if out.insert(name.clone(), model::Upstream::Cluster(Box::new(cluster))).is_some() {
+            let place = Place::Root("upstreams");
+            return Err(error(&place.field(&name), "named both as a URL and as a cluster"));
+        }
+    }
+    Ok(out)
+}
+
+pub(super) fn unmatched_from_wire(w: pb::Unmatched) -> Result<model::Unmatched, ConversionError> {
+    let at = Place::Root("unmatched");
+    let forward =
+        w.forward.ok_or_else(|| error(&at.field("forward"), "missing: the unmatched route forwards"))?;
+    Ok(model::Unmatched { forward: forward_from_wire(forward, &at.field("forward"))? })
+}
+
+fn forward_from_wire(f: pb::Forward, at: &Place<'_>) -> Result<model::Forward, ConversionError> {
+    Ok(model::Forward {
+        upstream: f.upstream,
+        url: f.url,
+        delay: f.delay.map(delay_from_wire),
+        faults: faults_from_wire(f.faults, at)?,
+        host: f.host,
+        rewrite_prefix: f.rewrite_prefix.map(|r| model::PrefixRewrite { from: r.from, to: r.to }),
+        request_headers: f.request_headers.map(edits_from_wire),
+        response_headers: f.response_headers.map(edits_from_wire),
+        delay_probability: f.delay_probability,
+        response_delay: f.response_delay.map(delay_from_wire),
+        header_faults: f.header_faults.map(|h| model::HeaderFaults { max_delay_ms: h.max_delay_ms }),
+    })
+}
+
+fn edits_from_wire(w: pb::HeaderEdits) -> model::HeaderEdits {
+    model::HeaderEdits { add: w.add.into_iter().collect(), remove: w.remove }
 }
 
 impl From<pb::Cors> for model::Cors {
@@ -66,12 +134,7 @@ pub(super) fn rule_from_wire(w: pb::Rule, at: &Place<'_>) -> Result<model::Rule,
     };
     let forward = match w.forward {
         None => None,
-        Some(f) => Some(model::Forward {
-            upstream: f.upstream,
-            url: f.url,
-            delay: f.delay.map(delay_from_wire),
-            faults: faults_from_wire(f.faults, &at.field("forward"))?,
-        }),
+        Some(f) => Some(forward_from_wire(f, &at.field("forward"))?),
     };
     Ok(model::Rule {
         matcher: match w.r#match {

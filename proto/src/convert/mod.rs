@@ -102,12 +102,19 @@ fn head_and_tail(rules: &model::RuleSet) -> (pb::RuleSet, pb::RuleSet) {
         project: rules.project.clone(),
         environment: rules.environment.clone(),
         variables: rules.variables.clone(),
-        upstreams: rules.upstreams.clone(),
+        upstreams: to_wire::short_upstreams(&rules.upstreams),
         rules: Vec::new(),
         cors: None,
         resets: None,
+        clusters: BTreeMap::new(),
+        unmatched: None,
     };
-    let tail = pb::RuleSet { cors: rules.cors.as_ref().map(pb::Cors::from), ..Default::default() };
+    let tail = pb::RuleSet {
+        cors: rules.cors.as_ref().map(pb::Cors::from),
+        clusters: to_wire::upstream_clusters(&rules.upstreams),
+        unmatched: rules.unmatched.as_ref().map(to_wire::unmatched_to_wire),
+        ..Default::default()
+    };
     (head, tail)
 }
 
@@ -222,7 +229,8 @@ pub fn split_rule_set(any: &crate::wkt::Any) -> Result<SplitRuleSet, ConversionE
         project: head.project,
         environment: head.environment,
         variables: head.variables,
-        upstreams: head.upstreams,
+        upstreams: from_wire::upstreams_from_wire(head.upstreams, head.clusters)?,
+        unmatched: head.unmatched.map(from_wire::unmatched_from_wire).transpose()?,
         cors: head.cors.map(model::Cors::from),
         rules: Vec::new(),
     };
@@ -253,7 +261,11 @@ struct RuleSetHead {
     upstreams: BTreeMap<String, String>,
     #[prost(message, optional, tag = "6")]
     cors: Option<pb::Cors>,
-    #[prost(message, optional, tag = "7")]
+    #[prost(btree_map = "string, message", tag = "7")]
+    clusters: BTreeMap<String, pb::Upstream>,
+    #[prost(message, optional, tag = "8")]
+    unmatched: Option<pb::Unmatched>,
+    #[prost(message, optional, tag = "9")]
     resets: Option<pb::Resets>,
 }
 

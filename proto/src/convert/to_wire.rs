@@ -12,12 +12,56 @@ impl From<&model::RuleSet> for pb::RuleSet {
             project: m.project.clone(),
             environment: m.environment.clone(),
             variables: m.variables.clone(),
-            upstreams: m.upstreams.clone(),
+            upstreams: short_upstreams(&m.upstreams),
             rules: m.rules.iter().map(|r| pb::Rule::from(&**r)).collect(),
             cors: m.cors.as_ref().map(pb::Cors::from),
             resets: None,
+            clusters: upstream_clusters(&m.upstreams),
+            unmatched: m.unmatched.as_ref().map(unmatched_to_wire),
         }
     }
+}
+
+/// The upstreams in the short form (`RuleSet.upstreams`).
+pub(super) fn short_upstreams(m: &BTreeMap<String, model::Upstream>) -> BTreeMap<String, String> {
+    m.iter()
+        .filter_map(|(name, u)| match u {
+            model::Upstream::Url(url) => Some((name.clone(), url.clone())),
+            model::Upstream::Cluster(_) => None,
+        })
+        .collect()
+}
+
+/// The upstreams in the cluster form (`RuleSet.clusters`).
+pub(super) fn upstream_clusters(m: &BTreeMap<String, model::Upstream>) -> BTreeMap<String, pb::Upstream> {
+    m.iter()
+        .filter_map(|(name, u)| match u {
+            model::Upstream::Url(_) => None,
+            model::Upstream::Cluster(c) => Some((
+                name.clone(),
+                pb::Upstream {
+                    endpoints: c.endpoints.clone(),
+                    lb: match c.lb {
+                        model::LoadBalancing::RoundRobin => pb::LoadBalancing::RoundRobin,
+                        model::LoadBalancing::LeastRequest => pb::LoadBalancing::LeastRequest,
+                    } as i32,
+                    connect_timeout_ms: c.connect_timeout_ms,
+                    request_timeout_ms: c.request_timeout_ms,
+                    max_connections: c.max_connections,
+                    base_path: c.base_path.clone(),
+                    outlier_detection: c.outlier_detection.as_ref().map(|o| pb::OutlierDetection {
+                        consecutive_failures: o.consecutive_failures,
+                        ejection_ms: o.ejection_ms,
+                    }),
+                    retries: c.retries,
+                },
+            )),
+        })
+        .collect()
+}
+
+fn edits_to_wire(m: &model::HeaderEdits) -> pb::HeaderEdits {
+    pb::HeaderEdits { add: m.add.clone().into_iter().collect(), remove: m.remove.clone() }
 }
 
 impl From<&model::Cors> for pb::Cors {
@@ -58,12 +102,7 @@ impl From<&model::Rule> for pb::Rule {
                 } as i32,
                 responses: s.responses.iter().map(response_to_wire).collect(),
             }),
-            forward: m.forward.as_ref().map(|f| pb::Forward {
-                upstream: f.upstream.clone(),
-                url: f.url.clone(),
-                delay: f.delay.as_ref().map(delay_to_wire),
-                faults: f.faults.iter().map(fault_to_wire).collect(),
-            }),
+            forward: m.forward.as_ref().map(forward_to_wire),
             times: m.times,
             scenario: m.scenario.as_ref().map(|s| pb::ScenarioStep {
                 name: s.name.clone(),
@@ -227,4 +266,27 @@ fn fault_to_wire(m: &model::Fault) -> pb::Fault {
         model::FaultKind::RandomData => pb::FaultKind::RandomData,
     };
     pb::Fault { r#type: kind as i32, probability: Some(m.probability), status: m.status.map(u32::from) }
+}
+
+pub(super) fn unmatched_to_wire(m: &model::Unmatched) -> pb::Unmatched {
+    pb::Unmatched { forward: Some(forward_to_wire(&m.forward)) }
+}
+
+fn forward_to_wire(f: &model::Forward) -> pb::Forward {
+    pb::Forward {
+        upstream: f.upstream.clone(),
+        url: f.url.clone(),
+        delay: f.delay.as_ref().map(delay_to_wire),
+        faults: f.faults.iter().map(fault_to_wire).collect(),
+        host: f.host.clone(),
+        rewrite_prefix: f
+            .rewrite_prefix
+            .as_ref()
+            .map(|r| pb::PrefixRewrite { from: r.from.clone(), to: r.to.clone() }),
+        request_headers: f.request_headers.as_ref().map(edits_to_wire),
+        response_headers: f.response_headers.as_ref().map(edits_to_wire),
+        delay_probability: f.delay_probability,
+        response_delay: f.response_delay.as_ref().map(delay_to_wire),
+        header_faults: f.header_faults.as_ref().map(|h| pb::HeaderFaults { max_delay_ms: h.max_delay_ms }),
+    }
 }

@@ -196,6 +196,19 @@ def main():
         o.close()
         r.close()
 
+        # The proxy's settings travel too: an upstream in each form and the default route.
+        p = Stream(stub, discovery, request(v4.version_info, with_node=True))
+        write(rules, "upstreams:\n  app: http://127.0.0.1:8080\n  orders:\n    endpoints: [\"10.0.0.7:8080\", \"orders.internal:9090\"]\n    lb: least_request\n    retries: 1\nunmatched:\n  forward: { upstream: app }\n" + rules_yaml("five"))
+        v5 = p.next("the version with upstreams")
+        proxied = rules_pb2.RuleSet()
+        check(v5.resources[0].Unpack(proxied), "the version with upstreams unpacks")
+        orders = proxied.clusters["orders"]
+        check(proxied.upstreams["app"] == "http://127.0.0.1:8080", "a short-form upstream is in RuleSet.upstreams")
+        check(list(orders.endpoints) == ["10.0.0.7:8080", "orders.internal:9090"] and orders.lb == rules_pb2.LOAD_BALANCING_LEAST_REQUEST and orders.retries == 1, "a cluster is in RuleSet.clusters with its settings")
+        check(proxied.unmatched.forward.upstream == "app", "the default route is in RuleSet.unmatched")
+        p.send(request(v5.version_info, v5.nonce))
+        p.close()
+
         # A first request without a node is refused with INVALID_ARGUMENT.
         bad = Stream(stub, discovery, request())
         try:

@@ -38,6 +38,10 @@ impl<'t, 'r> Selection<'t, 'r> {
     pub fn params(&self) -> PathParams<'t, 'r> {
         captures(self.rule, self.flags, self.path)
     }
+    /// Whether the rule forwards the request to an upstream.
+    pub fn forwards(&self) -> bool {
+        matches!(self.rule.action, crate::compile::Action::Forward(_))
+    }
     /// This request's hit number for the rule (1-based), when the rule counts hits; else 0.
     pub fn hit(&self) -> u64 {
         self.hit
@@ -185,7 +189,7 @@ impl RuleTable {
         cx: &RequestContext<'r>,
     ) -> Option<Selection<'t, 'r>> {
         let rule = &self.rules[e.rule as usize];
-        let hit = if e.flags & CLAIMS == 0 {
+        let hit = if e.flags & CLAIMS == 0 || cx.peek {
             0
         } else {
             match claim(rule) {

