@@ -1,7 +1,7 @@
-//! The reset epochs a rule-set resource carries beside its rules (`RuleSet.resets`, field 7):
+//! The reset epochs a rule-set resource carries beside its rules (`RuleSet.resets`, field 9):
 //! what the control plane asks the data planes of an environment to reset. They are not part
 //! of the rule model (a rules file has none), so they travel beside it: encoded after every
-//! other field, where prost puts field 7, so that the resource stays the message's own
+//! other field, where prost puts field 9, so that the resource stays the message's own
 //! encoding and a reset rewrites no rule's bytes.
 
 use crate::config as pb;
@@ -30,7 +30,7 @@ impl ResetEpochs {
     }
 }
 
-/// Appends the encoding of `resets` as `RuleSet` field 7 (nothing when both are zero).
+/// Appends the encoding of `resets` as `RuleSet` field 9 (nothing when both are zero).
 pub(crate) fn encode_resets(resets: ResetEpochs, buf: &mut Vec<u8>) {
     if let Some(wire) = resets.to_wire() {
         prost::encoding::message::encode(RESETS_FIELD, &wire, buf);
@@ -38,7 +38,7 @@ pub(crate) fn encode_resets(resets: ResetEpochs, buf: &mut Vec<u8>) {
 }
 
 /// The field number of `RuleSet.resets`.
-pub(crate) const RESETS_FIELD: u32 = 7;
+pub(crate) const RESETS_FIELD: u32 = 9;
 
 /// The length of [`encode_resets`]'s output.
 pub(crate) fn resets_len(resets: ResetEpochs) -> usize {
