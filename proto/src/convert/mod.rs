@@ -15,11 +15,14 @@ use prost::Message;
 use crate::config as pb;
 
 mod from_wire;
+mod recording;
 mod resets;
 mod to_wire;
 
 pub use from_wire::json_value_from_wire;
 use from_wire::rule_from_wire;
+pub use recording::Recording;
+use recording::{encode_recording, recording_len};
 pub use resets::ResetEpochs;
 use resets::{encode_resets, resets_len};
 pub use to_wire::json_to_wire;
@@ -106,6 +109,7 @@ fn head_and_tail(rules: &model::RuleSet) -> (pb::RuleSet, pb::RuleSet) {
         rules: Vec::new(),
         cors: None,
         resets: None,
+        recording: None,
         clusters: BTreeMap::new(),
         unmatched: None,
     };
@@ -132,10 +136,23 @@ pub fn rule_set_to_any_from_encoded<'r>(
     rules: impl ExactSizeIterator<Item = &'r [u8]> + Clone,
     resets: ResetEpochs,
 ) -> (crate::wkt::Any, Vec<bytes::Bytes>) {
+    rule_set_resource(head, rules, resets, None)
+}
+
+/// [`rule_set_to_any_from_encoded`], also carrying the recording settings `recording`
+/// (`RuleSet.recording`, encoded last).
+pub fn rule_set_resource<'r>(
+    head: &model::RuleSet,
+    rules: impl ExactSizeIterator<Item = &'r [u8]> + Clone,
+    resets: ResetEpochs,
+    recording: Option<&Recording>,
+) -> (crate::wkt::Any, Vec<bytes::Bytes>) {
     let (head, tail) = head_and_tail(head);
     let total: usize =
         rules.clone().map(|r| r.len() + 1 + prost::encoding::encoded_len_varint(r.len() as u64)).sum();
-    let mut buf = Vec::with_capacity(head.encoded_len() + total + tail.encoded_len() + resets_len(resets));
+    let mut buf = Vec::with_capacity(
+        head.encoded_len() + total + tail.encoded_len() + resets_len(resets) + recording_len(recording),
+    );
     head.encode_raw(&mut buf);
     let mut ranges = Vec::with_capacity(rules.len());
     for rule in rules {
@@ -146,6 +163,7 @@ pub fn rule_set_to_any_from_encoded<'r>(
     }
     tail.encode_raw(&mut buf);
     encode_resets(resets, &mut buf);
+    encode_recording(recording, &mut buf);
     let value = bytes::Bytes::from(buf);
     let slices = ranges.into_iter().map(|r| value.slice(r)).collect();
     (crate::wkt::Any { type_url: RULE_SET_TYPE_URL.to_owned(), value }, slices)
@@ -188,6 +206,8 @@ pub struct SplitRuleSet {
     pub rules: Vec<bytes::Bytes>,
     /// The reset epochs the resource carries (zero when it carries none).
     pub resets: ResetEpochs,
+    /// The recording settings the resource carries, if any.
+    pub recording: Option<Recording>,
 }
 
 /// Splits a rule-set resource into its set-level fields, decoded, and its rules, each left
@@ -203,6 +223,7 @@ pub fn split_rule_set(any: &crate::wkt::Any) -> Result<SplitRuleSet, ConversionE
     // Everything but the rules, in one pass that skips them (and checks the framing of all).
     let mut head = RuleSetHead::decode(any.value.as_ref()).map_err(invalid)?;
     let resets = head.resets.take();
+    let recording = head.recording.take().map(Recording::from_wire);
     let mut rules = Vec::new();
     let whole = any.value.as_ref();
     let mut buf = whole;
@@ -234,7 +255,7 @@ pub fn split_rule_set(any: &crate::wkt::Any) -> Result<SplitRuleSet, ConversionE
         cors: head.cors.map(model::Cors::from),
         rules: Vec::new(),
     };
-    Ok(SplitRuleSet { head, rules, resets: ResetEpochs::from_wire(resets.as_ref()) })
+    Ok(SplitRuleSet { head, rules, resets: ResetEpochs::from_wire(resets.as_ref()), recording })
 }
 
 /// Decodes the rule at position `index` of a rule set from its encoded bytes (one of
@@ -267,6 +288,8 @@ struct RuleSetHead {
     unmatched: Option<pb::Unmatched>,
     #[prost(message, optional, tag = "9")]
     resets: Option<pb::Resets>,
+    #[prost(message, optional, tag = "10")]
+    recording: Option<pb::Recording>,
 }
 
 #[cfg(test)]
@@ -416,5 +439,32 @@ mod tests {
         };
         let e = rule_set_from_any(&any).unwrap_err();
         assert!(e.message.contains("expected a resource of type"), "{e}");
+    }
+
+    #[test]
+    fn recording_settings_travel_after_the_resets_and_leave_the_rules_alone() {
+        let set =
+            model::RuleSet::parse("rules:\n  - { id: x, response: {} }\n", mockplane_rules::Format::Yaml)
+                .unwrap();
+        let encoded: Vec<Vec<u8>> = set.rules.iter().map(|r| rule_to_bytes(r)).collect();
+        let resets = ResetEpochs { scenarios: 5, journal: 0 };
+        let recording = Recording {
+            methods: vec!["GET".into()],
+            path_regex: Some("^/api/".into()),
+            limit: 10,
+            started_ms: 7,
+            ..Default::default()
+        };
+        let (any, slices) =
+            rule_set_resource(&set, encoded.iter().map(Vec::as_slice), resets, Some(&recording));
+        let whole = pb::RuleSet {
+            resets: resets.to_wire(),
+            recording: Some(recording.to_wire()),
+            ..pb::RuleSet::from(&set)
+        };
+        assert_eq!(any.value.as_ref(), whole.encode_to_vec().as_slice(), "prost's own encoding");
+        let split = split_rule_set(&any).unwrap();
+        assert_eq!((split.resets, split.recording, split.rules), (resets, Some(recording), slices));
+        assert_eq!(split_rule_set(&rule_set_to_any(&set)).unwrap().recording, None);
     }
 }

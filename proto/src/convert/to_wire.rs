@@ -16,6 +16,7 @@ impl From<&model::RuleSet> for pb::RuleSet {
             rules: m.rules.iter().map(|r| pb::Rule::from(&**r)).collect(),
             cors: m.cors.as_ref().map(pb::Cors::from),
             resets: None,
+            recording: None,
             clusters: upstream_clusters(&m.upstreams),
             unmatched: m.unmatched.as_ref().map(unmatched_to_wire),
         }
