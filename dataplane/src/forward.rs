@@ -503,23 +503,25 @@ async fn send_and_answer(
         )
     };
     worker.stats.bytes_out.add((conn.wbuf.len() - start) as u64);
-    // Record mode: the upstream's answer is copied as it streams.
-    let mut capture = match &worker.recorder {
-        Some(recorder) if recorder.wants(head.method(&conn.rbuf), head.target(&conn.rbuf)) => {
-            Some(Capture::new(Recorded {
-                method: head.method(&conn.rbuf).to_owned(),
-                target: head.target(&conn.rbuf).to_owned(),
-                status: response.status,
-                headers: response
-                    .headers
-                    .iter()
-                    .map(|h| (h.name(&ub).to_owned(), String::from_utf8_lossy(h.value(&ub)).into_owned()))
-                    .collect(),
-                body: Vec::new(),
-            }))
-        }
-        _ => None,
-    };
+    // Record mode (a file, or the control plane's recording in the version in force): the
+    // upstream's answer is copied as it streams.
+    let method = head.method(&conn.rbuf);
+    let target = head.target(&conn.rbuf);
+    let to_file = worker.recorder.as_ref().is_some_and(|r| r.wants(method, target));
+    let live = worker.snapshot().filter(|s| s.recording.as_ref().is_some_and(|f| f.wants(method, target)));
+    let mut capture = (to_file || live.is_some()).then(|| {
+        Capture::new(Recorded {
+            method: method.to_owned(),
+            target: target.to_owned(),
+            status: response.status,
+            headers: response
+                .headers
+                .iter()
+                .map(|h| (h.name(&ub).to_owned(), String::from_utf8_lossy(h.value(&ub)).into_owned()))
+                .collect(),
+            body: Vec::new(),
+        })
+    });
     ub.drain(..response.head_len);
     let status = response.status;
     let streamed = stream_response_body(
@@ -533,9 +535,11 @@ async fn send_and_answer(
         capture.as_mut(),
     )
     .await;
-    if let (Ok(()), Some(recorder), Some(capture)) = (&streamed, &worker.recorder, capture) {
-        if let Some(recorded) = capture.finish() {
-            recorder.send(recorded);
+    if let (Ok(()), Some(recorded)) = (&streamed, capture.and_then(Capture::finish)) {
+        match (live.as_ref().and_then(|s| s.recording.as_ref()), &worker.recorder) {
+            (Some(filter), _) => filter.keep(recorded),
+            (None, Some(recorder)) => recorder.send(recorded),
+            (None, None) => {}
         }
     }
     watch.deadline_ms.set(u64::MAX);

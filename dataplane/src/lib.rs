@@ -23,6 +23,7 @@ mod link;
 mod miss;
 pub mod pace;
 pub mod record;
+mod recording;
 mod report;
 pub mod server;
 pub mod sidecar;

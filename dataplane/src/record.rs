@@ -131,7 +131,7 @@ fn write_loop(file: PathBuf, rx: mpsc::Receiver<Recorded>) {
 
 /// Header fields of an answer that a recorded rule does not repeat: the connection's own, and
 /// those the serving data plane sets itself.
-fn recorded_header(name: &str) -> bool {
+pub(crate) fn recorded_header(name: &str) -> bool {
     !crate::upstream::client::is_hop_by_hop(name)
         && !["date", "server", "content-length"].iter().any(|n| n.eq_ignore_ascii_case(name))
 }

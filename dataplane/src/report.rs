@@ -57,6 +57,7 @@ pub(crate) async fn report_loop(
     let mut sent_hits: std::collections::HashMap<String, u64> = stats.rule_hit_totals().into_iter().collect();
     let mut sent_misses = stats.misses();
     let mut sent_latency = stats.latency();
+    let mut sent_dropped = store.recorded().dropped();
     // Entries are named by worker and sequence number, so the cursor gives each one once, also
     // when several share a millisecond with the last one sent.
     let mut journal_cursor = stats.journal_cursor();
@@ -81,7 +82,12 @@ pub(crate) async fn report_loop(
         let journal_reset = stats.journal_epoch();
         let journal: Vec<report::JournalEntry> =
             stats.journal_since(&mut cursor, JOURNAL_PER_REPORT).iter().map(to_wire).collect();
+        // Recorded pairs ride in the first part of a split report (see `split`).
+        let recorded: Vec<_> = store.recorded().take().into_iter().map(crate::recording::to_wire).collect();
+        let dropped = store.recorded().dropped();
         let report = Report {
+            recorded,
+            recorded_dropped: dropped - sent_dropped,
             node: Some(node.clone()),
             version_info: store.load().and_then(|s| s.config_version.clone()).unwrap_or_default(),
             hits,
@@ -98,6 +104,7 @@ pub(crate) async fn report_loop(
         sent_hits = totals.into_iter().collect();
         sent_misses = misses;
         sent_latency = latency;
+        sent_dropped = dropped;
         journal_cursor = cursor;
     }
 }
@@ -217,6 +224,7 @@ mod tests {
             misses: 7,
             journal_reset: Some(9),
             latency: Some(report::Latency { bounds_us: vec![50], counts: vec![2, 5], sum_us: 900 }),
+            ..Default::default()
         };
         let whole = report.encoded_len();
         let parts = split(report.clone(), MAX_REPORT_BYTES);

@@ -37,6 +37,8 @@ pub struct Snapshot {
     /// The reset epochs its resource carried (zero for rules from a file); those applied so
     /// far are [`SnapshotStore::applied_resets`].
     pub resets: ResetEpochs,
+    /// The recording its resource asked for, compiled (`None`: not recording).
+    pub(crate) recording: Option<crate::recording::Filter>,
     /// Hits of its rules, by the workers that served them.
     pub(crate) hits: RuleHits,
 }
@@ -81,6 +83,8 @@ pub struct SnapshotStore {
     release_memory: Arc<std::sync::OnceLock<fn()>>,
     /// `--upstream`: every rules file installed forwards what its rules do not match here.
     sidecar: Arc<std::sync::OnceLock<String>>,
+    /// Pairs recorded for the control plane, waiting for the report loop.
+    recorded: Arc<crate::recording::RecordQueue>,
 }
 
 /// Replaced snapshots some worker may still serve from, and the hit counts of those freed.
@@ -208,6 +212,11 @@ impl SnapshotStore {
         &self.current
     }
 
+    /// Pairs recorded for the control plane, waiting for the report loop.
+    pub(crate) fn recorded(&self) -> &crate::recording::RecordQueue {
+        &self.recorded
+    }
+
     /// The state (scenarios, counters) shared by every table of this store.
     pub fn state(&self) -> &StateStore {
         &self.state
@@ -277,7 +286,14 @@ impl SnapshotStore {
         let table = RuleTable::compile(&rules, &self.compile_options(base_dir))?;
         let encoded = mockplane_proto::convert::rule_set_to_any_paced(&rules, Some(crate::pace::pause));
         drop(rules);
-        Ok(self.swap_in(table, SnapshotRules::Wire(encoded), source, config_version, ResetEpochs::default()))
+        Ok(self.swap_in(
+            table,
+            SnapshotRules::Wire(encoded),
+            source,
+            config_version,
+            ResetEpochs::default(),
+            None,
+        ))
     }
 
     /// Decodes, checks, compiles and swaps in a `RuleSet` resource from the control plane,
@@ -295,6 +311,8 @@ impl SnapshotStore {
         use mockplane_proto::convert::{rule_from_bytes, split_rule_set};
         let split = split_rule_set(resource).map_err(|e| e.to_string())?;
         let resets = split.resets;
+        let recording =
+            split.recording.map(|r| crate::recording::Filter::new(r, self.recorded.clone())).transpose()?;
         let options = self.compile_options(None);
         let current = self.load();
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
@@ -317,7 +335,14 @@ impl SnapshotStore {
         let table = build.finish().map_err(|e| e.to_string())?;
         drop(cache);
         drop(current);
-        Ok(self.swap_in(table, SnapshotRules::Wire(resource.clone()), source, config_version, resets))
+        Ok(self.swap_in(
+            table,
+            SnapshotRules::Wire(resource.clone()),
+            source,
+            config_version,
+            resets,
+            recording,
+        ))
     }
 
     fn compile_options(&self, base_dir: Option<PathBuf>) -> CompileOptions {
@@ -331,6 +356,7 @@ impl SnapshotStore {
         source: String,
         config_version: Option<String>,
         resets: ResetEpochs,
+        recording: Option<crate::recording::Filter>,
     ) -> u64 {
         let version = self.load().map_or(1, |s| s.version + 1);
         let hits = RuleHits::new(table.len(), self.workers.load(Ordering::Relaxed));
@@ -344,6 +370,7 @@ impl SnapshotStore {
             source,
             loaded_at: SystemTime::now(),
             resets,
+            recording,
             hits,
         });
         // Workers hold the snapshot they serve from; whoever lets go last would free it, and a
