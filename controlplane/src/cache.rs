@@ -219,6 +219,41 @@ impl SnapshotCache {
         reuse.restore_resets(resets);
     }
 
+    /// The rules of `environment` last prepared, unchanged, carrying the recording settings
+    /// `recording` (`None`: stop recording) as its next version, not yet published (see
+    /// [`SnapshotCache::prepare_reset`]). Refused for an environment that has no rules here.
+    pub fn prepare_recording(
+        &self,
+        environment: &str,
+        recording: Option<mockplane_proto::convert::Recording>,
+    ) -> Result<Prepared, ResetError> {
+        mockplane_proto::names::check_environment(environment)?;
+        let not_served = || ResetError::NotServed(environment.to_owned());
+        let reuse = self.existing_reuse(environment).ok_or_else(not_served)?;
+        let mut reuse = reuse.lock().unwrap_or_else(|p| p.into_inner());
+        let resets = reuse.resets();
+        let (rules, resource) = reuse.with_recording(recording).ok_or_else(not_served)?;
+        Ok(Prepared { environment: environment.to_owned(), rules, resource, resets, reset: None })
+    }
+
+    /// What the data planes of `environment` record, while it records.
+    pub fn recording(&self, environment: &str) -> Option<mockplane_proto::convert::Recording> {
+        let reuse = self.existing_reuse(environment)?;
+        let recording = reuse.lock().unwrap_or_else(|p| p.into_inner()).recording().cloned();
+        recording
+    }
+
+    /// Sets the recording settings the next version of `environment` carries: for settings
+    /// kept in the store across a restart, before its first version is prepared.
+    pub fn restore_recording(
+        &self,
+        environment: &str,
+        recording: Option<mockplane_proto::convert::Recording>,
+    ) {
+        let reuse = self.reuse_of(environment);
+        reuse.lock().unwrap_or_else(|p| p.into_inner()).restore_recording(recording);
+    }
+
     /// What the next version of `environment` reuses of the last one, created for a version
     /// being prepared. One version of an environment is prepared at a time: each reuses what
     /// the last one accepted.

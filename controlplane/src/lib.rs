@@ -23,6 +23,7 @@ pub mod cache;
 pub mod file;
 pub mod limits;
 pub mod metrics;
+pub mod recording;
 pub mod registry;
 pub mod reports;
 pub mod requests;

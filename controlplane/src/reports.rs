@@ -123,6 +123,8 @@ pub struct ReportStore {
     events: broadcast::Sender<RequestEvent>,
     /// Reports taken since the start, for `/metrics`.
     received: AtomicU64,
+    /// Recorded pairs, for the service to store (see [`crate::recording`]).
+    recorded: crate::recording::Inbox,
 }
 
 impl Default for ReportStore {
@@ -131,6 +133,7 @@ impl Default for ReportStore {
             envs: Mutex::default(),
             events: broadcast::channel(REQUEST_EVENTS).0,
             received: AtomicU64::new(0),
+            recorded: crate::recording::Inbox::default(),
         }
     }
 }
@@ -139,6 +142,11 @@ impl ReportStore {
     /// An empty store.
     pub fn new() -> Self {
         ReportStore::default()
+    }
+
+    /// Recorded pairs reported, for the service to store.
+    pub(crate) fn recorded(&self) -> &crate::recording::Inbox {
+        &self.recorded
     }
 
     /// Every journal entry taken from now on, of every environment, oldest first (entries a
@@ -163,6 +171,9 @@ impl ReportStore {
     /// untracked, not kept by id. Returns how many hits were untracked.
     pub fn add(&self, snapshot: &EnvSnapshot, node: &str, report: &Report) -> u64 {
         self.received.fetch_add(1, Ordering::Relaxed);
+        if !report.recorded.is_empty() || report.recorded_dropped > 0 {
+            self.recorded.pass(&snapshot.environment, node, &report.recorded, report.recorded_dropped);
+        }
         let mut envs = self.envs.lock().unwrap_or_else(|p| p.into_inner());
         let env = envs.entry(snapshot.environment.clone()).or_default();
         let mut untracked = 0;

@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use mockplane_proto::convert::{rule_set_to_any_from_encoded, rule_to_bytes, ResetEpochs};
+use mockplane_proto::convert::{rule_set_resource, rule_to_bytes, Recording, ResetEpochs};
 use mockplane_rules::model::{BodyMatch, GraphqlMatch, RequestMatch, Response, Rule, Sequence};
 use mockplane_rules::{CompileOptions, RuleCache, RuleSet, RuleSetError, RuleTable, StateStore};
 
@@ -38,6 +38,8 @@ pub(crate) struct EnvReuse {
     state: StateStore,
     /// The reset epochs every version carries from the environment's first reset on.
     resets: ResetEpochs,
+    /// The recording settings every version carries while the environment records.
+    recording: Option<Recording>,
 }
 
 impl EnvReuse {
@@ -88,7 +90,8 @@ impl EnvReuse {
         };
 
         let resets = self.resets;
-        let EnvReuse { encoded, table, cache, state, .. } = self;
+        let EnvReuse { encoded, table, cache, state, recording, .. } = self;
+        let recording = recording.as_ref();
         let options = CompileOptions {
             base_dir: base_dir.map(std::path::Path::to_path_buf),
             state: state.clone(),
@@ -122,7 +125,7 @@ impl EnvReuse {
                     }
                 })
                 .collect();
-            rule_set_to_any_from_encoded(rules, parts.iter().map(|b| &b[..]), resets)
+            rule_set_resource(rules, parts.iter().map(|b| &b[..]), resets, recording)
         };
         let validate = || {
             // On success the cache describes the new table; on error it is unchanged.
@@ -172,7 +175,7 @@ impl EnvReuse {
     ) -> Option<(Arc<RuleSet>, mockplane_proto::wkt::Any)> {
         let rules = self.rules.clone()?;
         let (resource, encoded) =
-            rule_set_to_any_from_encoded(&rules, self.encoded.iter().map(|b| &b[..]), resets);
+            rule_set_resource(&rules, self.encoded.iter().map(|b| &b[..]), resets, self.recording.as_ref());
         self.encoded = encoded;
         self.resets = resets;
         Some((rules, resource))
@@ -181,6 +184,29 @@ impl EnvReuse {
     /// The reset epochs the last accepted version carries.
     pub(crate) fn resets(&self) -> ResetEpochs {
         self.resets
+    }
+
+    /// The last accepted rules again, carrying `recording` (`None`: not recording), assembled
+    /// as [`EnvReuse::with_resets`] does; later versions carry it too. `None` before any
+    /// version was accepted.
+    pub(crate) fn with_recording(
+        &mut self,
+        recording: Option<Recording>,
+    ) -> Option<(Arc<RuleSet>, mockplane_proto::wkt::Any)> {
+        self.rules.as_ref()?;
+        self.recording = recording;
+        self.with_resets(self.resets)
+    }
+
+    /// The recording settings the last accepted version carries.
+    pub(crate) fn recording(&self) -> Option<&Recording> {
+        self.recording.as_ref()
+    }
+
+    /// Sets the recording settings the next version carries (kept in the store across a
+    /// restart).
+    pub(crate) fn restore_recording(&mut self, recording: Option<Recording>) {
+        self.recording = recording;
     }
 
     /// Takes each epoch of `resets` that is newer than the one held (for the next version).

@@ -349,11 +349,13 @@ impl Service {
     /// whose stored rules no longer compile (a newer compiler refusing what an older one took)
     /// is left out with an error in the log, and the others are served.
     pub async fn load(&self) -> Result<usize, ServiceError> {
+        self.spawn_recorder();
         let mut loaded = 0;
         for env in self.store.environments(None).await? {
             let rules = self.store.rules(env.id).await?.into_iter().map(|r| Arc::new(r.rule)).collect();
             let path = env.path();
             self.cache.restore_resets(&path, env.resets);
+            self.cache.restore_recording(&path, env.recording.clone());
             match self.cache.prepare(&path, rule_set(&env, rules), None) {
                 Ok(prepared) => {
                     self.cache.publish(prepared, Some(env.version as u64));
@@ -807,6 +809,7 @@ fn record(path: &str, r: StoredRule) -> RuleRecord {
 }
 
 mod preview;
+mod recording;
 mod replica;
 mod reset;
 #[cfg(test)]

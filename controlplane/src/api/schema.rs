@@ -12,7 +12,8 @@ use super::errors::ApiError;
 use super::limits::ApiLimits;
 use super::resolvers::{
     EnvironmentMutations, EnvironmentQueries, EventSubscriptions, KeyMutations, KeyQueries, NodeQueries,
-    PipelineQueries, RuleMutations, RuleQueries, TrafficMutations, TrafficQueries, TrafficSubscriptions,
+    PipelineQueries, RecordingMutations, RuleMutations, RuleQueries, TrafficMutations, TrafficQueries,
+    TrafficSubscriptions,
 };
 
 /// The query root.
@@ -29,7 +30,7 @@ pub struct Query(
 
 /// The mutation root.
 #[derive(MergedObject, Default)]
-pub struct Mutation(EnvironmentMutations, RuleMutations, TrafficMutations, KeyMutations);
+pub struct Mutation(EnvironmentMutations, RuleMutations, TrafficMutations, RecordingMutations, KeyMutations);
 
 /// The subscription root.
 #[derive(MergedSubscription, Default)]

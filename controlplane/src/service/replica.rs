@@ -140,6 +140,7 @@ impl Service {
         };
         let rules: Vec<Arc<Rule>> = stored.iter().map(|r| Arc::new(r.rule.clone())).collect();
         self.cache.restore_resets(path, env.resets);
+        self.cache.restore_recording(path, env.recording.clone());
         let prepared = match self.cache.prepare(path, rule_set(&env, rules), None) {
             Ok(prepared) => prepared,
             Err(e) => {

@@ -14,6 +14,7 @@
 mod keys;
 pub mod postgres;
 mod projects;
+mod recording;
 mod resets;
 mod rules;
 
@@ -32,6 +33,7 @@ use sqlx::{AnyPool, Row};
 pub use keys::{ApiKey, NewApiKey, Role};
 pub use postgres::{ChangeFeed, FeedEvent, Location};
 pub use projects::{Environment, EnvironmentPatch, Project, ProjectPatch};
+pub use recording::RecordingCommit;
 pub use resets::ResetCommit;
 pub use rules::{Commit, CommittedVersion, Revision, StoredRule};
 
@@ -138,6 +140,7 @@ fn sqlite_migrations() -> Migrator {
     Migrator::with_migrations(vec![
         migration(1, "initial", include_str!("migrations/sqlite/0001_initial.sql")),
         migration(2, "reset epochs", include_str!("migrations/sqlite/0002_reset_epochs.sql")),
+        migration(3, "recording", include_str!("migrations/sqlite/0003_recording.sql")),
     ])
 }
 

@@ -93,6 +93,7 @@ fn postgres_migrations() -> Migrator {
     Migrator::with_migrations(vec![
         migration(1, "initial", include_str!("migrations/postgres/0001_initial.sql")),
         migration(2, "reset epochs", include_str!("migrations/postgres/0002_reset_epochs.sql")),
+        migration(3, "recording", include_str!("migrations/postgres/0003_recording.sql")),
     ])
 }
 

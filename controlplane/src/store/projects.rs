@@ -49,6 +49,8 @@ pub struct Environment {
     /// The epochs of its last reset of each kind (zero: never), which every version pushed
     /// to its data planes carries (see [`super::ResetCommit`]).
     pub resets: ResetEpochs,
+    /// What its data planes record, while it records (see [`super::RecordingCommit`]).
+    pub recording: Option<mockplane_proto::convert::Recording>,
     /// When it was created and last changed, in milliseconds since the epoch.
     pub created_at: i64,
     /// See `created_at`.
@@ -110,13 +112,14 @@ fn environment_of(row: &AnyRow) -> Result<Environment, StoreError> {
             scenarios: epoch(row.try_get("reset_scenarios")?),
             journal: epoch(row.try_get("reset_journal")?),
         },
+        recording: super::recording::read(row.try_get("recording")?)?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
 }
 
 const ENVIRONMENT_COLUMNS: &str = "e.id, p.name AS project, e.name, e.description, e.settings, e.version, \
-     e.reset_scenarios, e.reset_journal, e.created_at, e.updated_at FROM environments e JOIN projects p ON p.id = e.project_id";
+     e.reset_scenarios, e.reset_journal, e.recording, e.created_at, e.updated_at FROM environments e JOIN projects p ON p.id = e.project_id";
 
 impl Store {
     /// Creates a project.

@@ -8,6 +8,7 @@
 mod mutations;
 mod pipeline;
 mod queries;
+mod recording;
 mod subscriptions;
 mod traffic;
 pub mod types;
@@ -21,6 +22,7 @@ use mockplane_rules::RuleTable;
 pub use mutations::{EnvironmentMutations, KeyMutations, RuleMutations};
 pub use pipeline::PipelineQueries;
 pub use queries::{EnvironmentQueries, KeyQueries, NodeQueries, RuleQueries};
+pub use recording::RecordingMutations;
 pub use subscriptions::EventSubscriptions;
 pub use traffic::{TrafficMutations, TrafficQueries, TrafficSubscriptions};
 
