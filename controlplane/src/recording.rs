@@ -98,7 +98,7 @@ impl Inbox {
 /// The rule id of a recorded `method` on `path`: `recorded-get-api-items` (letters and digits
 /// kept, lower case, every other run of characters one `-`).
 pub fn rule_id(method: &str, path: &str) -> String {
-    let mut id = String::from("recorded");
+    let mut id = String::from("recorded-");
     for c in method.chars().chain(std::iter::once('/')).chain(path.chars()) {
         if c.is_ascii_alphanumeric() {
             id.push(c.to_ascii_lowercase());
