@@ -22,7 +22,7 @@ use tokio::sync::broadcast;
 
 use crate::cache::{SetError, SnapshotCache};
 use crate::reports::ReportStore;
-use crate::store::{Commit, EnvSettings, Environment, Project, Revision, Store, StoreError, StoredRule};
+use crate::store::{Commit, Environment, Project, Revision, Store, StoreError, StoredRule};
 
 /// Why a change was refused.
 #[derive(Debug, thiserror::Error)]
@@ -152,147 +152,7 @@ pub fn split_environment(path: &str) -> Result<(&str, &str), ServiceError> {
     }
 }
 
-/// `incoming` applied to `set` as `mode` says: the ids of the rules created or changed, and of
-/// those deleted. Rules equal to the ones in force stay shared and are not counted.
-fn combine(set: &mut RuleSet, incoming: &RuleSet, mode: ApplyMode) -> (Vec<String>, Vec<String>) {
-    let before: HashMap<String, Arc<Rule>> = set.rules.iter().map(|r| (r.id.clone(), r.clone())).collect();
-    let mut changed = Vec::new();
-    let mut deleted = Vec::new();
-    match mode {
-        ApplyMode::Replace => {
-            let keep: std::collections::HashSet<&str> =
-                incoming.rules.iter().map(|r| r.id.as_str()).collect();
-            deleted.extend(set.rules.iter().filter(|r| !keep.contains(r.id.as_str())).map(|r| r.id.clone()));
-            set.rules = incoming
-                .rules
-                .iter()
-                .map(|r| match before.get(&r.id) {
-                    // Unchanged: the rule in force stays shared, and gets no revision.
-                    Some(old) if **old == **r => old.clone(),
-                    _ => {
-                        changed.push(r.id.clone());
-                        r.clone()
-                    }
-                })
-                .collect();
-            set.variables = incoming.variables.clone();
-            set.upstreams = incoming.upstreams.clone();
-            set.unmatched = incoming.unmatched.clone();
-            set.cors = incoming.cors.clone();
-        }
-        ApplyMode::Merge => {
-            let at: HashMap<String, usize> =
-                set.rules.iter().enumerate().map(|(i, r)| (r.id.clone(), i)).collect();
-            for r in &incoming.rules {
-                match at.get(&r.id) {
-                    Some(&i) if *set.rules[i] == **r => {}
-                    Some(&i) => {
-                        set.rules[i] = r.clone();
-                        changed.push(r.id.clone());
-                    }
-                    None => {
-                        set.rules.push(r.clone());
-                        changed.push(r.id.clone());
-                    }
-                }
-            }
-            set.variables.extend(incoming.variables.clone());
-            set.upstreams.extend(incoming.upstreams.clone());
-            if incoming.unmatched.is_some() {
-                set.unmatched = incoming.unmatched.clone();
-            }
-            if incoming.cors.is_some() {
-                set.cors = incoming.cors.clone();
-            }
-        }
-    }
-    (changed, deleted)
-}
-
-fn settings_of(set: &RuleSet) -> EnvSettings {
-    EnvSettings {
-        variables: set.variables.clone(),
-        upstreams: set.upstreams.clone(),
-        unmatched: set.unmatched.clone(),
-        cors: set.cors.clone(),
-    }
-}
-
-/// The rule set of an environment from its settings and rules, as pushed.
-fn rule_set(env: &Environment, rules: Vec<Arc<Rule>>) -> RuleSet {
-    RuleSet {
-        project: Some(env.project.clone()),
-        environment: Some(env.name.clone()),
-        variables: env.settings.variables.clone(),
-        upstreams: env.settings.upstreams.clone(),
-        unmatched: env.settings.unmatched.clone(),
-        cors: env.settings.cors.clone(),
-        rules,
-    }
-}
-
-/// A stored rule cannot name a file: the data planes do not share the control plane's disk.
-fn refuse_files(set: &RuleSet) -> Result<(), ServiceError> {
-    let mut errors = Vec::new();
-    for (i, rule) in set.rules.iter().enumerate() {
-        if rule.response.as_ref().is_some_and(|r| r.file.is_some()) {
-            errors.push(ValidationError::new(
-                format!("rules[{i}].response.file"),
-                "a rule kept by the control plane cannot read a file: put the body in the rule (body, json or base64)",
-            ));
-        }
-        if let Some(sequence) = &rule.sequence {
-            for (j, r) in sequence.responses.iter().enumerate() {
-                if r.file.is_some() {
-                    errors.push(ValidationError::new(
-                        format!("rules[{i}].sequence.responses[{j}].file"),
-                        "a rule kept by the control plane cannot read a file: put the body in the rule",
-                    ));
-                }
-            }
-        }
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ServiceError::Invalid(errors.into()))
-    }
-}
-
-/// Errors about `rules[index]` renamed to `place` (the rule of a one-rule mutation's input).
-fn rebase(error: RuleSetError, index: usize, place: &str) -> RuleSetError {
-    let prefix = format!("rules[{index}]");
-    RuleSetError::from(
-        error
-            .errors
-            .into_iter()
-            .map(|e| match e.path.strip_prefix(&prefix) {
-                Some(rest) => ValidationError::new(format!("{place}{rest}"), e.message),
-                None => e,
-            })
-            .collect::<Vec<_>>(),
-    )
-}
-
-/// `rules[N]…` places renumbered to `rules[from[N]]…`; places of rules not in `from` stay.
-fn renumber(error: RuleSetError, from: &[Option<usize>]) -> RuleSetError {
-    let renamed = |path: &str| -> Option<String> {
-        let rest = path.strip_prefix("rules[")?;
-        let (n, rest) = rest.split_once(']')?;
-        let to = (*from.get(n.parse::<usize>().ok()?)?)?;
-        Some(format!("rules[{to}]{rest}"))
-    };
-    RuleSetError::from(
-        error
-            .errors
-            .into_iter()
-            .map(|e| match renamed(&e.path) {
-                Some(path) => ValidationError::new(path, e.message),
-                None => e,
-            })
-            .collect::<Vec<_>>(),
-    )
-}
+use edits::{combine, index_of, rebase, refuse_files, renumber, rule_set, settings_of};
 
 impl Service {
     /// A service over `store`, publishing to `cache`. Call [`Service::load`] before serving.
@@ -791,13 +651,6 @@ impl Service {
     }
 }
 
-fn index_of(set: &RuleSet, path: &str, rule_id: &str) -> Result<usize, ServiceError> {
-    set.rules
-        .iter()
-        .position(|r| r.id == rule_id)
-        .ok_or_else(|| ServiceError::NotFound(format!("rule {rule_id:?} in {path}")))
-}
-
 fn record(path: &str, r: StoredRule) -> RuleRecord {
     RuleRecord {
         environment: path.to_owned(),
@@ -808,6 +661,7 @@ fn record(path: &str, r: StoredRule) -> RuleRecord {
     }
 }
 
+mod edits;
 mod preview;
 mod recording;
 mod replica;
