@@ -179,6 +179,13 @@ fn main() -> ExitCode {
         }
     }
     init_logging(cli.log_format);
+    if matches!(cli.command, Command::Up(_) | Command::Controlplane(_)) {
+        // A control plane holds a connection per data plane: thousands, past the usual 1,024.
+        match mockplane_controlplane::server::raise_open_file_limit() {
+            Ok(limit) => tracing::debug!(limit, "open files"),
+            Err(e) => tracing::warn!(error = %e, "cannot raise the limit of open files"),
+        }
+    }
     match cli.command {
         Command::Up(args) => up::run(args),
         Command::Dataplane(args) => run_dataplane(*args),
