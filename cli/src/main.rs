@@ -73,9 +73,11 @@ struct DataplaneArgs {
     /// The rules file to serve; reloaded when it changes on disk.
     #[arg(long, conflicts_with = "control_plane")]
     rules: Option<PathBuf>,
-    /// Take rules from this control plane (xDS), e.g. http://127.0.0.1:18000.
-    #[arg(long, requires = "environment")]
-    control_plane: Option<String>,
+    /// Take rules from this control plane (xDS), e.g. http://127.0.0.1:18000. Repeat it (or
+    /// give a comma-separated list) for replicas: the data plane moves to the next when the
+    /// one in use goes away, serving the rules in force meanwhile.
+    #[arg(long, requires = "environment", value_delimiter = ',', value_name = "URL")]
+    control_plane: Vec<String>,
     /// With --control-plane: the environment served, project/environment.
     #[arg(long, conflicts_with = "rules")]
     environment: Option<String>,
@@ -161,7 +163,7 @@ struct DataplaneArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Dataplane(args) = &cli.command {
-        if args.rules.is_none() && args.control_plane.is_none() && args.upstream.is_none() {
+        if args.rules.is_none() && args.control_plane.is_empty() && args.upstream.is_none() {
             use clap::CommandFactory as _;
             let mut cli = Cli::command();
             cli.build();
@@ -177,6 +179,13 @@ fn main() -> ExitCode {
         }
     }
     init_logging(cli.log_format);
+    if matches!(cli.command, Command::Up(_) | Command::Controlplane(_)) {
+        // A control plane holds a connection per data plane: thousands, past the usual 1,024.
+        match mockplane_controlplane::server::raise_open_file_limit() {
+            Ok(limit) => tracing::debug!(limit, "open files"),
+            Err(e) => tracing::warn!(error = %e, "cannot raise the limit of open files"),
+        }
+    }
     match cli.command {
         Command::Up(args) => up::run(args),
         Command::Dataplane(args) => run_dataplane(*args),
@@ -209,14 +218,15 @@ fn init_logging(format: LogFormat) {
 }
 
 fn run_dataplane(args: DataplaneArgs) -> ExitCode {
-    let xds = match (&args.control_plane, &args.environment) {
-        (Some(url), Some(environment)) => {
+    let xds = match (args.control_plane.split_first(), &args.environment) {
+        (Some((url, failover)), Some(environment)) => {
             if !(args.report_interval > 0.0 && args.report_interval.is_finite()) {
                 tracing::error!("--report-interval must be a positive number of seconds");
                 return ExitCode::FAILURE;
             }
             let node_id = args.node_id.clone().unwrap_or_else(host_name);
             let mut xds = XdsClientConfig::new(url.clone(), environment.clone(), node_id);
+            xds.failover = failover.to_vec();
             xds.state_dir = args.state_dir.clone();
             xds.max_rules = args.max_rules;
             xds.report_interval = Duration::from_secs_f64(args.report_interval);

@@ -16,6 +16,7 @@ mod conn;
 mod cors;
 pub mod driver;
 mod explain;
+mod failover;
 mod forward;
 mod hits;
 pub mod journal;

@@ -34,8 +34,9 @@ pub enum XdsConfigError {
 
 /// Checks what the control plane would refuse anyway, or what could never connect.
 pub(crate) fn check(config: &XdsClientConfig) -> Result<(), XdsConfigError> {
-    check_url(&config.control_plane)
-        .map_err(|reason| XdsConfigError::Url { url: config.control_plane.clone(), reason })?;
+    for url in config.control_planes() {
+        check_url(url).map_err(|reason| XdsConfigError::Url { url: url.to_owned(), reason })?;
+    }
     names::check_environment(&config.environment).map_err(XdsConfigError::Environment)?;
     names::check_node_id(&config.node_id).map_err(XdsConfigError::NodeId)
 }
@@ -175,6 +176,11 @@ mod tests {
             ("", "not a URL"),
         ] {
             let e = check(&config(url, "shop/staging", "dp")).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("--control-plane {url:?}: ")) && e.contains(says), "{url}: {e}");
+            // A bad one among several is named, wherever it stands.
+            let mut several = config("http://127.0.0.1:18000", "shop/staging", "dp");
+            several.failover = vec!["http://127.0.0.1:18001".into(), url.into()];
+            let e = check(&several).unwrap_err().to_string();
             assert!(e.starts_with(&format!("--control-plane {url:?}: ")) && e.contains(says), "{url}: {e}");
         }
     }

@@ -34,6 +34,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::failover::Rotation;
 use crate::link::{nack_text, with_causes, AbortOnDrop, LinkError};
 use crate::snapshot::SnapshotStore;
 use crate::stats::SharedStats;
@@ -47,8 +48,11 @@ const RECEIVE_WINDOW: u32 = 16 << 20;
 /// How the data plane talks to its control plane.
 #[derive(Debug, Clone)]
 pub struct XdsClientConfig {
-    /// The control plane's xDS URL, `http://host:port`.
+    /// The control plane's xDS URL, `http://host:port`: the first one tried.
     pub control_plane: String,
+    /// Further control planes (replicas on the same store), tried in turn when the one in use
+    /// goes away ([`crate::failover`]).
+    pub failover: Vec<String>,
     /// The environment served, `project/environment`.
     pub environment: String,
     /// This data plane's id (defaults to the host name).
@@ -75,6 +79,7 @@ impl XdsClientConfig {
     ) -> Self {
         XdsClientConfig {
             control_plane: control_plane.into(),
+            failover: Vec::new(),
             environment: environment.into(),
             node_id: node_id.into(),
             state_dir: None,
@@ -83,6 +88,11 @@ impl XdsClientConfig {
             backoff_initial: Duration::from_millis(250),
             backoff_max: Duration::from_secs(10),
         }
+    }
+
+    /// Every control plane, in the order they are tried.
+    pub fn control_planes(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.control_plane.as_str()).chain(self.failover.iter().map(String::as_str))
     }
 
     /// The file the last good snapshot is persisted to.
@@ -193,6 +203,11 @@ fn apply(
     if response.type_url != RULE_SET_TYPE_URL {
         return Err(format!("expected resources of type {RULE_SET_TYPE_URL}, got {:?}", response.type_url));
     }
+    if in_force(store, &response.version_info) {
+        // The same version from another control plane (a replica this data plane failed over
+        // to): the same content, so the rules, their hit counts and the resets stay as they are.
+        return Ok(response.version_info.clone());
+    }
     let [resource] = response.resources.as_slice() else {
         return Err(format!("expected exactly one RuleSet resource, got {}", response.resources.len()));
     };
@@ -207,6 +222,12 @@ fn apply(
     apply_resets(before, after, store, stats);
     store.note_resets(after);
     Ok(response.version_info.clone())
+}
+
+/// Whether `version` is the control-plane version in force. A version string names one content
+/// (its serial and a hash of the resource), whichever replica pushes it.
+fn in_force(store: &SnapshotStore, version: &str) -> bool {
+    store.load().is_some_and(|s| s.config_version.as_deref() == Some(version))
 }
 
 /// Applies the resets of a version whose epochs are `after`, where `before` are the newest
@@ -264,10 +285,13 @@ struct Client {
 
 impl Client {
     async fn run(&self) {
-        let mut backoff = self.config.backoff_initial;
+        let urls = self.config.control_planes().map(str::to_owned).collect();
+        let mut rotation = Rotation::new(urls, self.config.backoff_initial, self.config.backoff_max);
         loop {
+            let control_plane = rotation.current().to_owned();
+            self.store.update_link(|l| l.url = control_plane.clone());
             let mut connected = false;
-            let outcome = self.session(&mut connected).await;
+            let outcome = self.session(&control_plane, &mut connected).await;
             let error = match outcome {
                 Ok(()) => LinkError::Broken("the control plane closed the stream".to_owned()),
                 Err(e) => e,
@@ -276,34 +300,26 @@ impl Client {
                 l.connected = false;
                 l.last_error = Some(error.to_string());
             });
-            if connected {
-                backoff = self.config.backoff_initial;
-            }
-            // Full jitter over the upper half: many data planes that lost the same control plane
-            // do not come back at the same instant.
-            let wait = backoff.mul_f64(SmallRng::from_os_rng().random_range(0.5..=1.0));
+            let wait = rotation.next(connected, SmallRng::from_os_rng().random_range(0.5..=1.0));
             let retry_in_ms = wait.as_millis() as u64;
-            let control_plane = &self.config.control_plane;
+            let next = rotation.current();
             match &error {
                 LinkError::Refused(_) => tracing::error!(
-                    %control_plane, %error, retry_in_ms,
+                    %control_plane, %error, retry_in_ms, %next,
                     "the control plane refused this data plane; serving the rules in force"
                 ),
                 _ => tracing::warn!(
-                    %control_plane, %error, retry_in_ms,
+                    %control_plane, %error, retry_in_ms, %next,
                     "control plane unreachable; serving the rules in force"
                 ),
             }
             tokio::time::sleep(wait).await;
-            backoff = (backoff * 2).min(self.config.backoff_max);
         }
     }
 
-    async fn connect(&self) -> Result<Channel, LinkError> {
-        Endpoint::from_shared(self.config.control_plane.clone())
-            .map_err(|e| {
-                LinkError::Unreachable(format!("bad control-plane URL {:?}: {e}", self.config.control_plane))
-            })?
+    async fn connect(&self, control_plane: &str) -> Result<Channel, LinkError> {
+        Endpoint::from_shared(control_plane.to_owned())
+            .map_err(|e| LinkError::Unreachable(format!("bad control-plane URL {control_plane:?}: {e}")))?
             .connect_timeout(Duration::from_secs(2))
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(10))
@@ -316,17 +332,13 @@ impl Client {
             .connect()
             .await
             .map_err(|e| {
-                LinkError::Unreachable(format!(
-                    "cannot connect to {}: {}",
-                    self.config.control_plane,
-                    with_causes(&e)
-                ))
+                LinkError::Unreachable(format!("cannot connect to {control_plane}: {}", with_causes(&e)))
             })
     }
 
     /// One stream, until it fails. Sets `connected` once the control plane has accepted it.
-    async fn session(&self, connected: &mut bool) -> Result<(), LinkError> {
-        let channel = self.connect().await?;
+    async fn session(&self, control_plane: &str, connected: &mut bool) -> Result<(), LinkError> {
+        let channel = self.connect(control_plane).await?;
         let mut ads = AggregatedDiscoveryServiceClient::new(channel.clone())
             .max_decoding_message_size(MAX_MESSAGE_BYTES);
         let (tx, rx) = mpsc::channel(4);
@@ -350,7 +362,7 @@ impl Client {
             l.last_error = None;
             l.last_report_error = None;
         });
-        tracing::info!(control_plane = %self.config.control_plane, environment = %self.config.environment, version = %applied, "connected to the control plane");
+        tracing::info!(%control_plane, environment = %self.config.environment, version = %applied, "connected to the control plane");
         let reporter = tokio::spawn(crate::report::report_loop(
             channel,
             self.node.clone(),
@@ -359,14 +371,24 @@ impl Client {
             self.config.report_interval,
         ));
         let _stop_reports = AbortOnDrop(reporter);
-        let source = format!("control plane {}", self.config.control_plane);
+        let source = format!("control plane {control_plane}");
         loop {
             let response = match responses.message().await {
                 Ok(Some(r)) => r,
                 Ok(None) => return Ok(()),
                 Err(status) => return Err(LinkError::from_status("the xDS stream failed", status)),
             };
+            let unchanged = in_force(&self.store, &response.version_info);
             let request = match apply(&self.config, &self.store, Some(&self.stats), &response, &source) {
+                Ok(version) if unchanged => {
+                    tracing::info!(version = %version, "the version in force, again (ACK, nothing swapped)");
+                    DiscoveryRequest {
+                        version_info: version,
+                        type_url: RULE_SET_TYPE_URL.into(),
+                        response_nonce: response.nonce,
+                        ..Default::default()
+                    }
+                }
                 Ok(version) => {
                     if let Some(path) = self.config.snapshot_path() {
                         if let Err(e) = persist(&path, &response) {
@@ -478,5 +500,23 @@ mod tests {
         apply(&response("6", "two", ResetEpochs { scenarios: 6, journal: 9 }));
         assert!(moved() && entries() == 1);
         assert_eq!(store.applied_resets(), Some(ResetEpochs { scenarios: 6, journal: 9 }));
+    }
+
+    #[test]
+    fn the_version_in_force_again_from_another_control_plane_is_not_swapped() {
+        let store = SnapshotStore::new();
+        store.set_workers(1);
+        let config = XdsClientConfig::new("http://127.0.0.1:1", "shop/staging", "dp");
+        let one = response("7-abc", "one", ResetEpochs::default());
+        assert_eq!(apply(&config, &store, None, &one, "replica a").unwrap(), "7-abc");
+        let installed = store.load().unwrap();
+        assert_eq!(apply(&config, &store, None, &one, "replica b").unwrap(), "7-abc");
+        let after = store.load().unwrap();
+        assert!(std::sync::Arc::ptr_eq(&installed, &after), "the same snapshot keeps serving");
+        assert_eq!(after.source, "replica a");
+        // A new version from the other replica is installed.
+        apply(&config, &store, None, &response("8-def", "two", ResetEpochs::default()), "replica b").unwrap();
+        let next = store.load().unwrap();
+        assert_eq!((next.version, next.source.as_str()), (installed.version + 1, "replica b"));
     }
 }

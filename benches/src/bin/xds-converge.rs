@@ -12,8 +12,15 @@
 //! - `sim-decode`: simulated data planes that also decode the resource into the rule model;
 //! - `sim-compile`: simulated data planes that decode and compile before they ACK.
 //!
-//! Prints one markdown table row: rules, planes, mode, rounds, then the median and p99 of the
-//! time to set, and of the time until the last ACK. Loopback only; it stops by itself.
+//! Prints one markdown table row: rules, planes, mode, rounds, the median and p99 of the time to
+//! set and of the time until the last ACK, then the growth of this process's resident memory
+//! from before the first data plane connects to once all have ACKed, per data plane (this
+//! process holds both ends of every stream: in the `sim` modes, the control plane's share and a
+//! minimal tonic client's). Loopback only; it stops by itself.
+//!
+//! Like `mockplane up`, it raises its limit of open files to the hard limit (each simulated
+//! data plane costs this process two descriptors) and listens with the control plane's accept
+//! queue ([`mockplane_controlplane::server::bind`]).
 
 /// The allocator the `mockplane` binary ships with.
 #[global_allocator]
@@ -66,11 +73,16 @@ fn main() {
     let version = |round: usize| mockplane_benches::with_round_marker(&base, round);
     breakdown(&version(0));
     cp.cache.set(ENV, version(0), None).expect("the generated rule set is valid");
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    if let Err(e) = mockplane_controlplane::server::raise_open_file_limit() {
+        eprintln!("cannot raise the limit of open files: {e}");
+    }
+    let listener =
+        runtime.block_on(mockplane_controlplane::server::bind("127.0.0.1:0".parse().unwrap())).unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let server = cp.clone();
     runtime.spawn(async move { server.serve(listener, std::future::pending()).await });
 
+    let rss_before = resident_bytes();
     let mut real = Vec::new();
     for i in 0..planes {
         let id = format!("dp-{i}");
@@ -106,6 +118,7 @@ fn main() {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
+    let rss_per_plane = resident_bytes().saturating_sub(rss_before) as f64 / planes as f64;
 
     let mut set_us = Vec::with_capacity(rounds);
     let mut converge_us = Vec::with_capacity(rounds);
@@ -148,16 +161,24 @@ fn main() {
         Mode::SimCompile => "sim (receive+decode+compile)",
     };
     println!(
-        "| {rules} | {planes} | {mode_name} | {rounds} | {:.1} | {:.1} | {:.1} | {:.1} |",
+        "| {rules} | {planes} | {mode_name} | {rounds} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} |",
         ms(&mut set_us, 0.5),
         ms(&mut set_us, 0.99),
         ms(&mut converge_us, 0.5),
         ms(&mut converge_us, 0.99),
+        rss_per_plane / 1024.0,
     );
     for dp in real {
         dp.shutdown();
     }
     runtime.shutdown_background();
+}
+
+/// This process's resident memory, from /proc/self/statm (0 where there is none).
+fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    pages * 4096
 }
 
 /// What one data plane spends on a version, once, to stderr: the floor under convergence.
