@@ -59,6 +59,11 @@ pub(crate) struct UpArgs {
     /// The data plane's worker threads; default one per core.
     #[arg(long, default_value_t = 0)]
     workers: usize,
+    /// Run the control plane alone (store, GraphQL API, xDS), without a data plane: a replica,
+    /// or a control plane for data planes that run elsewhere (`mockplane dataplane
+    /// --control-plane`).
+    #[arg(long, conflicts_with_all = ["listen", "admin", "workers"])]
+    no_dataplane: bool,
 }
 
 pub(crate) fn run(args: UpArgs) -> ExitCode {
@@ -150,33 +155,42 @@ async fn try_up(args: UpArgs) -> Result<(), String> {
     };
     tracing::info!(xds = %xds_addr, api = %api_addr, "control plane serving");
 
-    let mut xds_client =
-        XdsClientConfig::new(format!("http://{xds_addr}"), format!("{PROJECT}/{ENVIRONMENT}"), "local");
-    xds_client.state_dir = Some(args.data_dir.join("dataplane"));
-    let config = DataPlaneConfig {
-        xds: Some(xds_client),
-        listen: args.listen,
-        admin: args.admin,
-        workers: args.workers,
-        // The control plane shares the cores.
-        pin_workers: false,
-        io_driver: IoDriver::Auto,
-        release_memory: Some(crate::alloc::release_freed_memory),
-        ..DataPlaneConfig::default()
-    };
-    let dataplane =
-        tokio::task::spawn_blocking(move || mockplane_dataplane::start(config, SnapshotStore::new()))
-            .await
-            .map_err(|e| format!("the data plane did not start: {e}"))?
-            .map_err(|e| e.to_string())?;
-    let (listen, admin) = (dataplane.listen_addr(), dataplane.admin_addr());
-    wait_until_served(&dataplane).await;
-    print_banner(&Addresses { listen, admin, xds: xds_addr, api: api_addr }, &store_name, key.as_deref());
+    if args.no_dataplane {
+        print_banner(
+            &Addresses { data_plane: None, xds: xds_addr, api: api_addr },
+            &store_name,
+            key.as_deref(),
+        );
+        crate::controlplane::shutdown_signal().await;
+    } else {
+        let mut xds_client =
+            XdsClientConfig::new(format!("http://{xds_addr}"), format!("{PROJECT}/{ENVIRONMENT}"), "local");
+        xds_client.state_dir = Some(args.data_dir.join("dataplane"));
+        let config = DataPlaneConfig {
+            xds: Some(xds_client),
+            listen: args.listen,
+            admin: args.admin,
+            workers: args.workers,
+            // The control plane shares the cores.
+            pin_workers: false,
+            io_driver: IoDriver::Auto,
+            release_memory: Some(crate::alloc::release_freed_memory),
+            ..DataPlaneConfig::default()
+        };
+        let dataplane =
+            tokio::task::spawn_blocking(move || mockplane_dataplane::start(config, SnapshotStore::new()))
+                .await
+                .map_err(|e| format!("the data plane did not start: {e}"))?
+                .map_err(|e| e.to_string())?;
+        let data_plane = Some((dataplane.listen_addr(), dataplane.admin_addr()));
+        wait_until_served(&dataplane).await;
+        print_banner(&Addresses { data_plane, xds: xds_addr, api: api_addr }, &store_name, key.as_deref());
 
-    crate::controlplane::shutdown_signal().await;
-    let handle = dataplane.shutdown_handle();
-    handle.shutdown();
-    let _ = tokio::task::spawn_blocking(move || dataplane.wait()).await;
+        crate::controlplane::shutdown_signal().await;
+        let handle = dataplane.shutdown_handle();
+        handle.shutdown();
+        let _ = tokio::task::spawn_blocking(move || dataplane.wait()).await;
+    }
     let _ = stop.send(true);
     let _ = tokio::join!(xds, api);
     tracing::info!("stopped");
@@ -265,18 +279,24 @@ async fn wait_until_served(dataplane: &mockplane_dataplane::RunningDataPlane) {
 
 /// Where `up` serves.
 struct Addresses {
-    listen: SocketAddr,
-    admin: SocketAddr,
+    /// The data plane's traffic and admin listeners, when it runs one.
+    data_plane: Option<(SocketAddr, SocketAddr)>,
     xds: SocketAddr,
     api: SocketAddr,
 }
 
 fn print_banner(at: &Addresses, store: &str, key: Option<&str>) {
-    let Addresses { listen, admin, xds, api } = at;
-    let mut text = format!(
-        "\nmockplane is up\n\
-         \n  mocks (data plane)    http://{listen}\n  data plane admin      http://{admin}  (/readyz /metrics /journal)\n  GraphQL admin API     http://{api}/graphql  (GraphiQL in a browser; subscriptions on ws://{api}/graphql/ws)\n  xDS (gRPC)            http://{xds}\n  store                 {store}\n"
-    );
+    let Addresses { data_plane, xds, api } = at;
+    let mut text = String::from("\nmockplane is up\n\n");
+    match data_plane {
+        Some((listen, admin)) => text.push_str(&format!(
+            "  mocks (data plane)    http://{listen}\n  data plane admin      http://{admin}  (/readyz /metrics /journal)\n"
+        )),
+        None => text.push_str("  data plane            none (--no-dataplane): connect data planes to the xDS address\n"),
+    }
+    text.push_str(&format!(
+        "  GraphQL admin API     http://{api}/graphql  (GraphiQL in a browser; subscriptions on ws://{api}/graphql/ws)\n  xDS (gRPC)            http://{xds}\n  store                 {store}\n"
+    ));
     if let Some(key) = key {
         text.push_str(&format!(
             "\n  admin API key (shown once, stored hashed):\n\n    {key}\n\n  Keep it: the API needs it as `Authorization: Bearer <key>`.\n"

@@ -50,3 +50,43 @@ fn a_first_start_takes_rules_and_a_key_from_the_command_line() {
     assert_eq!(get(&format!("{mocks}/pets")).0, 404, "not the demo");
     up.stop();
 }
+
+#[test]
+fn without_its_data_plane_up_is_a_control_plane_that_separate_data_planes_follow() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = "a-key-for-a-control-plane-only";
+    let up = Up::start(&dir.path().join("data"), &["--no-dataplane", "--api-key", key]);
+    assert!(up.banner.iter().any(|l| l.contains("none (--no-dataplane)")), "{:?}", up.banner);
+    assert!(!up.banner.iter().any(|l| l.trim_start().starts_with("mocks")), "{:?}", up.banner);
+    let me: serde_json::Value = reqwest::blocking::Client::new()
+        .post(up.url("GraphQL admin API"))
+        .bearer_auth(key)
+        .json(&serde_json::json!({"query": "{ whoami { keyName } }"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(me["data"]["whoami"]["keyName"], "admin", "{me}");
+    // A data plane of its own process serves the demo from it.
+    let mut dp = std::process::Command::new(env!("CARGO_BIN_EXE_mockplane"))
+        .args(["dataplane", "--control-plane", &up.url("xDS"), "--environment", "default/default"])
+        .args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--workers", "1", "--log-format", "json"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(dp.stderr.take().unwrap());
+    let listen = std::io::BufRead::lines(stderr)
+        .map_while(Result::ok)
+        .find(|l| l.contains("data plane serving"))
+        .and_then(|l| serde_json::from_str::<serde_json::Value>(&l).ok())
+        .and_then(|l| l["fields"]["listen"].as_str().map(str::to_owned))
+        .expect("the data plane's listener");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while get(&format!("http://{listen}/pets")).0 != 200 {
+        assert!(std::time::Instant::now() < deadline, "the demo never served");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = dp.kill();
+    let _ = dp.wait();
+    up.stop();
+}

@@ -28,7 +28,17 @@ impl Up {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mockplane"))
             .args(["up", "--data-dir"])
             .arg(data_dir)
-            .args(defaults.iter().filter(|(flag, _)| !extra.contains(flag)).flat_map(|(f, v)| [*f, *v]))
+            .args(
+                defaults
+                    .iter()
+                    .filter(|(flag, _)| !extra.contains(flag))
+                    // Without a data plane, its flags are refused.
+                    .filter(|(flag, _)| {
+                        !(extra.contains(&"--no-dataplane")
+                            && ["--listen", "--admin", "--workers"].contains(flag))
+                    })
+                    .flat_map(|(f, v)| [*f, *v]),
+            )
             .args(extra)
             .env_remove("MOCKPLANE_API_KEY")
             .stdout(Stdio::piped())
