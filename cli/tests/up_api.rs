@@ -9,18 +9,14 @@
 
 mod up_util;
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::stream::MaybeTlsStream;
 use tokio_tungstenite::tungstenite::{Message, WebSocket};
-use up_util::{get, Up};
+use up_util::{get, DataPlane, Up};
 
 const KEY: &str = "an-operator-chosen-admin-key";
 
@@ -45,60 +41,6 @@ fn graphql(api: &str, query: &str, variables: Value) -> Value {
 /// A free loopback port (for a listener that must come back on the same address).
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A `mockplane dataplane` process serving `environment` from the control plane at `xds`.
-struct DataPlane {
-    child: Child,
-    listen: String,
-}
-
-impl DataPlane {
-    fn start(xds: &str, environment: &str, state_dir: &Path) -> DataPlane {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mockplane"))
-            .args(["--log-format", "json", "dataplane", "--control-plane", xds, "--environment", environment])
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--admin",
-                "127.0.0.1:0",
-                "--workers",
-                "1",
-                "--report-interval",
-                "0.2",
-            ])
-            .arg("--state-dir")
-            .arg(state_dir)
-            .env_remove("RUST_LOG")
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("mockplane dataplane starts");
-        let stderr = child.stderr.take().expect("piped");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let listen = loop {
-            let line = lines
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .expect("the data plane announces its listener");
-            if line.contains("data plane serving") {
-                let log: Value = serde_json::from_str(&line).unwrap();
-                break log["fields"]["listen"].as_str().or(log["listen"].as_str()).unwrap().to_owned();
-            }
-        };
-        DataPlane { child, listen: format!("http://{listen}") }
-    }
-}
-
-impl Drop for DataPlane {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Polls `url` until it answers `body`, for at most `within`; how long it took.

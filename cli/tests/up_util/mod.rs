@@ -113,3 +113,60 @@ pub fn get(url: &str) -> (u16, String) {
     let r = client.get(url).send().unwrap_or_else(|e| panic!("GET {url}: {e}"));
     (r.status().as_u16(), r.text().unwrap())
 }
+
+/// A `mockplane dataplane` process serving `environment` from the control plane at `xds`.
+pub struct DataPlane {
+    child: Child,
+    /// `http://ip:port` of its traffic listener.
+    pub listen: String,
+}
+
+impl DataPlane {
+    /// Starts it (one worker, reports every 0.2 s, its snapshot in `state_dir`) and waits for
+    /// its listener.
+    pub fn start(xds: &str, environment: &str, state_dir: &Path) -> DataPlane {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mockplane"))
+            .args(["--log-format", "json", "dataplane", "--control-plane", xds, "--environment", environment])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--admin",
+                "127.0.0.1:0",
+                "--workers",
+                "1",
+                "--report-interval",
+                "0.2",
+            ])
+            .arg("--state-dir")
+            .arg(state_dir)
+            .env_remove("RUST_LOG")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("mockplane dataplane starts");
+        let stderr = child.stderr.take().expect("piped");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let listen = loop {
+            let line = lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("the data plane announces its listener");
+            if line.contains("data plane serving") {
+                let log: serde_json::Value = serde_json::from_str(&line).unwrap();
+                break log["fields"]["listen"].as_str().or(log["listen"].as_str()).unwrap().to_owned();
+            }
+        };
+        DataPlane { child, listen: format!("http://{listen}") }
+    }
+}
+
+impl Drop for DataPlane {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
