@@ -12,14 +12,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mockplane_proto::discovery::aggregated_discovery_service_server::AggregatedDiscoveryServiceServer;
 use mockplane_proto::report::report_service_server::ReportServiceServer;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_stream::StreamExt;
 
 use crate::cache::SnapshotCache;
-use crate::limits::{Limits, MAX_PUSH_BYTES};
+use crate::limits::Limits;
 use crate::registry::NodeRegistry;
 use crate::reports::{ReportServer, ReportStore};
 use crate::xds::AdsServer;
@@ -66,9 +65,9 @@ impl ControlPlane {
             self.limits,
             closed.clone(),
         );
-        let ads = AggregatedDiscoveryServiceServer::new(ads)
-            .max_decoding_message_size(self.limits.max_message_bytes)
-            .max_encoding_message_size(MAX_PUSH_BYTES);
+        // Not tonic's generated `AggregatedDiscoveryServiceServer`: it would keep a copy of the
+        // last push per stream (see xds/wire.rs).
+        let ads = crate::xds::AdsService::new(ads, self.limits.max_message_bytes);
         let reports = ReportServer::new(
             self.reports.clone(),
             self.cache.clone(),

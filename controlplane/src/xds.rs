@@ -17,6 +17,10 @@
 //! (`RESOURCE_EXHAUSTED`), or when a request is larger than `--max-message-bytes`
 //! (`OUT_OF_RANGE`, mid-stream too: the status ends the stream).
 
+mod wire;
+
+pub(crate) use wire::AdsService;
+
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

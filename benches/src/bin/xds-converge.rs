@@ -10,13 +10,18 @@
 //!   decoding and compiling in turn measure the machine; spread over 100 machines, each does
 //!   that work in parallel, after the fan-out;
 //! - `sim-decode`: simulated data planes that also decode the resource into the rule model;
-//! - `sim-compile`: simulated data planes that decode and compile before they ACK.
+//! - `sim-compile`: simulated data planes that decode and compile before they ACK;
+//! - `sim-remote`: as `sim`, but the simulated data planes run in a child process (this binary
+//!   run as `xds-converge clients URL PLANES`), so this process holds only the control plane and
+//!   the memory figure is the control plane's own.
 //!
 //! Prints one markdown table row: rules, planes, mode, rounds, the median and p99 of the time to
 //! set and of the time until the last ACK, then the growth of this process's resident memory
-//! from before the first data plane connects to once all have ACKed, per data plane (this
-//! process holds both ends of every stream: in the `sim` modes, the control plane's share and a
-//! minimal tonic client's). Loopback only; it stops by itself.
+//! from before the first data plane connects to once all have ACKed, per data plane (in the
+//! `sim` modes but `sim-remote`, this process holds both ends of every stream: the control
+//! plane's share and a minimal tonic client's), and in `sim-remote` also this process's peak
+//! resident memory (VmHWM) over the whole run, per data plane: what a fan-out of a version to
+//! every stream at once costs the control plane. Loopback only; it stops by itself.
 //!
 //! Like `mockplane up`, it raises its limit of open files to the hard limit (each simulated
 //! data plane costs this process two descriptors) and listens with the control plane's accept
@@ -49,9 +54,13 @@ enum Mode {
     Sim,
     SimDecode,
     SimCompile,
+    SimRemote,
 }
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("clients") {
+        return clients_process();
+    }
     let mut args = std::env::args().skip(1);
     let rules: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1000);
     let planes: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10);
@@ -60,8 +69,9 @@ fn main() {
         Some("sim") => Mode::Sim,
         Some("sim-decode") => Mode::SimDecode,
         Some("sim-compile") => Mode::SimCompile,
+        Some("sim-remote") => Mode::SimRemote,
         Some(other) => {
-            eprintln!("unknown mode {other:?}: real, sim, sim-decode or sim-compile");
+            eprintln!("unknown mode {other:?}: real, sim, sim-decode, sim-compile or sim-remote");
             std::process::exit(2);
         }
     };
@@ -84,6 +94,15 @@ fn main() {
 
     let rss_before = resident_bytes();
     let mut real = Vec::new();
+    // The child's stdin is a pipe it reads until end of file: when this process ends, however
+    // it ends, the child ends too.
+    let mut child = (mode == Mode::SimRemote).then(|| {
+        std::process::Command::new(std::env::current_exe().expect("this binary's path"))
+            .args(["clients", &url, &planes.to_string()])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("the simulated data planes' process starts")
+    });
     for i in 0..planes {
         let id = format!("dp-{i}");
         match mode {
@@ -107,6 +126,7 @@ fn main() {
             Mode::Sim | Mode::SimDecode | Mode::SimCompile => {
                 runtime.spawn(simulated_plane(url.clone(), id, mode));
             }
+            Mode::SimRemote => {}
         }
     }
     let first = cp.cache.get(ENV).unwrap().version_info.clone();
@@ -159,15 +179,25 @@ fn main() {
         Mode::Sim => "sim (receive)",
         Mode::SimDecode => "sim (receive+decode)",
         Mode::SimCompile => "sim (receive+decode+compile)",
+        Mode::SimRemote => "sim (receive, other process)",
+    };
+    let peak = if mode == Mode::SimRemote {
+        format!(" {:.0} |", peak_resident_bytes().saturating_sub(rss_before) as f64 / planes as f64 / 1024.0)
+    } else {
+        String::new()
     };
     println!(
-        "| {rules} | {planes} | {mode_name} | {rounds} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} |",
+        "| {rules} | {planes} | {mode_name} | {rounds} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} |{peak}",
         ms(&mut set_us, 0.5),
         ms(&mut set_us, 0.99),
         ms(&mut converge_us, 0.5),
         ms(&mut converge_us, 0.99),
         rss_per_plane / 1024.0,
     );
+    if let Some(child) = child.as_mut() {
+        drop(child.stdin.take());
+        let _ = child.wait();
+    }
     for dp in real {
         dp.shutdown();
     }
@@ -179,6 +209,37 @@ fn resident_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
     let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
     pages * 4096
+}
+
+/// This process's peak resident memory (VmHWM in /proc/self/status; 0 where there is none).
+fn peak_resident_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    kib * 1024
+}
+
+/// `xds-converge clients URL PLANES`: the simulated data planes of `sim-remote`, in a process
+/// of their own, until stdin ends (the parent closes it, or dies).
+fn clients_process() {
+    let args: Vec<String> = std::env::args().skip(2).collect();
+    let (Some(url), Some(planes)) = (args.first(), args.get(1).and_then(|p| p.parse::<usize>().ok())) else {
+        eprintln!("usage: xds-converge clients URL PLANES");
+        std::process::exit(2);
+    };
+    if let Err(e) = mockplane_controlplane::server::raise_open_file_limit() {
+        eprintln!("cannot raise the limit of open files: {e}");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    for i in 0..planes {
+        runtime.spawn(simulated_plane(url.clone(), format!("dp-{i}"), Mode::Sim));
+    }
+    let mut sink = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+    runtime.shutdown_background();
 }
 
 /// What one data plane spends on a version, once, to stderr: the floor under convergence.
