@@ -199,6 +199,17 @@ fn an_unknown_version_and_a_broken_1_0_export_are_refused_with_nothing_stored() 
     assert!(text(&out.stderr).contains("(mockplane-1.0): the document: not JSON"), "{}", text(&out.stderr));
 
     assert_eq!(cli.ok(&["export", "--env", "default/default"]).0, before, "nothing was stored");
+
+    // A plain rules file, without `format`, imports as it always did.
+    let plain = dir.path().join("plain.yaml");
+    std::fs::write(
+        &plain,
+        "rules:\n  - id: hello\n    match: { path: /hello }\n    response: { body: hi }\n",
+    )
+    .unwrap();
+    let (imported, _) = cli.ok(&["import", plain.to_str().unwrap(), "--env", "default/default"]);
+    assert!(imported.contains("  created hello (revision 1)\n"), "{imported}");
+    until_answers(&format!("{}/hello", up.url("mocks")), "hi");
     up.stop();
 }
 
