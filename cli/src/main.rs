@@ -16,7 +16,6 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use mockplane_dataplane::codec::Limits;
 use mockplane_dataplane::{DataPlaneConfig, IoDriver, SnapshotStore, XdsClientConfig};
-use mockplane_rules::{CompileOptions, Format, RuleSet};
 
 #[derive(Parser)]
 #[command(name = "mockplane", version, about = "A fast mock server and fault-injecting proxy.")]
@@ -56,10 +55,17 @@ enum Command {
     Dataplane(Box<DataplaneArgs>),
     /// Serve rule snapshots to data planes over xDS (gRPC), from a rules file.
     Controlplane(controlplane::ControlplaneArgs),
-    /// Check a rules file; print every error with its place.
+    /// Check a rules file (or another format's file, as `import` would convert it); print
+    /// every error with its place.
     Validate {
         /// The rules file (YAML, or JSON when it ends in .json).
         file: PathBuf,
+        /// The file's format; by default recognised from the document.
+        #[arg(long, value_enum)]
+        from: Option<client::ImportSource>,
+        /// For a document holding several environments: the one to check (`project/name`).
+        #[arg(long)]
+        env: Option<String>,
     },
     #[command(flatten)]
     Client(client::ClientCommand),
@@ -190,7 +196,7 @@ fn main() -> ExitCode {
         Command::Up(args) => up::run(args),
         Command::Dataplane(args) => run_dataplane(*args),
         Command::Controlplane(args) => controlplane::run(args),
-        Command::Validate { file } => validate(&file),
+        Command::Validate { file, from, env } => client::validate(&file, from, env.as_deref()),
         Command::Client(command) => client::run(command),
     }
 }
@@ -303,28 +309,4 @@ fn host_name() -> String {
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| format!("mockplane-{}", std::process::id()))
-}
-
-fn validate(file: &PathBuf) -> ExitCode {
-    let text = match std::fs::read_to_string(file) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("cannot read {}: {e}", file.display());
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = RuleSet::parse(&text, Format::from_file_name(&file.to_string_lossy())).and_then(|set| {
-        let options = CompileOptions { base_dir: file.parent().map(PathBuf::from), ..Default::default() };
-        mockplane_rules::validate(&set, &options).map(|_| set.rules.len())
-    });
-    match result {
-        Ok(n) => {
-            println!("{}: {n} rule{}, valid", file.display(), if n == 1 { "" } else { "s" });
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("{}: {e}", file.display());
-            ExitCode::FAILURE
-        }
-    }
 }

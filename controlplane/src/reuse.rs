@@ -104,6 +104,7 @@ impl EnvReuse {
             upstreams: rules.upstreams.clone(),
             unmatched: rules.unmatched.clone(),
             cors: rules.cors.clone(),
+            scenarios: rules.scenarios.clone(),
             rules: Vec::new(),
         };
         let encode = || {

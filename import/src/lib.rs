@@ -12,6 +12,8 @@
 #![deny(rust_2018_idioms)]
 #![warn(missing_docs)]
 
+pub mod legacy;
+
 use mockplane_rules::RuleSet;
 
 /// What a converter made of a source: the rules, and what it could not map.

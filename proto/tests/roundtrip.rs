@@ -307,14 +307,16 @@ fn rule_set() -> impl Strategy<Value = RuleSet> {
     let map = || btree_map(text(), text(), 0..3);
     let upstreams = btree_map(text(), upstream(), 0..3);
     let unmatched = of(forward().prop_map(|forward| Unmatched { forward }));
-    (of(text()), of(text()), map(), upstreams, of(cors()), vec(rule(), 0..4), unmatched).prop_map(
-        |(project, environment, variables, upstreams, cors, rules, unmatched)| RuleSet {
+    let scenarios = btree_map(text(), text().prop_map(|initial| Scenario { initial }), 0..3);
+    (of(text()), of(text()), map(), upstreams, of(cors()), vec(rule(), 0..4), unmatched, scenarios).prop_map(
+        |(project, environment, variables, upstreams, cors, rules, unmatched, scenarios)| RuleSet {
             project,
             environment,
             variables,
             upstreams,
             unmatched,
             cors,
+            scenarios,
             rules: rules.into_iter().map(std::sync::Arc::new).collect(),
         },
     )

@@ -38,7 +38,7 @@ pub use cors::CorsPolicy;
 pub use error::{RuleSetError, ValidationError};
 pub use explain::{Explanation, Mismatch, NearMisses, RuleVerdict, NEAR_MISS_CHECKS};
 pub use forward::{Cluster, CompiledHeaderEdits, Endpoint, ForwardTarget};
-pub use load::Format;
+pub use load::{Format, DOCUMENT_FORMAT, FORMATS_READ};
 pub use model::RuleSet;
 pub use path::PathParams;
 pub use request::{Header, Request, RequestContext};

@@ -23,6 +23,37 @@ use crate::table::{CompileOptions, RuleTable};
 
 mod brace_hint;
 
+/// The `format` a versioned rules document carries (`mockplane export` writes it). The rule
+/// set's fields follow it at the top level, so a versioned document is a rules file too.
+pub const DOCUMENT_FORMAT: &str = "mockplane/v1";
+
+/// Every `format` this build reads. A document without `format` is read as the current one.
+pub const FORMATS_READ: &[&str] = &[DOCUMENT_FORMAT];
+
+/// A rule set behind its `format` key, as it is written out.
+#[derive(serde::Serialize)]
+struct Document<'a> {
+    format: &'static str,
+    #[serde(flatten)]
+    set: &'a RuleSet,
+}
+
+/// Refuses a `format` this build does not read, naming the ones it does.
+fn check_format(format: &Value) -> Result<(), RuleSetError> {
+    let reads = FORMATS_READ.join(", ");
+    match format.as_str() {
+        Some(f) if FORMATS_READ.contains(&f) => Ok(()),
+        Some(f) => Err(RuleSetError::from(vec![ValidationError::new(
+            "format",
+            format!("{f:?} is not a format this build of mockplane reads (it reads {reads}); a newer mockplane may"),
+        )])),
+        None => Err(RuleSetError::from(vec![ValidationError::new(
+            "format",
+            format!("expected a format name such as {DOCUMENT_FORMAT:?}, found {}", kind_of(format)),
+        )])),
+    }
+}
+
 /// At most this many shape errors are listed for one rule, or for the top-level fields.
 pub const MAX_SHAPE_ERRORS: usize = 20;
 
@@ -90,6 +121,11 @@ impl RuleSet {
                 kind_of(&doc)
             )));
         };
+        if let Some(format) = top.remove("format") {
+            // A document of another format version is refused before its fields are read: what
+            // a later version added would only show up as a list of unknown fields.
+            check_format(&format)?;
+        }
         let raw_rules = top.remove("rules");
         let mut top = Value::Object(top);
         let read = read_shaped::<RuleSet>(&mut top, "");
@@ -135,6 +171,19 @@ impl RuleSet {
         // rule, its shape errors before its meaning errors).
         errors.sort_by_key(|e| rule_index(&e.path).map_or(0, |i| i + 1));
         Err(RuleSetError { errors })
+    }
+
+    /// The rule set as a versioned document in YAML: `format: mockplane/v1` first, then the
+    /// rule set, as `mockplane export` writes it.
+    pub fn to_document_yaml(&self) -> String {
+        serde_yaml_ng::to_string(&Document { format: DOCUMENT_FORMAT, set: self })
+            .expect("the model serializes to YAML")
+    }
+
+    /// [`RuleSet::to_document_yaml`] in pretty JSON.
+    pub fn to_document_json(&self) -> String {
+        serde_json::to_string_pretty(&Document { format: DOCUMENT_FORMAT, set: self })
+            .expect("the model serializes to JSON")
     }
 
     /// The rule set as YAML text.

@@ -34,6 +34,10 @@ pub struct RuleSet {
     /// rule, and the CORS headers added to every answer. Absent: no CORS handling at all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cors: Option<Cors>,
+    /// Scenarios that do not start in `Started`: name → its settings. A scenario not listed
+    /// starts in `Started`, as in WireMock.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scenarios: BTreeMap<String, Scenario>,
     /// The rules, in the order that breaks ties between equally specific rules. Shared: a
     /// version made by editing another (`Arc::make_mut` on the rules it changes) shares the
     /// rest, so comparing and freeing versions costs only what changed.
@@ -643,7 +647,16 @@ impl LoadBalancing {
     }
 }
 
-/// A WireMock-style scenario step. Every scenario starts in state `Started`.
+/// A scenario's settings, in the rule set's `scenarios` (docs/rules.md, "Scenarios").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// The state the scenario starts in, and goes back to on a reset.
+    pub initial: String,
+}
+
+/// A WireMock-style scenario step. A scenario starts in `Started`, or in the `initial` state
+/// the rule set's `scenarios` gives it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioStep {

@@ -7,11 +7,11 @@
 //! touched when a table is compiled; requests reach their atomics through `Arc`s the compiled
 //! rules hold, with no lock and no lookup.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::model::SCENARIO_STARTED;
+use crate::model::{Scenario, SCENARIO_STARTED};
 
 /// The counters of one rule.
 #[derive(Debug)]
@@ -27,10 +27,12 @@ pub(crate) struct RuleCounters {
     pub(crate) fingerprint: u64,
 }
 
-/// The state of one scenario: the id of its current state name.
+/// The state of one scenario: the id of its current state name, and of the state it starts
+/// in (and a reset puts it back in).
 #[derive(Debug)]
 pub(crate) struct ScenarioSlot {
     pub(crate) state: AtomicU32,
+    initial: AtomicU32,
 }
 
 #[derive(Debug, Default)]
@@ -71,8 +73,32 @@ impl StateStore {
         inner
             .scenarios
             .entry(name.to_owned())
-            .or_insert_with(|| Arc::new(ScenarioSlot { state: AtomicU32::new(started) }))
+            .or_insert_with(|| {
+                Arc::new(ScenarioSlot { state: AtomicU32::new(started), initial: AtomicU32::new(started) })
+            })
             .clone()
+    }
+
+    /// Gives each scenario the initial state `declared` names (`Started` when it names none).
+    /// A scenario whose initial state this changes is put in its new initial state at once:
+    /// changing where a scenario starts restarts it there. The others keep their state.
+    pub(crate) fn set_initial_states(&self, declared: &BTreeMap<String, Scenario>) {
+        let mut inner = self.lock();
+        let started = intern(&mut inner, SCENARIO_STARTED);
+        let initials: HashMap<&str, u32> =
+            declared.iter().map(|(name, s)| (name.as_str(), intern(&mut inner, &s.initial))).collect();
+        for name in declared.keys() {
+            // The slots of scenarios no rule has used yet, so that they start where declared.
+            inner.scenarios.entry(name.clone()).or_insert_with(|| {
+                Arc::new(ScenarioSlot { state: AtomicU32::new(started), initial: AtomicU32::new(started) })
+            });
+        }
+        for (name, slot) in &inner.scenarios {
+            let initial = initials.get(name.as_str()).copied().unwrap_or(started);
+            if slot.initial.swap(initial, Ordering::AcqRel) != initial {
+                slot.state.store(initial, Ordering::Release);
+            }
+        }
     }
 
     pub(crate) fn counters(&self, rule_id: &str, fingerprint: u64, times: Option<u64>) -> Arc<RuleCounters> {
@@ -144,11 +170,12 @@ impl StateStore {
         slot.state.store(id, Ordering::Release);
     }
 
-    /// Puts every scenario back in `Started` and every counter and budget back at its start.
+    /// Puts every scenario back in its initial state (`Started` unless the rule set's
+    /// `scenarios` says otherwise) and every counter and budget back at its start.
     pub fn reset(&self) {
         let inner = self.lock();
         for slot in inner.scenarios.values() {
-            slot.state.store(0, Ordering::Release);
+            slot.state.store(slot.initial.load(Ordering::Acquire), Ordering::Release);
         }
         for counters in inner.rules.values() {
             counters.hits.store(0, Ordering::Release);

@@ -253,6 +253,14 @@ impl RuleTable {
                 );
             }
         }
+        for (name, scenario) in &set.scenarios {
+            let place = crate::error::key_path("scenarios", name);
+            if name.trim().is_empty() {
+                errors.push(place, "a scenario name must not be empty");
+            } else if scenario.initial.trim().is_empty() {
+                errors.push(format!("{place}.initial"), "must not be empty");
+            }
+        }
         let upstreams = crate::forward::compile_upstreams(&set.upstreams, &mut errors);
         let cors = set.cors.as_ref().and_then(|spec| CorsPolicy::compile(spec, &mut errors));
         let unmatched = set.unmatched.as_ref().and_then(|u| {
@@ -327,6 +335,7 @@ impl RuleTable {
             .filter_map(|c| c.counters.as_ref().map(|k| (String::from(&*c.id), k.fingerprint)))
             .collect();
         options.state.retain_rules(&keep);
+        options.state.set_initial_states(&set.scenarios);
 
         Ok(RuleTable {
             routing,

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use mockplane_rules::{Format, RuleSet};
 use serde_json::{json, Map, Value};
 
+use super::import::ImportSource;
 use super::output::{print_data, rule_yaml, Output};
 use super::{Client, Connection, Failure};
 
@@ -84,10 +85,14 @@ pub(crate) enum ClientCommand {
         #[arg(short = 'o', long = "output", value_enum, default_value_t = FileFormat::Yaml)]
         output: FileFormat,
     },
-    /// Make an environment's rules those of a file (as `apply`, replacing everything).
+    /// Make an environment's rules those of a file (as `apply`, replacing everything),
+    /// converting it first when it is another format (--from, or recognised).
     Import {
-        /// The rules file.
+        /// The file: a rules file, an export, or another format.
         file: PathBuf,
+        /// The file's format; by default recognised from the document.
+        #[arg(long, value_enum)]
+        from: Option<ImportSource>,
         #[command(flatten)]
         target: Target,
     },
@@ -115,7 +120,7 @@ pub(crate) enum FileFormat {
 pub(crate) struct Target {
     /// The environment, `project/environment`.
     #[arg(long)]
-    env: String,
+    pub(super) env: String,
     #[command(flatten)]
     connection: Connection,
 }
@@ -167,7 +172,7 @@ pub(crate) fn run(command: ClientCommand) -> ExitCode {
 fn dispatch(command: ClientCommand) -> Result<(), Failure> {
     match command {
         ClientCommand::Apply { file, target, merge, dry_run } => apply(&file, &target, merge, dry_run),
-        ClientCommand::Import { file, target } => apply(&file, &target, false, false),
+        ClientCommand::Import { file, from, target } => super::import::import(&file, from, &target),
         ClientCommand::Diff { file, target, merge } => diff(&file, &target, merge),
         ClientCommand::Get { what, env, output, limit, connection } => {
             get(what, env.as_deref(), output, limit, &connection)
@@ -208,7 +213,11 @@ const PREVIEW: &str = "query($env: String!, $text: String!, $mode: ApplyMode!) {
 }";
 
 fn apply(file: &Path, target: &Target, merge: bool, dry_run: bool) -> Result<(), Failure> {
-    let text = read_rules(file)?;
+    apply_text(&read_rules(file)?, target, merge, dry_run)
+}
+
+/// Applies a rules document, already checked, and prints what changed.
+pub(super) fn apply_text(text: &str, target: &Target, merge: bool, dry_run: bool) -> Result<(), Failure> {
     let client = Client::new(&target.connection)?;
     let vars = json!({"env": target.env, "text": text, "mode": mode(merge)});
     if dry_run {
@@ -482,15 +491,19 @@ fn rollback(rule: &str, revision: i64, target: &Target) -> Result<(), Failure> {
 
 fn export(target: &Target, output: FileFormat) -> Result<(), Failure> {
     let client = Client::new(&target.connection)?;
-    let format = match output {
-        FileFormat::Yaml => "YAML",
-        FileFormat::Json => "JSON",
-    };
     let data = client.call(
-        "query($env: String!, $format: RulesFormat!) { ruleSet(environment: $env, format: $format) }",
-        json!({"env": target.env, "format": format}),
+        "query($env: String!) { ruleSet(environment: $env, format: JSON) }",
+        json!({"env": target.env}),
     )?;
-    let text = data["ruleSet"].as_str().unwrap_or_default();
+    // Written here as the versioned document (`format: mockplane/v1` first), which `import`
+    // and every other reader of rules files take as it is.
+    let set = RuleSet::from_json(data["ruleSet"].as_str().unwrap_or_default()).map_err(|e| {
+        Failure::Unreachable(format!("the control plane answered a rule set this mockplane cannot read: {e}"))
+    })?;
+    let text = match output {
+        FileFormat::Yaml => set.to_document_yaml(),
+        FileFormat::Json => set.to_document_json(),
+    };
     say_raw!("{text}");
     if !text.ends_with('\n') {
         say!();

@@ -25,6 +25,7 @@ macro_rules! say_raw {
 }
 
 mod commands;
+mod import;
 mod output;
 
 use std::process::ExitCode;
@@ -33,6 +34,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 pub(crate) use commands::{run, ClientCommand};
+pub(crate) use import::{validate, ImportSource};
 
 /// Where the control plane is and the key to call it with: every client command takes these.
 #[derive(clap::Args, Debug, Clone)]

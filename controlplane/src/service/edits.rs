@@ -38,6 +38,7 @@ pub(super) fn combine(set: &mut RuleSet, incoming: &RuleSet, mode: ApplyMode) ->
             set.upstreams = incoming.upstreams.clone();
             set.unmatched = incoming.unmatched.clone();
             set.cors = incoming.cors.clone();
+            set.scenarios = incoming.scenarios.clone();
         }
         ApplyMode::Merge => {
             let at: HashMap<String, usize> =
@@ -63,6 +64,7 @@ pub(super) fn combine(set: &mut RuleSet, incoming: &RuleSet, mode: ApplyMode) ->
             if incoming.cors.is_some() {
                 set.cors = incoming.cors.clone();
             }
+            set.scenarios.extend(incoming.scenarios.clone());
         }
     }
     (changed, deleted)
@@ -74,6 +76,7 @@ pub(super) fn settings_of(set: &RuleSet) -> EnvSettings {
         upstreams: set.upstreams.clone(),
         unmatched: set.unmatched.clone(),
         cors: set.cors.clone(),
+        scenarios: set.scenarios.clone(),
     }
 }
 
@@ -86,6 +89,7 @@ pub(super) fn rule_set(env: &Environment, rules: Vec<Arc<Rule>>) -> RuleSet {
         upstreams: env.settings.upstreams.clone(),
         unmatched: env.settings.unmatched.clone(),
         cors: env.settings.cors.clone(),
+        scenarios: env.settings.scenarios.clone(),
         rules,
     }
 }

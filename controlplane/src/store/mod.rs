@@ -105,6 +105,9 @@ pub struct EnvSettings {
     /// The CORS policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cors: Option<Cors>,
+    /// Scenarios that do not start in `Started`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scenarios: BTreeMap<String, mockplane_rules::model::Scenario>,
 }
 
 /// One entry of the audit log.

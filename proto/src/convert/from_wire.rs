@@ -24,9 +24,15 @@ impl TryFrom<pb::RuleSet> for model::RuleSet {
             upstreams: upstreams_from_wire(w.upstreams, w.clusters)?,
             unmatched: w.unmatched.map(unmatched_from_wire).transpose()?,
             cors: w.cors.map(model::Cors::from),
+            scenarios: scenarios_from_wire(w.scenarios),
             rules,
         })
     }
+}
+
+/// The rule set's `scenarios`.
+pub(super) fn scenarios_from_wire(w: BTreeMap<String, pb::Scenario>) -> BTreeMap<String, model::Scenario> {
+    w.into_iter().map(|(name, s)| (name, model::Scenario { initial: s.initial })).collect()
 }
 
 /// The model's one `upstreams` map from the wire's two (short form and cluster form).

@@ -112,11 +112,13 @@ fn head_and_tail(rules: &model::RuleSet) -> (pb::RuleSet, pb::RuleSet) {
         recording: None,
         clusters: BTreeMap::new(),
         unmatched: None,
+        scenarios: BTreeMap::new(),
     };
     let tail = pb::RuleSet {
         cors: rules.cors.as_ref().map(pb::Cors::from),
         clusters: to_wire::upstream_clusters(&rules.upstreams),
         unmatched: rules.unmatched.as_ref().map(to_wire::unmatched_to_wire),
+        scenarios: to_wire::scenarios_to_wire(&rules.scenarios),
         ..Default::default()
     };
     (head, tail)
@@ -253,6 +255,7 @@ pub fn split_rule_set(any: &crate::wkt::Any) -> Result<SplitRuleSet, ConversionE
         upstreams: from_wire::upstreams_from_wire(head.upstreams, head.clusters)?,
         unmatched: head.unmatched.map(from_wire::unmatched_from_wire).transpose()?,
         cors: head.cors.map(model::Cors::from),
+        scenarios: from_wire::scenarios_from_wire(head.scenarios),
         rules: Vec::new(),
     };
     Ok(SplitRuleSet { head, rules, resets: ResetEpochs::from_wire(resets.as_ref()), recording })
@@ -290,6 +293,8 @@ struct RuleSetHead {
     resets: Option<pb::Resets>,
     #[prost(message, optional, tag = "10")]
     recording: Option<pb::Recording>,
+    #[prost(btree_map = "string, message", tag = "11")]
+    scenarios: BTreeMap<String, pb::Scenario>,
 }
 
 #[cfg(test)]

@@ -19,8 +19,14 @@ impl From<&model::RuleSet> for pb::RuleSet {
             recording: None,
             clusters: upstream_clusters(&m.upstreams),
             unmatched: m.unmatched.as_ref().map(unmatched_to_wire),
+            scenarios: scenarios_to_wire(&m.scenarios),
         }
     }
+}
+
+/// The rule set's `scenarios`.
+pub(super) fn scenarios_to_wire(m: &BTreeMap<String, model::Scenario>) -> BTreeMap<String, pb::Scenario> {
+    m.iter().map(|(name, s)| (name.clone(), pb::Scenario { initial: s.initial.clone() })).collect()
 }
 
 /// The upstreams in the short form (`RuleSet.upstreams`).

@@ -1,0 +1,138 @@
+//! `mockplane import --from FORMAT` and `mockplane validate --from FORMAT`: which format a file
+//! is in, and its conversion into a mockplane rules document, here on this machine. So
+//! `validate` checks a conversion offline, exactly as `import` would make it, and the control
+//! plane only ever receives an ordinary rules document (`applyRules`).
+//!
+//! Without `--from` the format is recognised from the document: a JSON document with
+//! `"version": "1.0"` beside `"data"` is the original design's export, anything else a mockplane
+//! rules file (plain, or the versioned document `mockplane export` writes).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use mockplane_import::{legacy, Unsupported};
+use mockplane_rules::{CompileOptions, Format, RuleSet, RuleSetError};
+
+use super::commands::{apply_text, Target};
+use super::Failure;
+
+/// The formats a file to import may be in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ImportSource {
+    /// A mockplane rules file, or the versioned document `mockplane export` writes.
+    Mockplane,
+    /// The original design's export: `{"version": "1.0", "data": {…}}`.
+    #[value(name = "mockplane-1.0")]
+    Mockplane1,
+}
+
+impl ImportSource {
+    fn name(self) -> &'static str {
+        match self {
+            ImportSource::Mockplane => "mockplane",
+            ImportSource::Mockplane1 => "mockplane-1.0",
+        }
+    }
+}
+
+/// A file read for import: the rules document to send and what did not come over.
+struct Prepared {
+    source: ImportSource,
+    /// The mockplane rules document.
+    text: String,
+    rules: usize,
+    unsupported: Vec<Unsupported>,
+}
+
+/// The format of `text` when `--from` does not say.
+fn detect(text: &str) -> ImportSource {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(doc) if legacy::is_legacy(&doc) => ImportSource::Mockplane1,
+        _ => ImportSource::Mockplane,
+    }
+}
+
+/// Reads `file` as `from` says (or as it looks), converts it, and validates the result as
+/// `mockplane validate` would; `environment` picks one of a document's environments.
+fn prepare(file: &Path, from: Option<ImportSource>, environment: Option<&str>) -> Result<Prepared, Failure> {
+    let shown = file.display();
+    let text =
+        std::fs::read_to_string(file).map_err(|e| Failure::Invalid(format!("cannot read {shown}: {e}")))?;
+    let source = from.unwrap_or_else(|| detect(&text));
+    let options = CompileOptions { base_dir: file.parent().map(PathBuf::from), ..Default::default() };
+    match source {
+        ImportSource::Mockplane => {
+            let set = RuleSet::parse(&text, Format::from_file_name(&file.to_string_lossy()))
+                .and_then(|set| mockplane_rules::validate(&set, &options).map(|()| set))
+                .map_err(|e| Failure::Invalid(format!("{shown}: {e}")))?;
+            Ok(Prepared { source, rules: set.rules.len(), text, unsupported: Vec::new() })
+        }
+        ImportSource::Mockplane1 => {
+            // The environment's own name, of `project/environment`.
+            let environment = environment.map(|e| e.rsplit('/').next().unwrap_or(e));
+            let converted = legacy::convert_text(&text, environment)
+                .map_err(|e| Failure::Invalid(format!("{shown} (mockplane-1.0): {e}")))?;
+            mockplane_rules::validate(&converted.imported.set, &options).map_err(|e| {
+                // Each problem at the place of its rule in the document (`data.rules[5]`).
+                let renamed: Vec<_> = e
+                    .errors
+                    .iter()
+                    .map(|v| {
+                        mockplane_rules::ValidationError::new(converted.source_place(&v.path), &v.message)
+                    })
+                    .collect();
+                Failure::Invalid(format!(
+                    "{shown} (mockplane-1.0, converted): {}",
+                    RuleSetError::from(renamed)
+                ))
+            })?;
+            let set = &converted.imported.set;
+            Ok(Prepared {
+                source,
+                rules: set.rules.len(),
+                text: set.to_document_yaml(),
+                unsupported: converted.imported.unsupported,
+            })
+        }
+    }
+}
+
+/// Prints what did not come over, to stderr: each item with its place in the file.
+fn warn_unsupported(file: &Path, p: &Prepared) {
+    if p.unsupported.is_empty() {
+        return;
+    }
+    let n = p.unsupported.len();
+    eprintln!("{}: {n} item{} not imported as written:", file.display(), if n == 1 { "" } else { "s" });
+    for item in &p.unsupported {
+        eprintln!("  {item}");
+    }
+}
+
+/// `mockplane import FILE --env P/E [--from FORMAT]`: the file's rules replace the environment's.
+pub(crate) fn import(file: &Path, from: Option<ImportSource>, target: &Target) -> Result<(), Failure> {
+    let prepared = prepare(file, from, Some(target.env.as_str()))?;
+    if prepared.source != ImportSource::Mockplane {
+        say!("{}: read as {}, {} rules", file.display(), prepared.source.name(), prepared.rules);
+    }
+    apply_text(&prepared.text, target, false, false)?;
+    warn_unsupported(file, &prepared);
+    Ok(())
+}
+
+/// `mockplane validate FILE [--from FORMAT] [--env P/E]`, offline.
+pub(crate) fn validate(file: &Path, from: Option<ImportSource>, environment: Option<&str>) -> ExitCode {
+    match prepare(file, from, environment) {
+        Ok(p) => {
+            let n = p.rules;
+            let rules = format!("{n} rule{}", if n == 1 { "" } else { "s" });
+            match p.source {
+                ImportSource::Mockplane => say!("{}: {rules}, valid", file.display()),
+                other => say!("{}: {rules}, valid once converted from {}", file.display(), other.name()),
+            }
+            warn_unsupported(file, &p);
+            ExitCode::SUCCESS
+        }
+        Err(failure) => failure.report(Some(&file.display().to_string())),
+    }
+}
