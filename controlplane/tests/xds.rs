@@ -156,3 +156,18 @@ async fn a_graceful_shutdown_ends_open_streams_instead_of_waiting_for_them() {
         tokio::time::timeout(Duration::from_secs(3), s.responses.next()).await.expect("the stream ends");
     assert!(!matches!(end, Some(Ok(_))), "no more responses after shutdown: {end:?}");
 }
+
+#[tokio::test]
+async fn a_method_other_than_state_of_the_world_ads_is_unimplemented_and_says_what_is_served() {
+    let (_cp, url, _stop) = start().await;
+    let channel = tonic::transport::Endpoint::from_shared(url).unwrap().connect().await.unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let path = http::uri::PathAndQuery::from_static(
+        "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources",
+    );
+    let codec = tonic_prost::ProstCodec::<DiscoveryRequest, DiscoveryRequest>::default();
+    let e = grpc.unary(tonic::Request::new(DiscoveryRequest::default()), path, codec).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Unimplemented);
+    assert!(e.message().contains("serves StreamAggregatedResources"), "{e}");
+}

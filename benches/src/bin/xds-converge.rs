@@ -131,11 +131,24 @@ fn main() {
     }
     let first = cp.cache.get(ENV).unwrap().version_info.clone();
     let start = Instant::now();
+    let mut told = Instant::now();
     while !cp.state_all_acked(planes, &first) {
         assert!(
-            start.elapsed() < Duration::from_secs(120),
+            start.elapsed() < Duration::from_secs(600),
             "the data planes never converged on the first version"
         );
+        if told.elapsed() > Duration::from_secs(10) {
+            let nodes = cp.registry.nodes_in(ENV);
+            let acked = nodes.iter().filter(|n| n.acked_version.as_deref() == Some(first.as_str())).count();
+            let sent = nodes.iter().filter(|n| n.sent_version.as_deref() == Some(first.as_str())).count();
+            let connected = nodes.iter().filter(|n| n.connected).count();
+            eprintln!(
+                "{:.0} s: {} data planes known, {connected} connected, {sent} sent the first version, {acked} have it",
+                start.elapsed().as_secs_f64(),
+                nodes.len()
+            );
+            told = Instant::now();
+        }
         std::thread::sleep(Duration::from_millis(10));
     }
     let rss_per_plane = resident_bytes().saturating_sub(rss_before) as f64 / planes as f64;
@@ -278,22 +291,43 @@ impl AllAcked for ControlPlane {
 
 /// A data plane reduced to its xDS stream: receive (maybe decode, maybe compile), then ACK.
 async fn simulated_plane(url: String, id: String, mode: Mode) {
+    // What it has, sent when it reconnects, as a data plane sends the version it serves.
+    let mut has = String::new();
+    // A data plane reconnects when its stream ends (the control plane closes a connection whose
+    // keep-alive pings go unanswered: a client process starved by a thousand streams on two
+    // cores may not answer in time). The reconnections are part of the time to converge.
+    loop {
+        stream_once(&url, &id, mode, &mut has).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// One xDS stream of a simulated data plane, until it ends.
+async fn stream_once(url: &str, id: &str, mode: Mode, has: &mut String) {
     // The same HTTP/2 windows as the data plane's client.
-    let channel = tonic::transport::Endpoint::from_shared(url)
+    let Ok(channel) = tonic::transport::Endpoint::from_shared(url.to_owned())
         .unwrap()
         .initial_stream_window_size(Some(16 << 20))
         .initial_connection_window_size(Some(16 << 20))
         .connect()
         .await
-        .expect("connect");
+    else {
+        return;
+    };
     let mut client = AggregatedDiscoveryServiceClient::new(channel).max_decoding_message_size(MAX_PUSH_BYTES);
     let (tx, rx) = mpsc::channel(4);
-    let node = Node { id, cluster: ENV.into(), ..Default::default() };
-    tx.send(DiscoveryRequest { node: Some(node), type_url: RULE_SET_TYPE_URL.into(), ..Default::default() })
-        .await
-        .unwrap();
-    let mut responses =
-        client.stream_aggregated_resources(ReceiverStream::new(rx)).await.unwrap().into_inner();
+    let node = Node { id: id.to_owned(), cluster: ENV.into(), ..Default::default() };
+    let first = DiscoveryRequest {
+        node: Some(node),
+        version_info: has.clone(),
+        type_url: RULE_SET_TYPE_URL.into(),
+        ..Default::default()
+    };
+    tx.send(first).await.unwrap();
+    let Ok(responses) = client.stream_aggregated_resources(ReceiverStream::new(rx)).await else {
+        return;
+    };
+    let mut responses = responses.into_inner();
     while let Ok(Some(response)) = responses.message().await {
         if mode != Mode::Sim {
             let resource = response.resources[0].clone();
@@ -307,6 +341,7 @@ async fn simulated_plane(url: String, id: String, mode: Mode) {
             .unwrap();
             assert!(ok, "a simulated data plane could not take a version");
         }
+        has.clone_from(&response.version_info);
         let ack = DiscoveryRequest {
             version_info: response.version_info,
             type_url: RULE_SET_TYPE_URL.into(),
