@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use mockplane_controlplane::api::resolvers::{self, StoreKeys};
 use mockplane_controlplane::api::{serve_api, Api, ApiLimits};
 use mockplane_controlplane::server::bind;
-use mockplane_controlplane::service::{ApplyMode, Service};
-use mockplane_controlplane::store::{Role, Store};
+use mockplane_controlplane::service::{ApplyMode, Service, ServiceError};
+use mockplane_controlplane::store::{Role, Store, StoreError};
 use mockplane_controlplane::SnapshotCache;
 use mockplane_dataplane::{DataPlaneConfig, IoDriver, SnapshotStore, XdsClientConfig};
 use mockplane_rules::{Format, RuleSet};
@@ -229,10 +229,17 @@ async fn seed(service: &Service, rules: Option<&Path>) -> Result<(), String> {
             "the demo pet store".to_owned(),
         ),
     };
-    service
-        .create_project("bootstrap", PROJECT, "created by mockplane up")
-        .await
-        .map_err(|e| e.to_string())?;
+    // Replicas started together on an empty PostgreSQL database all find it empty: the first
+    // to create the project seeds it, the others take what it made (their listener brings its
+    // rules as they are stored).
+    match service.create_project("bootstrap", PROJECT, "created by mockplane up").await {
+        Ok(_) => {}
+        Err(ServiceError::Conflict(_)) => {
+            tracing::info!("another control plane seeded this store at the same moment; using what it made");
+            return Ok(());
+        }
+        Err(e) => return Err(e.to_string()),
+    }
     service.create_environment("bootstrap", PROJECT, ENVIRONMENT, "").await.map_err(|e| e.to_string())?;
     let change = service
         .apply_rules("bootstrap", &format!("{PROJECT}/{ENVIRONMENT}"), set, ApplyMode::Replace)
@@ -253,19 +260,23 @@ async fn bootstrap_key(store: &Store, given: Option<&str>) -> Result<Option<Stri
         }
         return Ok(None);
     }
+    // A replica starting at the same moment may create the admin key first (a unique name):
+    // then this one prints none, as on any later start.
     match given {
-        Some(given) => {
-            store
-                .import_api_key("admin", Role::Admin, given, "bootstrap")
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok(None)
-        }
-        None => {
-            let created =
-                store.create_api_key("admin", Role::Admin, "bootstrap").await.map_err(|e| e.to_string())?;
-            Ok(Some(created.secret))
-        }
+        Some(given) => match store.import_api_key("admin", Role::Admin, given, "bootstrap").await {
+            Ok(_) | Err(StoreError::Conflict(_)) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        },
+        None => match store.create_api_key("admin", Role::Admin, "bootstrap").await {
+            Ok(created) => Ok(Some(created.secret)),
+            Err(StoreError::Conflict(_)) => {
+                tracing::info!(
+                    "another control plane created the admin key at the same moment; it printed it"
+                );
+                Ok(None)
+            }
+            Err(e) => Err(e.to_string()),
+        },
     }
 }
 

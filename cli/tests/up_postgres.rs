@@ -3,7 +3,8 @@
 //! data folder, so a start on another folder finds everything; a server that cannot be
 //! reached is refused at once, saying where and why; two `up` processes on one database are
 //! two replicas, and a change through either one's GraphQL API is served by the other's data
-//! plane within a second, also after that one was killed and restarted.
+//! plane within a second, also after that one was killed and restarted; replicas started at
+//! the same moment on an empty database all come up, one of them having seeded it.
 
 mod up_util;
 
@@ -138,4 +139,28 @@ fn two_up_processes_on_one_database_serve_each_other_s_changes_within_a_second()
     until_served(&a, "after B came back");
     a.stop();
     b.stop();
+}
+
+#[test]
+fn replicas_started_at_once_on_an_empty_database_all_come_up_and_serve_the_one_seed() {
+    let url = test_postgres::database();
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    // All three find the database empty at about the same moment and seed it.
+    let ups: Vec<Up> = std::thread::scope(|s| {
+        let started: Vec<_> = dirs
+            .iter()
+            .map(|dir| {
+                let url = url.clone();
+                s.spawn(move || Up::start(dir.path(), &["--database-url", &url, "--api-key", KEY]))
+            })
+            .collect();
+        started.into_iter().map(|t| t.join().expect("every replica comes up")).collect()
+    });
+    for up in &ups {
+        let (status, pets) = get(&format!("{}/pets", up.url("mocks")));
+        assert_eq!((status, pets.contains("Rex")), (200, true), "{pets}");
+        // The operator's key works on each, whichever replica stored it.
+        let projects = graphql(up, "{ projects { name } }", json!({}));
+        assert_eq!(projects["projects"], json!([{"name": "default"}]), "one project, seeded once");
+    }
 }
