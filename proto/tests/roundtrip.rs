@@ -248,9 +248,19 @@ fn rule() -> BoxedStrategy<Rule> {
         of(forward),
         of(any::<u64>()),
         of(scenario),
+        of(validation()),
     )
         .prop_map(
-            |((id, name, priority, enabled, tags), matcher, response, sequence, forward, times, scenario)| {
+            |(
+                (id, name, priority, enabled, tags),
+                matcher,
+                response,
+                sequence,
+                forward,
+                times,
+                scenario,
+                validate,
+            )| {
                 Rule {
                     id,
                     name,
@@ -263,10 +273,19 @@ fn rule() -> BoxedStrategy<Rule> {
                     forward,
                     times,
                     scenario,
+                    validate,
                 }
             },
         )
         .boxed()
+}
+
+fn validation() -> impl Strategy<Value = RequestValidation> {
+    let check = || (any::<bool>(), of(json())).prop_map(|(required, schema)| ValueCheck { required, schema });
+    let map = move || btree_map(text(), check(), 0..2);
+    (map(), map(), map(), map(), of(check())).prop_map(|(path, query, headers, cookies, body)| {
+        RequestValidation { path, query, headers, cookies, body }
+    })
 }
 
 fn cors() -> impl Strategy<Value = Cors> {

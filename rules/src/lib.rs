@@ -26,6 +26,7 @@ pub mod fuzzing;
 pub mod graphql;
 mod jsonpath;
 mod path;
+mod request_check;
 mod response;
 pub mod reuse;
 mod schema;

@@ -48,7 +48,6 @@ impl Schema {
 
     /// The first failures of `v` (at most `limit`), each as (JSON pointer into `v`, complaint).
     /// Empty when `v` is valid.
-    #[allow(dead_code)] // read by rule-level request validation
     pub(crate) fn failures(&self, v: &Value, limit: usize) -> Vec<(String, String)> {
         self.validator
             .iter_errors(v)

@@ -110,7 +110,24 @@ impl From<&model::Rule> for pb::Rule {
                 state: s.state.clone(),
                 next: s.next.clone(),
             }),
+            validate: m.validate.as_ref().map(validation_to_wire),
         }
+    }
+}
+
+fn validation_to_wire(v: &model::RequestValidation) -> pb::RequestValidation {
+    let check = |c: &model::ValueCheck| pb::ValueCheck {
+        required: c.required,
+        schema: c.schema.as_ref().map(json_to_wire),
+    };
+    let map =
+        |m: &BTreeMap<String, model::ValueCheck>| m.iter().map(|(k, c)| (k.clone(), check(c))).collect();
+    pb::RequestValidation {
+        path: map(&v.path),
+        query: map(&v.query),
+        headers: map(&v.headers),
+        cookies: map(&v.cookies),
+        body: v.body.as_ref().map(check),
     }
 }
 
