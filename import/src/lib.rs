@@ -14,6 +14,8 @@
 
 use mockplane_rules::RuleSet;
 
+pub mod openapi;
+
 /// What a converter made of a source: the rules, and what it could not map.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Imported {
