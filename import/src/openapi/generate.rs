@@ -1,7 +1,7 @@
 //! Example values generated from a schema, for responses the document gives no example of.
 //!
-//! In order, a schema's own `const`, `default`, `example` / `examples[0]` and `enum` are used
-//! when it has one; then `allOf` (the parts merged), `oneOf` / `anyOf` (one branch), and the
+//! In order, a schema's own `const`, `default`, `example` / `examples[0]` (each when it fits
+//! the schema's `type`, `enum` and `required`) and `enum` are used when it has one; then `allOf` (the parts merged), `oneOf` / `anyOf` (one branch), and the
 //! type's value: a string fitting its `format` (`date-time`, `email`, `uuid`, …) and length
 //! bounds, a number within its bounds and `multipleOf`, `true`, arrays of `minItems` (at least
 //! one) items, objects with every property (minus `writeOnly` ones, as in a response). A
@@ -15,8 +15,9 @@ use serde_json::{Map, Number, Value};
 
 use super::document::Document;
 
-/// The deepest nesting generated; deeper values are left out.
-const MAX_DEPTH: usize = 16;
+/// The deepest nesting generated (each `$ref` and `allOf` part counts); deeper values are
+/// left out. Cycles stop earlier, at their second visit.
+const MAX_DEPTH: usize = 64;
 
 /// A generator of example values.
 pub(crate) struct Generator<'d> {
@@ -44,6 +45,32 @@ impl<'d> Generator<'d> {
     }
 
     fn gen(&mut self, schema: &'d Value, depth: usize) -> Option<Value> {
+        let mut v = self.gen_inner(schema, depth)?;
+        if let (Value::Object(out), Value::Object(map)) = (&mut v, schema) {
+            // A required member no part of the schema describes (it happens) may be anything.
+            let mut required = Vec::new();
+            self.required_names(map, &mut required, 0);
+            for name in required {
+                out.entry(name).or_insert_with(|| Value::String("string".into()));
+            }
+        }
+        Some(v)
+    }
+
+    /// The `required` names of a schema and of its `allOf` parts.
+    fn required_names(&self, map: &'d Map<String, Value>, out: &mut Vec<&'d str>, depth: usize) {
+        if depth > 8 || map.contains_key("$ref") {
+            return;
+        }
+        out.extend(map.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str));
+        for part in map.get("allOf").and_then(Value::as_array).into_iter().flatten() {
+            if let Ok(Value::Object(part)) = self.doc.deref(part, "allOf") {
+                self.required_names(part, out, depth + 1);
+            }
+        }
+    }
+
+    fn gen_inner(&mut self, schema: &'d Value, depth: usize) -> Option<Value> {
         if depth > MAX_DEPTH {
             return None;
         }
@@ -62,15 +89,15 @@ impl<'d> Generator<'d> {
             self.stack.pop();
             return v;
         }
-        for key in ["const", "default", "example"] {
-            if let Some(v) = map.get(key) {
-                return Some(v.clone());
-            }
-        }
-        if let Some(Value::Array(examples)) = map.get("examples") {
-            if let Some(first) = examples.first() {
-                return Some(first.clone());
-            }
+        // A document's own value, unless it plainly breaks the schema it sits in (documents
+        // do have such examples: a missing required member, a value outside the enum).
+        let given = ["const", "default", "example"]
+            .into_iter()
+            .filter_map(|key| map.get(key))
+            .chain(map.get("examples").and_then(Value::as_array).and_then(|e| e.first()))
+            .find(|v| self.plausible(v, map, 0));
+        if let Some(v) = given {
+            return Some(v.clone());
         }
         if let Some(Value::Array(options)) = map.get("enum") {
             let choices: Vec<&Value> = options.iter().filter(|v| !v.is_null()).collect();
@@ -88,6 +115,9 @@ impl<'d> Generator<'d> {
                         a.extend(b);
                         Value::Object(a)
                     }
+                    // A part that only constrains (`{nullable: false}`) gives `{}`: it does not
+                    // replace the value another part made.
+                    (Some(kept), Value::Object(b)) if b.is_empty() => kept,
                     (_, v) => v,
                 });
             }
@@ -266,6 +296,55 @@ impl<'d> Generator<'d> {
             Number::from_f64(x).map_or(Value::Number(Number::from(0)), Value::Number)
         }
     }
+}
+
+impl<'d> Generator<'d> {
+    /// Whether `v` fits what `schema` (and its `$ref` and `allOf` parts) says of it directly:
+    /// `type`, `enum`, and for an object its `required` members. Properties are not looked
+    /// into: this is a cheap guard against wrong examples, not validation.
+    fn plausible(&self, v: &Value, schema: &Map<String, Value>, depth: usize) -> bool {
+        if depth > 8 {
+            return true;
+        }
+        let part_ok = |part: &Value| match self.doc.deref(part, "allOf") {
+            Ok(Value::Object(m)) => self.plausible(v, m, depth + 1),
+            _ => true,
+        };
+        if let Some(Value::String(_)) = schema.get("$ref") {
+            return part_ok(&Value::Object(schema.clone()));
+        }
+        shallow_fit(v, schema) && schema.get("allOf").and_then(Value::as_array).into_iter().flatten().all(part_ok)
+    }
+}
+
+fn shallow_fit(v: &Value, schema: &Map<String, Value>) -> bool {
+    let type_ok = |t: &str| match t {
+        "string" => v.is_string(),
+        "integer" => v.is_i64() || v.is_u64(),
+        "number" => v.is_number(),
+        "boolean" => v.is_boolean(),
+        "array" => v.is_array(),
+        "object" => v.is_object(),
+        "null" => v.is_null(),
+        _ => true,
+    };
+    let nullable = schema.get("nullable") == Some(&Value::Bool(true));
+    let typed = match schema.get("type") {
+        Some(Value::String(t)) => type_ok(t) || (nullable && v.is_null()),
+        Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).any(type_ok),
+        _ => true,
+    };
+    let listed = match schema.get("enum") {
+        Some(Value::Array(options)) => options.contains(v),
+        _ => true,
+    };
+    let complete = match (v, schema.get("required")) {
+        (Value::Object(members), Some(Value::Array(required))) => {
+            required.iter().filter_map(Value::as_str).all(|name| members.contains_key(name))
+        }
+        _ => true,
+    };
+    typed && listed && complete
 }
 
 /// SplitMix64: a tiny, well-mixed generator; the same seed, the same sequence.

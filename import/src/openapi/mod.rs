@@ -56,7 +56,14 @@ pub fn import(text: &str, options: &Options) -> Result<Imported, ImportError> {
 
 /// Converts a parsed document.
 pub fn import_document(doc: &Document, options: &Options) -> Result<Imported, ImportError> {
-    let mut cx = Convert { doc, options, rules: Vec::new(), unsupported: Vec::new(), ids: HashSet::new() };
+    let mut cx = Convert {
+        doc,
+        options,
+        rules: Vec::new(),
+        unsupported: Vec::new(),
+        ids: HashSet::new(),
+        operations: HashSet::new(),
+    };
     if let Some(paths) = doc.root.get("paths") {
         let paths = paths.as_object().ok_or_else(|| invalid("paths", "must be an object"))?;
         for (path, item) in paths {
@@ -99,6 +106,8 @@ struct Convert<'d> {
     rules: Vec<Rule>,
     unsupported: Vec<Unsupported>,
     ids: HashSet<String>,
+    /// (method, path) of the operations converted so far.
+    operations: HashSet<(String, String)>,
 }
 
 /// One response of an operation, ready to become rules.
@@ -133,6 +142,14 @@ impl<'d> Convert<'d> {
                     "callbacks are requests the API makes, not ones it answers",
                 );
             }
+        }
+        // Some documents tell two operations on one path apart with a fragment
+        // (`/files/{id}#get_shared_link`); a request never carries one.
+        let path = path.split('#').next().unwrap_or(path);
+        let method_path = (method.to_owned(), path.to_owned());
+        if !self.operations.insert(method_path) {
+            self.unsupported(place, format!("a second {} {path}: requests get the first one's answers", method.to_ascii_uppercase()));
+            return Ok(());
         }
         let (path_match, names) = path_pattern(path);
         let validate =
