@@ -56,10 +56,13 @@ enum Command {
     Dataplane(Box<DataplaneArgs>),
     /// Serve rule snapshots to data planes over xDS (gRPC), from a rules file.
     Controlplane(controlplane::ControlplaneArgs),
-    /// Check a rules file; print every error with its place.
+    /// Check a rules file (or another format, `--from openapi`, converted); print every error
+    /// with its place, and what a conversion could not import.
     Validate {
-        /// The rules file (YAML, or JSON when it ends in .json).
+        /// The rules file (YAML, or JSON when it ends in .json), or the source `--from` names.
         file: PathBuf,
+        #[command(flatten)]
+        from: client::import::ImportArgs,
     },
     #[command(flatten)]
     Client(client::ClientCommand),
@@ -73,6 +76,12 @@ struct DataplaneArgs {
     /// The rules file to serve; reloaded when it changes on disk.
     #[arg(long, conflicts_with = "control_plane")]
     rules: Option<PathBuf>,
+    /// Serve an OpenAPI 3.0/3.1 document as mocks (converted once, at start; docs/import.md).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["control_plane", "rules"])]
+    openapi: Option<PathBuf>,
+    /// With --openapi: validate requests against the document (400/422 problem+json).
+    #[arg(long, requires = "openapi")]
+    openapi_validate: bool,
     /// Take rules from this control plane (xDS), e.g. http://127.0.0.1:18000. Repeat it (or
     /// give a comma-separated list) for replicas: the data plane moves to the next when the
     /// one in use goes away, serving the rules in force meanwhile.
@@ -163,7 +172,11 @@ struct DataplaneArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Dataplane(args) = &cli.command {
-        if args.rules.is_none() && args.control_plane.is_empty() && args.upstream.is_none() {
+        if args.rules.is_none()
+            && args.openapi.is_none()
+            && args.control_plane.is_empty()
+            && args.upstream.is_none()
+        {
             use clap::CommandFactory as _;
             let mut cli = Cli::command();
             cli.build();
@@ -172,8 +185,8 @@ fn main() -> ExitCode {
             dataplane
                 .error(
                     clap::error::ErrorKind::MissingRequiredArgument,
-                    "one of --rules FILE or --control-plane URL (with --environment) is needed: \
-                     where the rules come from (or --upstream HOST:PORT alone, to pass everything through)",
+                    "one of --rules FILE, --openapi FILE or --control-plane URL (with --environment) is \
+                     needed: where the rules come from (or --upstream HOST:PORT alone, to pass everything through)",
                 )
                 .exit();
         }
@@ -190,7 +203,7 @@ fn main() -> ExitCode {
         Command::Up(args) => up::run(args),
         Command::Dataplane(args) => run_dataplane(*args),
         Command::Controlplane(args) => controlplane::run(args),
-        Command::Validate { file } => validate(&file),
+        Command::Validate { file, from } => validate(&file, &from),
         Command::Client(command) => client::run(command),
     }
 }
@@ -276,6 +289,23 @@ fn run_dataplane(args: DataplaneArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let openapi = match &args.openapi {
+        None => None,
+        Some(file) => {
+            let from = client::import::ImportArgs {
+                from: client::import::ImportSource::Openapi,
+                validate: args.openapi_validate,
+                seed: None,
+            };
+            match client::import::convert(file, &from) {
+                Ok(set) => set.map(|set| (set, file.display().to_string())),
+                Err(message) => {
+                    tracing::error!("{message}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+    };
     let running = match mockplane_dataplane::start(config, SnapshotStore::new()) {
         Ok(r) => r,
         Err(e) => {
@@ -283,6 +313,16 @@ fn run_dataplane(args: DataplaneArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some((set, source)) = openapi {
+        let rules = set.rules.len();
+        if let Err(e) = running.store().install(set, format!("openapi:{source}"), None) {
+            tracing::error!("{source}: the converted rules: {e}");
+            running.shutdown_handle().shutdown();
+            running.wait();
+            return ExitCode::FAILURE;
+        }
+        tracing::info!(rules, "serving {source}");
+    }
     let handle = running.shutdown_handle();
     let mut signals = signals;
     std::thread::spawn(move || {
@@ -305,7 +345,27 @@ fn host_name() -> String {
         .unwrap_or_else(|| format!("mockplane-{}", std::process::id()))
 }
 
-fn validate(file: &PathBuf) -> ExitCode {
+fn validate(file: &PathBuf, from: &client::import::ImportArgs) -> ExitCode {
+    match client::import::convert(file, from) {
+        Ok(None) => {}
+        Ok(Some(set)) => {
+            let n = set.rules.len();
+            return match mockplane_rules::validate(&set, &CompileOptions::default()) {
+                Ok(()) => {
+                    println!("{}: {n} rule{} made, valid", file.display(), if n == 1 { "" } else { "s" });
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{}: the converted rules: {e}", file.display());
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::FAILURE;
+        }
+    }
     let text = match std::fs::read_to_string(file) {
         Ok(t) => t,
         Err(e) => {

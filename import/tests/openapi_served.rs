@@ -31,7 +31,9 @@ fn serve(imported: &Imported) -> RunningDataPlane {
         ..Default::default()
     };
     let dp = mockplane_dataplane::start(config, SnapshotStore::new()).expect("the data plane starts");
-    dp.store().install(imported.set.clone(), "openapi".into(), None).unwrap_or_else(|e| panic!("refused: {e}"));
+    dp.store()
+        .install(imported.set.clone(), "openapi".into(), None)
+        .unwrap_or_else(|e| panic!("refused: {e}"));
     dp
 }
 
@@ -61,7 +63,8 @@ fn default_response(op: &Value) -> Option<(String, u16)> {
     let mut keys: Vec<(u16, &String)> = responses
         .keys()
         .filter_map(|k| {
-            let status = if k == "default" { 200 } else { k.replace("XX", "00").replace("xx", "00").parse().ok()? };
+            let status =
+                if k == "default" { 200 } else { k.replace("XX", "00").replace("xx", "00").parse().ok()? };
             Some((status, k))
         })
         .collect();
@@ -78,8 +81,11 @@ fn serve_every_operation(file: &str) -> Figures {
     let text = data(file);
     let doc = Document::parse(&text).expect("an OpenAPI document");
     let imported = openapi::import_document(&doc, &Options::default()).expect("imports");
-    let mut figures =
-        Figures { rules: imported.set.rules.len(), unsupported: imported.unsupported.len(), ..Figures::default() };
+    let mut figures = Figures {
+        rules: imported.set.rules.len(),
+        unsupported: imported.unsupported.len(),
+        ..Figures::default()
+    };
     let dp = serve(&imported);
     let http = http();
     let paths = doc.root["paths"].as_object().expect("paths");
@@ -135,7 +141,11 @@ fn serve_every_operation(file: &str) -> Figures {
             match serde_json::from_str::<Value>(&body) {
                 Ok(v) => match validator.validate(&v) {
                     Ok(()) => figures.valid += 1,
-                    Err(e) => figures.failures.push(format!("{what}: {} at {}", short(&e.to_string()), e.instance_path())),
+                    Err(e) => figures.failures.push(format!(
+                        "{what}: {} at {}",
+                        short(&e.to_string()),
+                        e.instance_path()
+                    )),
                 },
                 Err(e) => figures.failures.push(format!("{what}: not JSON ({e}): {}", short(&body))),
             }
@@ -235,9 +245,11 @@ fn prefer_picks_the_response_and_the_example() {
     // An example the default response does not have: the default answer.
     assert_eq!(put(Some("example=notEmpty")).0, 200);
 
-    let imported = openapi::import(&data("api-with-examples-3.0.yaml"), &Options::default()).expect("imports");
+    let imported =
+        openapi::import(&data("api-with-examples-3.0.yaml"), &Options::default()).expect("imports");
     let dp = serve(&imported);
-    let r = http.get(format!("http://{}/", dp.listen_addr())).header("prefer", "example=foo").send().expect("ok");
+    let r =
+        http.get(format!("http://{}/", dp.listen_addr())).header("prefer", "example=foo").send().expect("ok");
     assert_eq!(r.status().as_u16(), 200);
     let v: Value = r.json().expect("JSON");
     assert_eq!(v["versions"][0]["id"], "v2.0");
@@ -258,11 +270,16 @@ fn validate_refuses_invalid_requests_with_a_problem_document() {
     };
     assert_eq!(http.get(format!("{base}/pets?limit=20&tags=a,b")).send().expect("ok").status().as_u16(), 200);
     let (status, doc) = problem(http.get(format!("{base}/pets?limit=many")).send().expect("ok"));
-    assert_eq!((status, &doc["errors"][0]["in"], &doc["errors"][0]["name"]), (400, &json!("query"), &json!("limit")));
+    assert_eq!(
+        (status, &doc["errors"][0]["in"], &doc["errors"][0]["name"]),
+        (400, &json!("query"), &json!("limit"))
+    );
     let (status, _) = problem(http.get(format!("{base}/pets/abc")).send().expect("ok"));
     assert_eq!(status, 400, "petId is an integer");
 
-    let post = |body: &'static str| http.post(format!("{base}/pets")).header("content-type", "application/json").body(body);
+    let post = |body: &'static str| {
+        http.post(format!("{base}/pets")).header("content-type", "application/json").body(body)
+    };
     assert_eq!(post(r#"{"name":"Rex"}"#).send().expect("ok").status().as_u16(), 200);
     let (status, doc) = problem(post(r#"{"tag":"dog"}"#).send().expect("ok"));
     assert_eq!(status, 422);
@@ -286,7 +303,8 @@ fn unsupported_parts_are_reported_with_their_place() {
 fn the_same_seed_generates_the_same_bodies() {
     let text = data("box-platform-2.0.json");
     let seeded = |seed| {
-        let imported = openapi::import(&text, &Options { seed: Some(seed), ..Options::default() }).expect("imports");
+        let imported =
+            openapi::import(&text, &Options { seed: Some(seed), ..Options::default() }).expect("imports");
         imported.set.rules.iter().map(|r| (r.id.clone(), r.response.clone())).collect::<BTreeMap<_, _>>()
     };
     let one = seeded(1);

@@ -84,12 +84,15 @@ pub(crate) enum ClientCommand {
         #[arg(short = 'o', long = "output", value_enum, default_value_t = FileFormat::Yaml)]
         output: FileFormat,
     },
-    /// Make an environment's rules those of a file (as `apply`, replacing everything).
+    /// Make an environment's rules those of a file (as `apply`, replacing everything), or of
+    /// another tool's mocks converted (`--from openapi`).
     Import {
-        /// The rules file.
+        /// The rules file, or the source `--from` names.
         file: PathBuf,
         #[command(flatten)]
         target: Target,
+        #[command(flatten)]
+        from: super::import::ImportArgs,
     },
 }
 
@@ -167,7 +170,17 @@ pub(crate) fn run(command: ClientCommand) -> ExitCode {
 fn dispatch(command: ClientCommand) -> Result<(), Failure> {
     match command {
         ClientCommand::Apply { file, target, merge, dry_run } => apply(&file, &target, merge, dry_run),
-        ClientCommand::Import { file, target } => apply(&file, &target, false, false),
+        ClientCommand::Import { file, target, from } => match super::import::convert(&file, &from) {
+            Ok(None) => apply(&file, &target, false, false),
+            Ok(Some(set)) => {
+                let options = mockplane_rules::CompileOptions::default();
+                mockplane_rules::validate(&set, &options)
+                    .map_err(|e| Failure::Invalid(format!("{}: the converted rules: {e}", file.display())))?;
+                let text = super::import::rules_text(&set).map_err(Failure::Invalid)?;
+                apply_text(text, &target, false, false)
+            }
+            Err(message) => Err(Failure::Invalid(message)),
+        },
         ClientCommand::Diff { file, target, merge } => diff(&file, &target, merge),
         ClientCommand::Get { what, env, output, limit, connection } => {
             get(what, env.as_deref(), output, limit, &connection)
@@ -208,7 +221,10 @@ const PREVIEW: &str = "query($env: String!, $text: String!, $mode: ApplyMode!) {
 }";
 
 fn apply(file: &Path, target: &Target, merge: bool, dry_run: bool) -> Result<(), Failure> {
-    let text = read_rules(file)?;
+    apply_text(read_rules(file)?, target, merge, dry_run)
+}
+
+fn apply_text(text: String, target: &Target, merge: bool, dry_run: bool) -> Result<(), Failure> {
     let client = Client::new(&target.connection)?;
     let vars = json!({"env": target.env, "text": text, "mode": mode(merge)});
     if dry_run {

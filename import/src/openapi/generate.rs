@@ -62,7 +62,9 @@ impl<'d> Generator<'d> {
         if depth > 8 || map.contains_key("$ref") {
             return;
         }
-        out.extend(map.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str));
+        out.extend(
+            map.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str),
+        );
         for part in map.get("allOf").and_then(Value::as_array).into_iter().flatten() {
             if let Ok(Value::Object(part)) = self.doc.deref(part, "allOf") {
                 self.required_names(part, out, depth + 1);
@@ -313,7 +315,8 @@ impl<'d> Generator<'d> {
         if let Some(Value::String(_)) = schema.get("$ref") {
             return part_ok(&Value::Object(schema.clone()));
         }
-        shallow_fit(v, schema) && schema.get("allOf").and_then(Value::as_array).into_iter().flatten().all(part_ok)
+        shallow_fit(v, schema)
+            && schema.get("allOf").and_then(Value::as_array).into_iter().flatten().all(part_ok)
     }
 }
 

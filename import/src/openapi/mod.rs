@@ -148,7 +148,13 @@ impl<'d> Convert<'d> {
         let path = path.split('#').next().unwrap_or(path);
         let method_path = (method.to_owned(), path.to_owned());
         if !self.operations.insert(method_path) {
-            self.unsupported(place, format!("a second {} {path}: requests get the first one's answers", method.to_ascii_uppercase()));
+            self.unsupported(
+                place,
+                format!(
+                    "a second {} {path}: requests get the first one's answers",
+                    method.to_ascii_uppercase()
+                ),
+            );
             return Ok(());
         }
         let (path_match, names) = path_pattern(path);
