@@ -5,7 +5,7 @@
 mod util;
 
 use mockplane_dataplane::IoDriver;
-use serde_json::{json, Value};
+use serde_json::Value;
 use util::{client, Server};
 
 const RULES: &str = r#"

@@ -152,7 +152,7 @@ impl RequestCheck {
             for (name, check) in map {
                 let here = field_place.key(name);
                 if name.is_empty() {
-                    errors.push(&here, "a parameter name must not be empty");
+                    errors.push(here, "a parameter name must not be empty");
                     continue;
                 }
                 if at == In::Path && !names.contains(&name.as_str()) {
@@ -161,7 +161,7 @@ impl RequestCheck {
                     } else {
                         format!("its template has {}", names.join(", "))
                     };
-                    errors.push(&here, format!("no path parameter {name:?}: {have}"));
+                    errors.push(here, format!("no path parameter {name:?}: {have}"));
                     continue;
                 }
                 let Some(schema) = compile_schema(check, &here, errors) else { continue };

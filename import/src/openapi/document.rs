@@ -101,12 +101,9 @@ impl Document {
                     self.pointer(reference).ok_or_else(|| format!("$ref {reference:?} points at nothing"))?;
                 insert_at(&mut components, reference, self.dialect(target));
             }
-            match &mut out {
-                Value::Object(map) => {
-                    map.insert("components".into(), components.remove("components").unwrap_or_default());
-                }
-                // `true` / `false` need no components.
-                _ => {}
+            // `true` / `false` need no components.
+            if let Value::Object(map) = &mut out {
+                map.insert("components".into(), components.remove("components").unwrap_or_default());
             }
         }
         Ok(out)
