@@ -311,3 +311,12 @@ fn the_same_seed_generates_the_same_bodies() {
     assert_eq!(one, seeded(1));
     assert_ne!(one, seeded(2));
 }
+
+#[test]
+fn the_box_api_with_request_validation_compiles() {
+    let options = Options { validate: true, ..Options::default() };
+    let imported = openapi::import(&data("box-platform-2.0.json"), &options).expect("imports");
+    let with_checks = imported.set.rules.iter().filter(|r| r.validate.is_some()).count();
+    assert_eq!(with_checks, imported.set.rules.len());
+    mockplane_rules::validate(&imported.set, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
+}

@@ -7,9 +7,26 @@
 //! request on the network at serve time. `format` is asserted (an `email` must look like one),
 //! as Prism and WireMock do; formats the crate does not know are ignored.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
+use rustc_hash::FxHashMap;
 use serde_json::Value;
+
+thread_local! {
+    /// Schemas compiled during one compile of a rule set, by their JSON text: an imported
+    /// OpenAPI operation gives each of its rules the same `validate` block, compiled once.
+    /// `Some` only inside a `crate::value::RegexCacheScope`, so nothing outlives a compile.
+    static SCHEMAS: RefCell<Option<FxHashMap<String, Schema>>> = const { RefCell::new(None) };
+}
+
+pub(crate) fn open_cache() {
+    SCHEMAS.with_borrow_mut(|c| *c = Some(FxHashMap::default()));
+}
+
+pub(crate) fn close_cache() {
+    SCHEMAS.with_borrow_mut(|c| *c = None);
+}
 
 /// A compiled schema; cheap to clone (the validator is shared).
 #[derive(Clone)]
@@ -30,6 +47,20 @@ impl Schema {
         if !matches!(schema, Value::Object(_) | Value::Bool(_)) {
             return Err("a JSON Schema is an object or a boolean".to_owned());
         }
+        let key = SCHEMAS.with_borrow(Option::is_some).then(|| schema.to_string());
+        if let Some(key) = &key {
+            if let Some(hit) = SCHEMAS.with_borrow(|c| c.as_ref().and_then(|c| c.get(key)).cloned()) {
+                return Ok(hit);
+            }
+        }
+        let compiled = Self::build(schema)?;
+        if let Some(key) = key {
+            SCHEMAS.with_borrow_mut(|c| c.as_mut().map(|c| c.insert(key, compiled.clone())));
+        }
+        Ok(compiled)
+    }
+
+    fn build(schema: &Value) -> Result<Schema, String> {
         let built = jsonschema::options()
             .offline()
             .should_validate_formats(true)
@@ -111,6 +142,18 @@ mod tests {
         assert_eq!(f.len(), 2, "{f:?}");
         assert!(f.iter().any(|(at, m)| at == "/age" && m.contains("integer")), "{f:?}");
         assert!(f.iter().any(|(at, m)| at.is_empty() && m.contains("name")), "{f:?}");
+    }
+
+    #[test]
+    fn within_one_compile_an_equal_schema_is_compiled_once() {
+        let schema = json!({"type": "object", "required": ["id"]});
+        let apart = (Schema::compile(&schema).expect("valid"), Schema::compile(&schema).expect("valid"));
+        assert!(!Arc::ptr_eq(&apart.0.validator, &apart.1.validator), "no cache outside a compile");
+        let _scope = crate::value::RegexCacheScope::new();
+        let (a, b) = (Schema::compile(&schema).expect("valid"), Schema::compile(&schema).expect("valid"));
+        assert!(Arc::ptr_eq(&a.validator, &b.validator));
+        let other = Schema::compile(&json!({"type": "object"})).expect("valid");
+        assert!(!Arc::ptr_eq(&a.validator, &other.validator));
     }
 
     #[test]
