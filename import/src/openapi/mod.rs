@@ -349,7 +349,7 @@ impl<'d> Convert<'d> {
                 Some(_) => {
                     self.unsupported(
                         &here,
-                        format!("no example, and a {media} body cannot be generated from the schema"),
+                        format!("no example, and a body of type {media} cannot be generated from the schema"),
                     );
                     None
                 }
@@ -462,7 +462,8 @@ impl<'d> Convert<'d> {
 fn body_response(base: &Response, media: &str, value: &Value) -> Option<Response> {
     let mut r = base.clone();
     if is_json(media) {
-        if media != "application/json" {
+        // `*/*` (any type) is answered as plain JSON.
+        if media != "application/json" && media != "*/*" {
             r.headers.insert("content-type".into(), HeaderValues::One(media.to_owned()));
         }
         r.json = Some(value.clone());
