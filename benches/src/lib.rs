@@ -443,6 +443,7 @@ impl Generator {
             forward: None,
             times: None,
             scenario: None,
+            validate: None,
         }
     }
 

@@ -20,6 +20,7 @@ pub fn get_rule(id: &str, path: &str, body: &str) -> Rule {
         forward: None,
         times: None,
         scenario: None,
+        validate: None,
     }
 }
 

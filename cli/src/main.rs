@@ -56,9 +56,9 @@ enum Command {
     /// Serve rule snapshots to data planes over xDS (gRPC), from a rules file.
     Controlplane(controlplane::ControlplaneArgs),
     /// Check a rules file (or another format's file, as `import` would convert it); print
-    /// every error with its place.
+    /// every error with its place, and what a conversion could not import.
     Validate {
-        /// The rules file (YAML, or JSON when it ends in .json).
+        /// The rules file (YAML, or JSON when it ends in .json), or the source `--from` names.
         file: PathBuf,
         /// The file's format; by default recognised from the document.
         #[arg(long, value_enum)]
@@ -66,6 +66,8 @@ enum Command {
         /// For a document holding several environments: the one to check (`project/name`).
         #[arg(long)]
         env: Option<String>,
+        #[command(flatten)]
+        convert: client::ConvertOptions,
     },
     #[command(flatten)]
     Client(client::ClientCommand),
@@ -79,6 +81,12 @@ struct DataplaneArgs {
     /// The rules file to serve; reloaded when it changes on disk.
     #[arg(long, conflicts_with = "control_plane")]
     rules: Option<PathBuf>,
+    /// Serve an OpenAPI 3.0/3.1 document as mocks (converted once, at start; docs/import.md).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["control_plane", "rules"])]
+    openapi: Option<PathBuf>,
+    /// With --openapi: validate requests against the document (400/422 problem+json).
+    #[arg(long, requires = "openapi")]
+    openapi_validate: bool,
     /// Take rules from this control plane (xDS), e.g. http://127.0.0.1:18000. Repeat it (or
     /// give a comma-separated list) for replicas: the data plane moves to the next when the
     /// one in use goes away, serving the rules in force meanwhile.
@@ -169,7 +177,11 @@ struct DataplaneArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Dataplane(args) = &cli.command {
-        if args.rules.is_none() && args.control_plane.is_empty() && args.upstream.is_none() {
+        if args.rules.is_none()
+            && args.openapi.is_none()
+            && args.control_plane.is_empty()
+            && args.upstream.is_none()
+        {
             use clap::CommandFactory as _;
             let mut cli = Cli::command();
             cli.build();
@@ -178,8 +190,8 @@ fn main() -> ExitCode {
             dataplane
                 .error(
                     clap::error::ErrorKind::MissingRequiredArgument,
-                    "one of --rules FILE or --control-plane URL (with --environment) is needed: \
-                     where the rules come from (or --upstream HOST:PORT alone, to pass everything through)",
+                    "one of --rules FILE, --openapi FILE or --control-plane URL (with --environment) is \
+                     needed: where the rules come from (or --upstream HOST:PORT alone, to pass everything through)",
                 )
                 .exit();
         }
@@ -196,7 +208,9 @@ fn main() -> ExitCode {
         Command::Up(args) => up::run(args),
         Command::Dataplane(args) => run_dataplane(*args),
         Command::Controlplane(args) => controlplane::run(args),
-        Command::Validate { file, from, env } => client::validate(&file, from, env.as_deref()),
+        Command::Validate { file, from, env, convert } => {
+            client::validate(&file, from, env.as_deref(), &convert)
+        }
         Command::Client(command) => client::run(command),
     }
 }
@@ -282,6 +296,16 @@ fn run_dataplane(args: DataplaneArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let openapi = match &args.openapi {
+        None => None,
+        Some(file) => match client::openapi_rules(file, args.openapi_validate) {
+            Ok(set) => Some((set, file.display().to_string())),
+            Err(message) => {
+                tracing::error!("{message}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
     let running = match mockplane_dataplane::start(config, SnapshotStore::new()) {
         Ok(r) => r,
         Err(e) => {
@@ -289,6 +313,16 @@ fn run_dataplane(args: DataplaneArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some((set, source)) = openapi {
+        let rules = set.rules.len();
+        if let Err(e) = running.store().install(set, format!("openapi:{source}"), None) {
+            tracing::error!("{source}: the converted rules: {e}");
+            running.shutdown_handle().shutdown();
+            running.wait();
+            return ExitCode::FAILURE;
+        }
+        tracing::info!(rules, "serving {source}");
+    }
     let handle = running.shutdown_handle();
     let mut signals = signals;
     std::thread::spawn(move || {

@@ -189,6 +189,7 @@ pub fn rule_of(id: String, e: &RecordedExchange) -> Rule {
         forward: None,
         times: None,
         scenario: None,
+        validate: None,
     }
 }
 

@@ -142,6 +142,7 @@ impl RequestPattern {
             forward: None,
             times: None,
             scenario: None,
+            validate: None,
         };
         let set = RuleSet { rules: vec![Arc::new(rule)], ..RuleSet::default() };
         match RuleTable::compile(&set, &CompileOptions::default()) {

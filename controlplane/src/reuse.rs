@@ -13,7 +13,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use mockplane_proto::convert::{rule_set_resource, rule_to_bytes, Recording, ResetEpochs};
-use mockplane_rules::model::{BodyMatch, GraphqlMatch, RequestMatch, Response, Rule, Sequence};
+use mockplane_rules::model::{
+    BodyMatch, GraphqlMatch, RequestMatch, RequestValidation, Response, Rule, Sequence, ValueCheck,
+};
 use mockplane_rules::{CompileOptions, RuleCache, RuleSet, RuleSetError, RuleTable, StateStore};
 
 /// Cheap steps (a rule shared with the last version) between two calls of `pause`; each
@@ -222,7 +224,20 @@ impl EnvReuse {
 /// hashing: most of the cost on rules with JSON bodies). Every field is named, so that a field
 /// added to the model does not compile here until it is compared.
 fn same_rule(a: &Rule, b: &Rule) -> bool {
-    let Rule { id, name, priority, enabled, tags, matcher, response, sequence, forward, times, scenario } = a;
+    let Rule {
+        id,
+        name,
+        priority,
+        enabled,
+        tags,
+        matcher,
+        response,
+        sequence,
+        forward,
+        times,
+        scenario,
+        validate,
+    } = a;
     id == &b.id
         && name == &b.name
         && priority == &b.priority
@@ -237,6 +252,23 @@ fn same_rule(a: &Rule, b: &Rule) -> bool {
         && forward == &b.forward
         && times == &b.times
         && scenario == &b.scenario
+        && same_opt(validate.as_ref(), b.validate.as_ref(), same_validation)
+}
+
+fn same_validation(a: &RequestValidation, b: &RequestValidation) -> bool {
+    let RequestValidation { path, query, headers, cookies, body } = a;
+    let check = |x: &ValueCheck, y: &ValueCheck| {
+        x.required == y.required && same_opt(x.schema.as_ref(), y.schema.as_ref(), same_json)
+    };
+    let map = |x: &std::collections::BTreeMap<String, ValueCheck>,
+               y: &std::collections::BTreeMap<String, ValueCheck>| {
+        x.len() == y.len() && x.iter().zip(y).all(|((kx, cx), (ky, cy))| kx == ky && check(cx, cy))
+    };
+    map(path, &b.path)
+        && map(query, &b.query)
+        && map(headers, &b.headers)
+        && map(cookies, &b.cookies)
+        && same_opt(body.as_ref(), b.body.as_ref(), check)
 }
 
 fn same_match(a: &RequestMatch, b: &RequestMatch) -> bool {
@@ -279,6 +311,7 @@ fn same_body(a: &BodyMatch, b: &BodyMatch) -> bool {
         ignore_array_order,
         ignore_extra_elements,
         jsonpath,
+        json_schema,
         matches,
         and,
         or,
@@ -291,6 +324,7 @@ fn same_body(a: &BodyMatch, b: &BodyMatch) -> bool {
         && ignore_array_order == &b.ignore_array_order
         && ignore_extra_elements == &b.ignore_extra_elements
         && jsonpath == &b.jsonpath
+        && same_opt(json_schema.as_ref(), b.json_schema.as_ref(), same_json)
         && same_opt(matches.as_deref(), b.matches.as_deref(), same_body)
         && same_opt(and.as_ref(), b.and.as_ref(), |x, y| same_list(x, y, same_body))
         && same_opt(or.as_ref(), b.or.as_ref(), |x, y| same_list(x, y, same_body))

@@ -179,5 +179,6 @@ fn rule_of(r: Recorded, n: usize) -> Rule {
         forward: None,
         times: None,
         scenario: None,
+        validate: None,
     }
 }

@@ -16,6 +16,8 @@ pub mod legacy;
 
 use mockplane_rules::RuleSet;
 
+pub mod openapi;
+
 /// What a converter made of a source: the rules, and what it could not map.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Imported {

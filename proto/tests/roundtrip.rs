@@ -53,19 +53,28 @@ fn value_match() -> impl Strategy<Value = ValueMatch> {
 }
 
 fn body_match() -> impl Strategy<Value = BodyMatch> {
-    let leaf = (of(text()), of(text()), of(text()), of(json()), any::<bool>(), any::<bool>(), of(text()))
-        .prop_map(|(equals, contains, regex, json, ignore_array_order, ignore_extra_elements, jsonpath)| {
-            BodyMatch {
-                equals,
-                contains,
-                regex,
-                json,
-                ignore_array_order,
-                ignore_extra_elements,
-                jsonpath,
-                ..BodyMatch::default()
-            }
-        });
+    let leaf = (
+        (of(text()), of(text()), of(text()), of(json())),
+        (any::<bool>(), any::<bool>(), of(text()), of(json())),
+    )
+        .prop_map(
+            |(
+                (equals, contains, regex, json),
+                (ignore_array_order, ignore_extra_elements, jsonpath, json_schema),
+            )| {
+                BodyMatch {
+                    equals,
+                    contains,
+                    regex,
+                    json,
+                    ignore_array_order,
+                    ignore_extra_elements,
+                    jsonpath,
+                    json_schema,
+                    ..BodyMatch::default()
+                }
+            },
+        );
     leaf.prop_recursive(2, 8, 3, |inner| {
         (
             of(inner.clone().prop_map(Box::new)),
@@ -239,9 +248,19 @@ fn rule() -> BoxedStrategy<Rule> {
         of(forward),
         of(any::<u64>()),
         of(scenario),
+        of(validation()),
     )
         .prop_map(
-            |((id, name, priority, enabled, tags), matcher, response, sequence, forward, times, scenario)| {
+            |(
+                (id, name, priority, enabled, tags),
+                matcher,
+                response,
+                sequence,
+                forward,
+                times,
+                scenario,
+                validate,
+            )| {
                 Rule {
                     id,
                     name,
@@ -254,10 +273,19 @@ fn rule() -> BoxedStrategy<Rule> {
                     forward,
                     times,
                     scenario,
+                    validate,
                 }
             },
         )
         .boxed()
+}
+
+fn validation() -> impl Strategy<Value = RequestValidation> {
+    let check = || (any::<bool>(), of(json())).prop_map(|(required, schema)| ValueCheck { required, schema });
+    let map = move || btree_map(text(), check(), 0..2);
+    (map(), map(), map(), map(), of(check())).prop_map(|(path, query, headers, cookies, body)| {
+        RequestValidation { path, query, headers, cookies, body }
+    })
 }
 
 fn cors() -> impl Strategy<Value = Cors> {

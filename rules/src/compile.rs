@@ -223,6 +223,8 @@ pub(crate) struct CompiledRule {
     pub(crate) counters: Option<Arc<RuleCounters>>,
     pub(crate) limited: bool,
     pub(crate) action: Action,
+    /// The rule's `validate` block: checked when the rule is selected, before it answers.
+    pub(crate) check: Option<Box<crate::request_check::RequestCheck>>,
     /// Where the rule's responses set a header that a rule set's `cors` block sets too
     /// (`response.headers.access-control-allow-origin`): refused in a set with a `cors` block.
     pub(crate) cors_header: Option<Box<str>>,
@@ -316,6 +318,15 @@ pub(crate) fn compile_rule(
             .map(Action::Forward)
     };
 
+    let check = rule.validate.as_ref().and_then(|v| {
+        let template = match &path {
+            Some(PathPattern::Template(t)) => Some(t.param_names()),
+            _ => None,
+        };
+        crate::request_check::RequestCheck::compile(v, &base.field("validate"), template, errors)
+            .map(Box::new)
+    });
+
     if rule.times == Some(0) {
         errors.push(base.field("times"), "must be at least 1 (disable the rule to never serve it)");
     }
@@ -388,6 +399,7 @@ pub(crate) fn compile_rule(
         counters,
         limited,
         action,
+        check,
         cors_header: crate::cors::own_cors_header(rule),
     })
 }

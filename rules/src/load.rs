@@ -355,6 +355,7 @@ fn stand_in(id: String) -> Rule {
         forward: None,
         times: None,
         scenario: None,
+        validate: None,
     }
 }
 

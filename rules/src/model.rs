@@ -108,6 +108,46 @@ pub struct Rule {
     /// WireMock-style scenario step: match only in a given state, move to another.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scenario: Option<ScenarioStep>,
+    /// Checks the selected request must pass (parameters and body against JSON Schemas); a
+    /// request that fails gets a 400 or 422 problem document instead of the rule's answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validate: Option<RequestValidation>,
+}
+
+/// A rule's request validation, as OpenAPI describes an operation's input (docs/rules.md,
+/// "validate"). Parameters are checked first (a failure answers 400), then the body (422).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RequestValidation {
+    /// Path template parameters by name (the rule's `match.path` must be a template naming them).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub path: BTreeMap<String, ValueCheck>,
+    /// Query parameters by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub query: BTreeMap<String, ValueCheck>,
+    /// Headers by name (case-insensitive).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, ValueCheck>,
+    /// Cookies by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cookies: BTreeMap<String, ValueCheck>,
+    /// The body, read as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<ValueCheck>,
+}
+
+/// What one parameter (or the body) must be.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ValueCheck {
+    /// The request must carry it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub required: bool,
+    /// A JSON Schema it must satisfy when present. A parameter's text is read as the schema's
+    /// `type` says (`integer`, `number`, `boolean`, an `array` of those from repeated or
+    /// comma-separated values), so `?limit=10` is the number 10.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present_json")]
+    pub schema: Option<serde_json::Value>,
 }
 
 /// A JSON field that is present reads as `Some`, even when it is `null`: `json: null` means
@@ -263,6 +303,9 @@ pub struct BodyMatch {
     /// A JSONPath (RFC 9535) that must select something in the JSON body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jsonpath: Option<String>,
+    /// The body is JSON valid against this JSON Schema (draft 4 to 2020-12, by its `$schema`).
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present_json")]
+    pub json_schema: Option<serde_json::Value>,
     /// With `jsonpath`: one selected value must satisfy this matcher.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub matches: Option<Box<BodyMatch>>,

@@ -341,7 +341,12 @@ impl RuleTable {
             routing,
             cors,
             variables: set.variables.clone(),
-            reads_bodies: rules.iter().any(|r| r.enabled && (r.body.is_some() || r.graphql.is_some())),
+            reads_bodies: rules.iter().any(|r| {
+                r.enabled
+                    && (r.body.is_some()
+                        || r.graphql.is_some()
+                        || r.check.as_ref().is_some_and(|c| c.reads_body()))
+            }),
             forwards: unmatched.is_some() || rules.iter().any(|r| matches!(r.action, Action::Forward(_))),
             rules,
             upstreams,
@@ -410,6 +415,18 @@ impl RuleTable {
         buffers: &mut RenderBuffers,
     ) -> Answer<'t> {
         let rule = selection.rule;
+        if let Some(check) = &rule.check {
+            if let Some(status) = check.run(cx, &selection.params(), buffers) {
+                let reply = Reply::Rendered { status };
+                return Answer {
+                    rule_id: &rule.id,
+                    rule_index: selection.rule_index(),
+                    delay: None,
+                    reply,
+                    fault: None,
+                };
+            }
+        }
         let (delay, reply, fault) = match &rule.action {
             Action::Respond(r) => self.respond_with(r, selection, cx, now, rng, buffers),
             Action::Sequence { mode, responses } => {

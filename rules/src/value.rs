@@ -77,7 +77,8 @@ thread_local! {
     static STR_REGEXES: Cache<FxHashMap<Box<str>, regex::Regex>> = const { RefCell::new(None) };
 }
 
-/// Shares compiled regexes between the rules of one compile while alive (see `BYTES_REGEXES`).
+/// Shares compiled regexes (and JSON Schemas, `crate::schema`) between the rules of one compile
+/// while alive (see `BYTES_REGEXES`).
 pub(crate) struct RegexCacheScope {
     owner: bool,
 }
@@ -92,6 +93,7 @@ impl RegexCacheScope {
         if owner {
             STR_REGEXES.with_borrow_mut(|c| *c = Some(FxHashMap::default()));
             crate::whole::open_cache();
+            crate::schema::open_cache();
         }
         RegexCacheScope { owner }
     }
@@ -103,6 +105,7 @@ impl Drop for RegexCacheScope {
             BYTES_REGEXES.with_borrow_mut(|c| *c = None);
             STR_REGEXES.with_borrow_mut(|c| *c = None);
             crate::whole::close_cache();
+            crate::schema::close_cache();
         }
     }
 }

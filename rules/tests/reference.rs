@@ -329,6 +329,7 @@ fn rule(i: usize) -> impl Strategy<Value = Rule> {
             forward: None,
             times: None,
             scenario: None,
+            validate: None,
         })
 }
 

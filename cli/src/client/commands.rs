@@ -95,6 +95,8 @@ pub(crate) enum ClientCommand {
         from: Option<ImportSource>,
         #[command(flatten)]
         target: Target,
+        #[command(flatten)]
+        convert: super::import::ConvertOptions,
     },
 }
 
@@ -172,7 +174,9 @@ pub(crate) fn run(command: ClientCommand) -> ExitCode {
 fn dispatch(command: ClientCommand) -> Result<(), Failure> {
     match command {
         ClientCommand::Apply { file, target, merge, dry_run } => apply(&file, &target, merge, dry_run),
-        ClientCommand::Import { file, from, target } => super::import::import(&file, from, &target),
+        ClientCommand::Import { file, from, target, convert } => {
+            super::import::import(&file, from, &convert, &target)
+        }
         ClientCommand::Diff { file, target, merge } => diff(&file, &target, merge),
         ClientCommand::Get { what, env, output, limit, connection } => {
             get(what, env.as_deref(), output, limit, &connection)

@@ -24,6 +24,21 @@ pub(crate) enum ImportSource {
     /// The original design's export: `{"version": "1.0", "data": {…}}`.
     #[value(name = "mockplane-1.0")]
     Mockplane1,
+    /// An OpenAPI 3.0 or 3.1 document (YAML or JSON).
+    Openapi,
+}
+
+/// Options of the converters (each says which format it goes with).
+#[derive(clap::Args, Clone, Debug, Default)]
+pub(crate) struct ConvertOptions {
+    /// With --from openapi: give every operation request validation (invalid parameters get
+    /// a 400, an invalid JSON body a 422, as problem+json).
+    #[arg(long)]
+    pub(crate) validate: bool,
+    /// With --from openapi: draw generated bodies from this seed (default: Prism's fixed
+    /// choices).
+    #[arg(long)]
+    pub(crate) seed: Option<u64>,
 }
 
 impl ImportSource {
@@ -31,6 +46,7 @@ impl ImportSource {
         match self {
             ImportSource::Mockplane => "mockplane",
             ImportSource::Mockplane1 => "mockplane-1.0",
+            ImportSource::Openapi => "openapi",
         }
     }
 }
@@ -54,13 +70,35 @@ fn detect(text: &str) -> ImportSource {
 
 /// Reads `file` as `from` says (or as it looks), converts it, and validates the result as
 /// `mockplane validate` would; `environment` picks one of a document's environments.
-fn prepare(file: &Path, from: Option<ImportSource>, environment: Option<&str>) -> Result<Prepared, Failure> {
+fn prepare(
+    file: &Path,
+    from: Option<ImportSource>,
+    environment: Option<&str>,
+    convert: &ConvertOptions,
+) -> Result<Prepared, Failure> {
     let shown = file.display();
     let text =
         std::fs::read_to_string(file).map_err(|e| Failure::Invalid(format!("cannot read {shown}: {e}")))?;
     let source = from.unwrap_or_else(|| detect(&text));
+    if source != ImportSource::Openapi && (convert.validate || convert.seed.is_some()) {
+        return Err(Failure::Invalid("--validate and --seed go with --from openapi".into()));
+    }
     let options = CompileOptions { base_dir: file.parent().map(PathBuf::from), ..Default::default() };
     match source {
+        ImportSource::Openapi => {
+            let options =
+                mockplane_import::openapi::Options { validate: convert.validate, seed: convert.seed };
+            let imported = mockplane_import::openapi::import(&text, &options)
+                .map_err(|e| Failure::Invalid(format!("{shown} (openapi): {e}")))?;
+            mockplane_rules::validate(&imported.set, &CompileOptions::default())
+                .map_err(|e| Failure::Invalid(format!("{shown} (openapi, converted): {e}")))?;
+            Ok(Prepared {
+                source,
+                rules: imported.set.rules.len(),
+                text: imported.set.to_document_yaml(),
+                unsupported: imported.unsupported,
+            })
+        }
         ImportSource::Mockplane => {
             let set = RuleSet::parse(&text, Format::from_file_name(&file.to_string_lossy()))
                 .and_then(|set| mockplane_rules::validate(&set, &options).map(|()| set))
@@ -110,8 +148,13 @@ fn warn_unsupported(file: &Path, p: &Prepared) {
 }
 
 /// `mockplane import FILE --env P/E [--from FORMAT]`: the file's rules replace the environment's.
-pub(crate) fn import(file: &Path, from: Option<ImportSource>, target: &Target) -> Result<(), Failure> {
-    let prepared = prepare(file, from, Some(target.env.as_str()))?;
+pub(crate) fn import(
+    file: &Path,
+    from: Option<ImportSource>,
+    convert: &ConvertOptions,
+    target: &Target,
+) -> Result<(), Failure> {
+    let prepared = prepare(file, from, Some(target.env.as_str()), convert)?;
     if prepared.source != ImportSource::Mockplane {
         say!("{}: read as {}, {} rules", file.display(), prepared.source.name(), prepared.rules);
     }
@@ -121,8 +164,13 @@ pub(crate) fn import(file: &Path, from: Option<ImportSource>, target: &Target) -
 }
 
 /// `mockplane validate FILE [--from FORMAT] [--env P/E]`, offline.
-pub(crate) fn validate(file: &Path, from: Option<ImportSource>, environment: Option<&str>) -> ExitCode {
-    match prepare(file, from, environment) {
+pub(crate) fn validate(
+    file: &Path,
+    from: Option<ImportSource>,
+    environment: Option<&str>,
+    convert: &ConvertOptions,
+) -> ExitCode {
+    match prepare(file, from, environment, convert) {
         Ok(p) => {
             let n = p.rules;
             let rules = format!("{n} rule{}", if n == 1 { "" } else { "s" });
@@ -135,4 +183,17 @@ pub(crate) fn validate(file: &Path, from: Option<ImportSource>, environment: Opt
         }
         Err(failure) => failure.report(Some(&file.display().to_string())),
     }
+}
+
+/// An OpenAPI document's rules for `mockplane dataplane --openapi FILE`, what did not come over
+/// printed to stderr. The error is one line to print.
+pub(crate) fn openapi_rules(file: &Path, validate: bool) -> Result<RuleSet, String> {
+    let convert = ConvertOptions { validate, seed: None };
+    let prepared = prepare(file, Some(ImportSource::Openapi), None, &convert).map_err(|f| match f {
+        Failure::Invalid(message) | Failure::Unreachable(message) => message,
+        Failure::Refused { message, .. } => message,
+    })?;
+    warn_unsupported(file, &prepared);
+    RuleSet::parse(&prepared.text, Format::Yaml)
+        .map_err(|e| format!("{}: the converted rules: {e}", file.display()))
 }

@@ -34,7 +34,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 pub(crate) use commands::{run, ClientCommand};
-pub(crate) use import::{validate, ImportSource};
+pub(crate) use import::{openapi_rules, validate, ConvertOptions, ImportSource};
 
 /// Where the control plane is and the key to call it with: every client command takes these.
 #[derive(clap::Args, Debug, Clone)]

@@ -157,6 +157,34 @@ pub(super) fn rule_from_wire(w: pb::Rule, at: &Place<'_>) -> Result<model::Rule,
         forward,
         times: w.times,
         scenario: w.scenario.map(|s| model::ScenarioStep { name: s.name, state: s.state, next: s.next }),
+        validate: w.validate.map(|v| validation_from_wire(v, &at.field("validate"))).transpose()?,
+    })
+}
+
+fn validation_from_wire(
+    w: pb::RequestValidation,
+    at: &Place<'_>,
+) -> Result<model::RequestValidation, ConversionError> {
+    let check = |c: pb::ValueCheck, at: &Place<'_>| -> Result<model::ValueCheck, ConversionError> {
+        Ok(model::ValueCheck {
+            required: c.required,
+            schema: c.schema.map(|s| json_from_wire(s, &at.field("schema"))).transpose()?,
+        })
+    };
+    let map = |m: BTreeMap<String, pb::ValueCheck>, field: &str| {
+        m.into_iter()
+            .map(|(k, c)| {
+                let checked = check(c, &at.field(field).field(&k))?;
+                Ok((k, checked))
+            })
+            .collect::<Result<BTreeMap<_, _>, ConversionError>>()
+    };
+    Ok(model::RequestValidation {
+        path: map(w.path, "path")?,
+        query: map(w.query, "query")?,
+        headers: map(w.headers, "headers")?,
+        cookies: map(w.cookies, "cookies")?,
+        body: w.body.map(|b| check(b, &at.field("body"))).transpose()?,
     })
 }
 
@@ -271,6 +299,7 @@ fn body_match_from_wire(w: pb::BodyMatch, at: &Place<'_>) -> Result<model::BodyM
         ignore_array_order: w.ignore_array_order,
         ignore_extra_elements: w.ignore_extra_elements,
         jsonpath: w.jsonpath,
+        json_schema: w.json_schema.map(|j| json_from_wire(j, &at.field("json_schema"))).transpose()?,
     })
 }
 

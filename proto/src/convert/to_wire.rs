@@ -116,7 +116,24 @@ impl From<&model::Rule> for pb::Rule {
                 state: s.state.clone(),
                 next: s.next.clone(),
             }),
+            validate: m.validate.as_ref().map(validation_to_wire),
         }
+    }
+}
+
+fn validation_to_wire(v: &model::RequestValidation) -> pb::RequestValidation {
+    let check = |c: &model::ValueCheck| pb::ValueCheck {
+        required: c.required,
+        schema: c.schema.as_ref().map(json_to_wire),
+    };
+    let map =
+        |m: &BTreeMap<String, model::ValueCheck>| m.iter().map(|(k, c)| (k.clone(), check(c))).collect();
+    pb::RequestValidation {
+        path: map(&v.path),
+        query: map(&v.query),
+        headers: map(&v.headers),
+        cookies: map(&v.cookies),
+        body: v.body.as_ref().map(check),
     }
 }
 
@@ -194,6 +211,7 @@ fn body_match_to_wire(m: &model::BodyMatch) -> pb::BodyMatch {
         ignore_array_order: m.ignore_array_order,
         ignore_extra_elements: m.ignore_extra_elements,
         jsonpath: m.jsonpath.clone(),
+        json_schema: m.json_schema.as_ref().map(json_to_wire),
         matches: m.matches.as_deref().map(|b| Box::new(body_match_to_wire(b))),
         and: m.and.as_ref().map(list),
         or: m.or.as_ref().map(list),
