@@ -35,25 +35,31 @@ fn validate_from_openapi_counts_rules_and_lists_what_was_not_imported() {
     let petstore = data("petstore-expanded-3.0.yaml");
     let out = mockplane(&["validate", "--from", "openapi", &petstore]);
     assert!(out.status.success(), "{out:?}");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{petstore}: 8 rules made, valid\n"));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{petstore}: 8 rules, valid once converted from openapi\n")
+    );
     assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
 
     // docs/import.md shows this run.
     let callbacks = data("callback-example-3.0.yaml");
     let out = mockplane(&["validate", "--from", "openapi", &callbacks]);
     assert!(out.status.success(), "{out:?}");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{callbacks}: 2 rules made, valid\n"));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{callbacks}: 2 rules, valid once converted from openapi\n")
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         stderr,
         format!(
-            "{callbacks}: not imported: paths./streams.post.callbacks.onData: callbacks are requests the API makes, not ones it answers\n"
+            "{callbacks}: 1 item not imported as written:\n  paths./streams.post.callbacks.onData: callbacks are requests the API makes, not ones it answers\n"
         )
     );
 
     let out = mockplane(&["validate", "--from", "openapi", &data("README.md")]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("README.md: "), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("README.md (openapi): "), "{out:?}");
 }
 
 #[test]
