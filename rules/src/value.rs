@@ -309,7 +309,8 @@ fn compile_spec(spec: &ValueMatchSpec, path: &Place<'_>, errors: &mut Errors) ->
         }
         return Some(ValueMatcher::Absent);
     }
-    let lists: [(&str, &Option<Vec<ValueMatch>>, fn(Box<[ValueMatcher]>) -> ValueMatcher); 4] = [
+    type MakeList = fn(Box<[ValueMatcher]>) -> ValueMatcher;
+    let lists: [(&str, &Option<Vec<ValueMatch>>, MakeList); 4] = [
         ("and", &spec.and, ValueMatcher::And),
         ("or", &spec.or, ValueMatcher::Or),
         ("has_exactly", &spec.has_exactly, ValueMatcher::HasExactly),
