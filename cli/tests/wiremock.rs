@@ -87,6 +87,32 @@ fn import_from_wiremock_serves_the_stubs_from_an_environment() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(get(&format!("{mocks}/orders/o-1")), (200, r#"{"id":"o-1"}"#.to_owned()));
+
+    // The same through GraphQL: `importWireMock` replaces the rules and lists what it left out.
+    let query = r#"mutation($m: JSON!) { importWireMock(input: {environment: "default/default", mappings: $m}) {
+        change { version } unsupported { place message } } }"#;
+    let mappings = serde_json::json!({"mappings": [
+        {"request": {"method": "GET", "urlPath": "/gql"}, "response": {"body": "from graphql"}},
+        {"request": {"bodyPatterns": [{"equalToXml": "<a/>"}]}, "response": {}}
+    ]});
+    let client = reqwest::blocking::Client::builder().no_proxy().build().expect("a client");
+    let answer: serde_json::Value = client
+        .post(up.url("GraphQL admin API"))
+        .bearer_auth(KEY)
+        .json(&serde_json::json!({"query": query, "variables": {"m": mappings}}))
+        .send()
+        .and_then(|r| r.json())
+        .expect("the API answers");
+    let payload = &answer["data"]["importWireMock"];
+    assert_eq!(
+        payload["unsupported"][0]["place"], "mappings[1].request.bodyPatterns[0].equalToXml",
+        "{answer}"
+    );
+    while get(&format!("{mocks}/gql")).1 != "from graphql" {
+        assert!(Instant::now() < deadline + Duration::from_secs(10), "importWireMock's rules never served");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(get(&format!("{mocks}/terms")).0, 404, "the environment's rules were replaced");
 }
 
 /// `mockplane dataplane --wiremock DIR --wiremock-admin`, with its traffic and admin URLs.
