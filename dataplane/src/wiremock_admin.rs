@@ -47,6 +47,23 @@ pub(crate) fn route(
             stubs.folder_on.store(false, Ordering::Release);
             reinstall(stubs, store).unwrap_or((200, json!({})))
         }
+        ("POST", "/mappings/reset") => {
+            stubs.added().clear();
+            stubs.folder_on.store(true, Ordering::Release);
+            reinstall(stubs, store).unwrap_or((200, json!({})))
+        }
+        (method @ ("GET" | "DELETE"), other) if other.starts_with("/mappings/") => {
+            let id = &other["/mappings/".len()..];
+            let found = stubs.added().iter().position(|s| s.get("id").and_then(Value::as_str) == Some(id));
+            match (method, found) {
+                (_, None) => error(404, format!("no stub added with id {id}")),
+                ("GET", Some(i)) => (200, stubs.added()[i].clone()),
+                (_, Some(i)) => {
+                    stubs.added().remove(i);
+                    reinstall(stubs, store).unwrap_or((200, json!({})))
+                }
+            }
+        }
         ("POST", "/reset") => {
             stubs.added().clear();
             stubs.folder_on.store(true, Ordering::Release);

@@ -139,8 +139,17 @@ fn wiremock_admin_calls_add_stubs_count_requests_and_move_scenarios() {
 
     let (_, listed) = admin_call(&s, "GET", "/__admin/mappings", json!({}));
     assert_eq!(listed["mappings"][0]["id"], id.as_str());
+    let (status, one) = admin_call(&s, "GET", &format!("/__admin/mappings/{id}"), json!({}));
+    assert_eq!((status, &one["id"]), (200, &json!(id)));
+    let (_, second) =
+        admin_call(&s, "POST", "/__admin/mappings", json!({"request": {"urlPath": "/gone"}, "response": {}}));
+    let gone = second["id"].as_str().expect("an id").to_owned();
+    assert_eq!(s.get("/gone").status, 200);
+    let (status, _) = admin_call(&s, "DELETE", &format!("/__admin/mappings/{gone}"), json!({}));
+    assert_eq!(status, 200);
+    assert_eq!(s.get("/gone").status, 404);
     let (_, journal) = admin_call(&s, "GET", "/__admin/requests", json!({}));
-    assert_eq!(journal["meta"]["total"], 2);
+    assert_eq!(journal["meta"]["total"], 4, "two orders, two /gone");
 
     // A stub with no equivalent is refused, with its place, and nothing changes.
     let (status, refused) = admin_call(
