@@ -78,11 +78,11 @@ struct DataplaneArgs {
     rules: Option<PathBuf>,
     /// Serve WireMock stub mappings: a root holding mappings/ and __files/, or a mappings
     /// folder; reloaded when a file under it changes.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["rules", "control_plane"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["rules", "control_plane", "upstream"])]
     wiremock: Option<PathBuf>,
     /// Answer WireMock's admin API (/__admin/mappings, /__admin/requests/count, …) on the
     /// admin listener, for WireMock client libraries; alone, serve only the stubs it adds.
-    #[arg(long, conflicts_with_all = ["rules", "control_plane"])]
+    #[arg(long, conflicts_with_all = ["rules", "control_plane", "upstream"])]
     wiremock_admin: bool,
     /// With --wiremock: render every response as a template, as WireMock's
     /// --global-response-templating does.

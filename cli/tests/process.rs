@@ -259,7 +259,11 @@ fn a_dataplane_without_a_source_or_with_flags_it_would_ignore_is_refused_with_th
     let rules = write(dir.path(), "rules.yaml", HELLO);
     let state = dir.path().display().to_string();
     for (args, code, says) in [
-        (vec!["dataplane"], 2, "one of --rules FILE or --control-plane URL (with --environment) is needed"),
+        (
+            vec!["dataplane"],
+            2,
+            "one of --rules FILE, --wiremock DIR or --control-plane URL (with --environment) is needed",
+        ),
         (
             vec!["dataplane", "--rules", &rules, "--environment", "shop/staging"],
             2,

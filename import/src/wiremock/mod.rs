@@ -240,8 +240,9 @@ fn drop_refused(set: &mut RuleSet, origins: &mut Vec<String>, unsupported: &mut 
                     unsupported.push(Unsupported {
                         place: whole(origins[i].as_str()).to_owned(),
                         message: format!(
-                            "refused by mockplane at {within}: {} (stub not imported)",
-                            e.message.trim_start_matches('.')
+                            "refused by mockplane at {}: {} (stub not imported)",
+                            within.trim_start_matches('.'),
+                            e.message
                         ),
                     });
                     bad.insert(i);

@@ -190,12 +190,8 @@ fn delay(r: &Map<String, Value>, place: &str, cx: &mut Cx<'_>) -> Result<Option<
         return Ok(fixed.map(|ms| Delay { fixed: Some(ms), ..Delay::default() }));
     };
     let here = join(place, "delayDistribution");
-    if fixed.is_some() {
-        cx.unsupported(
-            join(place, "fixedDelayMilliseconds"),
-            "with delayDistribution too, only the distribution is used",
-        );
-    }
+    // WireMock waits for both: the fixed delay, then a sample of the distribution.
+    let extra = fixed.unwrap_or(0);
     let num =
         |k: &str| dist.get(k).and_then(Value::as_f64).ok_or_else(|| skip(join(&here, k), "must be a number"));
     let delay = match dist.get("type").and_then(Value::as_str) {
@@ -206,16 +202,25 @@ fn delay(r: &Map<String, Value>, place: &str, cx: &mut Cx<'_>) -> Result<Option<
                     "a capped lognormal is not supported: the tail is not cut",
                 );
             }
+            if extra > 0 {
+                cx.unsupported(
+                    join(place, "fixedDelayMilliseconds"),
+                    "a fixed delay added to a lognormal one is not supported: only the lognormal is used",
+                );
+            }
             Delay {
                 lognormal: Some(LognormalDelay { median: num("median")?, sigma: num("sigma")? }),
                 ..Delay::default()
             }
         }
         Some("uniform") => Delay {
-            uniform: Some(UniformDelay { min: num("lower")? as u64, max: num("upper")? as u64 }),
+            uniform: Some(UniformDelay {
+                min: num("lower")? as u64 + extra,
+                max: num("upper")? as u64 + extra,
+            }),
             ..Delay::default()
         },
-        Some("fixed") => Delay { fixed: Some(num("milliseconds")? as u64), ..Delay::default() },
+        Some("fixed") => Delay { fixed: Some(num("milliseconds")? as u64 + extra), ..Delay::default() },
         other => return Err(skip(join(&here, "type"), format!("unknown distribution {other:?}"))),
     };
     Ok(Some(delay))
