@@ -87,6 +87,18 @@ struct DataplaneArgs {
     /// With --openapi: validate requests against the document (400/422 problem+json).
     #[arg(long, requires = "openapi")]
     openapi_validate: bool,
+    /// Serve WireMock stub mappings: a root holding mappings/ and __files/, or a mappings
+    /// folder; reloaded when a file under it changes.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["rules", "control_plane", "upstream"])]
+    wiremock: Option<PathBuf>,
+    /// Answer WireMock's admin API (/__admin/mappings, /__admin/requests/count, …) on the
+    /// admin listener, for WireMock client libraries; alone, serve only the stubs it adds.
+    #[arg(long, conflicts_with_all = ["rules", "control_plane", "upstream"])]
+    wiremock_admin: bool,
+    /// With --wiremock: render every response as a template, as WireMock's
+    /// --global-response-templating does.
+    #[arg(long)]
+    global_templating: bool,
     /// Take rules from this control plane (xDS), e.g. http://127.0.0.1:18000. Repeat it (or
     /// give a comma-separated list) for replicas: the data plane moves to the next when the
     /// one in use goes away, serving the rules in force meanwhile.
@@ -181,6 +193,8 @@ fn main() -> ExitCode {
             && args.openapi.is_none()
             && args.control_plane.is_empty()
             && args.upstream.is_none()
+            && args.wiremock.is_none()
+            && !args.wiremock_admin
         {
             use clap::CommandFactory as _;
             let mut cli = Cli::command();
@@ -190,8 +204,8 @@ fn main() -> ExitCode {
             dataplane
                 .error(
                     clap::error::ErrorKind::MissingRequiredArgument,
-                    "one of --rules FILE, --openapi FILE or --control-plane URL (with --environment) is \
-                     needed: where the rules come from (or --upstream HOST:PORT alone, to pass everything through)",
+                    "one of --rules FILE, --openapi FILE, --wiremock DIR or --control-plane URL (with --environment) \
+                     is needed: where the rules come from (or --upstream HOST:PORT alone, to pass everything through)",
                 )
                 .exit();
         }
@@ -254,8 +268,16 @@ fn run_dataplane(args: DataplaneArgs) -> ExitCode {
         }
         _ => None,
     };
+    let wiremock = (args.wiremock.is_some() || args.wiremock_admin).then(|| {
+        mockplane_dataplane::wiremock::WireMockSource {
+            dir: args.wiremock.clone(),
+            options: mockplane_import::wiremock::Options { global_templating: args.global_templating },
+        }
+    });
     let config = DataPlaneConfig {
         rules: args.rules,
+        wiremock,
+        wiremock_admin: args.wiremock_admin,
         xds,
         listen: args.listen,
         admin: args.admin,

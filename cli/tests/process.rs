@@ -262,7 +262,7 @@ fn a_dataplane_without_a_source_or_with_flags_it_would_ignore_is_refused_with_th
         (
             vec!["dataplane"],
             2,
-            "one of --rules FILE, --openapi FILE or --control-plane URL (with --environment) is",
+            "one of --rules FILE, --openapi FILE, --wiremock DIR or --control-plane URL (with --environment) is needed",
         ),
         (
             vec!["dataplane", "--rules", &rules, "--environment", "shop/staging"],

@@ -272,8 +272,10 @@ fn same_validation(a: &RequestValidation, b: &RequestValidation) -> bool {
 }
 
 fn same_match(a: &RequestMatch, b: &RequestMatch) -> bool {
-    let RequestMatch { method, host, path, query, headers, cookies, body, client_ip, graphql } = a;
-    method == &b.method
+    let RequestMatch { method, host, path, query, headers, cookies, body, client_ip, graphql, url, form } = a;
+    url == &b.url
+        && form == &b.form
+        && method == &b.method
         && host == &b.host
         && path == &b.path
         && query == &b.query
@@ -290,8 +292,9 @@ fn same_match(a: &RequestMatch, b: &RequestMatch) -> bool {
 }
 
 fn same_response(a: &Response, b: &Response) -> bool {
-    let Response { status, headers, body, json, base64, file, template, delay, faults } = a;
+    let Response { status, reason, headers, body, json, base64, file, template, delay, faults } = a;
     status == &b.status
+        && reason == &b.reason
         && headers == &b.headers
         && body == &b.body
         && same_opt(json.as_ref(), b.json.as_ref(), same_json)

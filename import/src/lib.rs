@@ -62,3 +62,5 @@ pub enum ImportError {
         message: String,
     },
 }
+
+pub mod wiremock;

@@ -33,6 +33,7 @@ mod schema;
 mod state;
 mod table;
 pub mod template;
+mod url;
 mod value;
 mod whole;
 

@@ -86,9 +86,10 @@ pub(crate) enum ClientCommand {
         output: FileFormat,
     },
     /// Make an environment's rules those of a file (as `apply`, replacing everything),
-    /// converting it first when it is another format (--from, or recognised).
+    /// converting it first when it is another format (--from, or recognised): a WireMock root,
+    /// mappings folder or file, an OpenAPI document, the original 1.0 export.
     Import {
-        /// The file: a rules file, an export, or another format.
+        /// The file (or, with --from wiremock, a folder): a rules file, an export, or another format.
         file: PathBuf,
         /// The file's format; by default recognised from the document.
         #[arg(long, value_enum)]
@@ -190,7 +191,7 @@ fn dispatch(command: ClientCommand) -> Result<(), Failure> {
 
 /// A rules file, checked as `mockplane validate` checks it (the same text on failure), and
 /// its text to send.
-fn read_rules(file: &Path) -> Result<String, Failure> {
+pub(super) fn read_rules(file: &Path) -> Result<String, Failure> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| Failure::Invalid(format!("cannot read {}: {e}", file.display())))?;
     let checked = RuleSet::parse(&text, Format::from_file_name(&file.to_string_lossy())).and_then(|set| {

@@ -26,6 +26,9 @@ pub(crate) enum ImportSource {
     Mockplane1,
     /// An OpenAPI 3.0 or 3.1 document (YAML or JSON).
     Openapi,
+    /// WireMock stub mappings: a root holding mappings/ and __files/, a mappings folder, one
+    /// stub file, or a {"mappings": [...]} file.
+    Wiremock,
 }
 
 /// Options of the converters (each says which format it goes with).
@@ -39,6 +42,10 @@ pub(crate) struct ConvertOptions {
     /// choices).
     #[arg(long)]
     pub(crate) seed: Option<u64>,
+    /// With --from wiremock: render every response as a template, as WireMock's
+    /// --global-response-templating does.
+    #[arg(long)]
+    pub(crate) global_templating: bool,
 }
 
 impl ImportSource {
@@ -47,6 +54,7 @@ impl ImportSource {
             ImportSource::Mockplane => "mockplane",
             ImportSource::Mockplane1 => "mockplane-1.0",
             ImportSource::Openapi => "openapi",
+            ImportSource::Wiremock => "wiremock",
         }
     }
 }
@@ -77,14 +85,36 @@ fn prepare(
     convert: &ConvertOptions,
 ) -> Result<Prepared, Failure> {
     let shown = file.display();
-    let text =
-        std::fs::read_to_string(file).map_err(|e| Failure::Invalid(format!("cannot read {shown}: {e}")))?;
-    let source = from.unwrap_or_else(|| detect(&text));
-    if source != ImportSource::Openapi && (convert.validate || convert.seed.is_some()) {
+    if from != Some(ImportSource::Openapi) && (convert.validate || convert.seed.is_some()) {
         return Err(Failure::Invalid("--validate and --seed go with --from openapi".into()));
     }
+    if from != Some(ImportSource::Wiremock) && convert.global_templating {
+        return Err(Failure::Invalid("--global-templating goes with --from wiremock".into()));
+    }
+    // WireMock mappings may be a folder, which the converter reads itself; every other format
+    // is one file's text.
+    let text = match from {
+        Some(ImportSource::Wiremock) => String::new(),
+        _ => std::fs::read_to_string(file)
+            .map_err(|e| Failure::Invalid(format!("cannot read {shown}: {e}")))?,
+    };
+    let source = from.unwrap_or_else(|| detect(&text));
     let options = CompileOptions { base_dir: file.parent().map(PathBuf::from), ..Default::default() };
     match source {
+        ImportSource::Wiremock => {
+            let options =
+                mockplane_import::wiremock::Options { global_templating: convert.global_templating };
+            let imported = mockplane_import::wiremock::import_path(file, &options)
+                .map_err(|e| Failure::Invalid(format!("{shown} (wiremock): {e}")))?;
+            mockplane_rules::validate(&imported.set, &CompileOptions::default())
+                .map_err(|e| Failure::Invalid(format!("{shown} (wiremock, converted): {e}")))?;
+            Ok(Prepared {
+                source,
+                rules: imported.set.rules.len(),
+                text: imported.set.to_document_yaml(),
+                unsupported: imported.unsupported,
+            })
+        }
         ImportSource::Openapi => {
             let options =
                 mockplane_import::openapi::Options { validate: convert.validate, seed: convert.seed };
@@ -188,7 +218,7 @@ pub(crate) fn validate(
 /// An OpenAPI document's rules for `mockplane dataplane --openapi FILE`, what did not come over
 /// printed to stderr. The error is one line to print.
 pub(crate) fn openapi_rules(file: &Path, validate: bool) -> Result<RuleSet, String> {
-    let convert = ConvertOptions { validate, seed: None };
+    let convert = ConvertOptions { validate, ..ConvertOptions::default() };
     let prepared = prepare(file, Some(ImportSource::Openapi), None, &convert).map_err(|f| match f {
         Failure::Invalid(message) | Failure::Unreachable(message) => message,
         Failure::Refused { message, .. } => message,
