@@ -1,0 +1,177 @@
+//! The corpus (`requests.json`), WireMock's recorded answers (`expected.json`), the list of
+//! known differences, and the comparison of an answer with the recorded one.
+//!
+//! What is compared: the status, the reason phrase, the body (as JSON when WireMock's
+//! content type says JSON, so key order and spacing do not count; by a regex for cases whose
+//! body is random by design) and the headers that matter — every header WireMock sent except
+//! those each server sets for itself (`date`, `server`, `matched-stub-*`, framing). A
+//! `content-type` that only mockplane sends is a difference too. For a miss (a request no stub
+//! matches) only the status is compared: both bodies are each tool's own diagnostics.
+
+use crate::wire::{Answer, Request};
+use base64::Engine as _;
+use serde_json::{json, Map, Value};
+
+/// Headers each server sets for itself, or that only frame the body: never compared.
+const IGNORED_HEADERS: &[&str] = &[
+    "date",
+    "server",
+    "matched-stub-id",
+    "matched-stub-name",
+    "transfer-encoding",
+    "content-length",
+    "connection",
+    "keep-alive",
+];
+
+/// One case of the corpus.
+pub struct Case {
+    pub name: String,
+    pub request: Request,
+    /// No stub matches it in WireMock: only the status is compared.
+    pub miss: bool,
+    /// The body is random by design: both bodies must match this regex instead of each other.
+    pub body_matches: Option<regex::Regex>,
+}
+
+fn field<'a>(v: &'a Value, key: &str, place: &str) -> Result<&'a Value, String> {
+    v.get(key).ok_or_else(|| format!("{place}.{key}: missing"))
+}
+
+fn string(v: &Value, key: &str, place: &str) -> Result<String, String> {
+    field(v, key, place)?.as_str().map(str::to_owned).ok_or_else(|| format!("{place}.{key}: not a string"))
+}
+
+/// Reads `requests.json`.
+pub fn cases(text: &str) -> Result<Vec<Case>, String> {
+    let doc: Value = serde_json::from_str(text).map_err(|e| format!("requests.json: {e}"))?;
+    let list = field(&doc, "requests", "requests.json")?.as_array().ok_or("requests: not a list")?;
+    let mut out: Vec<Case> = Vec::new();
+    for (i, r) in list.iter().enumerate() {
+        let place = format!("requests[{i}]");
+        let name = string(r, "name", &place)?;
+        string(r, "exercises", &place)?; // every case says what it is for
+        if out.iter().any(|c| c.name == name) {
+            return Err(format!("{place}.name: {name:?} is used twice"));
+        }
+        let mut headers = Vec::new();
+        if let Some(h) = r.get("headers") {
+            for (j, pair) in h.as_array().ok_or(format!("{place}.headers: not a list"))?.iter().enumerate() {
+                match pair.as_array().map(Vec::as_slice) {
+                    Some([Value::String(n), Value::String(v)]) => headers.push((n.clone(), v.clone())),
+                    _ => return Err(format!("{place}.headers[{j}]: not a [name, value] pair")),
+                }
+            }
+        }
+        let body = match r.get("body") {
+            None => None,
+            Some(Value::String(s)) => Some(s.clone().into_bytes()),
+            Some(_) => return Err(format!("{place}.body: not a string")),
+        };
+        let body_matches = match r.get("bodyMatches") {
+            None => None,
+            Some(Value::String(s)) => {
+                Some(regex::Regex::new(s).map_err(|e| format!("{place}.bodyMatches: {e}"))?)
+            }
+            Some(_) => return Err(format!("{place}.bodyMatches: not a string")),
+        };
+        let request = Request {
+            method: string(r, "method", &place)?,
+            target: string(r, "path", &place)?,
+            headers,
+            body,
+        };
+        out.push(Case { name, request, miss: r.get("miss") == Some(&Value::Bool(true)), body_matches });
+    }
+    Ok(out)
+}
+
+/// The record of one answer, as `expected.json` keeps it.
+pub fn record(name: &str, miss: bool, a: &Answer) -> Value {
+    if miss {
+        return json!({ "name": name, "miss": true, "status": a.status });
+    }
+    let mut headers = Map::new();
+    for (n, v) in &a.headers {
+        if IGNORED_HEADERS.contains(&n.as_str()) {
+            continue;
+        }
+        let values = headers.entry(n.clone()).or_insert_with(|| Value::Array(Vec::new()));
+        values.as_array_mut().expect("made as an array").push(Value::String(v.clone()));
+    }
+    let mut r = json!({ "name": name, "status": a.status, "reason": a.reason, "headers": headers });
+    match std::str::from_utf8(&a.body) {
+        Ok(text) => r["body"] = Value::String(text.to_owned()),
+        Err(_) => r["bodyBase64"] = Value::String(base64::engine::general_purpose::STANDARD.encode(&a.body)),
+    }
+    r
+}
+
+fn shown(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let mut s: String = text.chars().take(160).collect();
+    if s.len() < text.len() {
+        s.push('…');
+    }
+    format!("{s:?}")
+}
+
+/// How `got` differs from the recorded answer `want`: empty when they agree.
+pub fn differences(case: &Case, want: &Value, got: &Answer) -> Vec<String> {
+    let mut diffs = Vec::new();
+    let status = want["status"].as_u64().unwrap_or_default();
+    if u64::from(got.status) != status {
+        diffs.push(format!("status: WireMock {status}, mockplane {}", got.status));
+    }
+    if case.miss {
+        return diffs;
+    }
+    let reason = want["reason"].as_str().unwrap_or_default();
+    if got.reason != reason {
+        diffs.push(format!("reason: WireMock {reason:?}, mockplane {:?}", got.reason));
+    }
+    let empty = Map::new();
+    let want_headers = want["headers"].as_object().unwrap_or(&empty);
+    for (name, values) in want_headers {
+        let want_values: Vec<&str> =
+            values.as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        let got_values = got.values(name);
+        if got_values != want_values {
+            diffs.push(format!("header {name}: WireMock {want_values:?}, mockplane {got_values:?}"));
+        }
+    }
+    if !want_headers.contains_key("content-type") {
+        let extra = got.values("content-type");
+        if !extra.is_empty() {
+            diffs.push(format!("header content-type: WireMock none, mockplane {extra:?}"));
+        }
+    }
+    let want_body = match (&want["body"], &want["bodyBase64"]) {
+        (Value::String(s), _) => s.clone().into_bytes(),
+        (_, Value::String(b)) => base64::engine::general_purpose::STANDARD.decode(b).unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    if let Some(shape) = &case.body_matches {
+        let text = String::from_utf8_lossy(&got.body);
+        if !shape.is_match(&text) {
+            diffs.push(format!("body: {} does not match /{shape}/", shown(&got.body)));
+        }
+        return diffs;
+    }
+    let json_type = want_headers
+        .get("content-type")
+        .and_then(|v| v[0].as_str())
+        .is_some_and(|t| t.to_ascii_lowercase().contains("json"));
+    let same = if json_type {
+        match (serde_json::from_slice::<Value>(&want_body), serde_json::from_slice::<Value>(&got.body)) {
+            (Ok(w), Ok(g)) => w == g,
+            _ => want_body == got.body,
+        }
+    } else {
+        want_body == got.body
+    };
+    if !same {
+        diffs.push(format!("body: WireMock {}, mockplane {}", shown(&want_body), shown(&got.body)));
+    }
+    diffs
+}

@@ -1,0 +1,184 @@
+//! Differential test against real WireMock (issue 17): the corpus in
+//! `import/tests/wiremock_diff/` (stub mappings, `__files/`, and `requests.json`, an ordered list
+//! of requests each naming what it exercises) is served by `mockplane dataplane --wiremock`, every
+//! request is sent in order over TCP, and each answer is compared with the answer WireMock 3.13
+//! gave to the same bytes, recorded in `expected.json` by `record.sh` (so CI needs no Java).
+//!
+//! Every case must agree, except those listed in `known_differences.json` with their reason;
+//! a listed case that starts agreeing fails too, so the list stays true. The table of cases is
+//! printed (see it with `--nocapture`). With `WIREMOCK_DIFF_RECORD=HOST:PORT` the same client
+//! sends the corpus to a running WireMock instead and rewrites `expected.json`.
+
+mod corpus;
+mod wire;
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+fn corpus_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../import/tests/wiremock_diff")
+}
+
+fn read(name: &str) -> String {
+    let path = corpus_dir().join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+/// `mockplane dataplane --wiremock DIR` on ephemeral ports, killed when dropped.
+struct DataPlane {
+    child: Child,
+    listen: String,
+}
+
+impl DataPlane {
+    fn start(mappings: &str) -> DataPlane {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mockplane"))
+            .args(["--log-format", "json", "dataplane", "--wiremock", mappings])
+            .args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--workers", "1", "--no-pin"])
+            .env_remove("RUST_LOG")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("mockplane starts");
+        let stderr = child.stderr.take().expect("piped");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = lines
+                .recv_timeout(left)
+                .unwrap_or_else(|e| panic!("the data plane did not start ({e}); its log: {seen:#?}"));
+            if line.contains("data plane serving") {
+                let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+                let listen = v["fields"]["listen"].as_str().expect("a listen field").to_owned();
+                // Keep draining the log so the process never blocks on a full pipe.
+                std::thread::spawn(move || while lines.recv().is_ok() {});
+                return DataPlane { child, listen };
+            }
+            seen.push(line);
+        }
+    }
+}
+
+impl Drop for DataPlane {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends the corpus to a running WireMock and writes what it answered to `expected.json`.
+/// Checks the corpus on the way: a case marked `miss` must be one WireMock did not match, and
+/// every other case one it did.
+fn record(addr: &str, cases: &[corpus::Case]) {
+    let reset = wire::Request {
+        method: "POST".into(),
+        target: "/__admin/scenarios/reset".into(),
+        headers: vec![],
+        body: Some(Vec::new()),
+    };
+    let answer = wire::send(addr, &reset).unwrap_or_else(|e| panic!("WireMock at {addr}: {e}"));
+    assert_eq!(answer.status, 200, "resetting WireMock's scenarios");
+    let (mut records, mut wrong) = (Vec::new(), Vec::new());
+    for case in cases {
+        let answer = wire::send(addr, &case.request).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        let body = String::from_utf8_lossy(&answer.body);
+        let unmatched = answer.status == 404 && body.contains("Request was not matched");
+        if unmatched != case.miss {
+            wrong.push(format!(
+                "{}: marked miss: {}, WireMock answered {} {body:?}",
+                case.name, case.miss, answer.status
+            ));
+        }
+        if answer.status == 500 && body.contains("Exception") {
+            // A template WireMock cannot render: the stub is wrong, not a case to compare.
+            let first = body.lines().find(|l| l.contains("Exception")).unwrap_or_default();
+            wrong.push(format!("{}: WireMock failed with {}: {first}", case.name, answer.status));
+        }
+        if let Some(shape) = case.body_matches.as_ref().filter(|s| !s.is_match(&body)) {
+            wrong.push(format!("{}: WireMock's body {body:?} does not match /{shape}/", case.name));
+        }
+        records.push(corpus::record(&case.name, case.miss, &answer));
+    }
+    assert!(
+        wrong.is_empty(),
+        "the corpus is wrong about WireMock, nothing recorded:\n  {}",
+        wrong.join("\n  ")
+    );
+    let mut text = String::from("{\n  \"wiremock\": \"3.13.2\",\n  \"answers\": [\n");
+    let lines: Vec<String> = records.iter().map(|r| format!("    {r}")).collect();
+    text.push_str(&lines.join(",\n"));
+    text.push_str("\n  ]\n}\n");
+    std::fs::write(corpus_dir().join("expected.json"), text).expect("expected.json is written");
+    println!("recorded {} answers from WireMock at {addr}", records.len());
+}
+
+#[test]
+fn mockplane_answers_the_wiremock_corpus_as_wiremock_does() {
+    let cases = corpus::cases(&read("requests.json")).unwrap_or_else(|e| panic!("{e}"));
+    if let Ok(addr) = std::env::var("WIREMOCK_DIFF_RECORD") {
+        return record(&addr, &cases);
+    }
+    let expected: Value = serde_json::from_str(&read("expected.json")).expect("expected.json is JSON");
+    let answers = expected["answers"].as_array().expect("expected.json has answers");
+    let known: Value =
+        serde_json::from_str(&read("known_differences.json")).expect("known_differences.json is JSON");
+    let known = known.as_object().expect("known_differences.json is an object: case → reason");
+    for (name, reason) in known {
+        assert!(cases.iter().any(|c| &c.name == name), "known_differences.json lists {name:?}, not a case");
+        assert!(
+            reason.as_str().is_some_and(|r| !r.trim().is_empty()),
+            "known_differences.json: {name:?} has no reason"
+        );
+    }
+    let names: Vec<&str> = answers.iter().map(|a| a["name"].as_str().unwrap_or_default()).collect();
+    let case_names: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, case_names, "expected.json does not hold the corpus's cases in order: run record.sh");
+
+    let mappings = corpus_dir().join("mappings").display().to_string();
+    let dp = DataPlane::start(&mappings);
+    let mut table = vec![format!("{:<44} {:<8} difference", "case", "agrees")];
+    let (mut agree, mut unexpected, mut stale) = (0, Vec::new(), Vec::new());
+    for (case, want) in cases.iter().zip(answers) {
+        let diffs = match wire::send(&dp.listen, &case.request) {
+            Ok(got) => corpus::differences(case, want, &got),
+            Err(e) => vec![format!("no answer: {e}")],
+        };
+        let listed = known.contains_key(&case.name);
+        let verdict = match (diffs.is_empty(), listed) {
+            (true, false) => "yes",
+            (true, true) => "yes (!)",
+            (false, true) => "known",
+            (false, false) => "NO",
+        };
+        if diffs.is_empty() {
+            agree += 1;
+        }
+        table.push(format!("{:<44} {:<8} {}", case.name, verdict, diffs.join("; ")));
+        match (diffs.is_empty(), listed) {
+            (true, true) => stale.push(case.name.clone()),
+            (false, false) => unexpected.push(format!("{}: {}", case.name, diffs.join("; "))),
+            _ => {}
+        }
+    }
+    table.push(format!("{agree} of {} cases agree with WireMock 3.13.2", cases.len()));
+    let table = table.join("\n");
+    println!("{table}");
+    assert!(
+        unexpected.is_empty() && stale.is_empty(),
+        "{table}\n\ndisagreements not in known_differences.json:\n  {}\n\nlisted in known_differences.json but agreeing now (remove them):\n  {}",
+        unexpected.join("\n  "),
+        stale.join("\n  "),
+    );
+}
