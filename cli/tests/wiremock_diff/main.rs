@@ -7,7 +7,8 @@
 //! Every case must agree, except those listed in `known_differences.json` with their reason;
 //! a listed case that starts agreeing fails too, so the list stays true. The table of cases is
 //! printed (see it with `--nocapture`). With `WIREMOCK_DIFF_RECORD=HOST:PORT` the same client
-//! sends the corpus to a running WireMock instead and rewrites `expected.json`.
+//! sends the corpus to a running WireMock instead and rewrites `expected.json`; with
+//! `WIREMOCK_DIFF_AGAINST=HOST:PORT` it compares that server instead of starting mockplane.
 
 mod corpus;
 mod wire;
@@ -146,12 +147,21 @@ fn mockplane_answers_the_wiremock_corpus_as_wiremock_does() {
     let case_names: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, case_names, "expected.json does not hold the corpus's cases in order: run record.sh");
 
+    // WIREMOCK_DIFF_AGAINST=HOST:PORT compares a server already running instead (WireMock
+    // itself, to check that the corpus and the comparison are deterministic).
     let mappings = corpus_dir().join("mappings").display().to_string();
-    let dp = DataPlane::start(&mappings);
+    let (_dp, target) = match std::env::var("WIREMOCK_DIFF_AGAINST") {
+        Ok(addr) => (None, addr),
+        Err(_) => {
+            let dp = DataPlane::start(&mappings);
+            let listen = dp.listen.clone();
+            (Some(dp), listen)
+        }
+    };
     let mut table = vec![format!("{:<44} {:<8} difference", "case", "agrees")];
     let (mut agree, mut unexpected, mut stale) = (0, Vec::new(), Vec::new());
     for (case, want) in cases.iter().zip(answers) {
-        let diffs = match wire::send(&dp.listen, &case.request) {
+        let diffs = match wire::send(&target, &case.request) {
             Ok(got) => corpus::differences(case, want, &got),
             Err(e) => vec![format!("no answer: {e}")],
         };
