@@ -239,8 +239,10 @@ fn same_rule(a: &Rule, b: &Rule) -> bool {
 }
 
 fn same_match(a: &RequestMatch, b: &RequestMatch) -> bool {
-    let RequestMatch { method, host, path, query, headers, cookies, body, client_ip, graphql } = a;
-    method == &b.method
+    let RequestMatch { method, host, path, query, headers, cookies, body, client_ip, graphql, url, form } = a;
+    url == &b.url
+        && form == &b.form
+        && method == &b.method
         && host == &b.host
         && path == &b.path
         && query == &b.query

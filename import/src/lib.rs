@@ -58,3 +58,5 @@ pub enum ImportError {
         message: String,
     },
 }
+
+pub mod wiremock;

@@ -37,9 +37,20 @@ fn json() -> impl Strategy<Value = Value> {
 fn value_match() -> impl Strategy<Value = ValueMatch> {
     let leaf = text().prop_map(ValueMatch::Equals);
     leaf.prop_recursive(2, 6, 1, |inner| {
-        (of(text()), of(text()), of(text()), of(any::<bool>()), of(any::<bool>()), of(inner), any::<bool>())
-            .prop_map(|(equals, contains, regex, present, absent, not, case_insensitive)| {
-                ValueMatch::Spec(Box::new(ValueMatchSpec {
+        let lists =
+            (of(vec(inner.clone(), 0..3)), of(vec(inner.clone(), 0..3)), of(vec(inner.clone(), 1..3)));
+        (
+            of(text()),
+            of(text()),
+            of(text()),
+            of(any::<bool>()),
+            of(any::<bool>()),
+            of(inner),
+            any::<bool>(),
+            lists,
+        )
+            .prop_map(
+                |(
                     equals,
                     contains,
                     regex,
@@ -47,8 +58,23 @@ fn value_match() -> impl Strategy<Value = ValueMatch> {
                     absent,
                     not,
                     case_insensitive,
-                }))
-            })
+                    (and, or, has_exactly),
+                )| {
+                    ValueMatch::Spec(Box::new(ValueMatchSpec {
+                        equals,
+                        contains,
+                        regex,
+                        present,
+                        absent,
+                        not,
+                        case_insensitive,
+                        includes: and.clone(),
+                        and,
+                        or,
+                        has_exactly,
+                    }))
+                },
+            )
     })
 }
 
@@ -110,10 +136,25 @@ fn request_match() -> impl Strategy<Value = RequestMatch> {
         of(body_match()),
         of(vec(text(), 0..3)),
         of(graphql),
+        (of((of(text()), of(text())).prop_map(|(exact, regex)| UrlMatch { exact, regex })), values()),
     )
-        .prop_map(|(method, host, path, query, headers, cookies, body, client_ip, graphql)| {
-            RequestMatch { method, host, path, query, headers, cookies, body, client_ip, graphql }
-        })
+        .prop_map(
+            |(method, host, path, query, headers, cookies, body, client_ip, graphql, (url, form))| {
+                RequestMatch {
+                    method,
+                    host,
+                    path,
+                    query,
+                    headers,
+                    cookies,
+                    body,
+                    client_ip,
+                    graphql,
+                    url,
+                    form,
+                }
+            },
+        )
 }
 
 fn delay() -> impl Strategy<Value = Delay> {

@@ -17,6 +17,7 @@ use crate::model::{MethodMatch, Rule, SequenceMode};
 use crate::path::{PathPattern, Specificity};
 use crate::response::{is_token, CompiledResponse, DelaySampler, PathScope, ResponseEnv};
 use crate::state::{RuleCounters, ScenarioSlot, StateStore};
+use crate::url::UrlMatcher;
 use crate::value::{ShortBytes, ValueMatcher};
 
 /// The methods a rule accepts: a bit per standard method, plus any others by name.
@@ -204,13 +205,15 @@ pub(crate) enum Action {
 pub(crate) struct CompiledRule {
     /// Which of the predicate fields below are set ([`Predicates`]): a rule with one header
     /// predicate is checked without reading the others.
-    pub(crate) predicates: u8,
+    pub(crate) predicates: u16,
     /// Header predicates: the first inline, names lowercased and kept inline when short.
     pub(crate) headers: SmallVec<[(ShortBytes, ValueMatcher); 1]>,
     pub(crate) host: Option<HostMatcher>,
     pub(crate) client_ip: Option<Vec<IpNet>>,
     pub(crate) query: Vec<(Box<str>, ValueMatcher)>,
     pub(crate) cookies: Vec<(Box<str>, ValueMatcher)>,
+    pub(crate) url: Option<Box<UrlMatcher>>,
+    pub(crate) form: Vec<(Box<str>, ValueMatcher)>,
     pub(crate) body: Option<Box<BodyMatcher>>,
     pub(crate) graphql: Option<GraphqlMatcher>,
     pub(crate) scenario: Option<ScenarioGate>,
@@ -263,6 +266,8 @@ pub(crate) fn compile_rule(
     let query = named_matchers(&m.query, &mpath, "query", false, errors);
     let headers = named_matchers(&m.headers, &mpath, "headers", true, errors);
     let cookies = named_matchers(&m.cookies, &mpath, "cookies", false, errors);
+    let url = m.url.as_ref().and_then(|u| UrlMatcher::compile(u, &mpath.field("url"), errors)).map(Box::new);
+    let form = named_matchers(&m.form, &mpath, "form", false, errors);
     let client_ip = m.client_ip.as_ref().map(|list| {
         let place = mpath.field("client_ip");
         if list.is_empty() {
@@ -356,7 +361,7 @@ pub(crate) fn compile_rule(
     let counters = (counts || limited).then(|| env.state.counters(&rule.id, fingerprint(rule), rule.times));
     let headers: SmallVec<[(ShortBytes, ValueMatcher); 1]> =
         headers?.into_iter().map(|(name, m)| (ShortBytes::from_slice(name.as_bytes()), m)).collect();
-    let (query, cookies) = (query?, cookies?);
+    let (query, cookies, form) = (query?, cookies?, form?);
     let predicates = [
         (host.is_some(), Predicates::HOST),
         (client_ip.is_some(), Predicates::CLIENT_IP),
@@ -366,6 +371,8 @@ pub(crate) fn compile_rule(
         (body.is_some(), Predicates::BODY),
         (graphql.is_some(), Predicates::GRAPHQL),
         (scenario.as_ref().is_some_and(|g| g.required.is_some()), Predicates::SCENARIO),
+        (url.is_some(), Predicates::URL),
+        (!form.is_empty(), Predicates::FORM),
     ]
     .into_iter()
     .filter(|(set, _)| *set)
@@ -381,6 +388,8 @@ pub(crate) fn compile_rule(
         query,
         headers,
         cookies,
+        url,
+        form,
         client_ip,
         body,
         graphql,
@@ -396,15 +405,17 @@ pub(crate) fn compile_rule(
 pub(crate) struct Predicates;
 
 impl Predicates {
-    pub(crate) const HOST: u8 = 1;
-    pub(crate) const CLIENT_IP: u8 = 2;
-    pub(crate) const HEADERS: u8 = 4;
-    pub(crate) const QUERY: u8 = 8;
-    pub(crate) const COOKIES: u8 = 16;
-    pub(crate) const BODY: u8 = 32;
-    pub(crate) const GRAPHQL: u8 = 64;
+    pub(crate) const HOST: u16 = 1;
+    pub(crate) const CLIENT_IP: u16 = 2;
+    pub(crate) const HEADERS: u16 = 4;
+    pub(crate) const QUERY: u16 = 8;
+    pub(crate) const COOKIES: u16 = 16;
+    pub(crate) const BODY: u16 = 32;
+    pub(crate) const GRAPHQL: u16 = 64;
     /// A required scenario state.
-    pub(crate) const SCENARIO: u8 = 128;
+    pub(crate) const SCENARIO: u16 = 128;
+    pub(crate) const URL: u16 = 256;
+    pub(crate) const FORM: u16 = 512;
 }
 
 fn needs_hits(r: &CompiledResponse) -> bool {

@@ -52,7 +52,7 @@ string_or!(HeaderValues, "a header value or a list of header values",
 string_or!(PathMatch, "a path string or one of {exact, prefix, template, regex}",
     str => Short, map => PathMatch::Explicit);
 string_or!(ValueMatch,
-    "a string (equals) or one of {equals, contains, regex, present, absent, not}",
+    "a string (equals) or one of {equals, contains, regex, present, absent, not, and, or, has_exactly, includes}",
     str => Equals, map => |spec| ValueMatch::Spec(Box::new(spec)));
 string_or!(Upstream,
     "a base URL (http://host:port) or a cluster {endpoints, lb, connect_timeout_ms, request_timeout_ms, max_connections, base_path, outlier_detection, retries}",

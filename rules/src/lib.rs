@@ -31,6 +31,7 @@ pub mod reuse;
 mod state;
 mod table;
 pub mod template;
+mod url;
 mod value;
 mod whole;
 

@@ -153,6 +153,26 @@ pub struct RequestMatch {
     /// A GraphQL operation, in a POST JSON body or a GET `?query=`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub graphql: Option<GraphqlMatch>,
+    /// The whole request target, path and query as sent (`/search?q=a`), exact or by regex:
+    /// WireMock's `url` and `urlPattern`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<UrlMatch>,
+    /// Form parameters of an `application/x-www-form-urlencoded` body, by name (case-sensitive
+    /// names, percent-decoded values).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub form: BTreeMap<String, ValueMatch>,
+}
+
+/// How the whole request target (path and `?query`) is matched: exactly one field set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct UrlMatch {
+    /// The target equals this (`/search?q=a`: the query in the same order, not decoded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exact: Option<String>,
+    /// The target matches this regex, anchored at both ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
 }
 
 /// One method, a list of methods, or any (`ANY` or `*`).
@@ -204,7 +224,7 @@ pub enum ValueMatch {
 }
 
 /// The explicit value matcher: exactly one of `equals`, `contains`, `regex`, `present`, `absent`,
-/// `not` must be set. Against a multi-valued header or parameter, `equals`, `contains` and `regex`
+/// `not`, `and`, `or`, `has_exactly`, `includes` must be set. Against a multi-valued header or parameter, `equals`, `contains` and `regex`
 /// hold when any value satisfies them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -227,6 +247,19 @@ pub struct ValueMatchSpec {
     /// Holds when the inner matcher does not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not: Option<ValueMatch>,
+    /// Every inner matcher holds (each against all the values).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub and: Option<Vec<ValueMatch>>,
+    /// At least one inner matcher holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub or: Option<Vec<ValueMatch>>,
+    /// The name occurs exactly as many times as there are matchers, and each matcher holds
+    /// for one of its values (WireMock's `hasExactly`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub has_exactly: Option<Vec<ValueMatch>>,
+    /// The name occurs, and each matcher holds for one of its values (WireMock's `includes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub includes: Option<Vec<ValueMatch>>,
     /// With `equals` or `contains`: compare ignoring ASCII case.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub case_insensitive: bool,

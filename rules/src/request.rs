@@ -127,6 +127,7 @@ pub struct RequestContext<'r> {
     host: OnceCell<Option<&'r str>>,
     query: OnceCell<QueryPairs<'r>>,
     cookies: OnceCell<SmallVec<[(&'r str, &'r str); 4]>>,
+    form: OnceCell<QueryPairs<'r>>,
     json: OnceCell<Option<serde_json::Value>>,
     dom: OnceCell<Option<crate::body::dom::Parsed<'r>>>,
     pub(crate) graphql: OnceCell<Option<GraphqlRequest>>,
@@ -142,6 +143,7 @@ impl<'r> RequestContext<'r> {
             host: OnceCell::new(),
             query: OnceCell::new(),
             cookies: OnceCell::new(),
+            form: OnceCell::new(),
             json: OnceCell::new(),
             dom: OnceCell::new(),
             graphql: OnceCell::new(),
@@ -170,6 +172,26 @@ impl<'r> RequestContext<'r> {
     /// Values of the query parameter `name`, decoded, in order.
     pub fn query_values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + Clone + 's {
         self.query_pairs().iter().filter(move |(k, _)| k == name).map(|(_, v)| v.as_ref())
+    }
+
+    /// Decoded form parameters of an `application/x-www-form-urlencoded` body, in order; none
+    /// for a body of any other type (as WireMock reads them).
+    pub fn form_pairs(&self) -> &[(Cow<'r, str>, Cow<'r, str>)] {
+        self.form.get_or_init(|| {
+            let is_form = self.req.header_values("content-type").next().is_some_and(|v| {
+                let kind = v.split(|&b| b == b';').next().unwrap_or_default().trim_ascii();
+                kind.eq_ignore_ascii_case(b"application/x-www-form-urlencoded")
+            });
+            match is_form {
+                true => form_urlencoded::parse(self.req.body).collect(),
+                false => SmallVec::new(),
+            }
+        })
+    }
+
+    /// Values of the form parameter `name`, decoded, in order.
+    pub fn form_values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + Clone + 's {
+        self.form_pairs().iter().filter(move |(k, _)| k == name).map(|(_, v)| v.as_ref())
     }
 
     /// Cookies from every `Cookie` header, in order.

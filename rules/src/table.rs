@@ -109,6 +109,8 @@ fn rank_info(rule: &CompiledRule, index: u32) -> RankInfo {
         || !rule.headers.is_empty()
         || !rule.query.is_empty()
         || !rule.cookies.is_empty()
+        || rule.url.is_some()
+        || !rule.form.is_empty()
         || rule.body.is_some()
         || rule.graphql.is_some()
         || rule.scenario.as_ref().is_some_and(|g| g.required.is_some())

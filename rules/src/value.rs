@@ -134,6 +134,12 @@ pub(crate) enum ValueMatcher {
     Present,
     Absent,
     Not(Box<ValueMatcher>),
+    And(Box<[ValueMatcher]>),
+    Or(Box<[ValueMatcher]>),
+    /// As many values as matchers, each matcher holding for one of them.
+    HasExactly(Box<[ValueMatcher]>),
+    /// At least one value, each matcher holding for one of them.
+    Includes(Box<[ValueMatcher]>),
 }
 
 impl ValueMatcher {
@@ -168,6 +174,14 @@ impl ValueMatcher {
             ValueMatcher::Present => values.clone().next().is_some(),
             ValueMatcher::Absent => values.clone().next().is_none(),
             ValueMatcher::Not(inner) => !inner.matches(values),
+            ValueMatcher::And(all) => all.iter().all(|m| m.matches(values.clone())),
+            ValueMatcher::Or(any) => any.iter().any(|m| m.matches(values.clone())),
+            ValueMatcher::HasExactly(all) => {
+                values.clone().count() == all.len() && all.iter().all(|m| m.matches(values.clone()))
+            }
+            ValueMatcher::Includes(all) => {
+                values.clone().next().is_some() && all.iter().all(|m| m.matches(values.clone()))
+            }
         }
     }
 
@@ -186,8 +200,32 @@ impl ValueMatcher {
             ValueMatcher::Present => "is present".into(),
             ValueMatcher::Absent => "is absent".into(),
             ValueMatcher::Not(inner) => format!("not ({})", inner.describe()),
+            ValueMatcher::And(list) => describe_list("all of", list),
+            ValueMatcher::Or(list) => describe_list("any of", list),
+            ValueMatcher::HasExactly(list) => describe_list("exactly the values", list),
+            ValueMatcher::Includes(list) => describe_list("values including", list),
         }
     }
+}
+
+fn describe_list(what: &str, list: &[ValueMatcher]) -> String {
+    let parts: Vec<String> = list.iter().map(ValueMatcher::describe).collect();
+    format!("{what} ({})", parts.join("; "))
+}
+
+/// Compiles the matchers of `and`, `or`, `has_exactly` or `includes` (at least one).
+fn compile_list(list: &[ValueMatch], path: &Place<'_>, errors: &mut Errors) -> Option<Box<[ValueMatcher]>> {
+    if list.is_empty() {
+        errors.push(path, "needs at least one matcher");
+        return None;
+    }
+    let before = errors.len();
+    let out: Vec<ValueMatcher> = list
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| ValueMatcher::compile(m, &path.index(i), errors))
+        .collect();
+    (errors.len() == before).then(|| out.into_boxed_slice())
 }
 
 fn compile_spec(spec: &ValueMatchSpec, path: &Place<'_>, errors: &mut Errors) -> Option<ValueMatcher> {
@@ -200,6 +238,10 @@ fn compile_spec(spec: &ValueMatchSpec, path: &Place<'_>, errors: &mut Errors) ->
             ("present", spec.present.is_some()),
             ("absent", spec.absent.is_some()),
             ("not", spec.not.is_some()),
+            ("and", spec.and.is_some()),
+            ("or", spec.or.is_some()),
+            ("has_exactly", spec.has_exactly.is_some()),
+            ("includes", spec.includes.is_some()),
         ],
     );
     if !one {
@@ -267,6 +309,18 @@ fn compile_spec(spec: &ValueMatchSpec, path: &Place<'_>, errors: &mut Errors) ->
         }
         return Some(ValueMatcher::Absent);
     }
+    type MakeList = fn(Box<[ValueMatcher]>) -> ValueMatcher;
+    let lists: [(&str, &Option<Vec<ValueMatch>>, MakeList); 4] = [
+        ("and", &spec.and, ValueMatcher::And),
+        ("or", &spec.or, ValueMatcher::Or),
+        ("has_exactly", &spec.has_exactly, ValueMatcher::HasExactly),
+        ("includes", &spec.includes, ValueMatcher::Includes),
+    ];
+    for (field, list, make) in lists {
+        if let Some(list) = list {
+            return compile_list(list, &path.field(field), errors).map(make);
+        }
+    }
     let inner = spec.not.as_ref().expect("exactly one operator is set");
     ValueMatcher::compile(inner, &path.field("not"), errors).map(|m| ValueMatcher::Not(Box::new(m)))
 }
@@ -309,10 +363,29 @@ mod tests {
     }
 
     #[test]
+    fn lists_combine_matchers_over_all_the_values() {
+        let and = compile(serde_json::json!({"and": [{"contains": "a"}, {"contains": "b"}]})).unwrap();
+        assert!(check(&and, &["ab"]) && check(&and, &["a", "b"]) && !check(&and, &["a"]));
+        let or = compile(serde_json::json!({"or": ["x", {"regex": "[0-9]+"}]})).unwrap();
+        assert!(check(&or, &["x"]) && check(&or, &["42"]) && !check(&or, &["y"]));
+        let exactly = compile(serde_json::json!({"has_exactly": ["a", "b"]})).unwrap();
+        assert!(check(&exactly, &["b", "a"]), "in any order");
+        assert!(!check(&exactly, &["a"]) && !check(&exactly, &["a", "b", "c"]) && !check(&exactly, &[]));
+        let includes = compile(serde_json::json!({"includes": ["a", "b"]})).unwrap();
+        assert!(
+            check(&includes, &["c", "b", "a"]) && !check(&includes, &["a", "c"]) && !check(&includes, &[])
+        );
+        let err = compile(serde_json::json!({"includes": []})).unwrap_err();
+        assert_eq!(err, ["m.includes: needs at least one matcher"]);
+        let err = compile(serde_json::json!({"has_exactly": ["a", {"regex": "("}]})).unwrap_err();
+        assert!(err[0].starts_with("m.has_exactly[1].regex: invalid regex"), "{err:?}");
+    }
+
+    #[test]
     fn bad_specs_name_their_place() {
         assert_eq!(
             compile(serde_json::json!({"equals": "a", "regex": "b"})).unwrap_err(),
-            ["m: set exactly one of equals, contains, regex, present, absent, not (found: equals, regex)"]
+            ["m: set exactly one of equals, contains, regex, present, absent, not, and, or, has_exactly, includes (found: equals, regex)"]
         );
         let err = compile(serde_json::json!({"not": {"regex": "(unclosed"}})).unwrap_err();
         assert!(err[0].starts_with("m.not.regex: invalid regex:"), "{err:?}");

@@ -323,6 +323,8 @@ fn rule(i: usize) -> impl Strategy<Value = Rule> {
                 body,
                 client_ip: None,
                 graphql: None,
+                url: None,
+                form: BTreeMap::new(),
             },
             response: Some(Response { body: Some(format!("from r{i}")), ..Default::default() }),
             sequence: None,

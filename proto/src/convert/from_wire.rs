@@ -219,6 +219,8 @@ fn request_match_from_wire(
         body: w.body.map(|b| body_match_from_wire(b, &at.field("body"))).transpose()?,
         client_ip: w.client_ip.map(|l| l.values),
         graphql,
+        url: w.url.map(|u| model::UrlMatch { exact: u.exact, regex: u.regex }),
+        form: values(w.form, "form")?,
     })
 }
 
@@ -228,7 +230,21 @@ fn value_match_from_wire(w: pb::ValueMatch, at: &Place<'_>) -> Result<model::Val
         Some(pb::value_match::Kind::Spec(spec)) => {
             let spec = *spec;
             let not = spec.not.map(|n| value_match_from_wire(*n, &at.field("not"))).transpose()?;
+            let list = |l: Option<pb::ValueMatchList>, field: &str| {
+                l.map(|l| {
+                    l.matchers
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, m)| value_match_from_wire(m, &at.field(field).index(i)))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .transpose()
+            };
             Ok(model::ValueMatch::Spec(Box::new(model::ValueMatchSpec {
+                and: list(spec.and, "and")?,
+                or: list(spec.or, "or")?,
+                has_exactly: list(spec.has_exactly, "has_exactly")?,
+                includes: list(spec.includes, "includes")?,
                 equals: spec.equals,
                 contains: spec.contains,
                 regex: spec.regex,

@@ -156,6 +156,8 @@ fn request_match_to_wire(m: &model::RequestMatch) -> pb::RequestMatch {
             name: g.name.clone(),
             variables: g.variables.as_ref().map(body_match_to_wire),
         }),
+        url: m.url.as_ref().map(|u| pb::UrlMatch { exact: u.exact.clone(), regex: u.regex.clone() }),
+        form: values(&m.form),
     }
 }
 
@@ -171,9 +173,17 @@ fn value_match_to_wire(m: &model::ValueMatch) -> pb::ValueMatch {
                 absent: spec.absent,
                 not: spec.not.as_ref().map(|n| Box::new(value_match_to_wire(n))),
                 case_insensitive: spec.case_insensitive,
+                and: spec.and.as_deref().map(value_list_to_wire),
+                or: spec.or.as_deref().map(value_list_to_wire),
+                has_exactly: spec.has_exactly.as_deref().map(value_list_to_wire),
+                includes: spec.includes.as_deref().map(value_list_to_wire),
             })),
         }),
     }
+}
+
+fn value_list_to_wire(list: &[model::ValueMatch]) -> pb::ValueMatchList {
+    pb::ValueMatchList { matchers: list.iter().map(value_match_to_wire).collect() }
 }
 
 fn body_match_to_wire(m: &model::BodyMatch) -> pb::BodyMatch {

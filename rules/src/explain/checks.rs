@@ -86,6 +86,9 @@ pub(super) fn check_rule(rule: &CompiledRule, cx: &RequestContext<'_>, tally: &m
         path_matched = path.matches(req.path, &mut PathParams::new());
         tally.check(path_matched, || mismatch("match.path", path.describe(), req.path));
     }
+    if let Some(url) = &rule.url {
+        tally.check(url.matches(req), || mismatch("match.url", url.describe(), crate::url::target(req)));
+    }
     if let Some(nets) = &rule.client_ip {
         tally.check(ip_in(nets, req.client_ip), || {
             let list: Vec<String> = nets.iter().map(|n| n.to_string()).collect();
@@ -117,6 +120,12 @@ pub(super) fn check_rule(rule: &CompiledRule, cx: &RequestContext<'_>, tally: &m
         tally.check(m.matches(cx.cookie_values(name).map(str::as_bytes)), || {
             let values: Vec<String> = cx.cookie_values(name).map(str::to_owned).collect();
             mismatch(crate::error::key_path("match.cookies", name), m.describe(), shown(&values))
+        });
+    }
+    for (name, m) in &rule.form {
+        tally.check(m.matches(cx.form_values(name).map(str::as_bytes)), || {
+            let values: Vec<String> = cx.form_values(name).map(str::to_owned).collect();
+            mismatch(crate::error::key_path("match.form", name), m.describe(), shown(&values))
         });
     }
     if let Some(body) = &rule.body {

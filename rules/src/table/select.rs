@@ -301,6 +301,16 @@ fn static_predicates_hold(rule: &CompiledRule, cx: &RequestContext<'_>) -> bool 
             return false;
         }
     }
+    if let Some(url) = &rule.url {
+        if !url.matches(req) {
+            return false;
+        }
+    }
+    for (name, m) in &rule.form {
+        if !m.matches(cx.form_values(name).map(str::as_bytes)) {
+            return false;
+        }
+    }
     if let Some(body) = &rule.body {
         if !body.matches(cx) {
             return false;
