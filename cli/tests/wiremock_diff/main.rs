@@ -36,9 +36,10 @@ struct DataPlane {
 }
 
 impl DataPlane {
-    fn start(mappings: &str) -> DataPlane {
+    fn start(source: &[&str]) -> DataPlane {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mockplane"))
-            .args(["--log-format", "json", "dataplane", "--wiremock", mappings])
+            .args(["--log-format", "json", "dataplane"])
+            .args(source)
             .args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--workers", "1", "--no-pin"])
             .env_remove("RUST_LOG")
             .stderr(Stdio::piped())
@@ -125,6 +126,21 @@ fn record(addr: &str, cases: &[corpus::Case]) {
     println!("recorded {} answers from WireMock at {addr}", records.len());
 }
 
+/// The corpus converted by the import crate into a rules file in `dir`, with what it could not
+/// map printed. (Until `mockplane dataplane --wiremock DIR` serves a mappings folder itself.)
+fn converted(dir: &std::path::Path) -> String {
+    let options = mockplane_import::wiremock::Options::default();
+    let imported = mockplane_import::wiremock::import_path(&corpus_dir(), &options)
+        .unwrap_or_else(|e| panic!("the corpus does not convert: {e}"));
+    for u in &imported.unsupported {
+        println!("unsupported: {u}");
+    }
+    let rules = dir.join("rules.json");
+    let text = serde_json::to_string(&imported.set).expect("a rule set serialises");
+    std::fs::write(&rules, text).expect("rules.json is written");
+    rules.display().to_string()
+}
+
 #[test]
 fn mockplane_answers_the_wiremock_corpus_as_wiremock_does() {
     let cases = corpus::cases(&read("requests.json")).unwrap_or_else(|e| panic!("{e}"));
@@ -149,11 +165,12 @@ fn mockplane_answers_the_wiremock_corpus_as_wiremock_does() {
 
     // WIREMOCK_DIFF_AGAINST=HOST:PORT compares a server already running instead (WireMock
     // itself, to check that the corpus and the comparison are deterministic).
-    let mappings = corpus_dir().join("mappings").display().to_string();
+    let tmp = tempfile::tempdir().expect("a temporary folder");
     let (_dp, target) = match std::env::var("WIREMOCK_DIFF_AGAINST") {
         Ok(addr) => (None, addr),
         Err(_) => {
-            let dp = DataPlane::start(&mappings);
+            let rules = converted(tmp.path());
+            let dp = DataPlane::start(&["--rules", &rules]);
             let listen = dp.listen.clone();
             (Some(dp), listen)
         }
