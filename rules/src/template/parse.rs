@@ -8,6 +8,7 @@ use super::{Expr, Part, PathParamUse, Template, TemplateError};
 
 mod blocks;
 mod helpers;
+mod path;
 mod resolve;
 
 type PResult<T> = Result<T, TemplateError>;
@@ -543,87 +544,5 @@ impl<'s> Parser<'s> {
 
     fn id_len(&self) -> usize {
         self.src.as_bytes()[self.pos..].iter().take_while(|&&b| is_id_byte(b)).count()
-    }
-
-    /// `seg(.seg)*` where a segment is an identifier or `[any text]`; `/` works like `.`.
-    fn path(&mut self, open: usize) -> PResult<RawPath<'s>> {
-        let start = self.pos;
-        let mut segs = Vec::new();
-        let (mut up, mut this) = (0, false);
-        let data = self.eat(b'@');
-        if !data {
-            loop {
-                let rest = &self.src[self.pos..];
-                if rest.starts_with("../") {
-                    up += 1;
-                    self.pos += 3;
-                } else if rest.starts_with("./") {
-                    this = true;
-                    self.pos += 2;
-                } else {
-                    break;
-                }
-            }
-            // `.` and `..` alone: this value, the enclosing block's value.
-            let rest = &self.src.as_bytes()[self.pos..];
-            let ends = |at: usize| !rest.get(at).is_some_and(|&b| is_id_byte(b) || b == b'[' || b == b'.');
-            if rest.starts_with(b"..") && ends(2) {
-                self.pos += 2;
-                return Ok(RawPath { segs, start, end: self.pos, up: up + 1, this: true, data });
-            }
-            if rest.starts_with(b".") && ends(1) {
-                self.pos += 1;
-                return Ok(RawPath { segs, start, end: self.pos, up, this: true, data });
-            }
-        }
-        loop {
-            let seg_start = self.pos;
-            if self.eat(b'[') {
-                let Some(rel) = memchr::memchr(b']', &self.src.as_bytes()[self.pos..]) else {
-                    return Err(self.error(seg_start, "unclosed `[` in path: missing `]`"));
-                };
-                let text = &self.src[self.pos..self.pos + rel];
-                if text.is_empty() {
-                    return Err(self.error(seg_start, "empty `[]` in path"));
-                }
-                segs.push(Seg { text, bracketed: true, start: seg_start });
-                self.pos += rel + 1;
-            } else {
-                let len = self.id_len();
-                if len == 0 {
-                    return Err(match self.peek() {
-                        None => self.unclosed(open),
-                        Some(_) => self.error(
-                            self.pos,
-                            format!("expected a name in path, found `{}`", self.current_char()),
-                        ),
-                    });
-                }
-                segs.push(Seg {
-                    text: &self.src[self.pos..self.pos + len],
-                    bracketed: false,
-                    start: seg_start,
-                });
-                self.pos += len;
-            }
-            if matches!(self.peek(), Some(b'.' | b'/'))
-                && self.peek_at(1).is_some_and(|b| is_id_byte(b) || b == b'[')
-            {
-                self.pos += 1;
-            } else if matches!(self.peek(), Some(b'.' | b'/')) {
-                self.pos += 1;
-                return Err(match self.peek() {
-                    None => self.unclosed(open),
-                    Some(_) => self
-                        .error(self.pos, format!("expected a name in path, found `{}`", self.current_char())),
-                });
-            } else {
-                if !data && segs.first().is_some_and(|s: &Seg<'_>| s.text == "this" && !s.bracketed) {
-                    segs.remove(0);
-                    this = true;
-                }
-                return Ok(RawPath { segs, start, end: self.pos, up, this, data });
-            }
-        }
     }
 }

@@ -358,3 +358,43 @@ fn a_template_without_blocks_assigns_nothing() {
     assert_eq!(t.var_count, 2);
     assert!(err("{{#each request.query.q}}").message.contains("unclosed block"));
 }
+
+// ---- docs/templates.md ----------------------------------------------------------------------------
+
+/// The first `code span` of a table cell.
+fn code_span(cell: &str) -> Option<&str> {
+    let start = cell.find('`')? + 1;
+    let len = cell[start..].find('`')?;
+    Some(&cell[start..start + len])
+}
+
+/// Every row of every `| Template | Renders |` table in docs/templates.md renders exactly what
+/// the page says, for the request the page describes (`order`'s).
+#[test]
+fn documented_block_and_helper_examples() {
+    let doc = include_str!("../../../docs/templates.md");
+    let mut in_table = false;
+    let mut checked = 0;
+    for (i, line) in doc.lines().enumerate() {
+        if line.starts_with("| Template | Renders |") {
+            in_table = true;
+            continue;
+        }
+        if !line.starts_with('|') {
+            in_table = false;
+            continue;
+        }
+        if !in_table || line.starts_with("|---") {
+            continue;
+        }
+        let cells: Vec<&str> = line.split(" | ").collect();
+        let (Some(template), Some(expected)) =
+            (cells.first().and_then(|c| code_span(c)), cells.get(1).and_then(|c| code_span(c)))
+        else {
+            panic!("docs/templates.md:{}: a row without a template and its output: {line}", i + 1)
+        };
+        assert_eq!(order(template), expected, "docs/templates.md:{}: {template}", i + 1);
+        checked += 1;
+    }
+    assert!(checked >= 60, "only {checked} documented examples found");
+}

@@ -3,7 +3,7 @@
 
 use super::{PResult, Parser, RawCall, RawPath, RawValue, Seg};
 use crate::template::{
-    date, DataField, Expr, Field, JsonPathExpr, NowExpr, NowFormat, PathParamUse, RandomKind, ScopedPath,
+    date, Expr, Field, JsonPathExpr, NowExpr, NowFormat, PathParamUse, RandomKind, ScopedPath,
 };
 
 /// The longest `randomValue` we agree to generate.
@@ -187,50 +187,8 @@ impl<'s> Parser<'s> {
         self.resolve_root(path)
     }
 
-    /// `@index`, `@key`, `@first`, `@last` (inside `#each`), `@root.path`.
-    fn data_path(&mut self, path: &RawPath<'s>) -> PResult<Expr> {
-        let text = self.span(path);
-        let field = match path.segs.as_slice() {
-            [seg] if !seg.bracketed => match seg.text {
-                "index" => DataField::Index,
-                "key" => DataField::Key,
-                "first" => DataField::First,
-                "last" => DataField::Last,
-                _ => {
-                    return Err(self.error(
-                        path.start,
-                        format!("unknown data variable `{text}` (known: @index, @key, @first, @last, @root)"),
-                    ))
-                }
-            },
-            [root, first, ..] if root.text == "root" => {
-                let root = RawPath {
-                    segs: path.segs[1..].iter().map(|s| Seg { ..*s }).collect(),
-                    start: first.start,
-                    end: path.end,
-                    up: 0,
-                    this: false,
-                    data: false,
-                };
-                return self.resolve_root(&root);
-            }
-            _ => {
-                return Err(self.error(
-                    path.start,
-                    format!("unknown data variable `{text}` (known: @index, @key, @first, @last, @root)"),
-                ))
-            }
-        };
-        if self.scopes == 0 {
-            return Err(
-                self.error(path.start, format!("`{text}` only means something inside `{{{{#each}}}}`"))
-            );
-        }
-        Ok(Expr::Data(field))
-    }
-
     /// A path from the root: `request.…`, `env.…`, `counter`.
-    fn resolve_root(&mut self, path: &RawPath<'s>) -> PResult<Expr> {
+    pub(super) fn resolve_root(&mut self, path: &RawPath<'s>) -> PResult<Expr> {
         let text = self.span(path);
         let segs = path.segs.as_slice();
         let index = |p: &Self, seg: &Seg<'_>| -> PResult<Option<usize>> {
