@@ -37,7 +37,7 @@ struct DataPlane {
 
 impl DataPlane {
     fn start(source: &[&str]) -> DataPlane {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mockplane"))
+        let child = Command::new(env!("CARGO_BIN_EXE_mockplane"))
             .args(["--log-format", "json", "dataplane"])
             .args(source)
             .args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--workers", "1", "--no-pin"])
@@ -45,7 +45,9 @@ impl DataPlane {
             .stderr(Stdio::piped())
             .spawn()
             .expect("mockplane starts");
-        let stderr = child.stderr.take().expect("piped");
+        // Owned by `dp` at once, so a panic below kills the process.
+        let mut dp = DataPlane { child, listen: String::new() };
+        let stderr = dp.child.stderr.take().expect("piped");
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -63,10 +65,10 @@ impl DataPlane {
                 .unwrap_or_else(|e| panic!("the data plane did not start ({e}); its log: {seen:#?}"));
             if line.contains("data plane serving") {
                 let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
-                let listen = v["fields"]["listen"].as_str().expect("a listen field").to_owned();
+                dp.listen = v["fields"]["listen"].as_str().expect("a listen field").to_owned();
                 // Keep draining the log so the process never blocks on a full pipe.
                 std::thread::spawn(move || while lines.recv().is_ok() {});
-                return DataPlane { child, listen };
+                return dp;
             }
             seen.push(line);
         }
