@@ -56,10 +56,13 @@ enum Command {
     Dataplane(Box<DataplaneArgs>),
     /// Serve rule snapshots to data planes over xDS (gRPC), from a rules file.
     Controlplane(controlplane::ControlplaneArgs),
-    /// Check a rules file; print every error with its place.
+    /// Check a rules file; print every error with its place. With --from, convert another
+    /// tool's mocks offline and list what could not be converted.
     Validate {
-        /// The rules file (YAML, or JSON when it ends in .json).
+        /// The rules file (YAML, or JSON when it ends in .json), or what --from names.
         file: PathBuf,
+        #[command(flatten)]
+        from: client::import::From,
     },
     #[command(flatten)]
     Client(client::ClientCommand),
@@ -73,6 +76,18 @@ struct DataplaneArgs {
     /// The rules file to serve; reloaded when it changes on disk.
     #[arg(long, conflicts_with = "control_plane")]
     rules: Option<PathBuf>,
+    /// Serve WireMock stub mappings: a root holding mappings/ and __files/, or a mappings
+    /// folder; reloaded when a file under it changes.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["rules", "control_plane"])]
+    wiremock: Option<PathBuf>,
+    /// Answer WireMock's admin API (/__admin/mappings, /__admin/requests/count, …) on the
+    /// admin listener, for WireMock client libraries; alone, serve only the stubs it adds.
+    #[arg(long, conflicts_with_all = ["rules", "control_plane"])]
+    wiremock_admin: bool,
+    /// With --wiremock: render every response as a template, as WireMock's
+    /// --global-response-templating does.
+    #[arg(long)]
+    global_templating: bool,
     /// Take rules from this control plane (xDS), e.g. http://127.0.0.1:18000. Repeat it (or
     /// give a comma-separated list) for replicas: the data plane moves to the next when the
     /// one in use goes away, serving the rules in force meanwhile.
@@ -163,7 +178,12 @@ struct DataplaneArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Dataplane(args) = &cli.command {
-        if args.rules.is_none() && args.control_plane.is_empty() && args.upstream.is_none() {
+        if args.rules.is_none()
+            && args.control_plane.is_empty()
+            && args.upstream.is_none()
+            && args.wiremock.is_none()
+            && !args.wiremock_admin
+        {
             use clap::CommandFactory as _;
             let mut cli = Cli::command();
             cli.build();
@@ -172,7 +192,7 @@ fn main() -> ExitCode {
             dataplane
                 .error(
                     clap::error::ErrorKind::MissingRequiredArgument,
-                    "one of --rules FILE or --control-plane URL (with --environment) is needed: \
+                    "one of --rules FILE, --wiremock DIR or --control-plane URL (with --environment) is needed: \
                      where the rules come from (or --upstream HOST:PORT alone, to pass everything through)",
                 )
                 .exit();
@@ -190,7 +210,9 @@ fn main() -> ExitCode {
         Command::Up(args) => up::run(args),
         Command::Dataplane(args) => run_dataplane(*args),
         Command::Controlplane(args) => controlplane::run(args),
-        Command::Validate { file } => validate(&file),
+        Command::Validate { file, from } => {
+            client::import::validate(&file, &from).unwrap_or_else(|| validate(&file))
+        }
         Command::Client(command) => client::run(command),
     }
 }
@@ -234,8 +256,16 @@ fn run_dataplane(args: DataplaneArgs) -> ExitCode {
         }
         _ => None,
     };
+    let wiremock = (args.wiremock.is_some() || args.wiremock_admin).then(|| {
+        mockplane_dataplane::wiremock::WireMockSource {
+            dir: args.wiremock.clone(),
+            options: mockplane_import::wiremock::Options { global_templating: args.global_templating },
+        }
+    });
     let config = DataPlaneConfig {
         rules: args.rules,
+        wiremock,
+        wiremock_admin: args.wiremock_admin,
         xds,
         listen: args.listen,
         admin: args.admin,

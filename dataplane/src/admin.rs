@@ -27,6 +27,8 @@ use crate::stats::SharedStats;
 struct Admin {
     store: SnapshotStore,
     stats: Arc<SharedStats>,
+    /// With `--wiremock-admin`: the stubs WireMock's admin API edits.
+    wiremock: Option<Arc<crate::wiremock::WireMockStubs>>,
 }
 
 /// Binds the admin listener and serves it on a new thread until `shutdown`.
@@ -34,6 +36,7 @@ pub(crate) fn start(
     addr: SocketAddr,
     store: SnapshotStore,
     stats: Arc<SharedStats>,
+    wiremock: Option<Arc<crate::wiremock::WireMockStubs>>,
     shutdown: Arc<AtomicBool>,
 ) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel();
@@ -55,7 +58,7 @@ pub(crate) fn start(
                 }
             };
             let _ = tx.send(Ok(listener.local_addr().unwrap_or(addr)));
-            let admin = std::rc::Rc::new(Admin { store, stats });
+            let admin = std::rc::Rc::new(Admin { store, stats, wiremock });
             loop {
                 let accepted = monoio::select! {
                     a = listener.accept() => Some(a),
@@ -156,6 +159,18 @@ async fn read_more(stream: &mut TcpStream, buf: Vec<u8>) -> Option<Vec<u8>> {
 
 fn route(admin: &Admin, method: &str, target: &str, body: &[u8], keep_alive: bool) -> Vec<u8> {
     let (path, query) = mockplane_rules::request::split_target(target);
+    if let Some(stubs) = admin.wiremock.as_deref().filter(|_| path.starts_with("/__admin")) {
+        // The stub edits compile the rules in this thread: each is one version, as a file edit is.
+        return match crate::wiremock_admin::route(stubs, &admin.store, &admin.stats, method, path, body) {
+            Some((status, json)) => respond(status, "application/json", &json.to_string(), keep_alive),
+            None => respond(
+                404,
+                "application/json",
+                r#"{"errors":[{"code":404,"title":"not a WireMock admin call mockplane answers"}]}"#,
+                keep_alive,
+            ),
+        };
+    }
     let snapshot = admin.store.load();
     if path == "/explain" {
         if method != "POST" {

@@ -35,6 +35,12 @@ impl std::str::FromStr for IoDriver {
 pub struct DataPlaneConfig {
     /// The rules file served in static mode (reloaded when it changes on disk).
     pub rules: Option<PathBuf>,
+    /// `--wiremock DIR`: WireMock stubs served instead of a rules file (reloaded when the
+    /// folder changes).
+    pub wiremock: Option<crate::wiremock::WireMockSource>,
+    /// `--wiremock-admin`: the admin listener also answers WireMock's admin API
+    /// (`/__admin/mappings`, `/__admin/requests/count`, …).
+    pub wiremock_admin: bool,
     /// Where traffic is served. Port 0 picks a free port (shared by every worker).
     pub listen: SocketAddr,
     /// Where the admin endpoints are served.
@@ -89,6 +95,8 @@ impl Default for DataPlaneConfig {
     fn default() -> Self {
         DataPlaneConfig {
             rules: None,
+            wiremock: None,
+            wiremock_admin: false,
             listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
             admin: SocketAddr::from(([127, 0, 0, 1], 9901)),
             workers: 0,

@@ -31,6 +31,8 @@ pub mod sidecar;
 pub mod snapshot;
 pub mod stats;
 mod upstream;
+pub mod wiremock;
+mod wiremock_admin;
 mod worker;
 pub mod xds;
 mod zeroed;

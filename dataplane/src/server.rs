@@ -129,6 +129,7 @@ pub fn start(config: DataPlaneConfig, store: SnapshotStore) -> Result<RunningDat
         store.note_file(path, Ok(version));
         tracing::info!(path = %path.display(), version, rules = store.load().map_or(0, |s| s.table.len()), "rules loaded");
     }
+    let (wiremock, wiremock_stamp) = crate::wiremock::start(&config, &store)?;
     if let Some(xds) = &config.xds {
         crate::xds::restore(xds, &store);
     }
@@ -204,7 +205,14 @@ pub fn start(config: DataPlaneConfig, store: SnapshotStore) -> Result<RunningDat
     *stats.driver.lock().unwrap_or_else(|p| p.into_inner()) = Some(driver);
     tracing::info!(%listen, workers, driver = driver.name(), flags = driver.flags(), "data plane serving");
 
-    let admin = match crate::admin::start(config.admin, store.clone(), stats.clone(), shutdown.clone()) {
+    let admin_wiremock = wiremock.clone().filter(|_| config.wiremock_admin);
+    let admin = match crate::admin::start(
+        config.admin,
+        store.clone(),
+        stats.clone(),
+        admin_wiremock,
+        shutdown.clone(),
+    ) {
         Ok((addr, thread)) => {
             threads.push(thread);
             addr
@@ -232,6 +240,25 @@ pub fn start(config: DataPlaneConfig, store: SnapshotStore) -> Result<RunningDat
             std::thread::Builder::new()
                 .name("mockplane-rules-watch".into())
                 .spawn(move || crate::snapshot::watch_file(store, path, loaded_stamp, every, stop))
+                .map_err(StartError::Runtime)?,
+        );
+    }
+    if let Some((stubs, dir)) = wiremock.and_then(|w| w.dir().map(|d| (w.clone(), d.to_owned()))) {
+        let (store, every, stop) = (store.clone(), config.reload_interval, shutdown.clone());
+        threads.push(
+            std::thread::Builder::new()
+                .name("mockplane-wiremock-watch".into())
+                .spawn(move || {
+                    crate::snapshot::watch(
+                        store,
+                        dir,
+                        wiremock_stamp,
+                        every,
+                        stop,
+                        crate::wiremock::folder_stamp,
+                        |store, _| stubs.folder_changed(store),
+                    )
+                })
                 .map_err(StartError::Runtime)?,
         );
     }

@@ -463,16 +463,30 @@ pub(crate) fn watch_file(
     every: Duration,
     stop: Arc<AtomicBool>,
 ) {
+    watch(store, path, loaded, every, stop, file_stamp, |store, path| store.install_file(path))
+}
+
+/// [`watch_file`] for any source with a stamp (a file, a WireMock folder) and a way to
+/// install it.
+pub(crate) fn watch(
+    store: SnapshotStore,
+    path: PathBuf,
+    loaded: Option<FileStamp>,
+    every: Duration,
+    stop: Arc<AtomicBool>,
+    stamp: fn(&Path) -> Option<FileStamp>,
+    install: impl Fn(&SnapshotStore, &Path) -> Result<u64, LoadError>,
+) {
     let mut last = loaded;
     while !stop.load(Ordering::Acquire) {
         std::thread::sleep(every);
         store.reap();
-        let now = file_stamp(&path);
+        let now = stamp(&path);
         if now == last {
             continue;
         }
         last = now;
-        let loaded = store.install_file(&path);
+        let loaded = install(&store, &path);
         store.note_file(&path, loaded.as_ref().copied());
         match loaded {
             Ok(version) => {

@@ -84,12 +84,15 @@ pub(crate) enum ClientCommand {
         #[arg(short = 'o', long = "output", value_enum, default_value_t = FileFormat::Yaml)]
         output: FileFormat,
     },
-    /// Make an environment's rules those of a file (as `apply`, replacing everything).
+    /// Make an environment's rules those of a file (as `apply`, replacing everything), or of
+    /// another tool's mocks converted (`--from wiremock DIR|FILE`).
     Import {
-        /// The rules file.
+        /// The rules file, or what `--from` names (a WireMock root, mappings folder or file).
         file: PathBuf,
         #[command(flatten)]
         target: Target,
+        #[command(flatten)]
+        from: super::import::From,
     },
 }
 
@@ -115,7 +118,7 @@ pub(crate) enum FileFormat {
 pub(crate) struct Target {
     /// The environment, `project/environment`.
     #[arg(long)]
-    env: String,
+    pub(super) env: String,
     #[command(flatten)]
     connection: Connection,
 }
@@ -167,7 +170,7 @@ pub(crate) fn run(command: ClientCommand) -> ExitCode {
 fn dispatch(command: ClientCommand) -> Result<(), Failure> {
     match command {
         ClientCommand::Apply { file, target, merge, dry_run } => apply(&file, &target, merge, dry_run),
-        ClientCommand::Import { file, target } => apply(&file, &target, false, false),
+        ClientCommand::Import { file, target, from } => super::import::import(&file, &target, &from),
         ClientCommand::Diff { file, target, merge } => diff(&file, &target, merge),
         ClientCommand::Get { what, env, output, limit, connection } => {
             get(what, env.as_deref(), output, limit, &connection)
@@ -181,7 +184,7 @@ fn dispatch(command: ClientCommand) -> Result<(), Failure> {
 
 /// A rules file, checked as `mockplane validate` checks it (the same text on failure), and
 /// its text to send.
-fn read_rules(file: &Path) -> Result<String, Failure> {
+pub(super) fn read_rules(file: &Path) -> Result<String, Failure> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| Failure::Invalid(format!("cannot read {}: {e}", file.display())))?;
     let checked = RuleSet::parse(&text, Format::from_file_name(&file.to_string_lossy())).and_then(|set| {
@@ -208,7 +211,11 @@ const PREVIEW: &str = "query($env: String!, $text: String!, $mode: ApplyMode!) {
 }";
 
 fn apply(file: &Path, target: &Target, merge: bool, dry_run: bool) -> Result<(), Failure> {
-    let text = read_rules(file)?;
+    apply_text(read_rules(file)?, target, merge, dry_run)
+}
+
+/// Applies a rule set's text (YAML, or JSON when it starts with `{`), checked already.
+pub(super) fn apply_text(text: String, target: &Target, merge: bool, dry_run: bool) -> Result<(), Failure> {
     let client = Client::new(&target.connection)?;
     let vars = json!({"env": target.env, "text": text, "mode": mode(merge)});
     if dry_run {

@@ -25,6 +25,7 @@ macro_rules! say_raw {
 }
 
 mod commands;
+pub(crate) mod import;
 mod output;
 
 use std::process::ExitCode;

@@ -51,15 +51,33 @@ pub struct Options {
     pub global_templating: bool,
 }
 
-/// One stub document with where it came from.
-struct Source {
-    /// How places in it are prefixed: `mappings/users.json: ` or nothing.
-    label: String,
-    value: Value,
+/// One stub document (a stub, or `{"mappings": [...]}`) with where it came from.
+#[derive(Debug, Clone)]
+pub struct Document {
+    /// How places in it are prefixed: `mappings/users.json: `, or nothing.
+    pub label: String,
+    /// The parsed JSON.
+    pub value: Value,
 }
 
 /// Reads a WireMock root, a `mappings/` folder or one JSON file.
 pub fn import_path(path: &Path, options: &Options) -> Result<Imported, ImportError> {
+    let (documents, files) = read_path(path)?;
+    import_documents(documents, files.as_deref(), options)
+}
+
+/// Converts stub documents in order (later stubs win ties, as added later in WireMock).
+pub fn import_documents(
+    documents: Vec<Document>,
+    files: Option<&Path>,
+    options: &Options,
+) -> Result<Imported, ImportError> {
+    convert(documents, files, options)
+}
+
+/// The stub documents of a WireMock root, a `mappings/` folder or one JSON file, in the
+/// order WireMock would add them (file names sorted), and the `__files` folder if any.
+pub fn read_path(path: &Path) -> Result<(Vec<Document>, Option<PathBuf>), ImportError> {
     let read_err = |p: &Path, source| ImportError::Read { path: p.display().to_string(), source };
     let meta = std::fs::metadata(path).map_err(|e| read_err(path, e))?;
     let (files, mut paths, base) = if meta.is_dir() {
@@ -86,10 +104,9 @@ pub fn import_path(path: &Path, options: &Options) -> Result<Imported, ImportErr
         let label = p.strip_prefix(&base).unwrap_or(p).display().to_string();
         let value = serde_json::from_str(&text)
             .map_err(|e| ImportError::Invalid { place: label.clone(), message: format!("not JSON: {e}") })?;
-        sources.push(Source { label: format!("{label}: "), value });
+        sources.push(Document { label: format!("{label}: "), value });
     }
-    let files = files.is_dir().then_some(files);
-    convert(sources, files.as_deref(), options)
+    Ok((sources, files.is_dir().then_some(files)))
 }
 
 /// Reads one stub or a `{"mappings": [...]}` document given as JSON text; `files` is the
@@ -102,7 +119,21 @@ pub fn import_str(text: &str, files: Option<&Path>, options: &Options) -> Result
 
 /// As [`import_str`], from a parsed JSON value.
 pub fn import_value(value: Value, files: Option<&Path>, options: &Options) -> Result<Imported, ImportError> {
-    convert(vec![Source { label: String::new(), value }], files, options)
+    convert(vec![Document { label: String::new(), value }], files, options)
+}
+
+/// A WireMock request pattern (the `request` of a stub, or the body of
+/// `POST /__admin/requests/count`) as mockplane predicates.
+pub fn request_pattern(value: &Value) -> Result<mockplane_rules::model::RequestMatch, Unsupported> {
+    let options = Options::default();
+    let mut cx = Cx { files: None, options: &options, upstreams: BTreeMap::new(), unsupported: Vec::new() };
+    let Some(obj) = value.as_object() else {
+        return Err(Unsupported {
+            place: String::new(),
+            message: "a request pattern is a JSON object".into(),
+        });
+    };
+    request::convert(obj, "", &mut cx).map_err(|s| Unsupported { place: s.place, message: s.message })
 }
 
 fn collect_json(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
@@ -142,7 +173,7 @@ pub(crate) fn skip(place: impl Into<String>, message: impl Into<String>) -> Skip
     Skip { place: place.into(), message: message.into() }
 }
 
-fn convert(sources: Vec<Source>, files: Option<&Path>, options: &Options) -> Result<Imported, ImportError> {
+fn convert(sources: Vec<Document>, files: Option<&Path>, options: &Options) -> Result<Imported, ImportError> {
     let mut cx = Cx { files, options, upstreams: BTreeMap::new(), unsupported: Vec::new() };
     let mut rules: Vec<Rule> = Vec::new();
     // Where each rule came from, for the engine's own refusals.

@@ -1,0 +1,242 @@
+//! WireMock's admin API, the calls test suites make most, answered by the admin listener
+//! with `--wiremock-admin` so that a WireMock client library works unchanged (pointed at the
+//! admin port): stubs added and removed, the request journal counted and searched, scenarios
+//! moved and reset. Shapes follow WireMock 3's JSON.
+
+use std::sync::atomic::Ordering;
+
+use mockplane_import::wiremock as wm;
+use mockplane_rules::model::{Response, Rule, RuleSet};
+use mockplane_rules::{CompileOptions, Header, Request, RequestContext, RuleTable};
+use serde_json::{json, Value};
+
+use crate::journal::{JournalEntry, JournalQuery};
+use crate::snapshot::SnapshotStore;
+use crate::stats::SharedStats;
+use crate::wiremock::WireMockStubs;
+
+/// The answer to one admin call: status and JSON body.
+pub(crate) type Reply = (u16, Value);
+
+fn error(status: u16, detail: impl Into<String>) -> Reply {
+    (status, json!({ "errors": [{ "code": status, "title": detail.into() }] }))
+}
+
+/// Answers `method path` under `/__admin`, or `None` when the path is not one of these.
+pub(crate) fn route(
+    stubs: &WireMockStubs,
+    store: &SnapshotStore,
+    stats: &SharedStats,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> Option<Reply> {
+    let rest = path.strip_prefix("/__admin")?;
+    let json_body = || serde_json::from_slice::<Value>(if body.is_empty() { b"{}" } else { body });
+    Some(match (method, rest.trim_end_matches('/')) {
+        ("GET", "/mappings") => {
+            let added = stubs.added().clone();
+            (200, json!({ "mappings": added, "meta": { "total": added.len() } }))
+        }
+        ("POST", "/mappings") => match json_body() {
+            Ok(stub) => add_stub(stubs, store, stub),
+            Err(e) => error(400, format!("the stub is not JSON: {e}")),
+        },
+        ("DELETE", "/mappings") => {
+            stubs.added().clear();
+            stubs.folder_on.store(false, Ordering::Release);
+            reinstall(stubs, store).unwrap_or((200, json!({})))
+        }
+        ("POST", "/reset") => {
+            stubs.added().clear();
+            stubs.folder_on.store(true, Ordering::Release);
+            store.state().reset();
+            stats.reset_journal(stats.journal_epoch());
+            reinstall(stubs, store).unwrap_or((200, json!({})))
+        }
+        ("POST", "/requests/reset") | ("DELETE", "/requests") => {
+            stats.reset_journal(stats.journal_epoch());
+            (200, json!({}))
+        }
+        ("POST", "/requests/count") => {
+            match json_body().map_err(|e| e.to_string()).and_then(|p| matching(stats, &p)) {
+                Ok(found) => (200, json!({ "count": found.len() })),
+                Err(message) => error(422, message),
+            }
+        }
+        ("POST", "/requests/find") => match json_body()
+            .map_err(|e| e.to_string())
+            .and_then(|p| matching(stats, &p))
+        {
+            Ok(found) => (200, json!({ "requests": found.iter().map(logged_request).collect::<Vec<_>>() })),
+            Err(message) => error(422, message),
+        },
+        ("GET", "/requests") => {
+            let all = stats.journal(&JournalQuery { limit: usize::MAX, ..JournalQuery::default() });
+            let requests: Vec<Value> = all.iter().map(|e| json!({ "request": logged_request(e) })).collect();
+            (200, json!({ "requests": requests, "meta": { "total": requests.len() } }))
+        }
+        ("POST", "/scenarios/reset") => {
+            store.state().reset();
+            (200, json!({}))
+        }
+        ("GET", "/scenarios") => {
+            let scenarios: Vec<Value> = store
+                .state()
+                .scenarios()
+                .into_iter()
+                .map(|(name, state)| json!({ "id": name, "name": name, "state": state }))
+                .collect();
+            (200, json!({ "scenarios": scenarios }))
+        }
+        ("PUT", other) => match other.strip_prefix("/scenarios/").and_then(|s| s.strip_suffix("/state")) {
+            Some(name) => {
+                let name = percent_decode(name);
+                match json_body().ok().and_then(|b| b.get("state").and_then(Value::as_str).map(str::to_owned))
+                {
+                    Some(state) => {
+                        store.state().set_scenario_state(&name, &state);
+                        (200, json!({}))
+                    }
+                    // WireMock puts a scenario back at its start when no state is given.
+                    None => {
+                        store.state().set_scenario_state(&name, mockplane_rules::model::SCENARIO_STARTED);
+                        (200, json!({}))
+                    }
+                }
+            }
+            None => return None,
+        },
+        _ => return None,
+    })
+}
+
+/// Adds a stub (with a new id when it has none) and installs the stubs again. A stub that
+/// cannot be converted is refused, and nothing changes.
+fn add_stub(stubs: &WireMockStubs, store: &SnapshotStore, mut stub: Value) -> Reply {
+    let Some(obj) = stub.as_object_mut() else { return error(422, "a stub is a JSON object") };
+    let id =
+        obj.get("id").or(obj.get("uuid")).and_then(Value::as_str).map(str::to_owned).unwrap_or_else(new_id);
+    obj.insert("id".into(), json!(id));
+    obj.insert("uuid".into(), json!(id));
+    let check = wm::import_value(stub.clone(), None, &wm::Options::default());
+    match check {
+        Err(e) => return error(422, e.to_string()),
+        Ok(imported) if imported.set.rules.is_empty() => {
+            let why: Vec<String> = imported.unsupported.iter().map(ToString::to_string).collect();
+            return error(422, why.join("; "));
+        }
+        Ok(_) => {}
+    }
+    {
+        let mut added = stubs.added();
+        // A stub with the id of one already added replaces it, as WireMock's does.
+        added.retain(|s| s.get("id").and_then(Value::as_str) != Some(&id));
+        added.push(stub.clone());
+    }
+    match reinstall(stubs, store) {
+        Some(refused) => {
+            stubs.added().retain(|s| s.get("id").and_then(Value::as_str) != Some(&id));
+            refused
+        }
+        None => (201, stub),
+    }
+}
+
+/// Installs the stubs again; `Some` with the refusal if the result was refused.
+fn reinstall(stubs: &WireMockStubs, store: &SnapshotStore) -> Option<Reply> {
+    match stubs.install(store) {
+        Ok(version) => {
+            tracing::info!(version, "WireMock stubs changed over the admin API: new version in force");
+            None
+        }
+        Err(e) => Some(error(422, e.to_string())),
+    }
+}
+
+/// A UUID (version 4 layout) from the clock and a counter: ids only need to be unique here.
+fn new_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(n);
+    let a = h.finish();
+    h.write_u64(a);
+    let b = h.finish();
+    let hex = format!("{a:016x}{b:016x}");
+    format!("{}-{}-4{}-a{}-{}", &hex[0..8], &hex[8..12], &hex[13..16], &hex[17..20], &hex[20..32])
+}
+
+/// The journaled requests a WireMock request pattern matches, oldest first.
+fn matching(stats: &SharedStats, pattern: &Value) -> Result<Vec<JournalEntry>, String> {
+    let matcher = wm::request_pattern(pattern).map_err(|u| u.to_string())?;
+    let rule = Rule {
+        id: "pattern".into(),
+        name: None,
+        priority: 0,
+        enabled: true,
+        tags: Vec::new(),
+        matcher,
+        response: Some(Response::default()),
+        sequence: None,
+        forward: None,
+        times: None,
+        scenario: None,
+    };
+    let set = RuleSet { rules: vec![std::sync::Arc::new(rule)], ..RuleSet::default() };
+    let table = RuleTable::compile(&set, &CompileOptions::default()).map_err(|e| e.to_string())?;
+    let mut all = stats.journal(&JournalQuery { limit: usize::MAX, ..JournalQuery::default() });
+    all.reverse();
+    Ok(all.into_iter().filter(|e| entry_matches(&table, e)).collect())
+}
+
+fn entry_matches(table: &RuleTable, e: &JournalEntry) -> bool {
+    let headers: Vec<Header<'_>> = e.headers().map(|(name, value)| Header { name, value }).collect();
+    let mut req = Request::new(e.method.as_str(), e.target.as_str(), &headers, e.body.as_bytes());
+    if let Some(client) = e.client {
+        req = req.with_client_ip(client.ip());
+    }
+    let cx = RequestContext::new(&req).peek();
+    table.select(&cx).is_some()
+}
+
+/// A journal entry as WireMock's `LoggedRequest`.
+fn logged_request(e: &JournalEntry) -> Value {
+    let mut headers = serde_json::Map::new();
+    for (name, value) in e.headers() {
+        let value = String::from_utf8_lossy(value).into_owned();
+        match headers.get_mut(name) {
+            Some(Value::Array(list)) => list.push(json!(value)),
+            Some(one) => *one = json!([one.take(), value]),
+            None => {
+                headers.insert(name.to_owned(), json!(value));
+            }
+        }
+    }
+    let host = e
+        .headers()
+        .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+        .map(|(_, v)| String::from_utf8_lossy(v).into_owned());
+    let body = e.body.as_bytes();
+    json!({
+        "url": e.target.as_str(),
+        "absoluteUrl": format!("http://{}{}", host.unwrap_or_else(|| "localhost".into()), e.target.as_str()),
+        "method": e.method.as_str(),
+        "clientIp": e.client.map(|c| c.ip().to_string()),
+        "headers": headers,
+        "body": String::from_utf8_lossy(body),
+        "bodyAsBase64": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, body),
+        "loggedDate": e.at_ms(),
+        "loggedDateString": chrono::DateTime::<chrono::Utc>::from_timestamp_millis(e.at_ms() as i64)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        "wasMatched": !e.rule.as_str().is_empty(),
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| s.to_owned())
+}
