@@ -33,6 +33,8 @@ fn read(name: &str) -> String {
 struct DataPlane {
     child: Child,
     listen: String,
+    /// What the converter reported as not imported, `place: message`, from the log.
+    not_imported: Vec<String>,
 }
 
 impl DataPlane {
@@ -46,7 +48,7 @@ impl DataPlane {
             .spawn()
             .expect("mockplane starts");
         // Owned by `dp` at once, so a panic below kills the process.
-        let mut dp = DataPlane { child, listen: String::new() };
+        let mut dp = DataPlane { child, listen: String::new(), not_imported: Vec::new() };
         let stderr = dp.child.stderr.take().expect("piped");
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
@@ -63,8 +65,12 @@ impl DataPlane {
             let line = lines
                 .recv_timeout(left)
                 .unwrap_or_else(|e| panic!("the data plane did not start ({e}); its log: {seen:#?}"));
-            if line.contains("data plane serving") {
-                let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            let message = v["fields"]["message"].as_str().unwrap_or_default();
+            if let Some(why) = message.strip_prefix("not imported from WireMock: ") {
+                dp.not_imported.push(format!("{}: {why}", v["fields"]["place"].as_str().unwrap_or_default()));
+            }
+            if message == "data plane serving" {
                 dp.listen = v["fields"]["listen"].as_str().expect("a listen field").to_owned();
                 // Keep draining the log so the process never blocks on a full pipe.
                 std::thread::spawn(move || while lines.recv().is_ok() {});
@@ -130,21 +136,6 @@ fn record(addr: &str, cases: &[corpus::Case]) {
     println!("recorded {} answers from WireMock at {addr}", records.len());
 }
 
-/// The corpus converted by the import crate into a rules file in `dir`, with what it could not
-/// map printed. (Until `mockplane dataplane --wiremock DIR` serves a mappings folder itself.)
-fn converted(dir: &std::path::Path) -> String {
-    let options = mockplane_import::wiremock::Options::default();
-    let imported = mockplane_import::wiremock::import_path(&corpus_dir(), &options)
-        .unwrap_or_else(|e| panic!("the corpus does not convert: {e}"));
-    for u in &imported.unsupported {
-        println!("unsupported: {u}");
-    }
-    let rules = dir.join("rules.json");
-    let text = serde_json::to_string(&imported.set).expect("a rule set serialises");
-    std::fs::write(&rules, text).expect("rules.json is written");
-    rules.display().to_string()
-}
-
 #[test]
 fn mockplane_answers_the_wiremock_corpus_as_wiremock_does() {
     let cases = corpus::cases(&read("requests.json")).unwrap_or_else(|e| panic!("{e}"));
@@ -169,16 +160,18 @@ fn mockplane_answers_the_wiremock_corpus_as_wiremock_does() {
 
     // WIREMOCK_DIFF_AGAINST=HOST:PORT compares a server already running instead (WireMock
     // itself, to check that the corpus and the comparison are deterministic).
-    let tmp = tempfile::tempdir().expect("a temporary folder");
     let (dp, target) = match std::env::var("WIREMOCK_DIFF_AGAINST") {
         Ok(addr) => (None, addr),
         Err(_) => {
-            let rules = converted(tmp.path());
-            let dp = DataPlane::start(&["--rules", &rules]);
+            let mappings = corpus_dir().join("mappings").display().to_string();
+            let dp = DataPlane::start(&["--wiremock", &mappings]);
             let listen = dp.listen.clone();
             (Some(dp), listen)
         }
     };
+    for note in dp.iter().flat_map(|dp| &dp.not_imported) {
+        println!("not imported: {note}");
+    }
     let mut table = vec![format!("{:<44} {:<8} difference", "case", "agrees")];
     let (mut agree, mut unexpected, mut stale) = (0, Vec::new(), Vec::new());
     for (case, want) in cases.iter().zip(answers) {
