@@ -5,7 +5,8 @@
 //! content type says JSON, so key order and spacing do not count; by a regex for cases whose
 //! body is random by design) and the headers that matter — every header WireMock sent except
 //! those each server sets for itself (`date`, `server`, `matched-stub-*`, framing). A
-//! `content-type` that only mockplane sends is a difference too. For a miss (a request no stub
+//! `content-type` that only mockplane sends is a difference too (`vary` is not recorded for the
+//! admin API's answers, where WireMock sends it for its CORS support). For a miss (a request no stub
 //! matches) only the status is compared: both bodies are each tool's own diagnostics.
 
 use crate::wire::{Answer, Request};
@@ -32,6 +33,8 @@ pub struct Case {
     pub miss: bool,
     /// The body is random by design: both bodies must match this regex instead of each other.
     pub body_matches: Option<regex::Regex>,
+    /// A call of WireMock's admin API: sent to mockplane's admin listener, not the stubs'.
+    pub admin: bool,
 }
 
 fn field<'a>(v: &'a Value, key: &str, place: &str) -> Result<&'a Value, String> {
@@ -81,19 +84,22 @@ pub fn cases(text: &str) -> Result<Vec<Case>, String> {
             headers,
             body,
         };
-        out.push(Case { name, request, miss: r.get("miss") == Some(&Value::Bool(true)), body_matches });
+        let flag = |key: &str| r.get(key) == Some(&Value::Bool(true));
+        out.push(Case { name, request, miss: flag("miss"), body_matches, admin: flag("admin") });
     }
     Ok(out)
 }
 
 /// The record of one answer, as `expected.json` keeps it.
-pub fn record(name: &str, miss: bool, a: &Answer) -> Value {
-    if miss {
+pub fn record(case: &Case, a: &Answer) -> Value {
+    let name = &case.name;
+    if case.miss {
         return json!({ "name": name, "miss": true, "status": a.status });
     }
     let mut headers = Map::new();
     for (n, v) in &a.headers {
-        if IGNORED_HEADERS.contains(&n.as_str()) {
+        // WireMock's admin answers carry `Vary: Origin` for its CORS support: not the API.
+        if IGNORED_HEADERS.contains(&n.as_str()) || (case.admin && n == "vary") {
             continue;
         }
         let values = headers.entry(n.clone()).or_insert_with(|| Value::Array(Vec::new()));

@@ -33,6 +33,8 @@ fn read(name: &str) -> String {
 struct DataPlane {
     child: Child,
     listen: String,
+    /// The admin listener, where `--wiremock-admin` answers WireMock's admin API.
+    admin: String,
     /// What the converter reported as not imported, `place: message`, from the log.
     not_imported: Vec<String>,
 }
@@ -48,7 +50,8 @@ impl DataPlane {
             .spawn()
             .expect("mockplane starts");
         // Owned by `dp` at once, so a panic below kills the process.
-        let mut dp = DataPlane { child, listen: String::new(), not_imported: Vec::new() };
+        let mut dp =
+            DataPlane { child, listen: String::new(), admin: String::new(), not_imported: Vec::new() };
         let stderr = dp.child.stderr.take().expect("piped");
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
@@ -72,6 +75,9 @@ impl DataPlane {
             }
             if message == "data plane serving" {
                 dp.listen = v["fields"]["listen"].as_str().expect("a listen field").to_owned();
+            }
+            if message == "admin endpoints serving" {
+                dp.admin = v["fields"]["admin"].as_str().expect("an admin field").to_owned();
                 // Keep draining the log so the process never blocks on a full pipe.
                 std::thread::spawn(move || while lines.recv().is_ok() {});
                 return dp;
@@ -121,7 +127,7 @@ fn record(addr: &str, cases: &[corpus::Case]) {
         if let Some(shape) = case.body_matches.as_ref().filter(|s| !s.is_match(&body)) {
             wrong.push(format!("{}: WireMock's body {body:?} does not match /{shape}/", case.name));
         }
-        records.push(corpus::record(&case.name, case.miss, &answer));
+        records.push(corpus::record(case, &answer));
     }
     assert!(
         wrong.is_empty(),
@@ -160,13 +166,13 @@ fn mockplane_answers_the_wiremock_corpus_as_wiremock_does() {
 
     // WIREMOCK_DIFF_AGAINST=HOST:PORT compares a server already running instead (WireMock
     // itself, to check that the corpus and the comparison are deterministic).
-    let (dp, target) = match std::env::var("WIREMOCK_DIFF_AGAINST") {
-        Ok(addr) => (None, addr),
+    let (dp, target, admin) = match std::env::var("WIREMOCK_DIFF_AGAINST") {
+        Ok(addr) => (None, addr.clone(), addr),
         Err(_) => {
             let mappings = corpus_dir().join("mappings").display().to_string();
-            let dp = DataPlane::start(&["--wiremock", &mappings]);
-            let listen = dp.listen.clone();
-            (Some(dp), listen)
+            let dp = DataPlane::start(&["--wiremock", &mappings, "--wiremock-admin"]);
+            let (listen, admin) = (dp.listen.clone(), dp.admin.clone());
+            (Some(dp), listen, admin)
         }
     };
     for note in dp.iter().flat_map(|dp| &dp.not_imported) {
@@ -175,7 +181,8 @@ fn mockplane_answers_the_wiremock_corpus_as_wiremock_does() {
     let mut table = vec![format!("{:<44} {:<8} difference", "case", "agrees")];
     let (mut agree, mut unexpected, mut stale) = (0, Vec::new(), Vec::new());
     for (case, want) in cases.iter().zip(answers) {
-        let diffs = match wire::send(&target, &case.request) {
+        let to = if case.admin { &admin } else { &target };
+        let diffs = match wire::send(to, &case.request) {
             Ok(got) => corpus::differences(case, want, &got),
             Err(e) => vec![format!("no answer: {e}")],
         };
