@@ -7,7 +7,9 @@
 //! those each server sets for itself (`date`, `server`, `matched-stub-*`, framing). A
 //! `content-type` that only mockplane sends is a difference too (`vary` is not recorded for the
 //! admin API's answers, where WireMock sends it for its CORS support). For a miss (a request no stub
-//! matches) only the status is compared: both bodies are each tool's own diagnostics.
+//! matches) only the status is compared: both bodies are each tool's own diagnostics. For a
+//! fault, what a client notices: a reset, a close without an answer, bytes that are not HTTP,
+//! or an answer's head and a body that breaks off.
 
 use crate::wire::{Answer, Request};
 use base64::Engine as _;
@@ -35,6 +37,8 @@ pub struct Case {
     pub body_matches: Option<regex::Regex>,
     /// A call of WireMock's admin API: sent to mockplane's admin listener, not the stubs'.
     pub admin: bool,
+    /// A stub with a `fault`: what a client notices ([`crate::wire::outcome`]) is compared.
+    pub fault: bool,
 }
 
 fn field<'a>(v: &'a Value, key: &str, place: &str) -> Result<&'a Value, String> {
@@ -85,7 +89,17 @@ pub fn cases(text: &str) -> Result<Vec<Case>, String> {
             body,
         };
         let flag = |key: &str| r.get(key) == Some(&Value::Bool(true));
-        out.push(Case { name, request, miss: flag("miss"), body_matches, admin: flag("admin") });
+        if flag("fault") && (flag("miss") || body_matches.is_some()) {
+            return Err(format!("{place}: a fault case has no miss or bodyMatches"));
+        }
+        out.push(Case {
+            name,
+            request,
+            miss: flag("miss"),
+            body_matches,
+            admin: flag("admin"),
+            fault: flag("fault"),
+        });
     }
     Ok(out)
 }
@@ -120,6 +134,20 @@ fn shown(bytes: &[u8]) -> String {
         s.push('…');
     }
     format!("{s:?}")
+}
+
+/// The record of a fault case: what a client noticed.
+pub fn record_fault(case: &Case, outcome: &str) -> Value {
+    json!({ "name": case.name, "fault": true, "outcome": outcome })
+}
+
+/// How a fault's outcome differs from the recorded one: empty when they agree.
+pub fn fault_differences(want: &Value, got: &str) -> Vec<String> {
+    let want = want["outcome"].as_str().unwrap_or_default();
+    match want == got {
+        true => Vec::new(),
+        false => vec![format!("fault: WireMock {want:?}, mockplane {got:?}")],
+    }
 }
 
 /// How `got` differs from the recorded answer `want`: empty when they agree.

@@ -108,6 +108,14 @@ fn record(addr: &str, cases: &[corpus::Case]) {
     assert_eq!(answer.status, 200, "resetting WireMock's scenarios");
     let (mut records, mut wrong) = (Vec::new(), Vec::new());
     for case in cases {
+        if case.fault {
+            let outcome = wire::outcome(addr, &case.request).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+            if outcome.starts_with("a ") && outcome.ends_with(" answer") {
+                wrong.push(format!("{}: the fault did not fire: {outcome}", case.name));
+            }
+            records.push(corpus::record_fault(case, &outcome));
+            continue;
+        }
         let answer = wire::send(addr, &case.request).unwrap_or_else(|e| panic!("{}: {e}", case.name));
         let body = String::from_utf8_lossy(&answer.body);
         // A HEAD answer has no body to say so: its 404 is the miss.
@@ -182,9 +190,15 @@ fn mockplane_answers_the_wiremock_corpus_as_wiremock_does() {
     let (mut agree, mut unexpected, mut stale) = (0, Vec::new(), Vec::new());
     for (case, want) in cases.iter().zip(answers) {
         let to = if case.admin { &admin } else { &target };
-        let diffs = match wire::send(to, &case.request) {
-            Ok(got) => corpus::differences(case, want, &got),
-            Err(e) => vec![format!("no answer: {e}")],
+        let diffs = match case.fault {
+            true => match wire::outcome(to, &case.request) {
+                Ok(got) => corpus::fault_differences(want, &got),
+                Err(e) => vec![format!("no connection: {e}")],
+            },
+            false => match wire::send(to, &case.request) {
+                Ok(got) => corpus::differences(case, want, &got),
+                Err(e) => vec![format!("no answer: {e}")],
+            },
         };
         let listed = known.contains_key(&case.name);
         let verdict = match (diffs.is_empty(), listed) {

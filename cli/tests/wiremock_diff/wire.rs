@@ -37,6 +37,42 @@ impl Answer {
 
 /// Sends `request` to `addr` and reads the whole answer (10 s at most).
 pub fn send(addr: &str, request: &Request) -> Result<Answer, String> {
+    let (raw, error) = exchange(addr, request)?;
+    if let Some(e) = error {
+        return Err(format!("read: {e}"));
+    }
+    parse(&raw, request.method == "HEAD")
+}
+
+/// What a client notices of an answer that may be a fault: a reset, a close without an
+/// answer, bytes that are not HTTP, an answer, or an answer's head with a body that breaks off.
+pub fn outcome(addr: &str, request: &Request) -> Result<String, String> {
+    let (raw, error) = exchange(addr, request)?;
+    Ok(match (raw.is_empty(), error) {
+        (true, Some(e)) if e.kind() == std::io::ErrorKind::ConnectionReset => "connection reset".into(),
+        (true, Some(e)) => format!("read error: {e}"),
+        (true, None) => "closed without an answer".into(),
+        _ if !raw.starts_with(b"HTTP/") => "bytes that are not HTTP".into(),
+        _ => match parse(&raw, false) {
+            // Without a length or chunks the body ends where the server closes: a client
+            // takes whatever came as the body.
+            Ok(a) if a.values("content-length").is_empty() && a.values("transfer-encoding").is_empty() => {
+                format!("a {} head, then a body ended by the close", a.status)
+            }
+            Ok(a) => format!("a {} answer", a.status),
+            Err(_) => {
+                let line = raw.split(|b| *b == b'\r').next().unwrap_or_default();
+                let line = String::from_utf8_lossy(line);
+                let status = line.split(' ').nth(1).unwrap_or("unreadable");
+                format!("a {status} head, then a broken body")
+            }
+        },
+    })
+}
+
+/// Sends `request` and reads until the server closes: the bytes read, and the error that
+/// ended the reading if it was not a clean close.
+fn exchange(addr: &str, request: &Request) -> Result<(Vec<u8>, Option<std::io::Error>), String> {
     let mut stream = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
     stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
     let mut head = format!("{} {} HTTP/1.1\r\nHost: {addr}\r\n", request.method, request.target);
@@ -51,8 +87,8 @@ pub fn send(addr: &str, request: &Request) -> Result<Answer, String> {
     bytes.extend_from_slice(request.body.as_deref().unwrap_or_default());
     stream.write_all(&bytes).map_err(|e| format!("write: {e}"))?;
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).map_err(|e| format!("read: {e}"))?;
-    parse(&raw, request.method == "HEAD")
+    let error = stream.read_to_end(&mut raw).err();
+    Ok((raw, error))
 }
 
 fn parse(raw: &[u8], head_only: bool) -> Result<Answer, String> {
