@@ -11,6 +11,7 @@
 //! `WIREMOCK_DIFF_AGAINST=HOST:PORT` it compares that server instead of starting mockplane.
 
 mod corpus;
+mod origin;
 mod wire;
 
 use serde_json::Value;
@@ -94,61 +95,6 @@ impl Drop for DataPlane {
     }
 }
 
-/// A tiny origin for the stubs that forward: answers every request `origin saw METHOD TARGET
-/// via=X-VIA-STUB BODY` with an `X-Origin` header, one request a connection. Returns its URL.
-fn origin() -> String {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("an ephemeral port");
-    let addr = listener.local_addr().expect("bound");
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            std::thread::spawn(move || {
-                let mut raw = Vec::new();
-                let mut buf = [0u8; 4096];
-                // The head, then as much body as Content-Length says.
-                let (head, body) = loop {
-                    let Ok(n) = stream.read(&mut buf) else { return };
-                    if n == 0 {
-                        return;
-                    }
-                    raw.extend_from_slice(&buf[..n]);
-                    let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
-                    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
-                    let length = head
-                        .lines()
-                        .filter_map(|l| l.split_once(':'))
-                        .find(|(n, _)| n.trim().eq_ignore_ascii_case("content-length"))
-                        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
-                        .unwrap_or(0);
-                    while raw.len() < end + 4 + length {
-                        match stream.read(&mut buf) {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => raw.extend_from_slice(&buf[..n]),
-                        }
-                    }
-                    break (head, String::from_utf8_lossy(&raw[end + 4..end + 4 + length]).into_owned());
-                };
-                let request_line = head.lines().next().unwrap_or_default();
-                let mut parts = request_line.split(' ');
-                let (method, target) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
-                let via = head
-                    .lines()
-                    .filter_map(|l| l.split_once(':'))
-                    .find(|(n, _)| n.trim().eq_ignore_ascii_case("x-via-stub"))
-                    .map_or("", |(_, v)| v.trim());
-                let answer = format!("origin saw {method} {target} via={via} {body}");
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Origin: yes\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
-                    answer.len()
-                );
-            });
-        }
-    });
-    format!("http://{addr}")
-}
-
 /// Sends the corpus to a running WireMock and writes what it answered to `expected.json`.
 /// Checks the corpus on the way: a case marked `miss` must be one WireMock did not match, and
 /// every other case one it did.
@@ -209,7 +155,7 @@ fn record(addr: &str, cases: &[corpus::Case]) {
 fn mockplane_answers_the_wiremock_corpus_as_wiremock_does() {
     let mut cases = corpus::cases(&read("requests.json")).unwrap_or_else(|e| panic!("{e}"));
     // Stubs that forward (`proxyBaseUrl`) are added through the admin API with this origin.
-    let origin = origin();
+    let origin = origin::start();
     for case in &mut cases {
         if let Some(body) = case.request.body.as_mut() {
             let text = String::from_utf8_lossy(body).replace("${ORIGIN}", &origin);
