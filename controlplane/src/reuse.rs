@@ -280,6 +280,7 @@ fn same_body(a: &BodyMatch, b: &BodyMatch) -> bool {
         ignore_array_order,
         ignore_extra_elements,
         jsonpath,
+        json_schema,
         matches,
         and,
         or,
@@ -292,6 +293,7 @@ fn same_body(a: &BodyMatch, b: &BodyMatch) -> bool {
         && ignore_array_order == &b.ignore_array_order
         && ignore_extra_elements == &b.ignore_extra_elements
         && jsonpath == &b.jsonpath
+        && same_opt(json_schema.as_ref(), b.json_schema.as_ref(), same_json)
         && same_opt(matches.as_deref(), b.matches.as_deref(), same_body)
         && same_opt(and.as_ref(), b.and.as_ref(), |x, y| same_list(x, y, same_body))
         && same_opt(or.as_ref(), b.or.as_ref(), |x, y| same_list(x, y, same_body))

@@ -79,19 +79,28 @@ fn value_match() -> impl Strategy<Value = ValueMatch> {
 }
 
 fn body_match() -> impl Strategy<Value = BodyMatch> {
-    let leaf = (of(text()), of(text()), of(text()), of(json()), any::<bool>(), any::<bool>(), of(text()))
-        .prop_map(|(equals, contains, regex, json, ignore_array_order, ignore_extra_elements, jsonpath)| {
-            BodyMatch {
-                equals,
-                contains,
-                regex,
-                json,
-                ignore_array_order,
-                ignore_extra_elements,
-                jsonpath,
-                ..BodyMatch::default()
-            }
-        });
+    let leaf = (
+        (of(text()), of(text()), of(text()), of(json())),
+        (any::<bool>(), any::<bool>(), of(text()), of(json())),
+    )
+        .prop_map(
+            |(
+                (equals, contains, regex, json),
+                (ignore_array_order, ignore_extra_elements, jsonpath, json_schema),
+            )| {
+                BodyMatch {
+                    equals,
+                    contains,
+                    regex,
+                    json,
+                    ignore_array_order,
+                    ignore_extra_elements,
+                    jsonpath,
+                    json_schema,
+                    ..BodyMatch::default()
+                }
+            },
+        );
     leaf.prop_recursive(2, 8, 3, |inner| {
         (
             of(inner.clone().prop_map(Box::new)),

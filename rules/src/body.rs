@@ -4,7 +4,7 @@
 //! # Operators
 //!
 //! A matcher sets exactly one operator among `equals`, `contains`, `regex`, `json`, `jsonpath`,
-//! `and`, `or`, `not`. `ignore_array_order` and `ignore_extra_elements` are allowed only with
+//! `json_schema`, `and`, `or`, `not`. `ignore_array_order` and `ignore_extra_elements` are allowed only with
 //! `json`, `matches` only with `jsonpath`; `and` and `or` need at least one matcher. Compiling
 //! reports every problem it finds, each at its place (`rules[2].match.body.and[1].regex`), and
 //! never panics.
@@ -33,6 +33,9 @@
 //!   selects at least one node of the JSON body; with `matches` (any body matcher, evaluated
 //!   against values) when at least one selected node satisfies it. A body that is not JSON
 //!   never matches.
+//! - `json_schema`: the body is JSON and valid against the schema, compiled once when loading
+//!   ([`crate::schema`]: offline, `$ref`s only inside the schema). An invalid schema is an error
+//!   at `….json_schema`, with the place inside the schema.
 //! - `and` / `or` / `not`: every / at least one / not the nested matcher(s). Against a body that
 //!   is not JSON, a `json` or `jsonpath` inside `not` is false, so the `not` holds.
 //!
@@ -53,6 +56,7 @@ use self::json_eq::{json_matches, json_matches_dom, json_matches_views, Opts};
 use crate::error::{Errors, Place};
 use crate::model::BodyMatch;
 use crate::request::RequestContext;
+use crate::schema::Schema;
 use crate::value::ShortBytes;
 
 /// The most characters of a literal quoted in a description.
@@ -94,6 +98,10 @@ enum Op {
         simple: Option<SimplePath>,
         sub: Option<Box<BodyMatcher>>,
     },
+    JsonSchema {
+        source: Value,
+        schema: Schema,
+    },
     And(Vec<BodyMatcher>),
     Or(Vec<BodyMatcher>),
     Not(Box<BodyMatcher>),
@@ -114,6 +122,7 @@ impl BodyMatcher {
                 ("regex", spec.regex.is_some()),
                 ("json", spec.json.is_some()),
                 ("jsonpath", spec.jsonpath.is_some()),
+                ("json_schema", spec.json_schema.is_some()),
                 ("and", spec.and.is_some()),
                 ("or", spec.or.is_some()),
                 ("not", spec.not.is_some()),
@@ -167,6 +176,12 @@ impl BodyMatcher {
                 Err(e) => errors.push(path.field("jsonpath"), format!("invalid JSONPath: {e}")),
             }
         }
+        if let Some(v) = &spec.json_schema {
+            match Schema::compile(v) {
+                Ok(schema) => ops.push(Op::JsonSchema { source: v.clone(), schema }),
+                Err(e) => errors.push(path.field("json_schema"), e),
+            }
+        }
         if let Some(list) = &spec.and {
             if list.is_empty() {
                 errors.push(path.field("and"), "needs at least one matcher");
@@ -193,7 +208,7 @@ impl BodyMatcher {
         let op = ops.pop()?;
         let json = match &op {
             Op::Equals(_) | Op::Contains { .. } | Op::Regex { .. } => false,
-            Op::Json { .. } | Op::JsonPath { .. } => true,
+            Op::Json { .. } | Op::JsonPath { .. } | Op::JsonSchema { .. } => true,
             Op::And(list) | Op::Or(list) => list.iter().any(BodyMatcher::needs_json),
             Op::Not(m) => m.needs_json(),
         };
@@ -208,7 +223,9 @@ impl BodyMatcher {
             Op::Contains { finder, .. } => finder.find(body).is_some(),
             Op::Regex { regex, .. } => regex.is_match(body),
             // A path that needs a `Value` reads the cached parse, so the body is parsed once.
-            Op::JsonPath { simple: None, .. } => cx.body_json().is_some_and(|v| self.matches_value(v)),
+            Op::JsonPath { simple: None, .. } | Op::JsonSchema { .. } => {
+                cx.body_json().is_some_and(|v| self.matches_value(v))
+            }
             Op::Json { .. } | Op::JsonPath { .. } => match cx.body_dom() {
                 Some(dom) => self.matches_node(&dom, 0),
                 None => cx.body_json().is_some_and(|v| self.matches_value(v)),
@@ -245,6 +262,7 @@ impl BodyMatcher {
                     Some(m) => nodes.iter().any(|n| m.matches_value(n)),
                 }
             }
+            Op::JsonSchema { schema, .. } => schema.is_valid(v),
             Op::And(list) => list.iter().all(|m| m.matches_value(v)),
             Op::Or(list) => list.iter().any(|m| m.matches_value(v)),
             Op::Not(m) => !m.matches_value(v),
@@ -274,7 +292,7 @@ impl BodyMatcher {
                 None => false,
                 Some(found) => sub.as_ref().is_none_or(|m| m.matches_node(dom, found)),
             },
-            Op::JsonPath { simple: None, .. } => self.matches_node_as_value(dom, n),
+            Op::JsonPath { simple: None, .. } | Op::JsonSchema { .. } => self.matches_node_as_value(dom, n),
             Op::And(list) => list.iter().all(|m| m.matches_node(dom, n)),
             Op::Or(list) => list.iter().any(|m| m.matches_node(dom, n)),
             Op::Not(m) => !m.matches_node(dom, n),
@@ -291,7 +309,7 @@ impl BodyMatcher {
     pub(crate) fn reads_json_only(&self) -> bool {
         match &self.op {
             Op::Equals(_) | Op::Contains { .. } | Op::Regex { .. } => false,
-            Op::Json { .. } | Op::JsonPath { .. } => true,
+            Op::Json { .. } | Op::JsonPath { .. } | Op::JsonSchema { .. } => true,
             Op::And(list) | Op::Or(list) => list.iter().all(BodyMatcher::reads_json_only),
             Op::Not(m) => m.reads_json_only(),
         }
@@ -336,6 +354,10 @@ impl BodyMatcher {
                     (false, true) => out.push_str(" (ignoring extra elements)"),
                     (false, false) => {}
                 }
+            }
+            Op::JsonSchema { source, .. } => {
+                let text = serde_json::to_string(source).unwrap_or_default();
+                let _ = write!(out, "is valid against the JSON Schema {}", truncated(&text));
             }
             Op::JsonPath { source, sub, .. } => match sub {
                 None => {

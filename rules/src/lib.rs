@@ -28,6 +28,7 @@ mod jsonpath;
 mod path;
 mod response;
 pub mod reuse;
+mod schema;
 mod state;
 mod table;
 pub mod template;

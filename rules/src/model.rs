@@ -292,6 +292,9 @@ pub struct BodyMatch {
     /// A JSONPath (RFC 9535) that must select something in the JSON body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jsonpath: Option<String>,
+    /// The body is JSON valid against this JSON Schema (draft 4 to 2020-12, by its `$schema`).
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present_json")]
+    pub json_schema: Option<serde_json::Value>,
     /// With `jsonpath`: one selected value must satisfy this matcher.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub matches: Option<Box<BodyMatch>>,

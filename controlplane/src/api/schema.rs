@@ -13,7 +13,7 @@ use super::limits::ApiLimits;
 use super::resolvers::{
     EnvironmentMutations, EnvironmentQueries, EventSubscriptions, KeyMutations, KeyQueries, NodeQueries,
     PipelineQueries, RecordingMutations, RuleMutations, RuleQueries, TrafficMutations, TrafficQueries,
-    TrafficSubscriptions,
+    TrafficSubscriptions, WireMockMutations,
 };
 
 /// The query root.
@@ -30,7 +30,14 @@ pub struct Query(
 
 /// The mutation root.
 #[derive(MergedObject, Default)]
-pub struct Mutation(EnvironmentMutations, RuleMutations, TrafficMutations, RecordingMutations, KeyMutations);
+pub struct Mutation(
+    EnvironmentMutations,
+    RuleMutations,
+    TrafficMutations,
+    RecordingMutations,
+    KeyMutations,
+    WireMockMutations,
+);
 
 /// The subscription root.
 #[derive(MergedSubscription, Default)]

@@ -254,6 +254,8 @@ fn body_pattern(b: &BodyMatch, place: &str) -> Result<Value, Refusal> {
                 json!({ "matchesJsonPath": sub })
             }
         }
+    } else if let Some(schema) = &b.json_schema {
+        json!({ "matchesJsonSchema": schema })
     } else if let Some(all) = &b.and {
         list(all, "and")?
     } else if let Some(any) = &b.or {

@@ -294,8 +294,13 @@ pub(super) fn value_pattern(v: &Value, place: &str) -> Result<Option<ValueMatch>
 /// One entry of `bodyPatterns`. `None`: WireMock's `anything`.
 pub(super) fn body_pattern(v: &Value, place: &str) -> Result<Option<BodyMatch>, Skip> {
     let Some(obj) = v.as_object() else { return Err(skip(place, "a pattern must be an object")) };
-    const OPTIONS: &[&str] =
-        &["caseInsensitive", "ignoreArrayOrder", "ignoreExtraElements", "enablePlaceholders"];
+    const OPTIONS: &[&str] = &[
+        "caseInsensitive",
+        "ignoreArrayOrder",
+        "ignoreExtraElements",
+        "enablePlaceholders",
+        "schemaVersion",
+    ];
     let Some((op, arg)) = obj.iter().find(|(k, _)| !OPTIONS.contains(&k.as_str())) else {
         return Err(skip(place, "no operator"));
     };
@@ -406,7 +411,30 @@ pub(super) fn body_pattern(v: &Value, place: &str) -> Result<Option<BodyMatch>, 
                 body_pattern(arg, &here)?.unwrap_or_else(|| body(&|b| b.contains = Some(String::new())));
             body(&|b| b.not = Some(Box::new(inner.clone())))
         }
-        "matchesJsonSchema" => return Err(skip(here, "JSON Schema body matching is not available yet")),
+        "matchesJsonSchema" => {
+            let mut schema = match arg {
+                Value::String(s) => {
+                    serde_json::from_str::<Value>(s).map_err(|e| skip(&here, format!("not JSON: {e}")))?
+                }
+                other => other.clone(),
+            };
+            // WireMock's `schemaVersion` (default V202012) says the draft; mockplane reads it
+            // from `$schema`, so a schema without one gets it written in.
+            let draft = match obj.get("schemaVersion").and_then(Value::as_str).unwrap_or("V202012") {
+                "V4" => "http://json-schema.org/draft-04/schema#",
+                "V6" => "http://json-schema.org/draft-06/schema#",
+                "V7" => "http://json-schema.org/draft-07/schema#",
+                "V201909" => "https://json-schema.org/draft/2019-09/schema",
+                "V202012" => "https://json-schema.org/draft/2020-12/schema",
+                other => {
+                    return Err(skip(join(place, "schemaVersion"), format!("unknown schema version {other}")))
+                }
+            };
+            if let Some(obj) = schema.as_object_mut() {
+                obj.entry("$schema").or_insert_with(|| Value::from(draft));
+            }
+            body(&|b| b.json_schema = Some(schema.clone()))
+        }
         "equalToXml" | "matchesXPath" => {
             return Err(skip(here, format!("`{op}`: XML matching has no equivalent")))
         }

@@ -140,6 +140,23 @@ fn body_patterns_map_to_body_matchers() {
 }
 
 #[test]
+fn matches_json_schema_validates_the_body_in_the_draft_named() {
+    let imported = import(json!([{
+        "request": {"method": "POST", "bodyPatterns": [{
+            "matchesJsonSchema": "{\"type\": \"object\", \"required\": [\"id\"], \"properties\": {\"id\": {\"type\": \"integer\"}}}",
+            "schemaVersion": "V7"}]},
+        "response": {}
+    }]));
+    assert_eq!(imported.unsupported, []);
+    let schema =
+        imported.set.rules[0].matcher.body.as_ref().and_then(|b| b.json_schema.clone()).expect("a schema");
+    assert_eq!(schema["$schema"], "http://json-schema.org/draft-07/schema#");
+    assert!(select(&imported.set, "POST", "/", &[], r#"{"id": 3}"#).is_some());
+    assert!(select(&imported.set, "POST", "/", &[], r#"{"id": "x"}"#).is_none());
+    assert!(select(&imported.set, "POST", "/", &[], r#"{}"#).is_none());
+}
+
+#[test]
 fn unmappable_request_parts_skip_the_stub_with_their_place() {
     let imported = import(json!([
         {"request": {"bodyPatterns": [{"matchesXPath": "/a"}]}, "response": {}},

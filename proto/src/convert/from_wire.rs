@@ -281,6 +281,7 @@ fn body_match_from_wire(w: pb::BodyMatch, at: &Place<'_>) -> Result<model::BodyM
         ignore_array_order: w.ignore_array_order,
         ignore_extra_elements: w.ignore_extra_elements,
         jsonpath: w.jsonpath,
+        json_schema: w.json_schema.map(|j| json_from_wire(j, &at.field("json_schema"))).transpose()?,
     })
 }
 

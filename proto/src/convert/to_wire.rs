@@ -198,6 +198,7 @@ fn body_match_to_wire(m: &model::BodyMatch) -> pb::BodyMatch {
         ignore_array_order: m.ignore_array_order,
         ignore_extra_elements: m.ignore_extra_elements,
         jsonpath: m.jsonpath.clone(),
+        json_schema: m.json_schema.as_ref().map(json_to_wire),
         matches: m.matches.as_deref().map(|b| Box::new(body_match_to_wire(b))),
         and: m.and.as_ref().map(list),
         or: m.or.as_ref().map(list),

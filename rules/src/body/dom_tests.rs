@@ -14,7 +14,9 @@ fn reference(m: &BodyMatcher, body: &[u8]) -> bool {
         Op::Equals(s) => body == s.as_bytes(),
         Op::Contains { finder, .. } => finder.find(body).is_some(),
         Op::Regex { regex, .. } => regex.is_match(body),
-        Op::Json { .. } | Op::JsonPath { .. } => parse_json(body).is_some_and(|v| m.matches_value(&v)),
+        Op::Json { .. } | Op::JsonPath { .. } | Op::JsonSchema { .. } => {
+            parse_json(body).is_some_and(|v| m.matches_value(&v))
+        }
         Op::And(list) => list.iter().all(|m| reference(m, body)),
         Op::Or(list) => list.iter().any(|m| reference(m, body)),
         Op::Not(m) => !reference(m, body),

@@ -325,7 +325,7 @@ fn exactly_one_operator() {
         errors_of(json!({"equals": "a", "regex": "b"})),
         [(
             "rules[0].match.body".to_owned(),
-            "set exactly one of equals, contains, regex, json, jsonpath, and, or, not \
+            "set exactly one of equals, contains, regex, json, jsonpath, json_schema, and, or, not \
              (found: equals, regex)"
                 .to_owned()
         )]
@@ -334,18 +334,20 @@ fn exactly_one_operator() {
         errors_of(json!({})),
         [(
             "rules[0].match.body".to_owned(),
-            "set exactly one of equals, contains, regex, json, jsonpath, and, or, not \
+            "set exactly one of equals, contains, regex, json, jsonpath, json_schema, and, or, not \
              (found: none)"
                 .to_owned()
         )]
     );
     let all = errors_of(json!({
-        "equals": "", "contains": "", "regex": "", "json": null, "jsonpath": "$",
+        "equals": "", "contains": "", "regex": "", "json": null, "jsonpath": "$", "json_schema": true,
         "and": [{"equals": ""}], "or": [{"equals": ""}], "not": {"equals": ""}
     }));
     // `json: null` is present: it means the JSON value null.
     assert_eq!(all.len(), 1);
-    assert!(all[0].1.ends_with("(found: equals, contains, regex, json, jsonpath, and, or, not)"));
+    assert!(all[0]
+        .1
+        .ends_with("(found: equals, contains, regex, json, jsonpath, json_schema, and, or, not)"));
 }
 
 #[test]
@@ -427,4 +429,51 @@ fn every_nested_error_is_reported_with_its_place() {
             "rules[0].match.body.or",
         ]
     );
+}
+
+#[test]
+fn json_schema_holds_for_a_valid_json_body_only() {
+    let m = compile(json!({"json_schema": {
+        "type": "object", "required": ["name"],
+        "properties": {"name": {"type": "string"}, "age": {"type": "integer", "minimum": 0}}
+    }}));
+    assert!(on_body(&m, br#"{"name":"rex","age":3}"#));
+    assert!(!on_body(&m, br#"{"age":3}"#), "a required member is missing");
+    assert!(!on_body(&m, br#"{"name":"rex","age":-1}"#), "below the minimum");
+    assert!(!on_body(&m, b"name=rex"), "not JSON");
+    assert!(m.matches_value(&json!({"name": "x"})));
+    assert!(m.describe().starts_with("body is valid against the JSON Schema {"), "{}", m.describe());
+}
+
+#[test]
+fn json_schema_follows_the_draft_the_schema_names() {
+    // Draft 4's boolean `exclusiveMaximum` modifies `maximum`; in 2020-12 it would be an error.
+    let m = compile(json!({"json_schema": {
+        "$schema": "http://json-schema.org/draft-04/schema#",
+        "type": "number", "maximum": 10, "exclusiveMaximum": true
+    }}));
+    assert!(on_body(&m, b"9.5"));
+    assert!(!on_body(&m, b"10"));
+}
+
+#[test]
+fn json_schema_inside_not_and_jsonpath() {
+    let m = compile(json!({"jsonpath": "$.items[0]", "matches": {"json_schema": {"type": "integer"}}}));
+    assert!(on_body(&m, br#"{"items":[1,"a"]}"#));
+    assert!(!on_body(&m, br#"{"items":["a",1]}"#));
+    let not = compile(json!({"not": {"json_schema": {"type": "array"}}}));
+    assert!(not.matches_value(&json!({})));
+    assert!(on_body(&not, b"not json"), "a body that is not JSON fails the schema, so `not` holds");
+}
+
+#[test]
+fn json_schema_errors_name_their_place() {
+    let errors = errors_of(json!({"json_schema": {"type": "whatever"}}));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].0, "rules[0].match.body.json_schema");
+    assert!(errors[0].1.contains("invalid JSON Schema at /type"), "{}", errors[0].1);
+    let errors = errors_of(json!({"and": [{"json_schema": {"$ref": "other.json#/pet"}}]}));
+    assert_eq!(errors[0].0, "rules[0].match.body.and[0].json_schema");
+    assert!(errors[0].1.contains("never fetched"), "{}", errors[0].1);
+    assert_eq!(places(json!({"json_schema": 3})), ["rules[0].match.body.json_schema"]);
 }

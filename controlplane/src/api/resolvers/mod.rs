@@ -12,6 +12,7 @@ mod recording;
 mod subscriptions;
 mod traffic;
 pub mod types;
+mod wiremock;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -25,6 +26,7 @@ pub use queries::{EnvironmentQueries, KeyQueries, NodeQueries, RuleQueries};
 pub use recording::RecordingMutations;
 pub use subscriptions::EventSubscriptions;
 pub use traffic::{TrafficMutations, TrafficQueries, TrafficSubscriptions};
+pub use wiremock::WireMockMutations;
 
 use super::auth::{AuthError, Keys, Principal};
 use super::errors::ApiError;

@@ -1,0 +1,189 @@
+//! WireMock mappings through the binary, as docs/import.md shows them: `mockplane validate
+//! --from wiremock`, `mockplane import --from wiremock` into a real `mockplane up`, and
+//! `mockplane dataplane --wiremock DIR --wiremock-admin` serving a folder and taking stubs
+//! over WireMock's admin API.
+
+mod up_util;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use up_util::{get, Up};
+
+const KEY: &str = "a-key-for-the-wiremock-tests-01";
+
+fn mockplane() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mockplane"));
+    c.env_remove("RUST_LOG");
+    c
+}
+
+/// A WireMock root: two stubs that import, one that cannot (XPath), a body file.
+fn wiremock_root(dir: &Path) {
+    std::fs::create_dir_all(dir.join("mappings")).expect("mkdir");
+    std::fs::create_dir_all(dir.join("__files")).expect("mkdir");
+    std::fs::write(
+        dir.join("mappings/orders.json"),
+        r#"{"mappings": [
+          {"request": {"method": "GET", "urlPathTemplate": "/orders/{id}"},
+           "response": {"status": 200, "jsonBody": {"id": "{{request.path.id}}"}, "transformers": ["response-template"]}},
+          {"request": {"method": "POST", "urlPath": "/orders", "bodyPatterns": [{"matchesXPath": "//order"}]},
+           "response": {"status": 201}}
+        ]}"#,
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("mappings/terms.json"),
+        r#"{"request": {"method": "GET", "url": "/terms"}, "response": {"bodyFileName": "terms.txt"}}"#,
+    )
+    .expect("write");
+    std::fs::write(dir.join("__files/terms.txt"), "the terms").expect("write");
+}
+
+#[test]
+fn validate_from_wiremock_lists_what_is_not_imported_with_its_place() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    wiremock_root(dir.path());
+    let out = mockplane().args(["validate", "--from", "wiremock"]).arg(dir.path()).output().expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(": 2 rules imported, valid"), "{text}");
+    assert!(
+        text.contains(
+            "1 part not imported:\n  orders.json: mappings[1].request.bodyPatterns[0].matchesXPath: "
+        ),
+        "{text}"
+    );
+    let missing =
+        mockplane().args(["validate", "--from", "wiremock", "/no/such/folder"]).output().expect("runs");
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read /no/such/folder"));
+}
+
+#[test]
+fn import_from_wiremock_serves_the_stubs_from_an_environment() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    wiremock_root(&dir.path().join("wiremock"));
+    let up = Up::start(&dir.path().join("data"), &["--api-key", KEY]);
+    let out = mockplane()
+        .args(["import", "--from", "wiremock"])
+        .arg(dir.path().join("wiremock"))
+        .args(["--env", "default/default"])
+        .env("MOCKPLANE_URL", up.url("GraphQL admin API"))
+        .env("MOCKPLANE_API_KEY", KEY)
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("default/default: version"), "{stdout}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("matchesXPath"), "the skipped stub is reported");
+    let mocks = up.url("mocks");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while get(&format!("{mocks}/terms")).1 != "the terms" {
+        assert!(Instant::now() < deadline, "the imported stubs never served");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(get(&format!("{mocks}/orders/o-1")), (200, r#"{"id":"o-1"}"#.to_owned()));
+
+    // The same through GraphQL: `importWireMock` replaces the rules and lists what it left out.
+    let query = r#"mutation($m: JSON!) { importWireMock(input: {environment: "default/default", mappings: $m}) {
+        change { version } unsupported { place message } } }"#;
+    let mappings = serde_json::json!({"mappings": [
+        {"request": {"method": "GET", "urlPath": "/gql"}, "response": {"body": "from graphql"}},
+        {"request": {"bodyPatterns": [{"equalToXml": "<a/>"}]}, "response": {}}
+    ]});
+    let client = reqwest::blocking::Client::builder().no_proxy().build().expect("a client");
+    let answer: serde_json::Value = client
+        .post(up.url("GraphQL admin API"))
+        .bearer_auth(KEY)
+        .json(&serde_json::json!({"query": query, "variables": {"m": mappings}}))
+        .send()
+        .and_then(|r| r.json())
+        .expect("the API answers");
+    let payload = &answer["data"]["importWireMock"];
+    assert_eq!(
+        payload["unsupported"][0]["place"], "mappings[1].request.bodyPatterns[0].equalToXml",
+        "{answer}"
+    );
+    while get(&format!("{mocks}/gql")).1 != "from graphql" {
+        assert!(Instant::now() < deadline + Duration::from_secs(10), "importWireMock's rules never served");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(get(&format!("{mocks}/terms")).0, 404, "the environment's rules were replaced");
+}
+
+/// `mockplane dataplane --wiremock DIR --wiremock-admin`, with its traffic and admin URLs.
+struct WireMockPlane {
+    child: Child,
+    listen: String,
+    admin: String,
+}
+
+impl WireMockPlane {
+    fn start(dir: &Path) -> WireMockPlane {
+        let mut child = mockplane()
+            .args(["--log-format", "json", "dataplane", "--wiremock"])
+            .arg(dir)
+            .args(["--wiremock-admin", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--workers", "1"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("mockplane dataplane starts");
+        let stderr = child.stderr.take().expect("piped");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let field = |line: &str, name: &str| {
+            let log: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
+            log["fields"][name].as_str().or(log[name].as_str()).map(|a| format!("http://{a}"))
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let (mut listen, mut admin) = (None, None);
+        while listen.is_none() || admin.is_none() {
+            let line = lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("the data plane announces its listeners");
+            if line.contains("data plane serving") {
+                listen = field(&line, "listen");
+            } else if line.contains("admin endpoints serving") {
+                admin = field(&line, "admin");
+            }
+        }
+        WireMockPlane { child, listen: listen.expect("set"), admin: admin.expect("set") }
+    }
+}
+
+impl Drop for WireMockPlane {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn dataplane_wiremock_serves_a_folder_and_takes_stubs_over_the_admin_api() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    wiremock_root(dir.path());
+    let dp = WireMockPlane::start(dir.path());
+    assert_eq!(get(&format!("{}/terms", dp.listen)), (200, "the terms".to_owned()));
+    let client = reqwest::blocking::Client::builder().no_proxy().build().expect("a client");
+    let added = client
+        .post(format!("{}/__admin/mappings", dp.admin))
+        .body(r#"{"request": {"method": "GET", "urlPath": "/ping"}, "response": {"body": "pong"}}"#)
+        .send()
+        .expect("answers");
+    assert_eq!(added.status().as_u16(), 201);
+    assert_eq!(get(&format!("{}/ping", dp.listen)), (200, "pong".to_owned()));
+    let count: serde_json::Value = client
+        .post(format!("{}/__admin/requests/count", dp.admin))
+        .body(r#"{"method": "GET", "urlPath": "/ping"}"#)
+        .send()
+        .and_then(|r| r.json())
+        .expect("a count");
+    assert_eq!(count, serde_json::json!({"count": 1}));
+}
