@@ -23,6 +23,7 @@ pub(super) fn parse(src: &str) -> PResult<Template> {
         depth: 0,
         trim_next: false,
         scopes: 0,
+        block_depth: 0,
         vars: Vec::new(),
     };
     let (parts, _) = p.parts(false)?;
@@ -179,6 +180,11 @@ struct Parsed<'s> {
 /// aborted `mockplane validate`). Real templates nest two or three deep.
 pub(crate) const MAX_SUB_DEPTH: usize = 16;
 
+/// How deep blocks may nest, counting each `{{else if …}}` of a chain as a level: parsing and
+/// rendering recurse once per level, so the bound keeps a crafted template from overflowing
+/// the stack. Real templates nest a handful deep.
+pub(crate) const MAX_BLOCK_DEPTH: usize = 100;
+
 struct Parser<'s> {
     src: &'s str,
     pos: usize,
@@ -191,6 +197,8 @@ struct Parser<'s> {
     trim_next: bool,
     /// `#each`/`#with` blocks open around the cursor (each gives `this` a new value).
     scopes: usize,
+    /// Blocks (and `{{else if}}` links) open around the cursor.
+    block_depth: usize,
     /// Variables assigned so far (`regexExtract … 'name'`, `parseJson`, `assign`), by slot.
     vars: Vec<Box<str>>,
 }

@@ -307,6 +307,20 @@ fn block_errors_name_their_place() {
 }
 
 #[test]
+fn blocks_nest_up_to_a_bound_and_deeper_is_refused_not_a_crash() {
+    let nested = |n: usize| format!("{}x{}", "{{#if request.body}}".repeat(n), "{{/if}}".repeat(n));
+    assert_eq!(render(&nested(super::parse::MAX_BLOCK_DEPTH)), "x");
+    let too_deep = nested(super::parse::MAX_BLOCK_DEPTH + 1);
+    assert_err(&too_deep, 1, 20 * super::parse::MAX_BLOCK_DEPTH + 1, "blocks nest more than 100 deep");
+    assert!(err(&nested(100_000)).message.contains("nest more than"));
+    let chain = |n: usize| {
+        format!("{{{{#if request.query.none}}}}{}z{{{{/if}}}}", "{{else if request.query.none}}".repeat(n))
+    };
+    assert_eq!(render(&chain(50)), "");
+    assert!(err(&chain(100_000)).message.contains("counting each `{{else if}}`"));
+}
+
+#[test]
 fn scope_errors() {
     assert_err("{{this}}", 1, 3, "only mean something inside `{{#each}}` or `{{#with}}`");
     assert_err("{{../x}}", 1, 3, "only mean something inside");

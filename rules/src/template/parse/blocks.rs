@@ -159,6 +159,29 @@ impl<'s> Parser<'s> {
         at: usize,
         inverted: bool,
     ) -> PResult<Block> {
+        if self.block_depth == super::MAX_BLOCK_DEPTH {
+            return Err(self.error(
+                at,
+                format!(
+                    "blocks nest more than {} deep (counting each `{{{{else if}}}}`)",
+                    super::MAX_BLOCK_DEPTH
+                ),
+            ));
+        }
+        self.block_depth += 1;
+        let block = self.block_inner(outer, outer_at, call, at, inverted);
+        self.block_depth -= 1;
+        block
+    }
+
+    fn block_inner(
+        &mut self,
+        outer: &'s str,
+        outer_at: usize,
+        call: RawCall<'s>,
+        at: usize,
+        inverted: bool,
+    ) -> PResult<Block> {
         let head = self.block_head(call, at, inverted)?;
         if head.scoped {
             self.scopes += 1;
