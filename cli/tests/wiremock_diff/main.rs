@@ -5,7 +5,9 @@
 //! gave to the same bytes, recorded in `expected.json` by `record.sh` (so CI needs no Java).
 //!
 //! Every case must agree, except those listed in `known_differences.json` with their reason;
-//! a listed case that starts agreeing fails too, so the list stays true. The table of cases is
+//! a listed case that starts agreeing fails too, so the list stays true. The corpus runs twice:
+//! as WireMock templates by default (per stub), and with every response a template
+//! (`expected-global.json`, `known_differences_global.json`). The table of cases is
 //! printed (see it with `--nocapture`). With `WIREMOCK_DIFF_RECORD=HOST:PORT` the same client
 //! sends the corpus to a running WireMock instead and rewrites `expected.json`; with
 //! `WIREMOCK_DIFF_AGAINST=HOST:PORT` it compares that server instead of starting mockplane.
@@ -20,6 +22,31 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+/// How WireMock and mockplane template responses in a run, and the files of that run.
+struct Mode {
+    /// WireMock's answers to the corpus in this mode.
+    expected: &'static str,
+    /// The cases where mockplane answers differently in this mode, with the reasons.
+    known: &'static str,
+    /// Extra `mockplane dataplane` flags.
+    flags: &'static [&'static str],
+    /// What the figure says of the mode: `… agree with WireMock 3.13.2{suffix}`.
+    suffix: &'static str,
+}
+
+/// Templating per stub (`transformers: ["response-template"]`), WireMock's default.
+const LOCAL: Mode =
+    Mode { expected: "expected.json", known: "known_differences.json", flags: &[], suffix: "" };
+
+/// Every response a template: WireMock's `--global-response-templating`, mockplane's
+/// `--global-templating`. Its known differences are those of [`LOCAL`] and its own.
+const GLOBAL: Mode = Mode {
+    expected: "expected-global.json",
+    known: "known_differences_global.json",
+    flags: &["--global-templating"],
+    suffix: " with global templating",
+};
 
 fn corpus_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../import/tests/wiremock_diff")
@@ -98,7 +125,7 @@ impl Drop for DataPlane {
 /// Sends the corpus to a running WireMock and writes what it answered to `expected.json`.
 /// Checks the corpus on the way: a case marked `miss` must be one WireMock did not match, and
 /// every other case one it did.
-fn record(addr: &str, cases: &[corpus::Case]) {
+fn record(addr: &str, cases: &[corpus::Case], mode: &Mode) {
     let reset = wire::Request {
         method: "POST".into(),
         target: "/__admin/scenarios/reset".into(),
@@ -147,12 +174,21 @@ fn record(addr: &str, cases: &[corpus::Case]) {
     let lines: Vec<String> = records.iter().map(|r| format!("    {r}")).collect();
     text.push_str(&lines.join(",\n"));
     text.push_str("\n  ]\n}\n");
-    std::fs::write(corpus_dir().join("expected.json"), text).expect("expected.json is written");
+    std::fs::write(corpus_dir().join(mode.expected), text).expect("the answers are written");
     println!("recorded {} answers from WireMock at {addr}", records.len());
 }
 
 #[test]
 fn mockplane_answers_the_wiremock_corpus_as_wiremock_does() {
+    run(&LOCAL);
+}
+
+#[test]
+fn with_global_templating_mockplane_answers_the_corpus_as_wiremock_does() {
+    run(&GLOBAL);
+}
+
+fn run(mode: &Mode) {
     let mut cases = corpus::cases(&read("requests.json")).unwrap_or_else(|e| panic!("{e}"));
     // Stubs that forward (`proxyBaseUrl`) are added through the admin API with this origin.
     let origin = origin::start();
@@ -163,23 +199,29 @@ fn mockplane_answers_the_wiremock_corpus_as_wiremock_does() {
         }
     }
     if let Ok(addr) = std::env::var("WIREMOCK_DIFF_RECORD") {
-        return record(&addr, &cases);
+        return record(&addr, &cases, mode);
     }
-    let expected: Value = serde_json::from_str(&read("expected.json")).expect("expected.json is JSON");
-    let answers = expected["answers"].as_array().expect("expected.json has answers");
-    let known: Value =
-        serde_json::from_str(&read("known_differences.json")).expect("known_differences.json is JSON");
-    let known = known.as_object().expect("known_differences.json is an object: case → reason");
+    let (expected_file, known_file) = (mode.expected, mode.known);
+    let expected: Value = serde_json::from_str(&read(expected_file)).expect("the answers are JSON");
+    let answers = expected["answers"].as_array().expect("the answers file has answers");
+    // Another mode's list adds to the default one: its differences are those of the mode alone.
+    let mut known = serde_json::Map::new();
+    for file in [LOCAL.known, known_file] {
+        let list: Value = serde_json::from_str(&read(file)).expect("the known differences are JSON");
+        let list = list.as_object().unwrap_or_else(|| panic!("{file} is not an object: case → reason"));
+        known.extend(list.clone());
+    }
+    let known = &known;
     for (name, reason) in known {
-        assert!(cases.iter().any(|c| &c.name == name), "known_differences.json lists {name:?}, not a case");
+        assert!(cases.iter().any(|c| &c.name == name), "{known_file} lists {name:?}, not a case");
         assert!(
             reason.as_str().is_some_and(|r| !r.trim().is_empty()),
-            "known_differences.json: {name:?} has no reason"
+            "{known_file}: {name:?} has no reason"
         );
     }
     let names: Vec<&str> = answers.iter().map(|a| a["name"].as_str().unwrap_or_default()).collect();
     let case_names: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();
-    assert_eq!(names, case_names, "expected.json does not hold the corpus's cases in order: run record.sh");
+    assert_eq!(names, case_names, "{expected_file} does not hold the corpus's cases in order: run record.sh");
 
     // WIREMOCK_DIFF_AGAINST=HOST:PORT compares a server already running instead (WireMock
     // itself, to check that the corpus and the comparison are deterministic).
@@ -187,7 +229,9 @@ fn mockplane_answers_the_wiremock_corpus_as_wiremock_does() {
         Ok(addr) => (None, addr.clone(), addr),
         Err(_) => {
             let mappings = corpus_dir().join("mappings").display().to_string();
-            let dp = DataPlane::start(&["--wiremock", &mappings, "--wiremock-admin"]);
+            let mut args = vec!["--wiremock", &mappings, "--wiremock-admin"];
+            args.extend(mode.flags);
+            let dp = DataPlane::start(&args);
             let (listen, admin) = (dp.listen.clone(), dp.admin.clone());
             (Some(dp), listen, admin)
         }
@@ -226,13 +270,13 @@ fn mockplane_answers_the_wiremock_corpus_as_wiremock_does() {
             _ => {}
         }
     }
-    let figure = format!("{agree} of {} cases agree with WireMock 3.13.2", cases.len());
+    let figure = format!("{agree} of {} cases agree with WireMock 3.13.2{}", cases.len(), mode.suffix);
     table.push(figure.clone());
     let table = table.join("\n");
     println!("{table}");
     assert!(
         unexpected.is_empty() && stale.is_empty(),
-        "{table}\n\ndisagreements not in known_differences.json:\n  {}\n\nlisted in known_differences.json but agreeing now (remove them):\n  {}",
+        "{table}\n\ndisagreements not in {known_file}:\n  {}\n\nlisted in {known_file} but agreeing now (remove them):\n  {}",
         unexpected.join("\n  "),
         stale.join("\n  "),
     );

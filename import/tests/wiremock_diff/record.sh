@@ -5,7 +5,8 @@
 # npm `wiremock` package, which ships the jar, into target/wiremock/), starts WireMock on a free
 # loopback port with this folder as its root (mappings/ and __files/), and sends every request of
 # requests.json in order with the same client the differential test uses
-# (cli/tests/wiremock_diff), writing the answers to expected.json. Scenarios start at Started:
+# (cli/tests/wiremock_diff), writing the answers to expected.json; then again with WireMock's
+# --global-response-templating, into expected-global.json. Scenarios start at Started:
 # WireMock is fresh and its scenarios are reset first. Run from anywhere; takes about a minute.
 set -euo pipefail
 
@@ -25,20 +26,29 @@ if [ ! -f "$JAR" ]; then
     (cd "$CACHE" && npm pack --silent "wiremock@$VERSION" >/dev/null && tar xzf "wiremock-$VERSION.tgz")
 fi
 
-PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-LOG="$CACHE/wiremock.log"
-java -jar "$JAR" --port "$PORT" --bind-address 127.0.0.1 --root-dir "$HERE" \
-    --disable-banner --disable-gzip >"$LOG" 2>&1 &
-WIREMOCK_PID=$!
-trap 'kill "$WIREMOCK_PID" 2>/dev/null; wait "$WIREMOCK_PID" 2>/dev/null || true' EXIT
+# One fresh WireMock a mode: templating per stub (expected.json), then every response a
+# template (expected-global.json).
+record() {
+    local test="$1"; shift
+    local port log pid stubs
+    port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    log="$CACHE/wiremock.log"
+    java -jar "$JAR" --port "$port" --bind-address 127.0.0.1 --root-dir "$HERE" \
+        --disable-banner --disable-gzip "$@" >"$log" 2>&1 &
+    pid=$!
+    trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true' EXIT
+    for _ in $(seq 1 120); do
+        if curl -fsS "http://127.0.0.1:$port/__admin/mappings" >/dev/null 2>&1; then break; fi
+        kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; echo "WireMock exited" >&2; exit 1; }
+        sleep 0.5
+    done
+    stubs="$(curl -fsS "http://127.0.0.1:$port/__admin/mappings" | python3 -c 'import json, sys; print(json.load(sys.stdin)["meta"]["total"])')"
+    echo "WireMock $VERSION on 127.0.0.1:$port with $stubs stubs $*" >&2
+    (cd "$ROOT" && WIREMOCK_DIFF_RECORD="127.0.0.1:$port" \
+        cargo test -p mockplane --test wiremock_diff -- --exact "$test" --nocapture)
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    trap - EXIT
+}
 
-for _ in $(seq 1 120); do
-    if curl -fsS "http://127.0.0.1:$PORT/__admin/mappings" >/dev/null 2>&1; then break; fi
-    kill -0 "$WIREMOCK_PID" 2>/dev/null || { cat "$LOG" >&2; echo "WireMock exited" >&2; exit 1; }
-    sleep 0.5
-done
-STUBS="$(curl -fsS "http://127.0.0.1:$PORT/__admin/mappings" | python3 -c 'import json, sys; print(json.load(sys.stdin)["meta"]["total"])')"
-echo "WireMock $VERSION on 127.0.0.1:$PORT with $STUBS stubs" >&2
-
-cd "$ROOT"
-WIREMOCK_DIFF_RECORD="127.0.0.1:$PORT" cargo test -p mockplane --test wiremock_diff -- --nocapture
+record mockplane_answers_the_wiremock_corpus_as_wiremock_does
+record with_global_templating_mockplane_answers_the_corpus_as_wiremock_does --global-response-templating
