@@ -136,6 +136,11 @@ fn wiremock_admin_calls_add_stubs_count_requests_and_move_scenarios() {
         (Some("POST"), Some(r#"{"other": 7}"#))
     );
 
+    let (_, listed) = admin_call(&s, "GET", "/__admin/mappings", json!({}));
+    assert_eq!(listed["mappings"][0]["id"], id.as_str());
+    let (_, journal) = admin_call(&s, "GET", "/__admin/requests", json!({}));
+    assert_eq!(journal["meta"]["total"], 2);
+
     // A stub with no equivalent is refused, with its place, and nothing changes.
     let (status, refused) = admin_call(
         &s,
@@ -153,6 +158,8 @@ fn wiremock_admin_calls_add_stubs_count_requests_and_move_scenarios() {
     let (status, _) = admin_call(&s, "PUT", "/__admin/scenarios/cart/state", json!({"state": "Full"}));
     assert_eq!(status, 200);
     assert_eq!(s.get("/cart").text(), r#"["book"]"#);
+    let (_, scenarios) = admin_call(&s, "GET", "/__admin/scenarios", json!({}));
+    assert_eq!(scenarios["scenarios"][0], json!({"id": "cart", "name": "cart", "state": "Full"}));
     admin_call(&s, "POST", "/__admin/scenarios/reset", json!({}));
     assert_eq!(s.get("/cart").text(), "[]");
 
@@ -167,4 +174,8 @@ fn wiremock_admin_calls_add_stubs_count_requests_and_move_scenarios() {
     let (_, count) =
         admin_call(&s, "POST", "/__admin/requests/count", json!({"method": "ANY", "urlPattern": "/.*"}));
     assert_eq!(count, json!({"count": 2}), "only the two requests since the reset");
+    let (status, _) = admin_call(&s, "DELETE", "/__admin/requests", json!({}));
+    assert_eq!(status, 200);
+    let (_, count) = admin_call(&s, "POST", "/__admin/requests/count", json!({"method": "ANY"}));
+    assert_eq!(count, json!({"count": 0}), "the journal emptied");
 }
