@@ -209,3 +209,72 @@ pub fn differences(case: &Case, want: &Value, got: &Answer) -> Vec<String> {
     }
     diffs
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(json: &str) -> Case {
+        cases(&format!(r#"{{"requests": [{json}]}}"#)).expect("a case").remove(0)
+    }
+
+    fn answer(status: u16, headers: &[(&str, &str)], body: &str) -> Answer {
+        let headers = headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+        Answer { status, reason: "OK".into(), headers, body: body.as_bytes().to_vec() }
+    }
+
+    const GET: &str = r#"{"name": "c", "exercises": "x", "method": "GET", "path": "/"}"#;
+
+    #[test]
+    fn json_bodies_compare_as_json_and_text_bodies_byte_for_byte() {
+        let c = case(GET);
+        let wm =
+            answer(200, &[("content-type", "application/json"), ("date", "today")], r#"{"a": 1, "b": 2}"#);
+        let want = record(&c, &wm);
+        assert_eq!(want["headers"], json!({ "content-type": ["application/json"] }), "date is not recorded");
+        let same = answer(200, &[("content-type", "application/json")], r#"{"b":2,"a":1}"#);
+        assert!(differences(&c, &want, &same).is_empty());
+        let float = answer(200, &[("content-type", "application/json")], r#"{"b":2,"a":1.0}"#);
+        assert_eq!(differences(&c, &want, &float).len(), 1, "1 and 1.0 differ");
+        let text = record(&c, &answer(200, &[], "a b"));
+        assert!(differences(&c, &text, &answer(200, &[], "a b")).is_empty());
+        assert_eq!(differences(&c, &text, &answer(200, &[], "a  b")).len(), 1);
+    }
+
+    #[test]
+    fn headers_that_matter_are_compared_and_an_extra_content_type_counts() {
+        let c = case(GET);
+        let want = record(&c, &answer(200, &[("set-cookie", "a=1"), ("set-cookie", "b=2")], ""));
+        let got = answer(200, &[("set-cookie", "a=1"), ("x-mockplane-rule", "r")], "");
+        let diffs = differences(&c, &want, &got);
+        assert_eq!(diffs, [r#"header set-cookie: WireMock ["a=1", "b=2"], mockplane ["a=1"]"#]);
+        let typed =
+            answer(200, &[("set-cookie", "a=1"), ("set-cookie", "b=2"), ("content-type", "text/plain")], "");
+        assert_eq!(
+            differences(&c, &want, &typed),
+            [r#"header content-type: WireMock none, mockplane ["text/plain"]"#]
+        );
+    }
+
+    #[test]
+    fn a_miss_compares_the_status_only_and_a_shape_compares_by_its_regex() {
+        let miss = case(r#"{"name": "m", "exercises": "x", "method": "GET", "path": "/", "miss": true}"#);
+        let want = record(&miss, &answer(404, &[("content-type", "text/plain")], "Request was not matched"));
+        assert!(differences(&miss, &want, &answer(404, &[], "{}")).is_empty());
+        assert_eq!(differences(&miss, &want, &answer(200, &[], "")).len(), 1);
+        let shaped = case(
+            r#"{"name": "s", "exercises": "x", "method": "GET", "path": "/", "bodyMatches": "^[0-9]{3}$"}"#,
+        );
+        let want = record(&shaped, &answer(200, &[], "123"));
+        assert!(differences(&shaped, &want, &answer(200, &[], "456")).is_empty());
+        assert_eq!(differences(&shaped, &want, &answer(200, &[], "45")).len(), 1);
+    }
+
+    #[test]
+    fn a_corpus_with_a_name_twice_or_without_what_it_exercises_is_refused() {
+        let twice = format!(r#"{{"requests": [{GET}, {GET}]}}"#);
+        assert_eq!(cases(&twice).err().as_deref(), Some(r#"requests[1].name: "c" is used twice"#));
+        let bare = r#"{"requests": [{"name": "c", "method": "GET", "path": "/"}]}"#;
+        assert_eq!(cases(bare).err().as_deref(), Some("requests[0].exercises: missing"));
+    }
+}
