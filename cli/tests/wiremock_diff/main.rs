@@ -9,7 +9,8 @@
 //! as WireMock templates by default (per stub), and with every response a template
 //! (`expected-global.json`, `known_differences_global.json`). The table of cases is
 //! printed (see it with `--nocapture`). With `WIREMOCK_DIFF_RECORD=HOST:PORT` the same client
-//! sends the corpus to a running WireMock instead and rewrites `expected.json`; with
+//! sends the corpus to a running WireMock instead and rewrites the mode's answers (`record.sh`
+//! runs each mode's test alone, each against a fresh WireMock started in that mode); with
 //! `WIREMOCK_DIFF_AGAINST=HOST:PORT` it compares that server instead of starting mockplane.
 
 mod corpus;
@@ -122,9 +123,9 @@ impl Drop for DataPlane {
     }
 }
 
-/// Sends the corpus to a running WireMock and writes what it answered to `expected.json`.
-/// Checks the corpus on the way: a case marked `miss` must be one WireMock did not match, and
-/// every other case one it did.
+/// Sends the corpus to a running WireMock and writes what it answered to the mode's answers
+/// file. Checks the corpus on the way: a case marked `miss` must be one WireMock did not match,
+/// every other case one it did, no template may fail, and each fault must fire.
 fn record(addr: &str, cases: &[corpus::Case], mode: &Mode) {
     let reset = wire::Request {
         method: "POST".into(),
