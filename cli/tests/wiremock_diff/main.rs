@@ -298,3 +298,19 @@ fn run(mode: &Mode) {
         );
     }
 }
+
+/// `record.sh` is only run by hand (it needs Java): its syntax is checked here, and it must
+/// name the tests that record, which a rename would otherwise leave it silently missing.
+#[test]
+fn record_sh_parses_and_runs_the_recording_tests() {
+    let script = corpus_dir().join("record.sh");
+    let out = Command::new("bash").arg("-n").arg(&script).output().expect("bash runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = read("record.sh");
+    for test in [
+        "mockplane_answers_the_wiremock_corpus_as_wiremock_does",
+        "with_global_templating_mockplane_answers_the_corpus_as_wiremock_does",
+    ] {
+        assert!(text.contains(&format!("record {test}")), "record.sh does not record with {test}");
+    }
+}

@@ -44,8 +44,12 @@ record() {
     done
     stubs="$(curl -fsS "http://127.0.0.1:$port/__admin/mappings" | python3 -c 'import json, sys; print(json.load(sys.stdin)["meta"]["total"])')"
     echo "WireMock $VERSION on 127.0.0.1:$port with $stubs stubs $*" >&2
-    (cd "$ROOT" && WIREMOCK_DIFF_RECORD="127.0.0.1:$port" \
-        cargo test -p mockplane --test wiremock_diff -- --exact "$test" --nocapture)
+    local out
+    out="$(cd "$ROOT" && WIREMOCK_DIFF_RECORD="127.0.0.1:$port" \
+        cargo test -p mockplane --test wiremock_diff -- --exact "$test" --nocapture 2>&1)" \
+        || { echo "$out" >&2; exit 1; }
+    # A renamed test would run nothing and pass: insist on the recording's own line.
+    grep -E "^recorded [0-9]+ answers" <<<"$out" >&2 || { echo "$out" >&2; echo "$test recorded nothing" >&2; exit 1; }
     kill "$pid"; wait "$pid" 2>/dev/null || true
     trap - EXIT
 }
