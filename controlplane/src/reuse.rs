@@ -259,8 +259,9 @@ fn same_match(a: &RequestMatch, b: &RequestMatch) -> bool {
 }
 
 fn same_response(a: &Response, b: &Response) -> bool {
-    let Response { status, headers, body, json, base64, file, template, delay, faults } = a;
+    let Response { status, reason, headers, body, json, base64, file, template, delay, faults } = a;
     status == &b.status
+        && reason == &b.reason
         && headers == &b.headers
         && body == &b.body
         && same_opt(json.as_ref(), b.json.as_ref(), same_json)

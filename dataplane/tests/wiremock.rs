@@ -47,7 +47,7 @@ fn stubs_folder() -> tempfile::TempDir {
           {"name": "me-exact", "request": {"method": "GET", "urlPath": "/users/me"}, "response": {"body": "exact"}},
           {"name": "users-any", "request": {"method": "GET", "urlPathPattern": "/users/.*"}, "response": {"body": "pattern, added later"}},
           {"name": "search", "request": {"method": "GET", "url": "/search?q=a"},
-           "response": {"status": 200, "jsonBody": {"hits": [1]}, "headers": {"X-Source": "wiremock"}}},
+           "response": {"status": 200, "statusMessage": "Found It", "jsonBody": {"hits": [1]}, "headers": {"X-Source": "wiremock"}}},
           {"name": "greet", "request": {"method": "GET", "urlPathTemplate": "/greet/{name}"},
            "response": {"body": "hello {{request.path.name}}", "transformers": ["response-template"]}},
           {"name": "logo", "request": {"method": "GET", "urlPath": "/logo"}, "response": {"bodyFileName": "logo.txt"}},
@@ -79,6 +79,7 @@ fn a_mappings_folder_answers_as_wiremock_would() {
     let search = s.get("/search?q=a");
     assert_eq!((search.status, search.text().as_str()), (200, r#"{"hits":[1]}"#));
     assert_eq!(search.header("x-source"), Some("wiremock"));
+    assert_eq!(search.status_line, "HTTP/1.1 200 Found It");
     assert_eq!(search.header("content-type"), None, "WireMock adds no content type to jsonBody");
     assert_eq!(s.get("/search?q=a&x=1").status, 404, "url is the exact target");
     assert_eq!(s.get("/greet/ada").text(), "hello ada");

@@ -218,17 +218,10 @@ fn response() -> impl Strategy<Value = Response> {
         any::<bool>(),
         of(delay()),
         faults(),
+        of(text()),
     )
-        .prop_map(|(status, headers, body, json, base64, file, template, delay, faults)| Response {
-            status,
-            headers,
-            body,
-            json,
-            base64,
-            file,
-            template,
-            delay,
-            faults,
+        .prop_map(|(status, headers, body, json, base64, file, template, delay, faults, reason)| {
+            Response { status, reason, headers, body, json, base64, file, template, delay, faults }
         })
 }
 

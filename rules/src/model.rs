@@ -343,6 +343,10 @@ pub struct Response {
     /// HTTP status, 100..=599. Default 200.
     #[serde(default = "ok")]
     pub status: u16,
+    /// The reason phrase sent after the status (`HTTP/1.1 200 Fine`, WireMock's
+    /// `statusMessage`); absent: the standard one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// Header name → one value or a list of values.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, HeaderValues>,
@@ -377,6 +381,7 @@ impl Default for Response {
     fn default() -> Self {
         Response {
             status: 200,
+            reason: None,
             headers: BTreeMap::new(),
             body: None,
             json: None,

@@ -122,7 +122,22 @@ impl CompiledResponse {
         }
         let body_bytes = body_bytes(spec, path, env, errors);
         let mut head_prefix = Vec::new();
-        write_status_line(&mut head_prefix, spec.status);
+        match &spec.reason {
+            None => write_status_line(&mut head_prefix, spec.status),
+            Some(reason) => {
+                // RFC 9112: tabs, spaces, visible characters and obs-text; a CR or LF would
+                // end the status line early.
+                let ok = reason.len() <= 256
+                    && reason.bytes().all(|b| b == b'\t' || b == b' ' || b >= 0x21 && b != 0x7f);
+                if !ok {
+                    errors.push(
+                        format!("{path}.reason"),
+                        "a reason phrase is at most 256 bytes of visible characters, spaces and tabs",
+                    );
+                }
+                let _ = write!(head_prefix, "HTTP/1.1 {} {reason}\r\n", spec.status);
+            }
+        }
         let mut templated_headers = Vec::new();
         let mut uses_counter = false;
         let mut has_content_type = false;

@@ -95,6 +95,23 @@ rules:
 }
 
 #[test]
+fn a_reason_phrase_replaces_the_standard_one_and_must_stay_on_its_line() {
+    let t = table("rules:\n  - id: r\n    response: { status: 299, reason: All Good }\n");
+    let req = Request::new("GET", "/", &[], b"");
+    let cx = RequestContext::new(&req);
+    let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::seed_from_u64(1);
+    let mut buffers = mockplane_rules::RenderBuffers::default();
+    let answer =
+        t.respond(&cx, std::time::SystemTime::UNIX_EPOCH, &mut rng, &mut buffers).expect("an answer");
+    let mockplane_rules::Reply::Static(s) = answer.reply else { panic!("a static reply") };
+    assert!(s.head().starts_with(b"HTTP/1.1 299 All Good\r\n"), "{:?}", String::from_utf8_lossy(s.head()));
+    assert_eq!(
+        refusal("rules:\n  - id: r\n    response: { reason: \"a\\r\\nx: y\" }\n"),
+        ["rules[0].response.reason: a reason phrase is at most 256 bytes of visible characters, spaces and tabs"]
+    );
+}
+
+#[test]
 fn bad_url_form_and_lists_are_refused_with_their_place() {
     let errors = refusal(
         r#"

@@ -274,6 +274,9 @@ fn body_pattern(b: &BodyMatch, place: &str) -> Result<Value, Refusal> {
 fn response(r: &mockplane_rules::model::Response, place: &str) -> Result<Map<String, Value>, Refusal> {
     let mut out = Map::new();
     out.insert("status".into(), json!(r.status));
+    if let Some(reason) = &r.reason {
+        out.insert("statusMessage".into(), json!(reason));
+    }
     if !r.headers.is_empty() {
         let mut h = Map::new();
         for (k, v) in &r.headers {

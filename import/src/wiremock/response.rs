@@ -49,12 +49,10 @@ pub(super) fn convert(r: &Map<String, Value>, place: &str, cx: &mut Cx<'_>) -> R
             .and_then(|s| u16::try_from(s).ok())
             .ok_or_else(|| skip(at("status"), "must be a number"))?,
     };
-    if r.get("statusMessage").is_some_and(|v| !v.is_null()) {
-        cx.unsupported(
-            at("statusMessage"),
-            "a custom reason phrase is not supported: the standard one is sent",
-        );
-    }
+    let reason = match r.get("statusMessage") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_str().ok_or_else(|| skip(at("statusMessage"), "must be a string"))?.to_owned()),
+    };
     if r.get("chunkedDribbleDelay").is_some_and(|v| !v.is_null()) {
         cx.unsupported(
             at("chunkedDribbleDelay"),
@@ -98,7 +96,7 @@ pub(super) fn convert(r: &Map<String, Value>, place: &str, cx: &mut Cx<'_>) -> R
     if let Some(base) = r.get("proxyBaseUrl").and_then(Value::as_str) {
         return proxy(r, base, place, headers, delay, faults, cx).map(Action::Forward);
     }
-    let mut out = Response { status, headers, template, delay, faults, ..Response::default() };
+    let mut out = Response { status, reason, headers, template, delay, faults, ..Response::default() };
     let bodies: Vec<&str> = ["body", "jsonBody", "base64Body", "bodyFileName"]
         .into_iter()
         .filter(|k| r.get(*k).is_some_and(|v| !v.is_null()))

@@ -207,6 +207,8 @@ fn priority_then_the_latest_stub_wins_as_in_wiremock() {
 
 #[test]
 fn responses_map_status_headers_bodies_delays_and_faults() {
+    let r = one(json!({"request": {}, "response": {"status": 299, "statusMessage": "Fine Indeed"}}));
+    assert_eq!(r.response.and_then(|r| r.reason).as_deref(), Some("Fine Indeed"));
     let r = one(json!({"request": {}, "response": {
         "status": 201, "headers": {"X-A": "1", "Set-Cookie": ["a=1", "b=2"]},
         "jsonBody": {"b": 1, "a": [true]}, "fixedDelayMilliseconds": 30}}));
@@ -246,13 +248,12 @@ fn responses_map_status_headers_bodies_delays_and_faults() {
 #[test]
 fn unmappable_response_parts_are_reported_and_the_stub_kept() {
     let imported = import(json!([{"request": {}, "response": {
-        "status": 200, "statusMessage": "Fine", "chunkedDribbleDelay": {"numberOfChunks": 2, "totalDuration": 10},
+        "status": 200, "chunkedDribbleDelay": {"numberOfChunks": 2, "totalDuration": 10},
         "transformers": ["my-extension"], "headers": {"Content-Length": "3"}, "body": "hey"}}]));
     assert_eq!(imported.set.rules.len(), 1);
     assert_eq!(
         places(&imported),
         [
-            "mappings[0].response.statusMessage",
             "mappings[0].response.chunkedDribbleDelay",
             "mappings[0].response.headers.Content-Length",
             "mappings[0].response.transformers[0]",

@@ -350,6 +350,7 @@ pub(super) fn response_from_wire(
         .collect::<Result<_, _>>()?;
     Ok(model::Response {
         status,
+        reason: w.reason,
         headers,
         json: w.json.map(|j| json_from_wire(j, &at.field("json"))).transpose()?,
         faults: faults_from_wire(w.faults, at)?,

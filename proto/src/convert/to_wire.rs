@@ -256,6 +256,7 @@ fn response_to_wire(m: &model::Response) -> pb::Response {
         template: m.template,
         delay: m.delay.as_ref().map(delay_to_wire),
         faults: m.faults.iter().map(fault_to_wire).collect(),
+        reason: m.reason.clone(),
     }
 }
 
