@@ -7,6 +7,10 @@
 //! then, with its line and column, so [`Template::render`] (the hot path, once per request) never
 //! parses, never fails and writes plain values straight into the output buffer without
 //! allocating. See `docs/templates.md` for the user-facing reference.
+//!
+//! Block helpers (`{{#if}}`, `{{#each}}`, …) make the list a tree ([`Block`]); they and
+//! WireMock's value helpers (`eq`, `math`, `size`, …) compute typed values ([`value::Val`]),
+//! which only templates that use them pay for.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -18,10 +22,14 @@ use serde_json_path::JsonPath;
 use crate::request::RequestContext;
 
 mod date;
+mod helpers;
 mod parse;
 mod render;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_blocks;
+mod value;
 
 /// A parsed response template, ready to render any number of times.
 #[derive(Debug, Clone)]
@@ -32,6 +40,8 @@ pub struct Template {
     /// Names read as `{{request.path.NAME}}`, deduplicated, where each is first used.
     path_params: Vec<PathParamUse>,
     uses_counter: bool,
+    /// Variables assigned by `regexExtract`/`parseJson`/`assign` (render-time slots).
+    var_count: usize,
     /// Total length of the literal text, to reserve output space once.
     text_len: usize,
 }
@@ -119,14 +129,16 @@ impl Template {
     /// was checked by [`Template::parse`]; a missing value renders as empty text.
     pub fn render(&self, cx: &mut RenderContext<'_, '_>, out: &mut Vec<u8>) {
         out.reserve(self.text_len + 16 * self.parts.len());
-        for part in &self.parts {
-            match part {
-                Part::Text(text) => out.extend_from_slice(text.as_bytes()),
-                Part::Expr { expr, escape } => {
-                    render::eval(expr, cx, &mut render::Sink { out, escape: *escape })
-                }
-            }
-        }
+        let inputs = render::Inputs {
+            request: cx.request,
+            path_params: cx.path_params,
+            env: cx.env,
+            now: cx.now,
+            counter: cx.counter,
+        };
+        // No allocation unless the template assigns variables.
+        let mut state = render::State { rng: &mut *cx.rng, vars: vec![None; self.var_count] };
+        render::parts(&self.parts, inputs, &mut state, None, out);
     }
 }
 
@@ -137,6 +149,102 @@ enum Part {
     Text(Box<str>),
     /// `{{expr}}` (escaped) or `{{{expr}}}` (raw).
     Expr { expr: Expr, escape: bool },
+    /// `{{#helper …}}…{{else}}…{{/helper}}`.
+    Block(Box<Block>),
+}
+
+/// A block: what it does, its body and its `{{else}}` part (an `{{else if …}}` chain is a
+/// block alone in `inverse`).
+#[derive(Debug, Clone)]
+struct Block {
+    kind: BlockKind,
+    body: Vec<Part>,
+    inverse: Vec<Part>,
+}
+
+#[derive(Debug, Clone)]
+enum BlockKind {
+    /// `#if`, and every test used as a block (`#eq a b`, `#and`, `#contains`, `#matches`, …):
+    /// the body when the value is truthy, else the inverse. `#unless` and `{{^x}}` negate.
+    If { cond: Expr, negate: bool, include_zero: bool },
+    /// `#each`: the body once per item of a list or entry of an object, else the inverse.
+    Each(Expr),
+    /// `#with`: the body with the value as `this` when it is truthy, else the inverse.
+    With(Expr),
+    /// `#base64`, `#urlEncode`, `#trim`: the rendered body, transformed.
+    Transform(Transform),
+    /// `#parseJson 'name'` (JSON) and `#assign 'name'` (trimmed text): the rendered body
+    /// stored in a variable; `#parseJson` without a name renders the parsed JSON.
+    Assign { slot: Option<usize>, json: bool },
+}
+
+/// A text-to-text helper, usable on a value or (some) as a block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transform {
+    Base64 { decode: bool, padding: bool },
+    UrlEncode { decode: bool },
+    Trim,
+    Upper,
+    Lower,
+}
+
+/// A helper evaluated as a typed value (see `value.rs`).
+#[derive(Debug, Clone)]
+enum Helper {
+    /// `eq`/`neq`/`gt`/`gte`/`lt`/`lte a b`.
+    Compare { op: CmpOp, a: Expr, b: Expr },
+    /// `and a b …`: every value truthy.
+    And(Vec<Expr>),
+    /// `or a b …`: some value truthy.
+    Or(Vec<Expr>),
+    /// `not a`.
+    Not(Expr),
+    /// `contains haystack needle`.
+    Contains { haystack: Expr, needle: Expr },
+    /// `matches value 'regex'`: the whole value matches.
+    Matches { value: Expr, regex: regex::Regex },
+    /// `regexExtract value 'regex' ['name'] [default=…]`.
+    RegexExtract { value: Expr, regex: regex::Regex, var: Option<usize>, default: Option<Expr> },
+    /// `parseJson value ['name']`.
+    ParseJson { value: Expr, var: Option<usize> },
+    /// `math a 'op' b`.
+    Math { a: Expr, op: MathOp, b: Expr },
+    /// `base64`, `urlEncode`, `trim`, `upper`, `lower`.
+    Transform { value: Expr, how: Transform },
+    /// `size value`.
+    Size(Expr),
+    /// `pickRandom a b c …` or `pickRandom list`, `count=n` for several.
+    PickRandom { values: Vec<Expr>, count: Option<usize> },
+    /// `dateFormat date 'pattern'`.
+    DateFormat { value: Expr, format: NowFormat },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CmpOp {
+    Eq,
+    Neq,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MathOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Rem,
+}
+
+/// `@index`, `@key`, `@first`, `@last` of the nearest `#each`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DataField {
+    Index,
+    Key,
+    First,
+    Last,
 }
 
 /// A resolved expression: every path and helper is decided at parse time.
@@ -154,6 +262,11 @@ enum Expr {
     PathParam(Box<str>),
     /// `request.query.NAME.[n]`.
     Query(Box<str>, usize),
+    /// `request.query.NAME`, `request.headers.NAME`, `request.cookies.NAME` without an index:
+    /// renders the first value, and is the list of values for helpers and blocks.
+    AllValues(Field, Box<str>),
+    /// `request.pathSegments` without an index: the list of segments.
+    PathSegments,
     /// `request.headers.NAME.[n]` (name compared case-insensitively).
     Header(Box<str>, usize),
     /// `request.cookies.NAME.[n]`.
@@ -170,6 +283,20 @@ enum Expr {
     Counter,
     /// A literal argument (`default='x'`).
     Literal(Box<str>),
+    /// A whole-number literal.
+    Int(i64),
+    /// A decimal literal, with its text as written.
+    Float(f64, Box<str>),
+    /// `true` / `false`.
+    Bool(bool),
+    /// Inside `#each`/`#with`: a path into the block's value (`this.name`, `name`, `../x`).
+    Scoped(Box<ScopedPath>),
+    /// A variable set earlier by `regexExtract`/`parseJson`/`assign`, and a path into it.
+    Var { slot: usize, segs: Box<[Box<str>]> },
+    /// `@index`, `@key`, `@first`, `@last`.
+    Data(DataField),
+    /// A helper with a typed result.
+    Helper(Box<Helper>),
     /// `jsonPath SOURCE 'path' [default=…]`.
     JsonPath(Box<JsonPathExpr>),
     /// `now [format=…] [offset=…]`.
@@ -180,6 +307,24 @@ enum Expr {
     RandomInt { lower: i64, upper: i64 },
     /// `uuid`: a random (v4) UUID.
     Uuid { uppercase: bool },
+}
+
+/// Which multi-valued request field [`Expr::AllValues`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Query,
+    Header,
+    Cookie,
+}
+
+#[derive(Debug, Clone)]
+struct ScopedPath {
+    /// How many blocks up (`../`) the path starts.
+    up: usize,
+    /// Whether a name missing from that block's value is looked up in the blocks around it
+    /// (a bare `name`, as Handlebars.java does), rather than not (`this.name`, `./name`).
+    fallback: bool,
+    segs: Box<[Box<str>]>,
 }
 
 #[derive(Debug, Clone)]

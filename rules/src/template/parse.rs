@@ -6,22 +6,42 @@
 
 use super::{Expr, Part, PathParamUse, Template, TemplateError};
 
+mod blocks;
+mod helpers;
+mod path;
 mod resolve;
 
 type PResult<T> = Result<T, TemplateError>;
 
 pub(super) fn parse(src: &str) -> PResult<Template> {
-    let mut p =
-        Parser { src, pos: 0, env: Vec::new(), path_params: Vec::new(), uses_counter: false, depth: 0 };
-    let parts = p.template()?;
+    let mut p = Parser {
+        src,
+        pos: 0,
+        env: Vec::new(),
+        path_params: Vec::new(),
+        uses_counter: false,
+        depth: 0,
+        trim_next: false,
+        scopes: 0,
+        block_depth: 0,
+        vars: Vec::new(),
+    };
+    let (parts, _) = p.parts(false)?;
     let text_len = parts
         .iter()
         .map(|part| match part {
             Part::Text(t) => t.len(),
-            Part::Expr { .. } => 0,
+            Part::Expr { .. } | Part::Block(_) => 0,
         })
         .sum();
-    Ok(Template { parts, env: p.env, path_params: p.path_params, uses_counter: p.uses_counter, text_len })
+    Ok(Template {
+        parts,
+        env: p.env,
+        path_params: p.path_params,
+        uses_counter: p.uses_counter,
+        var_count: p.vars.len(),
+        text_len,
+    })
 }
 
 /// 1-based line and column (in characters) of byte offset `at` in `src`.
@@ -41,18 +61,37 @@ fn is_id_byte(b: u8) -> bool {
     !(b.is_ascii_whitespace() || b"!\"#%&'()*+,./;<=>@[\\]^`{|}~".contains(&b))
 }
 
+/// Whether `b` may begin a path (`name`, `[name]`, `./`, `../`, `@index`).
+fn is_path_start(b: u8) -> bool {
+    is_id_byte(b) || matches!(b, b'[' | b'.' | b'@')
+}
+
 /// One segment of a path: `name` or `[any text]`.
+#[derive(Clone, Copy)]
 struct Seg<'s> {
     text: &'s str,
     bracketed: bool,
     start: usize,
 }
 
-/// `a.b.[c]`, with its span in the source.
+/// `a.b.[c]`, with its span in the source; also `this.a`, `./a`, `../a` and `@index`.
 struct RawPath<'s> {
     segs: Vec<Seg<'s>>,
     start: usize,
     end: usize,
+    /// How many `../` it starts with.
+    up: usize,
+    /// Starts with `this` or `./` (or is `this`, `.`: then `segs` is empty).
+    this: bool,
+    /// Starts with `@` (`@index`, `@root.request.method`).
+    data: bool,
+}
+
+impl RawPath<'_> {
+    /// A path with none of `this`, `./`, `../`, `@`: a helper name or a name from the root.
+    fn plain(&self) -> bool {
+        !self.this && self.up == 0 && !self.data
+    }
 }
 
 enum RawValue<'s> {
@@ -109,13 +148,29 @@ struct RawCall<'s> {
 }
 
 /// What one `{{ … }}` turned out to be.
-enum Mustache {
-    Expr { expr: Expr, escape: bool },
+enum Mustache<'s> {
+    Expr {
+        expr: Expr,
+        escape: bool,
+    },
     Comment,
+    /// `{{#call}}`, or `{{^path}}` (`inverted`).
+    Open {
+        call: RawCall<'s>,
+        inverted: bool,
+    },
+    /// `{{else}}`, `{{^}}`, or `{{else if …}}` (with the chained block's call).
+    Else {
+        call: Option<RawCall<'s>>,
+    },
+    /// `{{/name}}`.
+    Close {
+        name: &'s str,
+    },
 }
 
-struct Parsed {
-    mustache: Mustache,
+struct Parsed<'s> {
+    mustache: Mustache<'s>,
     trim_left: bool,
     trim_right: bool,
 }
@@ -125,6 +180,11 @@ struct Parsed {
 /// aborted `mockplane validate`). Real templates nest two or three deep.
 pub(crate) const MAX_SUB_DEPTH: usize = 16;
 
+/// How deep blocks may nest, counting each `{{else if …}}` of a chain as a level: parsing and
+/// rendering recurse once per level, so the bound keeps a crafted template from overflowing
+/// the stack. Real templates nest a handful deep.
+pub(crate) const MAX_BLOCK_DEPTH: usize = 100;
+
 struct Parser<'s> {
     src: &'s str,
     pos: usize,
@@ -133,6 +193,14 @@ struct Parser<'s> {
     uses_counter: bool,
     /// Sub-expressions open around the cursor.
     depth: usize,
+    /// A `~}}` asks to trim the whitespace at the start of the next text.
+    trim_next: bool,
+    /// `#each`/`#with` blocks open around the cursor (each gives `this` a new value).
+    scopes: usize,
+    /// Blocks (and `{{else if}}` links) open around the cursor.
+    block_depth: usize,
+    /// Variables assigned so far (`regexExtract … 'name'`, `parseJson`, `assign`), by slot.
+    vars: Vec<Box<str>>,
 }
 
 impl<'s> Parser<'s> {
@@ -173,101 +241,57 @@ impl<'s> Parser<'s> {
         self.src.get(self.pos..).and_then(|rest| rest.chars().next()).unwrap_or(' ')
     }
 
-    // ---- text level -------------------------------------------------------------------------
-
-    fn template(&mut self) -> PResult<Vec<Part>> {
-        let mut parts = Vec::new();
-        let mut text = String::new();
-        // Whether `text` begins at the start of a line (for standalone comments).
-        let mut text_at_line_start = true;
-        let mut trim_next = false;
-        loop {
-            let rest = &self.src[self.pos..];
-            let Some(rel) = memchr::memmem::find(rest.as_bytes(), b"{{") else {
-                push_text(&mut text, rest, &mut trim_next);
-                break;
-            };
-            let open = self.pos + rel;
-            let mut before = &self.src[self.pos..open];
-            if let Some(stripped) = before.strip_suffix('\\') {
-                if let Some(kept) = stripped.strip_suffix('\\') {
-                    // `\\{{x}}`: a literal backslash, then a real expression.
-                    before = &before[..kept.len() + 1];
-                } else {
-                    // `\{{`: a literal `{{`.
-                    push_text(&mut text, stripped, &mut trim_next);
-                    text.push_str("{{");
-                    self.pos = open + 2;
-                    continue;
-                }
-            }
-            push_text(&mut text, before, &mut trim_next);
-            let parsed = self.mustache(open)?;
-            if parsed.trim_left {
-                text.truncate(text.trim_end().len());
-            }
-            trim_next = parsed.trim_right;
-            match parsed.mustache {
-                Mustache::Comment => {
-                    if !parsed.trim_left && !parsed.trim_right {
-                        self.standalone(&mut text, text_at_line_start);
-                    }
-                }
-                Mustache::Expr { expr, escape } => {
-                    if !text.is_empty() {
-                        parts.push(Part::Text(std::mem::take(&mut text).into_boxed_str()));
-                    }
-                    parts.push(Part::Expr { expr, escape });
-                    text_at_line_start = false;
-                }
-            }
-        }
-        if !text.is_empty() {
-            parts.push(Part::Text(text.into_boxed_str()));
-        }
-        Ok(parts)
-    }
-
-    /// A comment alone on its line disappears with its line, as in Handlebars. The cursor is
-    /// just after the comment's `}}`.
-    fn standalone(&mut self, text: &mut String, text_at_line_start: bool) {
-        let line_start = match text.rfind('\n') {
-            Some(i) => i + 1,
-            None if text_at_line_start => 0,
-            None => return,
-        };
-        if !text[line_start..].bytes().all(|b| b == b' ' || b == b'\t') {
-            return;
-        }
-        let rest = &self.src.as_bytes()[self.pos..];
-        let mut i = 0;
-        while i < rest.len() && (rest[i] == b' ' || rest[i] == b'\t') {
-            i += 1;
-        }
-        if i == rest.len() {
-            // End of input.
-        } else if rest[i] == b'\n' {
-            i += 1;
-        } else if rest[i] == b'\r' && rest.get(i + 1) == Some(&b'\n') {
-            i += 2;
-        } else {
-            return;
-        }
-        text.truncate(line_start);
-        self.pos += i;
-    }
-
     /// Parses the `{{ … }}` opening at byte `open`; leaves the cursor after its `}}`.
-    fn mustache(&mut self, open: usize) -> PResult<Parsed> {
+    fn mustache(&mut self, open: usize) -> PResult<Parsed<'s>> {
         self.pos = open + 2;
         let trim_left = self.eat(b'~');
+        let tag = |p: &mut Self, mustache| {
+            let trim_right = p.close_tag(open)?;
+            Ok(Parsed { mustache, trim_left, trim_right })
+        };
         match self.peek() {
             Some(b'!') => return self.comment(open, trim_left),
-            Some(b'#' | b'^' | b'/') => {
-                return Err(self.error(
-                    open,
-                    "block helpers are not supported yet (`{{#if}}`, `{{#each}}`, `{{^…}}`, `{{/…}}`)",
-                ))
+            Some(b'#') => {
+                self.pos += 1;
+                match self.peek() {
+                    Some(b'>') => {
+                        return Err(self.error(open, "partial blocks are not supported (`{{#> name}}`)"))
+                    }
+                    Some(b'*') => return Err(self.error(open, "decorators are not supported (`{{#* …}}`)")),
+                    _ => {}
+                }
+                self.skip_ws();
+                if matches!(self.peek(), None | Some(b'}' | b'~')) {
+                    return Err(match self.peek() {
+                        None => self.unclosed(open),
+                        _ => self.error(open, "empty block: expected a helper name after `{{#`"),
+                    });
+                }
+                let call = self.call(open, None)?;
+                return tag(self, Mustache::Open { call, inverted: false });
+            }
+            Some(b'^') => {
+                self.pos += 1;
+                self.skip_ws();
+                if matches!(self.peek(), Some(b'}' | b'~')) {
+                    return tag(self, Mustache::Else { call: None });
+                }
+                let call = self.call(open, None)?;
+                if !call.params.is_empty() || !call.hash.is_empty() {
+                    let at = call.params.first().map_or_else(|| call.hash[0].1, RawValue::start);
+                    return Err(self.error(at, "`{{^name}}` takes a single value and no arguments"));
+                }
+                return tag(self, Mustache::Open { call, inverted: true });
+            }
+            Some(b'/') => {
+                self.pos += 1;
+                self.skip_ws();
+                if self.peek().is_none() {
+                    return Err(self.unclosed(open));
+                }
+                let path = self.path(open)?;
+                let name = &self.src[path.start..path.end];
+                return tag(self, Mustache::Close { name });
             }
             Some(b'>') => return Err(self.error(open, "partials are not supported yet (`{{> name}}`)")),
             Some(b'*') => return Err(self.error(open, "decorators are not supported (`{{* …}}`)")),
@@ -307,12 +331,49 @@ impl<'s> Parser<'s> {
             });
         }
         self.pos += 2;
-        let expr = self.resolve_top(call)?;
+        if let [seg] = call.head.segs.as_slice() {
+            if seg.text == "else" && !seg.bracketed && call.head.plain() && !raw {
+                let call = self.else_call(call)?;
+                return Ok(Parsed { mustache: Mustache::Else { call }, trim_left, trim_right });
+            }
+        }
+        let expr = self.resolve_call(call, true)?;
         Ok(Parsed { mustache: Mustache::Expr { expr, escape: !raw }, trim_left, trim_right })
     }
 
+    /// `{{else}}` → `None`; `{{else if x}}` → the call `if x`.
+    fn else_call(&self, call: RawCall<'s>) -> PResult<Option<RawCall<'s>>> {
+        let mut params = call.params.into_iter();
+        match params.next() {
+            None if call.hash.is_empty() => Ok(None),
+            Some(RawValue::Path(head)) if head.segs.len() == 1 && head.plain() => {
+                Ok(Some(RawCall { head, params: params.collect(), hash: call.hash }))
+            }
+            other => {
+                let at = other.as_ref().map_or_else(|| call.hash[0].1, RawValue::start);
+                Err(self.error(at, "expected a block helper after `else`, such as `{{else if …}}`"))
+            }
+        }
+    }
+
+    /// The end of a block tag: optional `~`, then `}}`. Returns whether there was a `~`.
+    fn close_tag(&mut self, open: usize) -> PResult<bool> {
+        self.skip_ws();
+        let trim_right = self.eat(b'~');
+        if !self.src[self.pos..].starts_with("}}") {
+            return Err(match self.peek() {
+                None | Some(b'}') => self.unclosed(open),
+                Some(_) => {
+                    self.error(self.pos, format!("unexpected `{}`, expected `}}}}`", self.current_char()))
+                }
+            });
+        }
+        self.pos += 2;
+        Ok(trim_right)
+    }
+
     /// `{{! … }}` or `{{!-- … --}}` (which may contain `}}`); the cursor is on the `!`.
-    fn comment(&mut self, open: usize, trim_left: bool) -> PResult<Parsed> {
+    fn comment(&mut self, open: usize, trim_left: bool) -> PResult<Parsed<'s>> {
         let body = self.pos + 1;
         let src = self.src;
         let comment = |trim_right| Parsed { mustache: Mustache::Comment, trim_left, trim_right };
@@ -356,7 +417,7 @@ impl<'s> Parser<'s> {
             _ if self.number_len().is_some() => {
                 return Err(self.error(head_start, "expected a helper name or a path, found a number"))
             }
-            Some(b) if is_id_byte(b) || b == b'[' => self.path(open)?,
+            Some(b) if is_path_start(b) => self.path(open)?,
             Some(b')') if sub.is_some() => {
                 return Err(self.error(head_start, "empty sub-expression `()`"));
             }
@@ -423,7 +484,7 @@ impl<'s> Parser<'s> {
                 self.pos += len;
                 Ok(RawValue::Num { text: &self.src[start..start + len], start })
             }
-            Some(b) if is_id_byte(b) || b == b'[' => {
+            Some(b) if is_path_start(b) => {
                 let path = self.path(open)?;
                 if let [seg] = path.segs.as_slice() {
                     if !seg.bracketed && (seg.text == "true" || seg.text == "false") {
@@ -491,65 +552,5 @@ impl<'s> Parser<'s> {
 
     fn id_len(&self) -> usize {
         self.src.as_bytes()[self.pos..].iter().take_while(|&&b| is_id_byte(b)).count()
-    }
-
-    /// `seg(.seg)*` where a segment is an identifier or `[any text]`; `/` works like `.`.
-    fn path(&mut self, open: usize) -> PResult<RawPath<'s>> {
-        let start = self.pos;
-        let mut segs = Vec::new();
-        loop {
-            let seg_start = self.pos;
-            if self.eat(b'[') {
-                let Some(rel) = memchr::memchr(b']', &self.src.as_bytes()[self.pos..]) else {
-                    return Err(self.error(seg_start, "unclosed `[` in path: missing `]`"));
-                };
-                let text = &self.src[self.pos..self.pos + rel];
-                if text.is_empty() {
-                    return Err(self.error(seg_start, "empty `[]` in path"));
-                }
-                segs.push(Seg { text, bracketed: true, start: seg_start });
-                self.pos += rel + 1;
-            } else {
-                let len = self.id_len();
-                if len == 0 {
-                    return Err(match self.peek() {
-                        None => self.unclosed(open),
-                        Some(_) => self.error(
-                            self.pos,
-                            format!("expected a name in path, found `{}`", self.current_char()),
-                        ),
-                    });
-                }
-                segs.push(Seg {
-                    text: &self.src[self.pos..self.pos + len],
-                    bracketed: false,
-                    start: seg_start,
-                });
-                self.pos += len;
-            }
-            if matches!(self.peek(), Some(b'.' | b'/'))
-                && self.peek_at(1).is_some_and(|b| is_id_byte(b) || b == b'[')
-            {
-                self.pos += 1;
-            } else if matches!(self.peek(), Some(b'.' | b'/')) {
-                self.pos += 1;
-                return Err(match self.peek() {
-                    None => self.unclosed(open),
-                    Some(_) => self
-                        .error(self.pos, format!("expected a name in path, found `{}`", self.current_char())),
-                });
-            } else {
-                return Ok(RawPath { segs, start, end: self.pos });
-            }
-        }
-    }
-}
-
-/// Appends a text segment, dropping its leading whitespace after a `~}}`.
-fn push_text(text: &mut String, segment: &str, trim_next: &mut bool) {
-    if std::mem::take(trim_next) {
-        text.push_str(segment.trim_start());
-    } else {
-        text.push_str(segment);
     }
 }

@@ -2,7 +2,9 @@
 //! checked, and helper arguments (JSONPath queries, date patterns, offsets) prepared.
 
 use super::{PResult, Parser, RawCall, RawPath, RawValue, Seg};
-use crate::template::{date, Expr, JsonPathExpr, NowExpr, NowFormat, PathParamUse, RandomKind};
+use crate::template::{
+    date, Expr, Field, JsonPathExpr, NowExpr, NowFormat, PathParamUse, RandomKind, ScopedPath,
+};
 
 /// The longest `randomValue` we agree to generate.
 const MAX_RANDOM_LENGTH: i64 = 65_536;
@@ -14,13 +16,8 @@ const WIREMOCK_ONLY: &[&str] = &[
     "arrayAdd",
     "arrayJoin",
     "arrayRemove",
-    "assign",
-    "base64",
     "capitalize",
-    "contains",
     "date",
-    "dateFormat",
-    "eq",
     "formData",
     "formatJson",
     "formatXml",
@@ -31,43 +28,79 @@ const WIREMOCK_ONLY: &[&str] = &[
     "jsonRemove",
     "jsonSort",
     "lookup",
-    "lower",
-    "math",
-    "matches",
     "parseDate",
-    "parseJson",
-    "pickRandom",
     "randomDecimal",
     "range",
-    "regexExtract",
     "replace",
-    "size",
     "soapXPath",
     "split",
     "substring",
     "systemValue",
     "toJson",
-    "trim",
     "truncateDate",
-    "upper",
-    "urlEncode",
     "val",
-    "with",
     "xPath",
 ];
+
+/// Helpers that compute a value (`parse/helpers.rs`), beside jsonPath, now, randomValue,
+/// randomInt, uuid and counter.
+pub(super) const VALUE_HELPERS: &[&str] = &[
+    "eq",
+    "neq",
+    "ne",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "and",
+    "or",
+    "not",
+    "contains",
+    "matches",
+    "regexExtract",
+    "parseJson",
+    "math",
+    "base64",
+    "urlEncode",
+    "trim",
+    "upper",
+    "lower",
+    "size",
+    "pickRandom",
+    "dateFormat",
+];
+
+/// Whether `name` is a helper used as `{{name …}}` (not a block helper).
+pub(super) fn is_value_helper(name: &str) -> bool {
+    VALUE_HELPERS.contains(&name)
+        || matches!(name, "jsonPath" | "now" | "randomValue" | "randomInt" | "uuid" | "counter")
+}
 
 const REQUEST_FIELDS: &str = "method, url, path, pathSegments, query, headers, cookies, body, host, clientIp";
 
 impl<'s> Parser<'s> {
-    fn span(&self, path: &RawPath<'_>) -> &'s str {
+    pub(super) fn span(&self, path: &RawPath<'_>) -> &'s str {
         &self.src[path.start..path.end]
     }
 
-    /// A mustache's or sub-expression's call: a helper, or a path without arguments.
-    pub(super) fn resolve_top(&mut self, call: RawCall<'s>) -> PResult<Expr> {
+    /// A mustache's (`top`) or sub-expression's call: a helper, or a path without arguments.
+    pub(super) fn resolve_call(&mut self, call: RawCall<'s>, top: bool) -> PResult<Expr> {
         if let [seg] = call.head.segs.as_slice() {
-            if !seg.bracketed {
+            if !seg.bracketed && call.head.plain() {
                 let name = seg.text;
+                if VALUE_HELPERS.contains(&name) {
+                    return self.value_helper(name, call, top);
+                }
+                if self.scopes > 0
+                    && call.params.is_empty()
+                    && call.hash.is_empty()
+                    && !is_value_helper(name)
+                    && !matches!(name, "request" | "env" | "else")
+                    && !self.vars.iter().any(|v| **v == *name)
+                {
+                    // Inside `#each`/`#with`, a bare name is a field of the block's value.
+                    return self.resolve_path(&call.head);
+                }
                 match name {
                     "jsonPath" => return self.json_path(call),
                     "now" => return self.now(call),
@@ -83,9 +116,10 @@ impl<'s> Parser<'s> {
                         return Ok(Expr::Counter);
                     }
                     "else" => {
-                        return Err(self.error(call.head.start, "block helpers are not supported yet (`{{else}}`)"))
+                        return Err(self.error(call.head.start, "`else` is only valid as `{{else}}` inside a block"))
                     }
                     "request" | "env" => {}
+                    _ if self.vars.iter().any(|v| **v == *name) => {}
                     _ if WIREMOCK_ONLY.contains(&name) => {
                         return Err(self.error(
                             call.head.start,
@@ -95,7 +129,7 @@ impl<'s> Parser<'s> {
                     _ => {
                         return Err(self.error(
                             call.head.start,
-                            format!("unknown helper `{name}` (helpers: jsonPath, now, randomValue, randomInt, uuid, counter; paths start with `request.` or `env.`)"),
+                            format!("unknown helper `{name}` (helpers: jsonPath, now, randomValue, randomInt, uuid, counter, {}; paths start with `request.` or `env.`)", VALUE_HELPERS.join(", ")),
                         ))
                     }
                 }
@@ -112,6 +146,49 @@ impl<'s> Parser<'s> {
     }
 
     fn resolve_path(&mut self, path: &RawPath<'s>) -> PResult<Expr> {
+        let text = self.span(path);
+        let segs = path.segs.as_slice();
+        let names = |segs: &[Seg<'_>]| segs.iter().map(|s| s.text.into()).collect::<Box<[Box<str>]>>();
+        if path.data {
+            return self.data_path(path);
+        }
+        if !path.plain() {
+            if self.scopes == 0 {
+                return Err(self.error(path.start, format!("`{text}`: `this`, `./` and `../` only mean something inside `{{{{#each}}}}` or `{{{{#with}}}}`")));
+            }
+            if path.up >= self.scopes {
+                // Above the outermost block: the root, where `request`, `env`, … live.
+                if segs.is_empty() {
+                    return Err(self.error(path.start, format!("`{text}` is the root of the template, which has no value of its own: name a field, such as `../request.method`")));
+                }
+                let root = RawPath {
+                    segs: path.segs.iter().map(|s| Seg { ..*s }).collect(),
+                    start: segs[0].start,
+                    end: path.end,
+                    up: 0,
+                    this: false,
+                    data: false,
+                };
+                return self.resolve_root(&root);
+            }
+            return Ok(Expr::Scoped(Box::new(ScopedPath {
+                up: path.up,
+                fallback: false,
+                segs: names(segs),
+            })));
+        }
+        if let Some(slot) = self.vars.iter().position(|v| **v == *segs[0].text) {
+            return Ok(Expr::Var { slot, segs: names(&segs[1..]) });
+        }
+        if self.scopes > 0 && !matches!(segs[0].text, "request" | "env" | "counter") {
+            // A field of the enclosing block's value, else of the blocks around it.
+            return Ok(Expr::Scoped(Box::new(ScopedPath { up: 0, fallback: true, segs: names(segs) })));
+        }
+        self.resolve_root(path)
+    }
+
+    /// A path from the root: `request.…`, `env.…`, `counter`.
+    pub(super) fn resolve_root(&mut self, path: &RawPath<'s>) -> PResult<Expr> {
         let text = self.span(path);
         let segs = path.segs.as_slice();
         let index = |p: &Self, seg: &Seg<'_>| -> PResult<Option<usize>> {
@@ -155,6 +232,7 @@ impl<'s> Parser<'s> {
                         [_, extra, ..] => Err(too_long(self, extra)),
                     },
                     "pathSegments" => match rest {
+                        [] => Ok(Expr::PathSegments),
                         [seg] => match index(self, seg)? {
                             Some(n) => Ok(Expr::PathSegment(n)),
                             None => Err(self.error(
@@ -165,10 +243,6 @@ impl<'s> Parser<'s> {
                                 ),
                             )),
                         },
-                        [] => Err(self.error(
-                            path.start,
-                            "`request.pathSegments` needs an index, such as `request.pathSegments.[0]`",
-                        )),
                         [_, extra, ..] => Err(too_long(self, extra)),
                     },
                     "query" | "headers" | "cookies" => {
@@ -177,13 +251,18 @@ impl<'s> Parser<'s> {
                             "headers" => "a header name, such as `request.headers.Content-Type`",
                             _ => "a cookie name, such as `request.cookies.session`",
                         };
+                        let field_kind = match field.text {
+                            "query" => Field::Query,
+                            "headers" => Field::Header,
+                            _ => Field::Cookie,
+                        };
                         let (name, n) = match rest {
                             [] => {
                                 return Err(
                                     self.error(path.start, format!("`request.{}` needs {what}", field.text))
                                 )
                             }
-                            [name] => (name, 0),
+                            [name] => return Ok(Expr::AllValues(field_kind, name.text.into())),
                             [name, idx] => match index(self, idx)? {
                                 Some(n) => (name, n),
                                 None => {
@@ -256,13 +335,16 @@ impl<'s> Parser<'s> {
         }
     }
 
-    fn resolve_value(&mut self, value: RawValue<'s>) -> PResult<Expr> {
+    pub(super) fn resolve_value(&mut self, value: RawValue<'s>) -> PResult<Expr> {
         Ok(match value {
             RawValue::Str { value, .. } => Expr::Literal(value.into()),
-            RawValue::Num { text, .. } => Expr::Literal(text.into()),
-            RawValue::Bool { value, .. } => Expr::Literal(if value { "true" } else { "false" }.into()),
+            RawValue::Num { text, .. } => match text.parse::<i64>() {
+                Ok(i) => Expr::Int(i),
+                Err(_) => Expr::Float(text.parse().unwrap_or(f64::NAN), text.into()),
+            },
+            RawValue::Bool { value, .. } => Expr::Bool(value),
             RawValue::Path(path) => self.resolve_path(&path)?,
-            RawValue::Sub { call, .. } => self.resolve_top(call)?,
+            RawValue::Sub { call, .. } => self.resolve_call(call, false)?,
         })
     }
 
@@ -278,7 +360,7 @@ impl<'s> Parser<'s> {
     }
 
     /// Takes the hash arguments out of `call`, refusing unknown and repeated keys.
-    fn hash_args(
+    pub(super) fn hash_args(
         &self,
         call: &mut RawCall<'s>,
         helper: &str,
@@ -302,7 +384,7 @@ impl<'s> Parser<'s> {
         Ok(found)
     }
 
-    fn expect_str(&self, key: &str, value: &RawValue<'_>) -> PResult<String> {
+    pub(super) fn expect_str(&self, key: &str, value: &RawValue<'_>) -> PResult<String> {
         match value {
             RawValue::Str { value, .. } => Ok(value.clone()),
             other => {
@@ -312,7 +394,7 @@ impl<'s> Parser<'s> {
         }
     }
 
-    fn expect_int(&self, key: &str, value: &RawValue<'_>) -> PResult<i64> {
+    pub(super) fn expect_int(&self, key: &str, value: &RawValue<'_>) -> PResult<i64> {
         match value {
             RawValue::Num { text, start } => text.parse().map_err(|_| {
                 self.error(
@@ -326,7 +408,7 @@ impl<'s> Parser<'s> {
         }
     }
 
-    fn expect_bool(&self, key: &str, value: &RawValue<'_>) -> PResult<bool> {
+    pub(super) fn expect_bool(&self, key: &str, value: &RawValue<'_>) -> PResult<bool> {
         match value {
             RawValue::Bool { value, .. } => Ok(*value),
             other => {
@@ -390,20 +472,7 @@ impl<'s> Parser<'s> {
         }
         let format = match format {
             None => NowFormat::Items(date::rfc3339_millis()),
-            Some((_, value)) => {
-                let pattern = self.expect_str("format", &value)?;
-                match pattern.as_str() {
-                    "epoch" => NowFormat::Epoch,
-                    "unix" => NowFormat::Unix,
-                    _ => NowFormat::Items(date::java_pattern(&pattern).map_err(|(i, message)| {
-                        let at = match value {
-                            RawValue::Str { content_start, exact: true, .. } => content_start + i,
-                            _ => value.start(),
-                        };
-                        self.error(at, message)
-                    })?),
-                }
-            }
+            Some((_, value)) => self.date_format(&value)?,
         };
         let offset = match offset {
             None => chrono::TimeDelta::zero(),
@@ -413,6 +482,22 @@ impl<'s> Parser<'s> {
             }
         };
         Ok(Expr::Now(Box::new(NowExpr { offset, format })))
+    }
+
+    /// A `format` for `now` or `dateFormat`: a Java pattern, `epoch` or `unix`.
+    pub(super) fn date_format(&self, value: &RawValue<'_>) -> PResult<NowFormat> {
+        let pattern = self.expect_str("format", value)?;
+        Ok(match pattern.as_str() {
+            "epoch" => NowFormat::Epoch,
+            "unix" => NowFormat::Unix,
+            _ => NowFormat::Items(date::java_pattern(&pattern).map_err(|(i, message)| {
+                let at = match value {
+                    RawValue::Str { content_start, exact: true, .. } => content_start + i,
+                    _ => value.start(),
+                };
+                self.error(at, message)
+            })?),
+        })
     }
 
     fn random_value(&mut self, mut call: RawCall<'s>) -> PResult<Expr> {
