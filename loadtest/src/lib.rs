@@ -4,3 +4,5 @@
 
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
+
+pub mod compare;
