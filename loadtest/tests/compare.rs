@@ -1,0 +1,90 @@
+//! `mockplane-loadtest compare` end to end, as a smoke run: the real mockplane data plane and
+//! the real nginx (scripts/test installs it), started and pinned by the harness, loaded by the
+//! real load generator, and the report it writes read back.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The mockplane binary beside this package's (the workspace's target directory), built when a
+/// lone `cargo test -p mockplane-loadtest` did not build it.
+fn mockplane_binary() -> PathBuf {
+    let loadtest = PathBuf::from(env!("CARGO_BIN_EXE_mockplane-loadtest"));
+    let mockplane = loadtest.with_file_name("mockplane");
+    if !mockplane.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-p", "mockplane", "--bin", "mockplane"])
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cargo build -p mockplane failed");
+    }
+    mockplane
+}
+
+const SERVERS: [&str; 5] =
+    ["nginx return 200", "nginx, 10k locations", "mockplane, 3 rules", "mockplane, 1k rules", "mockplane, 10k rules"];
+const SCENARIOS: [(&str, &str); 5] = [
+    ("static", "static hit"),
+    ("template", "templated hit"),
+    ("miss", "miss (404)"),
+    ("regex-header", "regex path + header hit"),
+    ("table-10k", "hit in a 10k-rule table"),
+];
+
+#[test]
+fn a_quick_compare_of_mockplane_and_nginx_writes_a_table_and_charts_with_every_server_and_scenario() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("report");
+    let run = Command::new(env!("CARGO_BIN_EXE_mockplane-loadtest"))
+        .args(["compare", "--quick", "--seconds", "0.5", "--rate", "1000", "--peers", "mockplane,nginx"])
+        .arg("--out")
+        .arg(&out)
+        .arg("--peers-dir")
+        .arg(dir.path().join("peers"))
+        .arg("--mockplane")
+        .arg(mockplane_binary())
+        .output()
+        .expect("run mockplane-loadtest compare");
+    let log = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "compare failed: {log}");
+    assert!(log.starts_with("plan: 5 servers"), "the plan comes first: {log}");
+
+    let table = std::fs::read_to_string(out.join("compare.md")).expect("compare.md");
+    for (_, title) in SCENARIOS {
+        assert!(table.contains(title), "the table names {title}: {table}");
+    }
+    // The CPU table is the first: every server's row holds a positive figure for every scenario
+    // it runs, and nothing went wrong.
+    let cpu_table = table.split("**Requests per second**").next().expect("a first table");
+    for server in SERVERS {
+        let row = cpu_table
+            .lines()
+            .find(|l| l.starts_with(&format!("| {server} |")))
+            .unwrap_or_else(|| panic!("no row for {server}: {table}"));
+        let figures: Vec<f64> = row.split('|').filter_map(|cell| cell.trim().parse().ok()).collect();
+        let expected = match server {
+            "nginx, 10k locations" => 1,
+            "mockplane, 10k rules" => 5,
+            _ => 4,
+        };
+        assert_eq!(figures.len(), expected, "{server}'s row: {row}");
+        assert!(figures.iter().all(|f| *f > 0.0), "{server}'s CPU per request: {row}");
+    }
+    assert!(!table.contains("see note"), "every cell was measured: {table}");
+
+    for (id, title) in SCENARIOS {
+        for chart in ["cpu", "latency"] {
+            let path = out.join(format!("{chart}-{id}.svg"));
+            let svg = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(svg.starts_with("<svg"), "{} is an SVG", path.display());
+            assert!(svg.contains(title), "{} names {title}", path.display());
+            for server in SERVERS {
+                let runs_it = match id {
+                    "table-10k" => server.contains("10k"),
+                    _ => server != "nginx, 10k locations",
+                };
+                assert_eq!(svg.contains(server), runs_it, "{} and {server}", path.display());
+            }
+            assert!(svg.split("<text").skip(1).any(|t| t.chars().any(|c| c.is_ascii_digit())), "numbers in {}", path.display());
+        }
+    }
+}
