@@ -20,8 +20,13 @@ fn mockplane_binary() -> PathBuf {
     mockplane
 }
 
-const SERVERS: [&str; 5] =
-    ["nginx return 200", "nginx, 10k locations", "mockplane, 3 rules", "mockplane, 1k rules", "mockplane, 10k rules"];
+const SERVERS: [&str; 5] = [
+    "nginx return 200",
+    "nginx, 10k locations",
+    "mockplane, 3 rules",
+    "mockplane, 1k rules",
+    "mockplane, 10k rules",
+];
 const SCENARIOS: [(&str, &str); 5] = [
     ("static", "static hit"),
     ("template", "templated hit"),
@@ -52,22 +57,36 @@ fn a_quick_compare_of_mockplane_and_nginx_writes_a_table_and_charts_with_every_s
     for (_, title) in SCENARIOS {
         assert!(table.contains(title), "the table names {title}: {table}");
     }
-    // The CPU table is the first: every server's row holds a positive figure for every scenario
-    // it runs, and nothing went wrong.
-    let cpu_table = table.split("**Requests per second**").next().expect("a first table");
+    // Every server's row holds a figure for every scenario it runs, in each table: CPU µs per
+    // request (zero is possible: a short run on a busy machine can stay within one clock tick of
+    // /proc's accounting), requests per second (never zero) and the open loop's latencies.
+    let tables: Vec<&str> = table.split("**").collect();
+    let table_after = |title: &str| {
+        let at = tables
+            .iter()
+            .position(|t| t.starts_with(title))
+            .unwrap_or_else(|| panic!("no {title} table: {table}"));
+        tables[at + 1]
+    };
     for server in SERVERS {
-        let row = cpu_table
-            .lines()
-            .find(|l| l.starts_with(&format!("| {server} |")))
-            .unwrap_or_else(|| panic!("no row for {server}: {table}"));
-        let figures: Vec<f64> = row.split('|').filter_map(|cell| cell.trim().parse().ok()).collect();
         let expected = match server {
             "nginx, 10k locations" => 1,
             "mockplane, 10k rules" => 5,
             _ => 4,
         };
-        assert_eq!(figures.len(), expected, "{server}'s row: {row}");
-        assert!(figures.iter().all(|f| *f > 0.0), "{server}'s CPU per request: {row}");
+        for (title, least) in [("Server CPU µs per request", 0.0), ("Requests per second", 1.0)] {
+            let row = table_after(title)
+                .lines()
+                .find(|l| l.starts_with(&format!("| {server} |")))
+                .unwrap_or_else(|| panic!("no row for {server} in {title}: {table}"));
+            let figures: Vec<f64> =
+                row.split('|').filter_map(|cell| cell.trim().replace(',', "").parse().ok()).collect();
+            assert_eq!(figures.len(), expected, "{title}, {server}'s row: {row}");
+            assert!(figures.iter().all(|f| *f >= least), "{title}, {server}'s row: {row}");
+        }
+        let latencies = table_after("Latency at").lines().find(|l| l.starts_with(&format!("| {server} |")));
+        let cells = latencies.map(|row| row.matches(" / ").count()).unwrap_or(0);
+        assert_eq!(cells, 2 * expected, "p50 / p99 / p99.9 of each scenario for {server}: {table}");
     }
     assert!(!table.contains("see note"), "every cell was measured: {table}");
 
@@ -84,7 +103,11 @@ fn a_quick_compare_of_mockplane_and_nginx_writes_a_table_and_charts_with_every_s
                 };
                 assert_eq!(svg.contains(server), runs_it, "{} and {server}", path.display());
             }
-            assert!(svg.split("<text").skip(1).any(|t| t.chars().any(|c| c.is_ascii_digit())), "numbers in {}", path.display());
+            assert!(
+                svg.split("<text").skip(1).any(|t| t.chars().any(|c| c.is_ascii_digit())),
+                "numbers in {}",
+                path.display()
+            );
         }
     }
 }
