@@ -366,14 +366,25 @@ mod tests {
     fn the_charts_name_their_servers_and_show_their_figures() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("cpu.svg");
-        cpu_chart(&path, Scenario::Static, &[("nginx return 200".into(), 4.25), ("mockplane, 3 rules".into(), 4.5)])
-            .expect("cpu chart");
+        cpu_chart(
+            &path,
+            Scenario::Static,
+            &[("nginx return 200".into(), 4.25), ("mockplane, 3 rules".into(), 4.5)],
+        )
+        .expect("cpu chart");
         let svg = fs::read_to_string(&path).expect("svg");
-        assert!(svg.contains("nginx return 200") && svg.contains("mockplane, 3 rules") && svg.contains("4.25"), "{svg}");
+        assert!(
+            svg.contains("nginx return 200") && svg.contains("mockplane, 3 rules") && svg.contains("4.25"),
+            "{svg}"
+        );
         let path = dir.path().join("latency.svg");
         let points = vec![(50.0, 60.0), (90.0, 80.0), (99.0, 150.0), (99.9, 900.0), (99.99, 2000.0)];
-        latency_chart(&path, Scenario::Miss, 5000, &[("WireMock, journal on".into(), points)]).expect("latency chart");
+        latency_chart(&path, Scenario::Miss, 5000, &[("WireMock, journal on".into(), points)])
+            .expect("latency chart");
         let svg = fs::read_to_string(&path).expect("svg");
-        assert!(svg.contains("WireMock, journal on") && svg.contains("99.9%") && svg.contains("5,000"), "{svg}");
+        assert!(
+            svg.contains("WireMock, journal on") && svg.contains("99.9%") && svg.contains("5,000"),
+            "{svg}"
+        );
     }
 }
