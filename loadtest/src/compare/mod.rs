@@ -43,7 +43,8 @@ pub struct CompareArgs {
     /// Seconds of each measurement, closed and open loop each (default 2; 1 with --quick)
     #[arg(long)]
     pub seconds: Option<f64>,
-    /// Seconds of load that warm each JVM peer before the measured rounds (default 30; 2 with --quick)
+    /// Seconds of load that warm each JVM peer before the measured rounds, then more until its CPU
+    /// per request holds still, at most as long again (default 30; 2 with --quick)
     #[arg(long)]
     pub warmup: Option<f64>,
     /// The open loop's offered rate, requests per second
@@ -320,22 +321,15 @@ pub fn run(args: &CompareArgs) -> Result<(), CompareError> {
         }
     }
 
+    let hz = peer::clock_ticks_per_second() as f64;
     for (row, instance) in &instances {
         if !instance.spec.kind.is_jvm() || settings.warmup.is_zero() {
             continue;
         }
         let scenarios: Vec<Scenario> = measured.iter().filter(|(r, _)| r == row).map(|(_, s)| *s).collect();
-        eprintln!("warming {} for {:.0} s ...", instance.spec.label, settings.warmup.as_secs_f64());
-        for scenario in &scenarios {
-            let load =
-                load_for(instance, *scenario, &settings, settings.warmup / scenarios.len() as u32, None);
-            if let Err(why) = loadgen::run(&exe, &load, status_class(*scenario)) {
-                eprintln!("  warm-up of {} on {}: {why}", instance.spec.label, scenario.id());
-            }
-        }
+        warm(&exe, instance, &scenarios, &settings, hz);
     }
 
-    let hz = peer::clock_ticks_per_second() as f64;
     for round in 1..=settings.rounds {
         for scenario in Scenario::ALL {
             for (row, instance) in &instances {
@@ -404,6 +398,38 @@ fn load_for<'a>(
         rate,
         core: settings.client_core,
     }
+}
+
+/// Warms a JVM peer: `--warmup` seconds of closed-loop load shared by its scenarios, then more
+/// in steps of a few seconds until its CPU per request holds still (two steps within 10%), for
+/// at most as long again. The JIT compiles by invocation counts, not by time: on a busy machine
+/// the same 30 s serve far fewer requests and leave the peer half-warm, which only flatters us.
+fn warm(exe: &Path, instance: &Instance, scenarios: &[Scenario], settings: &Settings, hz: f64) {
+    let Some(&first) = scenarios.first() else { return };
+    let label = &instance.spec.label;
+    eprintln!("warming {label} for {:.0} s ...", settings.warmup.as_secs_f64());
+    for scenario in scenarios {
+        let load = load_for(instance, *scenario, settings, settings.warmup / scenarios.len() as u32, None);
+        if let Err(why) = loadgen::run(exe, &load, status_class(*scenario)) {
+            eprintln!("  warm-up of {label} on {}: {why}", scenario.id());
+        }
+    }
+    let step = Duration::from_secs(3);
+    let deadline = Instant::now() + settings.warmup;
+    let mut last: Option<f64> = None;
+    while Instant::now() < deadline {
+        let before = instance.cpu_ticks();
+        let Ok(outcome) = loadgen::run(exe, &load_for(instance, first, settings, step, None), status_class(first)) else {
+            return;
+        };
+        let cpu_us = instance.cpu_ticks().saturating_sub(before) as f64 * 1e6 / hz / outcome.requests.max(1) as f64;
+        eprintln!("  {label}: {cpu_us:.1} µs CPU/req, {:.0} req/s", outcome.rps);
+        if last.is_some_and(|l| (cpu_us - l).abs() <= 0.1 * l) {
+            return;
+        }
+        last = Some(cpu_us);
+    }
+    eprintln!("  {label}: CPU per request still moving after twice the warm-up; measuring anyway");
 }
 
 /// A closed-loop run with the server's CPU time read around it, then an open-loop run.
