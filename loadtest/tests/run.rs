@@ -187,6 +187,27 @@ fn pipelining_sends_the_whole_depth_before_the_first_answer() {
 }
 
 #[test]
+fn a_server_that_closes_after_each_answer_costs_reconnects_not_errors() {
+    // Each connection gets one answer with `connection: close`, then the peer hangs up.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("an address");
+    let peer = std::thread::spawn(move || {
+        for _ in 0..5 {
+            let (mut conn, _) = listener.accept().expect("a connection");
+            let mut buf = [0u8; 4096];
+            let n = conn.read(&mut buf).expect("a request");
+            assert!(buf[..n].ends_with(b"\r\n\r\n"), "one whole request");
+            conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+                .expect("an answer");
+        }
+    });
+    let r = json_run(&[&format!("http://{addr}/c"), "-n", "5", "-c", "1", "--timeout", "3s"]);
+    peer.join().expect("the peer answered 5 connections");
+    assert_eq!(u(&r["status"], "2xx"), 5, "{r}");
+    assert_eq!(u(&r["errors"], "reset") + u(&r["errors"], "timeout"), 0, "{r}");
+}
+
+#[test]
 fn a_mix_file_hits_each_rule_in_proportion_to_its_weight() {
     let server = Server::start(
         "rules:

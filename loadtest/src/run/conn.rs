@@ -48,6 +48,15 @@ pub enum Broken {
     Parse,
 }
 
+/// What one read answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Answered {
+    /// Requests answered.
+    pub done: usize,
+    /// The last answer said the server closes the connection: send nothing more on it.
+    pub closing: bool,
+}
+
 pub struct Conn {
     stream: Option<TcpStream>,
     pub phase: Phase,
@@ -162,15 +171,14 @@ impl Conn {
         Ok(())
     }
 
-    /// Reads what arrived and counts the responses it completes; returns how many requests
-    /// they answered. A connection closed by the peer is `Err(Reset)` once the response that
-    /// lasted until the close is counted.
-    pub fn read(&mut self, tally: &mut Tally) -> Result<usize, Broken> {
+    /// Reads what arrived and counts the responses it completes. A connection closed by the
+    /// peer is `Err(Reset)` once the response that lasted until the close is counted.
+    pub fn read(&mut self, tally: &mut Tally) -> Result<Answered, Broken> {
         let Some(stream) = self.stream.as_mut() else { return Err(Broken::Reset) };
         let n = match stream.read(&mut self.rbuf[self.rend..]) {
             Ok(n) => n,
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {
-                return Ok(0)
+                return Ok(Answered { done: 0, closing: false })
             }
             Err(_) => return Err(Broken::Reset),
         };
@@ -186,7 +194,11 @@ impl Conn {
         loop {
             let Some(front) = self.inflight.front() else {
                 // Bytes nobody asked for.
-                return if self.rstart < self.rend { Err(Broken::Parse) } else { Ok(done) };
+                return if self.rstart < self.rend {
+                    Err(Broken::Parse)
+                } else {
+                    Ok(Answered { done, closing: false })
+                };
             };
             match self.reader.advance(&self.rbuf[self.rstart..self.rend], front.head) {
                 Ok(Step::More { consumed }) => {
@@ -197,11 +209,14 @@ impl Conn {
                     self.rstart += consumed;
                     tally.interim();
                 }
-                Ok(Step::Done { consumed, status }) => {
+                Ok(Step::Done { consumed, status, close }) => {
                     self.rstart += consumed;
                     tally.response(status, now.saturating_duration_since(front.intended));
                     self.inflight.pop_front();
                     done += 1;
+                    if close {
+                        return Ok(Answered { done, closing: true });
+                    }
                 }
                 Err(_) => return Err(Broken::Parse),
             }
@@ -214,6 +229,6 @@ impl Conn {
             self.rbuf.copy_within(self.rstart..self.rend, 0);
             (self.rstart, self.rend) = (0, self.rend - self.rstart);
         }
-        Ok(done)
+        Ok(Answered { done, closing: false })
     }
 }

@@ -34,8 +34,9 @@ pub enum Step {
     More { consumed: usize },
     /// An interim (1xx) response of `consumed` bytes; the final one follows.
     Interim { consumed: usize },
-    /// A whole response ended after `consumed` bytes.
-    Done { consumed: usize, status: u16 },
+    /// A whole response ended after `consumed` bytes; `close`: the server closes the
+    /// connection after it (`connection: close`, or HTTP/1.0 without keep-alive).
+    Done { consumed: usize, status: u16, close: bool },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -62,11 +63,13 @@ enum State {
 #[derive(Debug)]
 pub struct ResponseReader {
     state: State,
+    /// Whether the response being read is the connection's last.
+    close: bool,
 }
 
 impl Default for ResponseReader {
     fn default() -> Self {
-        ResponseReader { state: State::Head }
+        ResponseReader { state: State::Head, close: false }
     }
 }
 
@@ -74,6 +77,7 @@ impl ResponseReader {
     /// Forgets a response half read (the connection is gone).
     pub fn reset(&mut self) {
         self.state = State::Head;
+        self.close = false;
     }
 
     /// Whether the response being read ends when the connection closes; if so, its status.
@@ -111,6 +115,7 @@ impl ResponseReader {
                     used += n;
                     let mut length = None;
                     let mut chunked = false;
+                    let mut keep_alive = resp.version == Some(1);
                     for h in resp.headers.iter() {
                         if h.name.eq_ignore_ascii_case("content-length") {
                             let v = std::str::from_utf8(h.value).map_err(|_| ParseError::ContentLength)?;
@@ -119,6 +124,14 @@ impl ResponseReader {
                                 return Err(ParseError::ContentLength);
                             }
                             length = Some(v);
+                        } else if h.name.eq_ignore_ascii_case("connection") {
+                            for option in h.value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
+                                if option.eq_ignore_ascii_case(b"close") {
+                                    keep_alive = false;
+                                } else if option.eq_ignore_ascii_case(b"keep-alive") {
+                                    keep_alive = true;
+                                }
+                            }
                         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
                             // The last coding decides (RFC 9112 §6.3).
                             chunked = h
@@ -128,6 +141,7 @@ impl ResponseReader {
                                 .is_some_and(|c| c.trim_ascii().eq_ignore_ascii_case(b"chunked"));
                         }
                     }
+                    self.close = !keep_alive;
                     self.state = if head || status == 204 || status == 304 {
                         State::Fixed { status, left: 0 }
                     } else if chunked {
@@ -143,7 +157,7 @@ impl ResponseReader {
                     used += take as usize;
                     if take == left {
                         self.state = State::Head;
-                        return Ok(Step::Done { consumed: used, status });
+                        return Ok(Step::Done { consumed: used, status, close: self.close });
                     }
                     self.state = State::Fixed { status, left: left - take };
                     return Ok(Step::More { consumed: used });
@@ -164,7 +178,7 @@ impl ResponseReader {
                             Chunk::DataEnd => return Err(ParseError::Chunk),
                             Chunk::Trailers if line.is_empty() => {
                                 self.state = State::Head;
-                                return Ok(Step::Done { consumed: used, status });
+                                return Ok(Step::Done { consumed: used, status, close: self.close });
                             }
                             Chunk::Trailers => Chunk::Trailers,
                             _ => match chunk_size(line)? {
@@ -208,8 +222,8 @@ mod tests {
     use super::*;
 
     /// Feeds `wire` in pieces of `step` bytes, as reads would deliver it, and returns the
-    /// statuses of the whole responses found.
-    fn read_all(wire: &[u8], step: usize, head: bool) -> Result<Vec<u16>, ParseError> {
+    /// status of each whole response found and whether the connection closes after it.
+    fn read_all(wire: &[u8], step: usize, head: bool) -> Result<Vec<(u16, bool)>, ParseError> {
         let mut r = ResponseReader::default();
         let (mut buf, mut out) = (Vec::new(), Vec::new());
         for piece in wire.chunks(step) {
@@ -223,9 +237,9 @@ mod tests {
                     Step::Interim { consumed } => {
                         buf.drain(..consumed);
                     }
-                    Step::Done { consumed, status } => {
+                    Step::Done { consumed, status, close } => {
                         buf.drain(..consumed);
-                        out.push(status);
+                        out.push((status, close));
                     }
                 }
             }
@@ -235,12 +249,16 @@ mod tests {
 
     const MIXED: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhelloHTTP/1.1 100 Continue\r\n\r\n\
 HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n3;x=1\r\nabc\r\n10\r\n0123456789abcdef\r\n0\r\nx-t: 1\r\n\r\n\
-HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 503 Unavailable\r\ncontent-length: 0\r\n\r\n";
+HTTP/1.1 204 No Content\r\nConnection: keep-alive\r\n\r\nHTTP/1.1 503 Unavailable\r\ncontent-length: 0\r\nconnection: Close\r\n\r\n";
 
     #[test]
     fn finds_every_response_end_whatever_the_read_sizes() {
         for step in [1, 2, 3, 7, 64, MIXED.len()] {
-            assert_eq!(read_all(MIXED, step, false), Ok(vec![200, 404, 204, 503]), "reads of {step} bytes");
+            assert_eq!(
+                read_all(MIXED, step, false),
+                Ok(vec![(200, false), (404, false), (204, false), (503, true)]),
+                "reads of {step} bytes"
+            );
         }
     }
 
@@ -248,7 +266,13 @@ HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 503 Unavailable\r\ncontent-length: 0\r\n
     fn a_head_response_has_no_body_whatever_its_content_length() {
         let wire =
             b"HTTP/1.1 200 OK\r\ncontent-length: 99\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 99\r\n\r\n";
-        assert_eq!(read_all(wire, 5, true), Ok(vec![200, 200]));
+        assert_eq!(read_all(wire, 5, true), Ok(vec![(200, false), (200, false)]));
+    }
+
+    #[test]
+    fn an_http_1_0_response_closes_unless_it_keeps_alive() {
+        let wire = b"HTTP/1.0 200 OK\r\ncontent-length: 0\r\nconnection: keep-alive\r\n\r\nHTTP/1.0 200 OK\r\ncontent-length: 0\r\n\r\n";
+        assert_eq!(read_all(wire, 9, false), Ok(vec![(200, false), (200, true)]));
     }
 
     #[test]

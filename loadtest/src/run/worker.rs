@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::conn::{Broken, Conn, Phase};
+use super::conn::{Answered, Broken, Conn, Phase};
 use super::mix::Mix;
 use super::sys::{self, Epoll, ERR, IN, OUT};
 use super::tally::Tally;
@@ -216,8 +216,13 @@ impl Worker {
                     return;
                 }
                 match self.conns[i].read(&mut self.tally) {
-                    Ok(0) => {}
-                    Ok(done) => {
+                    Ok(Answered { done: 0, .. }) => {}
+                    // The server closes after this answer: what was sent after it is lost.
+                    Ok(Answered { done, closing: true }) => {
+                        self.inflight -= done;
+                        self.broken(i, Broken::Reset, Instant::now());
+                    }
+                    Ok(Answered { done, closing: false }) => {
                         self.inflight -= done;
                         if self.plan.schedule.is_some() {
                             self.room.extend(std::iter::repeat_n(i as u32, done));
