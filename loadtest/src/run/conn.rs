@@ -53,6 +53,8 @@ pub enum Broken {
 pub struct Answered {
     /// Requests answered.
     pub done: usize,
+    /// When the bytes were read: the answers' end.
+    pub at: Instant,
     /// The last answer said the server closes the connection: send nothing more on it.
     pub closing: bool,
 }
@@ -175,14 +177,15 @@ impl Conn {
     /// peer is `Err(Reset)` once the response that lasted until the close is counted.
     pub fn read(&mut self, tally: &mut Tally) -> Result<Answered, Broken> {
         let Some(stream) = self.stream.as_mut() else { return Err(Broken::Reset) };
-        let n = match stream.read(&mut self.rbuf[self.rend..]) {
+        let read = stream.read(&mut self.rbuf[self.rend..]);
+        let now = Instant::now();
+        let n = match read {
             Ok(n) => n,
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {
-                return Ok(Answered { done: 0, closing: false })
+                return Ok(Answered { done: 0, at: now, closing: false })
             }
             Err(_) => return Err(Broken::Reset),
         };
-        let now = Instant::now();
         if n == 0 {
             if let (Some(status), Some(front)) = (self.reader.ends_at_close(), self.inflight.pop_front()) {
                 tally.response(status, now.saturating_duration_since(front.intended));
@@ -197,7 +200,7 @@ impl Conn {
                 return if self.rstart < self.rend {
                     Err(Broken::Parse)
                 } else {
-                    Ok(Answered { done, closing: false })
+                    Ok(Answered { done, at: now, closing: false })
                 };
             };
             match self.reader.advance(&self.rbuf[self.rstart..self.rend], front.head) {
@@ -215,7 +218,7 @@ impl Conn {
                     self.inflight.pop_front();
                     done += 1;
                     if close {
-                        return Ok(Answered { done, closing: true });
+                        return Ok(Answered { done, at: now, closing: true });
                     }
                 }
                 Err(_) => return Err(Broken::Parse),
@@ -229,6 +232,6 @@ impl Conn {
             self.rbuf.copy_within(self.rstart..self.rend, 0);
             (self.rstart, self.rend) = (0, self.rend - self.rstart);
         }
-        Ok(Answered { done, closing: false })
+        Ok(Answered { done, at: now, closing: false })
     }
 }

@@ -194,13 +194,13 @@ impl Worker {
     }
 
     fn on_event(&mut self, i: usize, bits: u32) {
-        let now = Instant::now();
         match self.conns[i].phase {
             Phase::Down => {}
             Phase::Connecting { .. } => {
                 if bits & (OUT | ERR) == 0 {
                     return;
                 }
+                let now = Instant::now();
                 match self.conns[i].finish_connect(bits, &self.ep, i as u64) {
                     Ok(()) => self.on_open(i, now),
                     Err(_) => self.connect_failed(i, now),
@@ -209,7 +209,7 @@ impl Worker {
             Phase::Open => {
                 if bits & OUT != 0 {
                     if let Err(why) = self.conns[i].flush(&self.ep, i as u64) {
-                        return self.broken(i, why, now);
+                        return self.broken(i, why, Instant::now());
                     }
                 }
                 if bits & (IN | ERR) == 0 {
@@ -218,16 +218,16 @@ impl Worker {
                 match self.conns[i].read(&mut self.tally) {
                     Ok(Answered { done: 0, .. }) => {}
                     // The server closes after this answer: what was sent after it is lost.
-                    Ok(Answered { done, closing: true }) => {
+                    Ok(Answered { done, at, closing: true }) => {
                         self.inflight -= done;
-                        self.broken(i, Broken::Reset, Instant::now());
+                        self.broken(i, Broken::Reset, at);
                     }
-                    Ok(Answered { done, closing: false }) => {
+                    Ok(Answered { done, at, closing: false }) => {
                         self.inflight -= done;
                         if self.plan.schedule.is_some() {
                             self.room.extend(std::iter::repeat_n(i as u32, done));
                         } else {
-                            self.top_up(i, Instant::now());
+                            self.top_up(i, at);
                         }
                     }
                     Err(why) => self.broken(i, why, Instant::now()),
