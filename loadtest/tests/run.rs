@@ -254,6 +254,15 @@ fn the_text_report_shows_throughput_percentiles_and_errors() {
 }
 
 #[test]
+fn two_threads_send_exactly_the_requests_asked_for_between_them() {
+    let server = Server::start(HELLO);
+    let r = json_run(&[&server.url("/hello"), "-n", "3001", "-c", "5", "--threads", "2", "--pipeline", "4"]);
+    assert_eq!((u(&r, "threads"), u(&r, "requests")), (2, 3001), "{r}");
+    assert_clean(&r);
+    assert_eq!(server.hits("hello"), 3001);
+}
+
+#[test]
 fn a_remote_target_is_refused_without_allow_remote() {
     let out = loadtest(&["http://192.0.2.1:80/", "-n", "1"]);
     assert!(!out.status.success());
