@@ -4,9 +4,10 @@
 
 use thiserror::Error;
 
-/// How far the response head may grow before the response is refused: more than any real
-/// server sends, and what the connection's read buffer holds.
-pub const MAX_HEAD: usize = 32 * 1024;
+/// How far a response head may grow before the response is refused: far more than a mock or
+/// a web server sends, and small enough that 10,000 connections' read buffers (twice this)
+/// take 160 MB.
+pub const MAX_HEAD: usize = 8 * 1024;
 /// Header lines a response may have.
 const MAX_HEADERS: usize = 64;
 /// A chunk-size or trailer line longer than this is not HTTP.
