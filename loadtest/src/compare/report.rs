@@ -242,10 +242,20 @@ fn tsv(results: &Results) -> String {
     out
 }
 
-/// The open loop's latency by percentile: (percentile, µs).
+/// The open loop's latency by percentile: (percentile, µs), from its histogram; the reported
+/// percentiles where the histogram is missing.
 fn spectrum(sample: &Sample) -> Vec<(f64, f64)> {
     let o = &sample.open;
-    vec![(50.0, o.p50_us), (90.0, o.p90_us), (99.0, o.p99_us), (99.9, o.p999_us), (99.99, o.max_us)]
+    let points: Vec<(f64, f64)> = crate::run::percentile_spectrum(&o.histogram)
+        .into_iter()
+        .filter(|(p, _)| *p > 0.0)
+        .map(|(p, us)| (p, us as f64))
+        .collect();
+    if points.len() >= 2 {
+        points
+    } else {
+        vec![(50.0, o.p50_us), (90.0, o.p90_us), (99.0, o.p99_us), (99.9, o.p999_us), (99.99, o.max_us)]
+    }
 }
 
 /// Percentiles spread as "nines": 90% → 1, 99% → 2, 99.9% → 3.
