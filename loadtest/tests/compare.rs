@@ -35,13 +35,25 @@ const SCENARIOS: [(&str, &str); 5] = [
     ("table-10k", "hit in a 10k-rule table"),
 ];
 
+/// The smoke run's arguments, as docs/benchmarks.md shows them.
+const SMOKE: [&str; 8] =
+    ["--quick", "--seconds", "0.5", "--rate", "1000", "--peers", "mockplane,nginx", "--out"];
+
+#[test]
+fn the_benchmarks_page_shows_the_smoke_run_this_test_makes() {
+    let docs =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/benchmarks.md")).expect("docs");
+    let command = format!("mockplane-loadtest compare {}", SMOKE.join(" "));
+    assert!(docs.contains(&command), "docs/benchmarks.md shows `{command}`");
+}
+
 #[test]
 fn a_quick_compare_of_mockplane_and_nginx_writes_a_table_and_charts_with_every_server_and_scenario() {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("report");
     let run = Command::new(env!("CARGO_BIN_EXE_mockplane-loadtest"))
-        .args(["compare", "--quick", "--seconds", "0.5", "--rate", "1000", "--peers", "mockplane,nginx"])
-        .arg("--out")
+        .arg("compare")
+        .args(SMOKE)
         .arg(&out)
         .arg("--peers-dir")
         .arg(dir.path().join("peers"))

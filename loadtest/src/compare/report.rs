@@ -323,7 +323,7 @@ fn latency_chart(
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(70)
-        .build_cartesian_2d(0.0..4.2, (min..max).log_scale())
+        .build_cartesian_2d(0.0..5.2, (min..max).log_scale())
         .map_err(|e| e.to_string())?;
     chart
         .configure_mesh()
@@ -334,6 +334,7 @@ fn latency_chart(
             2 => "99%".into(),
             3 => "99.9%".into(),
             4 => "99.99%".into(),
+            5 => "max".into(),
             _ => String::new(),
         })
         .x_desc("percentile")
