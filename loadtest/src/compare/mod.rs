@@ -40,11 +40,11 @@ pub struct CompareArgs {
     /// Interleaved rounds (default 2; 1 with --quick)
     #[arg(long)]
     pub rounds: Option<usize>,
-    /// Seconds of each measurement, closed and open loop each (default 2; 1 with --quick)
+    /// Seconds of each measurement, closed and open loop each (default 1.5; 1 with --quick)
     #[arg(long)]
     pub seconds: Option<f64>,
     /// Seconds of load that warm each JVM peer before the measured rounds, then more until its CPU
-    /// per request holds still, at most as long again (default 30; 2 with --quick)
+    /// per request holds still, at most half as long again (default 30; 2 with --quick)
     #[arg(long)]
     pub warmup: Option<f64>,
     /// The open loop's offered rate, requests per second
@@ -195,11 +195,11 @@ pub fn specs(kinds: &[Kind]) -> Vec<Spec> {
 fn estimate(specs: &[Spec], settings: &Settings) -> Duration {
     let cells: usize = specs.iter().map(|s| s.scenarios.len()).sum();
     let per_cell = 2.0 * (settings.measure.as_secs_f64() + 0.3);
+    // A JVM's warm-up, and the steps until it holds still (typically two).
     let jvms = specs.iter().filter(|s| s.kind.is_jvm()).count() as f64;
+    let warm = settings.warmup.as_secs_f64() + (2.0 * 3.3_f64).min(settings.warmup.as_secs_f64() / 2.0);
     let starts: f64 = specs.iter().map(|s| if s.kind.is_jvm() { 8.0 } else { 1.0 }).sum();
-    Duration::from_secs_f64(
-        cells as f64 * per_cell * settings.rounds as f64 + jvms * settings.warmup.as_secs_f64() + starts,
-    )
+    Duration::from_secs_f64(cells as f64 * per_cell * settings.rounds as f64 + jvms * warm + starts)
 }
 
 /// Runs the comparison and writes its report.
@@ -215,7 +215,7 @@ pub fn run(args: &CompareArgs) -> Result<(), CompareError> {
         rounds: args.rounds.unwrap_or(if args.quick { 1 } else { 2 }),
         measure: Duration::from_secs_f64(positive(
             "seconds",
-            args.seconds.unwrap_or(if args.quick { 1.0 } else { 2.0 }),
+            args.seconds.unwrap_or(if args.quick { 1.0 } else { 1.5 }),
         )?),
         warmup: Duration::from_secs_f64(args.warmup.unwrap_or(if args.quick { 2.0 } else { 30.0 }).max(0.0)),
         rate: args.rate,
@@ -402,7 +402,7 @@ fn load_for<'a>(
 
 /// Warms a JVM peer: `--warmup` seconds of closed-loop load shared by its scenarios, then more
 /// in steps of a few seconds until its CPU per request holds still (two steps within 10%), for
-/// at most as long again. The JIT compiles by invocation counts, not by time: on a busy machine
+/// at most half as long again. The JIT compiles by invocation counts, not by time: on a busy machine
 /// the same 30 s serve far fewer requests and leave the peer half-warm, which only flatters us.
 fn warm(exe: &Path, instance: &Instance, scenarios: &[Scenario], settings: &Settings, hz: f64) {
     let Some(&first) = scenarios.first() else { return };
@@ -415,21 +415,24 @@ fn warm(exe: &Path, instance: &Instance, scenarios: &[Scenario], settings: &Sett
         }
     }
     let step = Duration::from_secs(3);
-    let deadline = Instant::now() + settings.warmup;
+    let deadline = Instant::now() + settings.warmup / 2;
     let mut last: Option<f64> = None;
     while Instant::now() < deadline {
         let before = instance.cpu_ticks();
-        let Ok(outcome) = loadgen::run(exe, &load_for(instance, first, settings, step, None), status_class(first)) else {
+        let Ok(outcome) =
+            loadgen::run(exe, &load_for(instance, first, settings, step, None), status_class(first))
+        else {
             return;
         };
-        let cpu_us = instance.cpu_ticks().saturating_sub(before) as f64 * 1e6 / hz / outcome.requests.max(1) as f64;
+        let cpu_us =
+            instance.cpu_ticks().saturating_sub(before) as f64 * 1e6 / hz / outcome.requests.max(1) as f64;
         eprintln!("  {label}: {cpu_us:.1} µs CPU/req, {:.0} req/s", outcome.rps);
         if last.is_some_and(|l| (cpu_us - l).abs() <= 0.1 * l) {
             return;
         }
         last = Some(cpu_us);
     }
-    eprintln!("  {label}: CPU per request still moving after twice the warm-up; measuring anyway");
+    eprintln!("  {label}: CPU per request still moving after the warm-up; measuring anyway");
 }
 
 /// A closed-loop run with the server's CPU time read around it, then an open-loop run.

@@ -280,7 +280,8 @@ fn cpu_chart(path: &PathBuf, scenario: Scenario, bars: &[(String, f64)]) -> Resu
         .disable_y_mesh()
         .y_labels(bars.len())
         .y_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(i) => bars.get(*i).map(|(l, _)| l.clone()).unwrap_or_default(),
+            // The first row on top.
+            SegmentValue::CenterOf(i) if *i < bars.len() => bars[bars.len() - 1 - *i].0.clone(),
             _ => String::new(),
         })
         .x_desc("CPU µs per request (median of rounds)")
@@ -299,7 +300,11 @@ fn cpu_chart(path: &PathBuf, scenario: Scenario, bars: &[(String, f64)]) -> Resu
         .map_err(|e| e.to_string())?;
     chart
         .draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
-            Text::new(format!(" {v:.2}"), (*v, SegmentValue::CenterOf(i)), ("sans-serif", 13))
+            Text::new(
+                format!(" {v:.2}"),
+                (*v, SegmentValue::CenterOf(bars.len() - 1 - i)),
+                ("sans-serif", 13),
+            )
         }))
         .map_err(|e| e.to_string())?;
     root.present().map_err(|e| e.to_string())
@@ -337,8 +342,15 @@ fn latency_chart(
             5 => "max".into(),
             _ => String::new(),
         })
+        .y_label_formatter(&|us: &f64| {
+            if *us >= 1000.0 {
+                format!("{} ms", us / 1000.0)
+            } else {
+                format!("{us:.0} µs")
+            }
+        })
         .x_desc("percentile")
-        .y_desc("latency, µs")
+        .y_desc("latency")
         .draw()
         .map_err(|e| e.to_string())?;
     for (i, (label, points)) in lines.iter().enumerate() {
