@@ -417,9 +417,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn this_process_has_cpu_time_in_proc() {
+    fn the_cpu_time_read_from_proc_grows_while_this_process_works() {
+        let before = proc_ticks(std::process::id()).expect("this process's /proc/PID/stat");
         let spin = Instant::now();
-        while spin.elapsed() < Duration::from_millis(30) {}
-        assert!(proc_ticks(std::process::id()).is_some());
+        let mut after = before;
+        while after == before && spin.elapsed() < Duration::from_secs(10) {
+            for _ in 0..100_000 {
+                std::hint::black_box(spin.elapsed());
+            }
+            after = proc_ticks(std::process::id()).expect("stat");
+        }
+        assert!(after > before, "utime + stime stayed at {before} ticks for 10 s of spinning");
     }
 }

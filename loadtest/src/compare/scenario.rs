@@ -22,6 +22,7 @@ pub enum Scenario {
 /// middle one, so a server that scans its stubs in order does half the work of a full scan.
 pub const FILLER_RULES: usize = 10_000;
 pub const FILLER_HIT: usize = FILLER_RULES / 2 - 1;
+const _: () = assert!(FILLER_HIT < FILLER_RULES);
 
 impl Scenario {
     pub const ALL: [Scenario; 5] =
@@ -108,8 +109,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_big_table_scenario_hits_a_filler_rule_inside_the_table() {
-        assert!(FILLER_HIT < FILLER_RULES);
+    fn the_big_table_scenario_hits_a_filler_rule_and_no_two_scenarios_share_a_request() {
         assert_eq!(Scenario::Table10k.path(), filler_path(FILLER_HIT));
+        let mut paths: Vec<String> = Scenario::ALL.iter().map(|s| s.path()).collect();
+        paths.sort();
+        paths.dedup();
+        assert_eq!(paths.len(), Scenario::ALL.len());
     }
 }
