@@ -188,23 +188,45 @@ fn pipelining_sends_the_whole_depth_before_the_first_answer() {
 
 #[test]
 fn a_server_that_closes_after_each_answer_costs_reconnects_not_errors() {
-    // Each connection gets one answer with `connection: close`, then the peer hangs up.
+    let (url, peer) = closing_peer(5, b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+    let r = json_run(&[&url, "-n", "5", "-c", "1", "--timeout", "3s"]);
+    peer.join().expect("the peer answered 5 connections");
+    assert_eq!(u(&r["status"], "2xx"), 5, "{r}");
+    assert_eq!(u(&r["errors"], "reset") + u(&r["errors"], "timeout"), 0, "{r}");
+}
+
+/// A plain TCP peer that takes `connections` connections, reads one request on each and then
+/// sends `answer` (maybe nothing) and closes.
+fn closing_peer(connections: usize, answer: &'static [u8]) -> (String, std::thread::JoinHandle<()>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("an address");
+    let url = format!("http://{}/x", listener.local_addr().expect("an address"));
     let peer = std::thread::spawn(move || {
-        for _ in 0..5 {
+        for _ in 0..connections {
             let (mut conn, _) = listener.accept().expect("a connection");
             let mut buf = [0u8; 4096];
             let n = conn.read(&mut buf).expect("a request");
             assert!(buf[..n].ends_with(b"\r\n\r\n"), "one whole request");
-            conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
-                .expect("an answer");
+            conn.write_all(answer).expect("an answer");
         }
     });
-    let r = json_run(&[&format!("http://{addr}/c"), "-n", "5", "-c", "1", "--timeout", "3s"]);
-    peer.join().expect("the peer answered 5 connections");
-    assert_eq!(u(&r["status"], "2xx"), 5, "{r}");
-    assert_eq!(u(&r["errors"], "reset") + u(&r["errors"], "timeout"), 0, "{r}");
+    (url, peer)
+}
+
+#[test]
+fn a_connection_closed_with_a_request_in_flight_counts_a_reset() {
+    let (url, peer) = closing_peer(3, b"");
+    let r = json_run(&[&url, "-n", "3", "-c", "1", "--timeout", "3s"]);
+    peer.join().expect("the peer closed 3 connections");
+    assert_eq!((u(&r["errors"], "reset"), u(&r, "requests"), u(&r, "unfinished")), (3, 0, 0), "{r}");
+}
+
+#[test]
+fn an_answer_without_length_ends_when_the_connection_closes() {
+    let (url, peer) = closing_peer(3, b"HTTP/1.1 200 OK\r\n\r\nuntil the end");
+    let r = json_run(&[&url, "-n", "3", "-c", "1", "--timeout", "3s"]);
+    peer.join().expect("the peer answered 3 connections");
+    assert_eq!(u(&r["status"], "2xx"), 3, "{r}");
+    assert_eq!(u(&r["errors"], "reset"), 0, "{r}");
 }
 
 #[test]

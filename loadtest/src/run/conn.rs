@@ -187,8 +187,11 @@ impl Conn {
             Err(_) => return Err(Broken::Reset),
         };
         if n == 0 {
-            if let (Some(status), Some(front)) = (self.reader.ends_at_close(), self.inflight.pop_front()) {
-                tally.response(status, now.saturating_duration_since(front.intended));
+            if let Some(status) = self.reader.ends_at_close() {
+                if let Some(front) = self.inflight.pop_front() {
+                    tally.response(status, now.saturating_duration_since(front.intended));
+                    return Ok(Answered { done: 1, at: now, closing: true });
+                }
             }
             return Err(Broken::Reset);
         }
