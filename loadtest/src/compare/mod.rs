@@ -34,13 +34,13 @@ pub struct CompareArgs {
     /// Peers to run, comma-separated: nginx, envoy, wiremock, mockserver, mockplane
     #[arg(long, value_delimiter = ',', default_value = "nginx,envoy,wiremock,mockserver,mockplane")]
     pub peers: Vec<String>,
-    /// A smoke run: one round of 1 s per measurement and a 2 s JVM warm-up (figures not for publishing)
+    /// A smoke run: one round and a 2 s JVM warm-up (figures not for publishing)
     #[arg(long)]
     pub quick: bool,
-    /// Interleaved rounds (default 2; 1 with --quick)
+    /// Interleaved rounds (default 3, so that the median outvotes one stalled round; 1 with --quick)
     #[arg(long)]
     pub rounds: Option<usize>,
-    /// Seconds of each measurement, closed and open loop each (default 1.5; 1 with --quick)
+    /// Seconds of each measurement, closed and open loop each (default 1)
     #[arg(long)]
     pub seconds: Option<f64>,
     /// Seconds of load that warm each JVM peer before the measured rounds, then more until its CPU
@@ -212,10 +212,10 @@ pub fn run(args: &CompareArgs) -> Result<(), CompareError> {
         }
     }
     let settings = Settings {
-        rounds: args.rounds.unwrap_or(if args.quick { 1 } else { 2 }),
+        rounds: args.rounds.unwrap_or(if args.quick { 1 } else { 3 }),
         measure: Duration::from_secs_f64(positive(
             "seconds",
-            args.seconds.unwrap_or(if args.quick { 1.0 } else { 1.5 }),
+            args.seconds.unwrap_or(1.0),
         )?),
         warmup: Duration::from_secs_f64(args.warmup.unwrap_or(if args.quick { 2.0 } else { 30.0 }).max(0.0)),
         rate: args.rate,

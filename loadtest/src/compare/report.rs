@@ -290,8 +290,9 @@ fn cpu_chart(path: &PathBuf, scenario: Scenario, bars: &[(String, f64)]) -> Resu
     chart
         .draw_series(bars.iter().enumerate().map(|(i, (label, v))| {
             let color = if label.starts_with("mockplane") { BLUE } else { RGBColor(150, 150, 150) };
+            let at = bars.len() - 1 - i;
             let mut bar = Rectangle::new(
-                [(0.0, SegmentValue::Exact(i)), (*v, SegmentValue::Exact(i + 1))],
+                [(0.0, SegmentValue::Exact(at)), (*v, SegmentValue::Exact(at + 1))],
                 color.filled(),
             );
             bar.set_margin(5, 5, 0, 0);
