@@ -128,7 +128,7 @@ pub struct Results {
     /// Server labels, in row order.
     pub rows: Vec<String>,
     pub cells: BTreeMap<(usize, Scenario), Cell>,
-    /// Peers skipped, with why.
+    /// Peers skipped and rounds that failed, with why.
     pub skipped: Vec<String>,
     pub command: String,
 }
@@ -213,10 +213,7 @@ pub fn run(args: &CompareArgs) -> Result<(), CompareError> {
     }
     let settings = Settings {
         rounds: args.rounds.unwrap_or(if args.quick { 1 } else { 3 }),
-        measure: Duration::from_secs_f64(positive(
-            "seconds",
-            args.seconds.unwrap_or(1.0),
-        )?),
+        measure: Duration::from_secs_f64(positive("seconds", args.seconds.unwrap_or(1.0))?),
         warmup: Duration::from_secs_f64(args.warmup.unwrap_or(if args.quick { 2.0 } else { 30.0 }).max(0.0)),
         rate: args.rate,
         connections: args.connections,
@@ -322,6 +319,7 @@ pub fn run(args: &CompareArgs) -> Result<(), CompareError> {
     }
 
     let hz = peer::clock_ticks_per_second() as f64;
+    let mut failures: Vec<String> = Vec::new();
     for (row, instance) in &instances {
         if !instance.spec.kind.is_jvm() || settings.warmup.is_zero() {
             continue;
@@ -351,9 +349,14 @@ pub fn run(args: &CompareArgs) -> Result<(), CompareError> {
                         );
                         samples.push(sample);
                     }
+                    // A failed round is reported; the other rounds still count.
                     (Err(why), _) => {
                         eprintln!("round {round} {} {}: {why}", scenario.id(), instance.spec.label);
-                        *cell = Cell::Failed(why);
+                        failures.push(format!(
+                            "{}, {}, round {round}: {why}",
+                            instance.spec.label,
+                            scenario.title()
+                        ));
                     }
                     _ => {}
                 }
@@ -361,8 +364,17 @@ pub fn run(args: &CompareArgs) -> Result<(), CompareError> {
         }
     }
     drop(instances);
+    // A cell with no round measured shows why.
+    for ((row, scenario), cell) in cells.iter_mut() {
+        if matches!(cell, Cell::Measured(samples) if samples.is_empty()) {
+            let prefix = format!("{}, {}, round", rows[*row], scenario.title());
+            let why = failures.iter().find(|f| f.starts_with(&prefix)).cloned().unwrap_or_default();
+            *cell = Cell::Failed(why);
+        }
+    }
     eprintln!("done in {:.0} s", started.elapsed().as_secs_f64());
 
+    skipped.extend(failures);
     let results = Results { settings, rows, cells, skipped, command: command_line() };
     report::write(&results, &args.out)
 }
@@ -449,7 +461,10 @@ fn measure(
     let closed = loadgen::run(exe, &load_for(instance, scenario, settings, settings.measure, None), class)?;
     let after = instance.cpu_ticks();
     if closed.requests == 0 {
-        return Err("no request was answered".into());
+        return Err(format!(
+            "no request was answered ({} connection errors, {} answers of another status)",
+            closed.errors, closed.unexpected_status
+        ));
     }
     let open = loadgen::run(
         exe,
