@@ -121,8 +121,9 @@ fn every_command_of_the_doc_runs_against_the_pet_store_without_errors() {
 fn the_mix_example_is_the_example_file() {
     let dir = tempfile::tempdir().expect("a folder");
     let from_doc = dir.path().join("doc-mix.yaml");
-    let yaml =
-        blocks(&doc(), "yaml").into_iter().find(|b| b.starts_with("requests:")).expect("the mix block");
+    // Fenced as `yml`: the docs' `yaml` blocks are rules files, compiled by
+    // rules/tests/docs_examples.rs.
+    let yaml = blocks(&doc(), "yml").into_iter().find(|b| b.starts_with("requests:")).expect("the mix block");
     std::fs::write(&from_doc, yaml).expect("write");
     use mockplane_loadtest::run::mix::read_mix_file;
     assert_eq!(

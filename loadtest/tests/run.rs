@@ -230,6 +230,36 @@ fn an_answer_without_length_ends_when_the_connection_closes() {
 }
 
 #[test]
+fn answers_that_exactly_fill_the_read_buffer_do_not_end_the_connection() {
+    // 64-byte answers: 256 of them fill the 16 KiB read buffer exactly, and a read into a full
+    // buffer would return 0, which is end-of-file.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/x", listener.local_addr().expect("an address"));
+    let head = "HTTP/1.1 200 OK\r\ncontent-length: 25\r\n\r\n";
+    let answer = format!("{head}{}", "a".repeat(64 - head.len()));
+    assert_eq!((answer.len(), head.len()), (64, 39));
+    let peer = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().expect("a connection");
+        let (mut seen, mut answered) = (Vec::new(), 0);
+        while answered < 600 {
+            let mut buf = [0u8; 4096];
+            let n = conn.read(&mut buf).expect("requests");
+            assert!(n > 0, "the client closed its connection after {answered} answers");
+            seen.extend_from_slice(&buf[..n]);
+            while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                seen.drain(..end + 4);
+                conn.write_all(answer.as_bytes()).expect("an answer");
+                answered += 1;
+            }
+        }
+    });
+    let r = json_run(&[&url, "-n", "600", "-c", "1", "--timeout", "3s"]);
+    peer.join().expect("the peer answered 600 requests on one connection");
+    assert_clean(&r);
+    assert_eq!(u(&r, "requests"), 600);
+}
+
+#[test]
 fn a_mix_file_hits_each_rule_in_proportion_to_its_weight() {
     let server = Server::start(
         "rules:

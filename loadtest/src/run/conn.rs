@@ -177,6 +177,15 @@ impl Conn {
     /// peer is `Err(Reset)` once the response that lasted until the close is counted.
     pub fn read(&mut self, tally: &mut Tally) -> Result<Answered, Broken> {
         let Some(stream) = self.stream.as_mut() else { return Err(Broken::Reset) };
+        // Room to read into, always: a read into no room returns 0, which is end-of-file.
+        if self.rstart == self.rend {
+            (self.rstart, self.rend) = (0, 0);
+        } else if self.rend == self.rbuf.len() {
+            // A partial response at the end of a full buffer: move it to the front (a head is
+            // at most half the buffer, and a body's bytes are consumed as they come).
+            self.rbuf.copy_within(self.rstart..self.rend, 0);
+            (self.rstart, self.rend) = (0, self.rend - self.rstart);
+        }
         let read = stream.read(&mut self.rbuf[self.rend..]);
         let now = Instant::now();
         let n = match read {
@@ -199,12 +208,10 @@ impl Conn {
         let mut done = 0;
         loop {
             let Some(front) = self.inflight.front() else {
-                // Bytes nobody asked for.
-                return if self.rstart < self.rend {
-                    Err(Broken::Parse)
-                } else {
-                    Ok(Answered { done, at: now, closing: false })
-                };
+                if self.rstart < self.rend {
+                    return Err(Broken::Parse); // bytes nobody asked for
+                }
+                break;
             };
             match self.reader.advance(&self.rbuf[self.rstart..self.rend], front.head) {
                 Ok(Step::More { consumed }) => {
@@ -228,12 +235,8 @@ impl Conn {
             }
         }
         if self.rstart == self.rend {
+            // The common case, everything read was answered: the next read starts at 0.
             (self.rstart, self.rend) = (0, 0);
-        } else if self.rend == self.rbuf.len() {
-            // A partial head at the end of a full buffer: move it to the front (MAX_HEAD is
-            // half the buffer, so there is room for the rest).
-            self.rbuf.copy_within(self.rstart..self.rend, 0);
-            (self.rstart, self.rend) = (0, self.rend - self.rstart);
         }
         Ok(Answered { done, at: now, closing: false })
     }
