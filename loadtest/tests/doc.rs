@@ -2,7 +2,7 @@
 //! is in its table and every flag there exists; every `mockplane-loadtest run` command it shows
 //! runs, against the pet store it names (examples/petstore.yaml on an ephemeral port instead of
 //! 9090, `-z` cut to 500 ms and `-n` to 2,000 so the test stays short), with no errors; its mix
-//! example is examples/petstore-mix.yaml; and its JSON example has the keys a real report has.
+//! example is loadtest/examples/petstore-mix.yaml; and its JSON example has the keys a real report has.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -128,7 +128,7 @@ fn the_mix_example_is_the_example_file() {
     use mockplane_loadtest::run::mix::read_mix_file;
     assert_eq!(
         read_mix_file(&from_doc).expect("the doc's mix reads"),
-        read_mix_file(&repo().join("examples/petstore-mix.yaml")).expect("the example reads")
+        read_mix_file(&repo().join("loadtest/examples/petstore-mix.yaml")).expect("the example reads")
     );
 }
 
