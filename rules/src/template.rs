@@ -138,7 +138,7 @@ impl Template {
         };
         // No allocation unless the template assigns variables.
         let mut state = render::State { rng: &mut *cx.rng, vars: vec![None; self.var_count] };
-        render::parts(&self.parts, inputs, &mut state, None, out);
+        render::parts(&self.parts, &inputs, &mut state, None, out);
     }
 }
 

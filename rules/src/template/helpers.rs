@@ -17,7 +17,7 @@ use super::{CmpOp, Helper, MathOp, Transform};
 
 pub(super) fn eval<'x>(
     h: &'x Helper,
-    cx: Inputs<'x, '_>,
+    cx: &Inputs<'x, '_>,
     state: &mut State<'_>,
     scope: Option<&'x Frame<'x>>,
 ) -> Val<'x> {
