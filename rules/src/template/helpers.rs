@@ -17,7 +17,7 @@ use super::{CmpOp, Helper, MathOp, Transform};
 
 pub(super) fn eval<'x>(
     h: &'x Helper,
-    cx: Inputs<'x, '_>,
+    cx: &Inputs<'x, '_>,
     state: &mut State<'_>,
     scope: Option<&'x Frame<'x>>,
 ) -> Val<'x> {
@@ -89,9 +89,10 @@ pub(super) fn eval<'x>(
 
 /// Stores a variable for the rest of the render.
 pub(super) fn assign(state: &mut State<'_>, slot: usize, val: Val<'_>) {
-    if let Some(var) = state.vars.get_mut(slot) {
-        *var = Some(val.into_owned());
+    if state.vars.len() <= slot {
+        state.vars.resize_with(slot + 1, || None);
     }
+    state.vars[slot] = Some(val.into_owned());
 }
 
 /// `regexExtract … 'name'`: the groups of every match, in order (`None` when there are none).

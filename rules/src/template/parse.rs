@@ -34,14 +34,7 @@ pub(super) fn parse(src: &str) -> PResult<Template> {
             Part::Expr { .. } | Part::Block(_) => 0,
         })
         .sum();
-    Ok(Template {
-        parts,
-        env: p.env,
-        path_params: p.path_params,
-        uses_counter: p.uses_counter,
-        var_count: p.vars.len(),
-        text_len,
-    })
+    Ok(Template { parts, env: p.env, path_params: p.path_params, uses_counter: p.uses_counter, text_len })
 }
 
 /// 1-based line and column (in characters) of byte offset `at` in `src`.

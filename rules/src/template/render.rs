@@ -19,7 +19,7 @@ use super::{
 };
 use crate::request::RequestContext;
 
-/// The read-only inputs of one render, copied into every call.
+/// The read-only inputs of one render, lent to every call.
 #[derive(Clone, Copy)]
 pub(super) struct Inputs<'a, 'r> {
     pub(super) request: &'a RequestContext<'r>,
@@ -51,9 +51,10 @@ pub(super) struct Item<'x> {
 }
 
 /// Renders `parts` into `out`.
+#[inline]
 pub(super) fn parts(
     parts: &[Part],
-    inputs: Inputs<'_, '_>,
+    inputs: &Inputs<'_, '_>,
     state: &mut State<'_>,
     scope: Option<&Frame<'_>>,
     out: &mut Vec<u8>,
@@ -69,9 +70,10 @@ pub(super) fn parts(
     }
 }
 
+#[inline(never)]
 fn block(
     block: &Block,
-    inputs: Inputs<'_, '_>,
+    inputs: &Inputs<'_, '_>,
     state: &mut State<'_>,
     scope: Option<&Frame<'_>>,
     out: &mut Vec<u8>,
@@ -120,7 +122,7 @@ fn block(
 fn each(
     block: &Block,
     list: &Val<'_>,
-    inputs: Inputs<'_, '_>,
+    inputs: &Inputs<'_, '_>,
     state: &mut State<'_>,
     scope: Option<&Frame<'_>>,
     out: &mut Vec<u8>,
@@ -204,7 +206,7 @@ pub(super) fn escape_into(out: &mut Vec<u8>, bytes: &[u8]) {
 /// Writes the value of `expr`. Missing values write nothing.
 pub(super) fn eval(
     expr: &Expr,
-    cx: Inputs<'_, '_>,
+    cx: &Inputs<'_, '_>,
     state: &mut State<'_>,
     scope: Option<&Frame<'_>>,
     sink: &mut Sink<'_>,
@@ -286,6 +288,28 @@ pub(super) fn eval(
                 sink.push(first);
             }
         }
+        Expr::Float(_, text) => sink.push(text.as_bytes()),
+        Expr::Helper(_)
+        | Expr::PathSegments
+        | Expr::Int(_)
+        | Expr::Bool(_)
+        | Expr::Scoped(_)
+        | Expr::Var { .. }
+        | Expr::Data(_) => write_value(expr, cx, state, scope, sink),
+    }
+}
+
+/// Writes a helper's or a block path's typed value. Out of line: its locals (values, lists,
+/// JSON) would otherwise enlarge the stack frame of every plain `{{request.path.id}}`.
+#[inline(never)]
+fn write_value(
+    expr: &Expr,
+    cx: &Inputs<'_, '_>,
+    state: &mut State<'_>,
+    scope: Option<&Frame<'_>>,
+    sink: &mut Sink<'_>,
+) {
+    match expr {
         // Statements: they may assign a variable, which a value cannot.
         Expr::Helper(h) => match &**h {
             super::Helper::RegexExtract { value: source, regex, var: Some(slot), default } => {
@@ -303,20 +327,15 @@ pub(super) fn eval(
             }
             _ => value(expr, cx, state, scope).write(sink),
         },
-        Expr::Float(_, text) => sink.push(text.as_bytes()),
-        Expr::PathSegments
-        | Expr::Int(_)
-        | Expr::Bool(_)
-        | Expr::Scoped(_)
-        | Expr::Var { .. }
-        | Expr::Data(_) => value(expr, cx, state, scope).write(sink),
+        _ => value(expr, cx, state, scope).write(sink),
     }
 }
 
 /// The typed value of `expr`: borrowed from the request or an enclosing block where it can be.
+#[inline(never)]
 pub(super) fn value<'x>(
     expr: &'x Expr,
-    cx: Inputs<'x, '_>,
+    cx: &Inputs<'x, '_>,
     state: &mut State<'_>,
     scope: Option<&'x Frame<'x>>,
 ) -> Val<'x> {
@@ -422,9 +441,10 @@ fn data<'x>(field: DataField, scope: Option<&'x Frame<'x>>) -> Val<'x> {
 
 /// The JSON a `jsonPath` queries: the request body's cached parse, JSON already (a variable, an
 /// `#each` item), or text parsed now.
+#[inline(never)]
 fn json_path_value<'x>(
     j: &'x JsonPathExpr,
-    cx: Inputs<'x, '_>,
+    cx: &Inputs<'x, '_>,
     state: &mut State<'_>,
     scope: Option<&'x Frame<'x>>,
 ) -> Val<'x> {
@@ -490,7 +510,7 @@ pub(super) fn write_date(t: DateTime<Utc>, format: Option<&NowFormat>, sink: &mu
 
 fn json_path(
     j: &JsonPathExpr,
-    cx: Inputs<'_, '_>,
+    cx: &Inputs<'_, '_>,
     state: &mut State<'_>,
     scope: Option<&Frame<'_>>,
     sink: &mut Sink<'_>,
@@ -538,7 +558,7 @@ fn write_node(node: &Value, sink: &mut Sink<'_>) {
     }
 }
 
-fn now(n: &NowExpr, cx: Inputs<'_, '_>, sink: &mut Sink<'_>) {
+fn now(n: &NowExpr, cx: &Inputs<'_, '_>, sink: &mut Sink<'_>) {
     let Some(t) = cx.now.checked_add_signed(n.offset) else { return };
     write_date(t, Some(&n.format), sink);
 }

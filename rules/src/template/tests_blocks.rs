@@ -3,7 +3,6 @@
 //! with `X-Trace: abc` and `x-trace: def`, and a JSON body (or `render_with`'s own).
 
 use super::tests::{assert_err, err, render, render_with};
-use super::Template;
 
 const ORDER: &[u8] =
     br#"{"id":7,"total":0,"items":[{"sku":"a-1","qty":2,"price":1.5},{"sku":"b-2","qty":1,"price":10}],"tags":{"x":"1","y":"2"},"empty":[],"name":"  Ann  ","note":""}"#;
@@ -365,11 +364,10 @@ fn helper_errors_name_their_place() {
 }
 
 #[test]
-fn a_template_without_blocks_assigns_nothing() {
-    let t = Template::parse("{{request.method}} {{request.query.q}}").expect("parses");
-    assert_eq!(t.var_count, 0);
-    let t = Template::parse("{{regexExtract request.body '(a)' 'v'}}{{#parseJson 'w'}}{}{{/parseJson}}{{regexExtract request.body '(b)' 'v'}}").expect("parses");
-    assert_eq!(t.var_count, 2);
+fn variables_are_read_after_their_assignment_in_any_order_of_slots() {
+    // `w` gets slot 1 but is assigned first at render time.
+    let src = "{{#if request.query.none}}{{regexExtract request.body '(a)' 'v'}}{{/if}}{{#parseJson 'w'}}{\"k\":1}{{/parseJson}}{{w.k}}[{{v}}]";
+    assert_eq!(render_with(src, "/", b"abc", 1), "1[]");
     assert!(err("{{#each request.query.q}}").message.contains("unclosed block"));
 }
 
