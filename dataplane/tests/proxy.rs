@@ -303,7 +303,16 @@ fn unmatched_requests_go_to_the_default_route_and_matched_ones_to_the_mock(drive
     assert_eq!(conn.request(&util::get("/mocked")).text(), "mock");
     let e = echo(&conn.request(&util::get("/not/a/rule")));
     assert_eq!((e["target"].as_str(), echoed_header(&e, "x-route")), (Some("/not/a/rule"), vec!["default"]));
-    let journal = server.journal("");
+    // A forwarded request is journaled once the answer has been relayed, which may be just
+    // after the client has read it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut journal = server.journal("");
+    while !journal.iter().any(|j| j["status"] == 200 && j["target"] == "/not/a/rule")
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        journal = server.journal("");
+    }
     assert!(journal.iter().any(|j| j["status"] == 200 && j["target"] == "/not/a/rule"), "{journal:?}");
     // Without the block, a miss is the mock's 404.
     let server = Server::start(
