@@ -18,6 +18,8 @@ pub struct Load<'a> {
     /// `Some(rate)`: open loop at that many requests per second.
     pub rate: Option<u64>,
     pub core: usize,
+    /// A mix file (`run --mix`): its requests instead of the URL's path and `headers`.
+    pub mix: Option<&'a Path>,
 }
 
 /// What the harness keeps of one run's report.
@@ -49,8 +51,12 @@ pub fn run(exe: &Path, load: &Load<'_>, expected_class: &str) -> Result<Outcome,
     if let Some(rate) = load.rate {
         command.arg("-q").arg(rate.to_string());
     }
-    for (name, value) in load.headers {
-        command.arg("-H").arg(format!("{name}: {value}"));
+    if let Some(mix) = load.mix {
+        command.arg("--mix").arg(mix);
+    } else {
+        for (name, value) in load.headers {
+            command.arg("-H").arg(format!("{name}: {value}"));
+        }
     }
     command.args(["--output-format", "json"]).arg(&load.url);
     let out = command

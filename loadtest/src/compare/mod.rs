@@ -16,6 +16,7 @@ mod peer;
 mod report;
 mod scenario;
 mod stubs;
+mod sys;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -43,10 +44,14 @@ pub struct CompareArgs {
     /// Seconds of each measurement, closed and open loop each (default 1)
     #[arg(long)]
     pub seconds: Option<f64>,
-    /// Seconds of load that warm each JVM peer before the measured rounds, then more until its CPU
-    /// per request holds still, at most half as long again (default 30; 2 with --quick)
+    /// Seconds of load that warm each JVM peer at least before the measured rounds; then more, in
+    /// 5 s steps, until its JIT compiler is idle for two steps (default 30; 2 with --quick)
     #[arg(long)]
     pub warmup: Option<f64>,
+    /// The most seconds of warm-up a JVM peer gets, whether or not its JIT is idle by then
+    /// (default 240; 2 with --quick)
+    #[arg(long)]
+    pub warmup_max: Option<f64>,
     /// The open loop's offered rate, requests per second
     #[arg(long, default_value_t = 5000)]
     pub rate: u64,
@@ -93,6 +98,7 @@ pub struct Settings {
     pub rounds: usize,
     pub measure: Duration,
     pub warmup: Duration,
+    pub warmup_max: Duration,
     pub rate: u64,
     pub connections: usize,
     pub server_core: usize,
@@ -130,7 +136,21 @@ pub struct Results {
     pub cells: BTreeMap<(usize, Scenario), Cell>,
     /// Peers skipped and rounds that failed, with why.
     pub skipped: Vec<String>,
+    /// How each JVM peer was warmed, in row order.
+    pub warmups: Vec<Warmup>,
     pub command: String,
+}
+
+/// How a JVM peer was warmed before its measured rounds.
+#[derive(Debug, Clone)]
+pub struct Warmup {
+    pub label: String,
+    pub seconds: f64,
+    pub requests: u64,
+    /// CPU µs per request of the warm-up mix in the last steps.
+    pub cpu_us: Vec<f64>,
+    /// Whether its JIT compiler was idle by the end (else `--warmup-max` was reached).
+    pub settled: bool,
 }
 
 /// The servers measured for the chosen kinds: each small table on the four small scenarios, a
@@ -197,7 +217,9 @@ fn estimate(specs: &[Spec], settings: &Settings) -> Duration {
     let per_cell = 2.0 * (settings.measure.as_secs_f64() + 0.3);
     // A JVM's warm-up, and the steps until it holds still (typically two).
     let jvms = specs.iter().filter(|s| s.kind.is_jvm()).count() as f64;
-    let warm = settings.warmup.as_secs_f64() + (2.0 * 3.3_f64).min(settings.warmup.as_secs_f64() / 2.0);
+    // Measured here: WireMock's JIT falls idle after about 80 s of load on one core (sooner
+    // with its compiler threads on the other core).
+    let warm = settings.warmup_max.as_secs_f64().min(settings.warmup.as_secs_f64().max(50.0));
     let starts: f64 = specs.iter().map(|s| if s.kind.is_jvm() { 8.0 } else { 1.0 }).sum();
     Duration::from_secs_f64(cells as f64 * per_cell * settings.rounds as f64 + jvms * warm + starts)
 }
@@ -211,10 +233,14 @@ pub fn run(args: &CompareArgs) -> Result<(), CompareError> {
             kinds.push(kind);
         }
     }
+    let warmup = args.warmup.unwrap_or(if args.quick { 2.0 } else { 30.0 }).max(0.0);
     let settings = Settings {
         rounds: args.rounds.unwrap_or(if args.quick { 1 } else { 3 }),
         measure: Duration::from_secs_f64(positive("seconds", args.seconds.unwrap_or(1.0))?),
-        warmup: Duration::from_secs_f64(args.warmup.unwrap_or(if args.quick { 2.0 } else { 30.0 }).max(0.0)),
+        warmup: Duration::from_secs_f64(warmup),
+        warmup_max: Duration::from_secs_f64(
+            args.warmup_max.unwrap_or(if args.quick { 2.0 } else { 240.0 }).max(warmup),
+        ),
         rate: args.rate,
         connections: args.connections,
         server_core: args.server_core,
@@ -230,6 +256,7 @@ pub fn run(args: &CompareArgs) -> Result<(), CompareError> {
         return Err(CompareError::NotPositive("connections"));
     }
     let exe = std::env::current_exe().map_err(CompareError::CurrentExe)?;
+    sys::kill_servers_on_signal();
     // Servers run in their own directories: every path they are given is absolute.
     let mockplane = absolute(&args.mockplane.clone().unwrap_or_else(|| exe.with_file_name("mockplane")));
     let peers_dir = absolute(&args.peers_dir);
@@ -238,7 +265,7 @@ pub fn run(args: &CompareArgs) -> Result<(), CompareError> {
     eprintln!(
         "plan: {} servers on core {}, the load generator on core {}; {} round(s) of every scenario, \
          {:.1} s closed loop ({} connections) + {:.1} s open loop at {} req/s per measurement; \
-         JVM peers warmed {:.0} s each; about {:.0} s in all",
+         JVM peers warmed at least {:.0} s each, until their JIT is idle; about {:.0} s in all",
         all_specs.len(),
         settings.server_core,
         settings.client_core,
@@ -320,12 +347,21 @@ pub fn run(args: &CompareArgs) -> Result<(), CompareError> {
 
     let hz = peer::clock_ticks_per_second() as f64;
     let mut failures: Vec<String> = Vec::new();
+    let mut warmups = Vec::new();
     for (row, instance) in &instances {
         if !instance.spec.kind.is_jvm() || settings.warmup.is_zero() {
             continue;
         }
         let scenarios: Vec<Scenario> = measured.iter().filter(|(r, _)| r == row).map(|(_, s)| *s).collect();
-        warm(&exe, instance, &scenarios, &settings, hz);
+        let mix = peers_dir.join("run").join(slug(&instance.spec.label)).join("warm-up-mix.yaml");
+        match warm(&exe, instance, &scenarios, &mix, &settings, hz) {
+            Ok(Some(warmup)) => warmups.push(warmup),
+            Ok(None) => {}
+            Err(why) => {
+                eprintln!("  warm-up of {}: {why}", instance.spec.label);
+                failures.push(format!("{}, warm-up: {why}", instance.spec.label));
+            }
+        }
     }
 
     for round in 1..=settings.rounds {
@@ -375,7 +411,7 @@ pub fn run(args: &CompareArgs) -> Result<(), CompareError> {
     eprintln!("done in {:.0} s", started.elapsed().as_secs_f64());
 
     skipped.extend(failures);
-    let results = Results { settings, rows, cells, skipped, command: command_line() };
+    let results = Results { settings, rows, cells, skipped, warmups, command: command_line() };
     report::write(&results, &args.out)
 }
 
@@ -409,42 +445,122 @@ fn load_for<'a>(
         connections: settings.connections,
         rate,
         core: settings.client_core,
+        mix: None,
     }
 }
 
-/// Warms a JVM peer: `--warmup` seconds of closed-loop load shared by its scenarios, then more
-/// in steps of a few seconds until its CPU per request holds still (two steps within 10%), for
-/// at most half as long again. The JIT compiles by invocation counts, not by time: on a busy machine
-/// the same 30 s serve far fewer requests and leave the peer half-warm, which only flatters us.
-fn warm(exe: &Path, instance: &Instance, scenarios: &[Scenario], settings: &Settings, hz: f64) {
-    let Some(&first) = scenarios.first() else { return };
+/// A JVM peer is warm when its JIT compiler threads used at most this share of its CPU time in
+/// each of the last [`SETTLED_STEPS`] warm-up steps: it has compiled what the load needs.
+pub const JIT_IDLE_SHARE: f64 = 0.01;
+const SETTLED_STEPS: usize = 2;
+const WARM_STEP: Duration = Duration::from_secs(5);
+
+/// Warms a JVM peer with a mix of all its scenarios' requests (one of each in turn) for at least
+/// `--warmup` seconds, then in 5 s steps until its JIT compiler threads fall idle (at most
+/// [`JIT_IDLE_SHARE`] of its CPU in two steps running), for at most `--warmup-max` seconds.
+///
+/// Measured here, WireMock on one core serving the four scenarios takes about 80 s of load to
+/// fall from 1,200 to 58 µs per request, with its compiler threads using a tenth of the core
+/// all along and then, at once, nothing; its CPU per request also holds still for 15 s at a time
+/// on the way down, so a plateau of the figure itself is no sign of being warm. The compiler
+/// threads run on the load generator's core during the warm-up (the compiled code does not
+/// depend on where it was compiled; it arrives sooner) and go back to the server's core before
+/// the measured rounds. Then the request journal that grew during the warm-up is cleared, so
+/// that WireMock with its journal on is measured as a test suite that resets it sees it.
+fn warm(
+    exe: &Path,
+    instance: &Instance,
+    scenarios: &[Scenario],
+    mix: &Path,
+    settings: &Settings,
+    hz: f64,
+) -> Result<Option<Warmup>, String> {
+    let Some(&first) = scenarios.first() else { return Ok(None) };
     let label = &instance.spec.label;
-    eprintln!("warming {label} for {:.0} s ...", settings.warmup.as_secs_f64());
-    for scenario in scenarios {
-        let load = load_for(instance, *scenario, settings, settings.warmup / scenarios.len() as u32, None);
-        if let Err(why) = loadgen::run(exe, &load, status_class(*scenario)) {
-            eprintln!("  warm-up of {label} on {}: {why}", scenario.id());
-        }
-    }
-    let step = Duration::from_secs(3);
-    let deadline = Instant::now() + settings.warmup / 2;
-    let mut last: Option<f64> = None;
-    while Instant::now() < deadline {
+    std::fs::write(mix, warm_up_mix(scenarios)).map_err(|e| format!("writing {}: {e}", mix.display()))?;
+    eprintln!(
+        "warming {label}: at least {:.0} s, until its JIT compiler is idle (at most {:.0} s) ...",
+        settings.warmup.as_secs_f64(),
+        settings.warmup_max.as_secs_f64()
+    );
+    let started = Instant::now();
+    let mut requests = 0;
+    let mut steps: Vec<(f64, f64)> = Vec::new();
+    let outcome = loop {
+        // Compiler threads may come and go (HotSpot starts them as its queue needs): pin each step.
+        let jit_before: u64 = instance
+            .jit_threads()
+            .into_iter()
+            .map(|(tid, ticks)| {
+                let _ = sys::pin_thread(tid, settings.client_core);
+                ticks
+            })
+            .sum();
+        let mut load = load_for(instance, first, settings, WARM_STEP, None);
+        load.mix = Some(mix);
         let before = instance.cpu_ticks();
-        let Ok(outcome) =
-            loadgen::run(exe, &load_for(instance, first, settings, step, None), status_class(first))
-        else {
-            return;
-        };
-        let cpu_us =
-            instance.cpu_ticks().saturating_sub(before) as f64 * 1e6 / hz / outcome.requests.max(1) as f64;
-        eprintln!("  {label}: {cpu_us:.1} µs CPU/req, {:.0} req/s", outcome.rps);
-        if last.is_some_and(|l| (cpu_us - l).abs() <= 0.1 * l) {
-            return;
+        // The mix holds the miss's 404s beside 200s: the status classes are not checked here.
+        let step = loadgen::run(exe, &load, "2xx")?;
+        let cpu = instance.cpu_ticks().saturating_sub(before);
+        let jit = instance.jit_threads().iter().map(|(_, t)| t).sum::<u64>().saturating_sub(jit_before);
+        if step.requests == 0 {
+            return Err("no request was answered".into());
         }
-        last = Some(cpu_us);
+        requests += step.requests;
+        let cpu_us = cpu as f64 * 1e6 / hz / step.requests as f64;
+        let jit_share = jit as f64 / cpu.max(1) as f64;
+        eprintln!(
+            "  {label}: {cpu_us:.1} µs CPU/req, JIT {:.1} % of its CPU, after {:.0} s",
+            jit_share * 100.0,
+            started.elapsed().as_secs_f64()
+        );
+        steps.push((cpu_us, jit_share));
+        if started.elapsed() >= settings.warmup && settled(&steps) {
+            break true;
+        }
+        if started.elapsed() + WARM_STEP > settings.warmup_max {
+            eprintln!(
+                "  {label}: its JIT compiler is still at work after {:.0} s; measuring anyway",
+                settings.warmup_max.as_secs_f64()
+            );
+            break false;
+        }
+    };
+    for (tid, _) in instance.jit_threads() {
+        sys::pin_thread(tid, settings.server_core)
+            .map_err(|e| format!("pinning JIT thread {tid} back to core {}: {e}", settings.server_core))?;
     }
-    eprintln!("  {label}: CPU per request still moving after the warm-up; measuring anyway");
+    instance.clear_request_log()?;
+    let last = steps.len().saturating_sub(SETTLED_STEPS);
+    Ok(Some(Warmup {
+        label: label.clone(),
+        seconds: started.elapsed().as_secs_f64(),
+        requests,
+        cpu_us: steps[last..].iter().map(|(cpu, _)| *cpu).collect(),
+        settled: outcome,
+    }))
+}
+
+/// Whether the JIT share of the last [`SETTLED_STEPS`] steps (CPU µs per request, JIT share of
+/// the CPU) was at most [`JIT_IDLE_SHARE`].
+fn settled(steps: &[(f64, f64)]) -> bool {
+    steps.len() >= SETTLED_STEPS
+        && steps[steps.len() - SETTLED_STEPS..].iter().all(|(_, jit)| *jit <= JIT_IDLE_SHARE)
+}
+
+/// The warm-up's request mix (`run --mix`): each scenario's request once in turn.
+fn warm_up_mix(scenarios: &[Scenario]) -> String {
+    let mut yaml = String::from("requests:\n");
+    for scenario in scenarios {
+        yaml.push_str(&format!("  - name: {}\n    path: {}\n", scenario.id(), scenario.path()));
+        if !scenario.headers().is_empty() {
+            yaml.push_str("    headers:\n");
+            for (name, value) in scenario.headers() {
+                yaml.push_str(&format!("      {name}: {value}\n"));
+            }
+        }
+    }
+    yaml
 }
 
 /// A closed-loop run with the server's CPU time read around it, then an open-loop run.
@@ -521,4 +637,32 @@ fn absolute(path: &Path) -> PathBuf {
 fn command_line() -> String {
     let args: Vec<String> = std::env::args().skip(1).collect();
     format!("mockplane-loadtest {}", args.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_jvm_is_warm_only_after_two_steps_with_its_jit_compiler_idle() {
+        // WireMock's warm-up as measured: a tenth of its CPU in the JIT, then (almost) none.
+        assert!(!settled(&[(468.0, 0.16), (61.0, 0.028)]));
+        assert!(!settled(&[(60.1, 0.002)]), "one step is not enough");
+        assert!(settled(&[(61.0, 0.028), (60.1, 0.002), (59.4, 0.002)]));
+        assert!(!settled(&[(60.1, 0.002), (59.4, 0.002), (58.0, 0.05)]), "the JIT woke up again");
+    }
+
+    #[test]
+    fn the_warm_up_mix_is_a_mix_file_the_load_generator_reads_with_every_scenarios_request() {
+        let dir = std::env::temp_dir().join(format!("warm-up-mix-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("mix.yaml");
+        let scenarios = [Scenario::Static, Scenario::Miss, Scenario::RegexHeader];
+        std::fs::write(&file, warm_up_mix(&scenarios)).expect("write");
+        let specs = crate::run::mix::read_mix_file(&file).expect("the mix file reads");
+        std::fs::remove_dir_all(&dir).ok();
+        let paths: Vec<&str> = specs.iter().map(|s| s.path.as_str()).collect();
+        assert_eq!(paths, ["/static", "/nothing/here", "/orders/1042"]);
+        assert_eq!(specs[2].headers, vec![("x-tenant".to_owned(), "acme".to_owned())]);
+    }
 }

@@ -11,11 +11,13 @@ use std::net::{SocketAddr, TcpListener};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::http;
 use super::scenario::Scenario;
 use super::stubs;
+use super::sys::GROUPS;
 
 /// WireMock's and MockServer's versions: the npm packages that ship these jars.
 pub const WIREMOCK_VERSION: &str = "3.13.2";
@@ -300,6 +302,7 @@ impl Instance {
             .spawn()
             .map_err(|e| format!("starting {}: {e}", spec.label))?;
         let mut instance = Instance { spec: spec.clone(), addr, pids: vec![child.id()], child };
+        instance.register_for_cleanup();
         instance.wait_ready(dir)?;
         if spec.kind == Kind::MockServer {
             let body = stubs::mockserver_expectations(spec.filler).to_string();
@@ -354,10 +357,56 @@ impl Instance {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// Empties the request log a peer keeps (WireMock's journal, MockServer's event log), which
+    /// grew during the warm-up: a test suite resets it between tests.
+    pub fn clear_request_log(&self) -> Result<(), String> {
+        let (method, path) = match self.spec.kind {
+            Kind::WireMock if self.spec.journal => ("DELETE", "/__admin/requests"),
+            Kind::MockServer => ("PUT", "/mockserver/clear?type=LOG"),
+            _ => return Ok(()),
+        };
+        match http::request(self.addr, method, path, &[], b"", Duration::from_secs(10)) {
+            Ok(answer) if answer.status < 300 => Ok(()),
+            Ok(answer) => Err(format!("{method} {path} answered {}", answer.status)),
+            Err(e) => Err(format!("{method} {path}: {e}")),
+        }
+    }
+
+    /// The JVM's JIT compiler threads (HotSpot names them `C1 CompilerThread<n>` and `C2 …`,
+    /// cut to 15 characters in /proc) and the CPU ticks each has used so far.
+    pub fn jit_threads(&self) -> Vec<(u32, u64)> {
+        let Ok(tasks) = fs::read_dir(format!("/proc/{}/task", self.child.id())) else { return Vec::new() };
+        tasks
+            .filter_map(|task| {
+                let tid = task.ok()?.file_name().to_str()?.parse::<u32>().ok()?;
+                let stat = fs::read_to_string(format!("/proc/{}/task/{tid}/stat", self.child.id())).ok()?;
+                let name = &stat[stat.find('(')? + 1..stat.rfind(')')?];
+                (name.starts_with("C1 CompilerThre") || name.starts_with("C2 CompilerThre"))
+                    .then(|| Some((tid, stat_ticks(&stat)?)))
+                    .flatten()
+            })
+            .collect()
+    }
+
+    /// Records the server's process group for [`kill_servers_on_signal`], so that an interrupted
+    /// run (Ctrl-C, `kill`) does not leave servers pinned to the core.
+    fn register_for_cleanup(&self) {
+        let group = self.child.id() as i32;
+        for slot in &GROUPS {
+            if slot.compare_exchange(0, group, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+                return;
+            }
+        }
+    }
 }
 
 impl Drop for Instance {
     fn drop(&mut self) {
+        let id = self.child.id() as i32;
+        for slot in &GROUPS {
+            let _ = slot.compare_exchange(id, 0, Ordering::SeqCst, Ordering::SeqCst);
+        }
         // The whole process group: nginx's worker would outlive a killed master.
         let group = format!("-{}", self.child.id());
         let _ = Command::new("kill").args(["-TERM", "--", &group]).stderr(Stdio::null()).status();
@@ -380,7 +429,11 @@ fn free_port() -> std::io::Result<u16> {
 
 /// utime + stime (fields 14 and 15 of /proc/PID/stat), counting every thread of the process.
 fn proc_ticks(pid: u32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_ticks(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// utime + stime of a /proc stat line (a process's or one thread's).
+fn stat_ticks(stat: &str) -> Option<u64> {
     // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
     let after = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = after.split(' ').collect();

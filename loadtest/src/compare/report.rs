@@ -203,6 +203,33 @@ fn markdown(results: &Results) -> String {
             _ => None,
         })
         .collect();
+    if !results.warmups.is_empty() {
+        let _ = writeln!(
+            md,
+            "\nThe JVM peers were warmed before their rounds with a mix of their scenarios' requests, \
+             until their JIT compilers used at most {:.0} % of their CPU in two 5 s steps running \
+             (the compiler threads ran on the load generator's core meanwhile and went back to the \
+             server's core after); then their request logs were cleared:\n",
+            super::JIT_IDLE_SHARE * 100.0
+        );
+        for warmup in &results.warmups {
+            let steps: Vec<String> = warmup.cpu_us.iter().map(|c| format!("{c:.1}")).collect();
+            let _ = writeln!(
+                md,
+                "- {}: {:.0} s, {} requests; the last steps {} µs per request{}",
+                warmup.label,
+                warmup.seconds,
+                thousands(warmup.requests as f64),
+                steps.join(", "),
+                if warmup.settled {
+                    ""
+                } else {
+                    " (its JIT **still at work** when the warm-up's limit was reached)"
+                }
+            );
+        }
+    }
+    let _ = writeln!(md);
     for (i, note) in notes.iter().enumerate() {
         let _ = writeln!(md, "{}. {note}", i + 1);
     }
