@@ -296,3 +296,24 @@ fn a_dataplane_without_a_source_or_with_flags_it_would_ignore_is_refused_with_th
         assert!(err.contains(says), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn a_forward_to_a_refused_upstream_answers_502_and_logs_the_upstream_the_endpoint_and_the_reason() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let refused = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    let mut args = vec!["--log-format", "json", "dataplane", "--upstream", &refused];
+    args.extend(EPHEMERAL);
+    let dp = Proc::spawn(&args, true);
+    let listen = json_field(&dp.line_with("data plane serving"), "listen");
+    let r = http().get(format!("http://{listen}/orders/7")).send().unwrap();
+    assert_eq!(r.status(), 502);
+    // The SRE paged at night reads this line: which upstream, which endpoint, why, what status.
+    let line = dp.line_with("forwarding failed");
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(v["level"], "WARN", "{line}");
+    assert_eq!(v["fields"]["upstream"], "sidecar", "{line}");
+    assert_eq!(v["fields"]["endpoint"], refused.as_str(), "{line}");
+    assert_eq!(v["fields"]["status"], 502, "{line}");
+    assert!(v["fields"]["reason"].as_str().is_some_and(|r| r.contains("connection refused")), "{line}");
+}
