@@ -6,21 +6,18 @@
 //! The inbox is bounded: pairs that arrive faster than rules can be stored are dropped and
 //! logged, never queued without end.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Mutex;
 
-use base64::Engine as _;
 use mockplane_proto::report::RecordedExchange;
-use mockplane_rules::model::{
-    HeaderValues, MethodMatch, PathMatch, PathMatchSpec, RequestMatch, Response, Rule, ValueMatch,
-};
+use mockplane_rules::model::Rule;
+use mockplane_rules::recorded::recorded_rule;
 use tokio::sync::mpsc;
 
 /// Pairs waiting to be stored at most.
 const WAITING: usize = 256;
 
-/// The tag every recorded rule carries.
-pub const RECORDED_TAG: &str = "recorded";
+pub use mockplane_rules::recorded::{rule_name, RECORDED_TAG};
 
 /// The author of recorded rules' revisions (and of a stop at the limit).
 pub const RECORDING_ACTOR: &str = "recording";
@@ -112,85 +109,15 @@ pub fn rule_id(method: &str, path: &str) -> String {
     id.trim_end_matches('-').to_owned()
 }
 
-/// The name of a recorded rule: `GET /items?page=2`; a pair already recorded has a rule of
-/// this name tagged [`RECORDED_TAG`].
-pub fn rule_name(method: &str, target: &str) -> String {
-    format!("{method} {target}")
-}
-
-/// Header fields a recorded rule does not repeat: the connection's own, and those a serving
-/// data plane sets itself.
-fn kept_header(name: &str) -> bool {
-    const LEFT_OUT: &[&str] = &[
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "transfer-encoding",
-        "te",
-        "trailer",
-        "upgrade",
-        "date",
-        "server",
-        "content-length",
-    ];
-    !LEFT_OUT.iter().any(|n| n.eq_ignore_ascii_case(name))
-}
-
 /// The disabled rule `id` answering the recorded exchange as its upstream did: the method,
-/// the exact path and every query parameter must match (as `mockplane dataplane --record`
-/// writes them).
+/// the exact path and every query parameter must match (built as `mockplane dataplane --record`
+/// builds its rules, by `mockplane_rules::recorded`).
 pub fn rule_of(id: String, e: &RecordedExchange) -> Rule {
-    let (path, query) = mockplane_rules::request::split_target(&e.target);
-    let query: BTreeMap<String, ValueMatch> = form_urlencoded::parse(query.as_bytes())
-        .map(|(k, v)| (k.into_owned(), ValueMatch::Equals(v.into_owned())))
-        .collect();
-    let mut headers: BTreeMap<String, HeaderValues> = BTreeMap::new();
-    for h in e.headers.iter().filter(|h| kept_header(&h.name)) {
-        let (name, value) = (h.name.to_ascii_lowercase(), String::from_utf8_lossy(&h.value).into_owned());
-        let next = match headers.remove(&name) {
-            None => HeaderValues::One(value),
-            Some(HeaderValues::One(first)) => HeaderValues::Many(vec![first, value]),
-            Some(HeaderValues::Many(mut all)) => {
-                all.push(value);
-                HeaderValues::Many(all)
-            }
-        };
-        headers.insert(name, next);
-    }
-    let (body, base64) = match std::str::from_utf8(&e.body) {
-        Ok("") => (None, None),
-        Ok(text) => (Some(text.to_owned()), None),
-        Err(_) => (None, Some(base64::engine::general_purpose::STANDARD.encode(&e.body))),
-    };
-    Rule {
-        id,
-        name: Some(rule_name(&e.method, &e.target)),
-        priority: 0,
-        enabled: false,
-        tags: vec![RECORDED_TAG.into()],
-        matcher: RequestMatch {
-            method: Some(MethodMatch::One(e.method.clone())),
-            // Explicit: a recorded path holding `{` is not a template.
-            path: Some(PathMatch::Explicit(PathMatchSpec {
-                exact: Some(path.to_owned()),
-                ..Default::default()
-            })),
-            query,
-            ..Default::default()
-        },
-        response: Some(Response {
-            status: u16::try_from(e.status).unwrap_or(502),
-            headers,
-            body,
-            base64,
-            ..Default::default()
-        }),
-        sequence: None,
-        forward: None,
-        times: None,
-        scenario: None,
-        validate: None,
-    }
+    let headers = e.headers.iter().map(|h| (h.name.as_str(), h.value.as_slice()));
+    let status = u16::try_from(e.status).unwrap_or(502);
+    let mut rule = recorded_rule(id, &e.method, &e.target, status, headers, &e.body);
+    rule.enabled = false;
+    rule
 }
 
 #[cfg(test)]
@@ -206,7 +133,7 @@ mod tests {
     }
 
     #[test]
-    fn a_recorded_exchange_is_a_disabled_rule_that_answers_the_same_request() {
+    fn a_recorded_exchange_becomes_a_disabled_rule_tagged_recorded_with_its_answer() {
         let e = RecordedExchange {
             method: "GET".into(),
             target: "/items?page=2".into(),
@@ -220,14 +147,13 @@ mod tests {
             body: b"{\"a\":1}".to_vec(),
         };
         let rule = rule_of("x".into(), &e);
+        // Stored for review: disabled until someone enables it; the rest is built (and tested)
+        // by mockplane_rules::recorded, as the data plane's --record builds its rules.
         assert!(!rule.enabled && rule.tags == [RECORDED_TAG]);
         assert_eq!(rule.name.as_deref(), Some("GET /items?page=2"));
-        assert_eq!(rule.matcher.query["page"], ValueMatch::Equals("2".into()));
+        assert_eq!(rule.matcher.query["page"], mockplane_rules::model::ValueMatch::Equals("2".into()));
         let response = rule.response.as_ref().unwrap();
         assert_eq!((response.status, response.body.as_deref()), (201, Some("{\"a\":1}")));
         assert_eq!(response.headers.keys().collect::<Vec<_>>(), ["content-type", "set-cookie"]);
-        assert_eq!(response.headers["set-cookie"], HeaderValues::Many(vec!["a=1".into(), "b=2".into()]));
-        let binary = rule_of("y".into(), &RecordedExchange { body: vec![0xff, 0], ..e });
-        assert_eq!(binary.response.unwrap().base64.as_deref(), Some("/wA="));
     }
 }

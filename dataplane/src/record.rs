@@ -6,17 +6,16 @@
 //! channel; the worker never touches the file. The writer keeps the first answer per method and
 //! target, and rewrites the file (a temporary file, then a rename: a reader never sees half of
 //! it) after each batch of new pairs. Replayed, each rule answers its request as the upstream
-//! did: the method, the exact path and every query parameter must match.
+//! did: the method, the exact path and every query parameter must match (the rule is built by
+//! `mockplane_rules::recorded`, as the control plane's recording builds its own).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::sync::Arc;
 
-use base64::Engine as _;
-use mockplane_rules::model::{
-    HeaderValues, MethodMatch, PathMatch, PathMatchSpec, RequestMatch, Response, Rule, ValueMatch,
-};
+use mockplane_rules::model::Rule;
+use mockplane_rules::recorded::recorded_rule;
 use mockplane_rules::{Format, RuleSet};
 
 /// Answers with a larger body are not recorded (a rules file is no place for them).
@@ -129,56 +128,12 @@ fn write_loop(file: PathBuf, rx: mpsc::Receiver<Recorded>) {
     }
 }
 
-/// Header fields of an answer that a recorded rule does not repeat: the connection's own, and
-/// those the serving data plane sets itself.
+/// Header fields of an answer that a recorded rule repeats (the rest are not even captured).
 pub(crate) fn recorded_header(name: &str) -> bool {
-    !crate::upstream::client::is_hop_by_hop(name)
-        && !["date", "server", "content-length"].iter().any(|n| n.eq_ignore_ascii_case(name))
+    mockplane_rules::recorded::repeated_header(name)
 }
 
 fn rule_of(r: Recorded, n: usize) -> Rule {
-    let (path, query) = mockplane_rules::request::split_target(&r.target);
-    let query: BTreeMap<String, ValueMatch> = form_urlencoded::parse(query.as_bytes())
-        .map(|(k, v)| (k.into_owned(), ValueMatch::Equals(v.into_owned())))
-        .collect();
-    let mut headers: BTreeMap<String, HeaderValues> = BTreeMap::new();
-    for (name, value) in r.headers.into_iter().filter(|(n, _)| recorded_header(n)) {
-        let name = name.to_ascii_lowercase();
-        match headers.remove(&name) {
-            None => headers.insert(name, HeaderValues::One(value)),
-            Some(HeaderValues::One(first)) => headers.insert(name, HeaderValues::Many(vec![first, value])),
-            Some(HeaderValues::Many(mut all)) => {
-                all.push(value);
-                headers.insert(name, HeaderValues::Many(all))
-            }
-        };
-    }
-    let (body, base64) = match String::from_utf8(r.body) {
-        Ok(text) if text.is_empty() => (None, None),
-        Ok(text) => (Some(text), None),
-        Err(e) => (None, Some(base64::engine::general_purpose::STANDARD.encode(e.into_bytes()))),
-    };
-    Rule {
-        id: format!("recorded-{}", n + 1),
-        name: Some(format!("{} {}", r.method, r.target)),
-        priority: 0,
-        enabled: true,
-        tags: vec!["recorded".into()],
-        matcher: RequestMatch {
-            method: Some(MethodMatch::One(r.method)),
-            // Explicit: a recorded path holding `{` is not a template.
-            path: Some(PathMatch::Explicit(PathMatchSpec {
-                exact: Some(path.to_owned()),
-                ..Default::default()
-            })),
-            query,
-            ..Default::default()
-        },
-        response: Some(Response { status: r.status, headers, body, base64, ..Default::default() }),
-        sequence: None,
-        forward: None,
-        times: None,
-        scenario: None,
-        validate: None,
-    }
+    let headers = r.headers.iter().map(|(name, value)| (name.as_str(), value.as_bytes()));
+    recorded_rule(format!("recorded-{}", n + 1), &r.method, &r.target, r.status, headers, &r.body)
 }

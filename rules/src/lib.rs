@@ -13,6 +13,7 @@ mod de;
 pub mod error;
 pub mod load;
 pub mod model;
+pub mod recorded;
 pub mod request;
 
 pub(crate) mod body;
