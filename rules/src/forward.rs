@@ -550,6 +550,25 @@ pub(crate) fn forward_delay(f: &ForwardTarget, hit: u64, rng: &mut dyn RngCore) 
     Some(d.sample(hit, rng))
 }
 
+/// Whether `name` is a hop-by-hop field (RFC 9110 §7.6.1) or one whose framing a proxy sets
+/// itself: never copied from one side of a forwarded exchange to the other, nor into a rule
+/// recorded from one.
+pub fn is_hop_by_hop(name: &str) -> bool {
+    const NAMES: &[&str] = &[
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+    ];
+    NAMES.iter().any(|n| n.eq_ignore_ascii_case(name))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

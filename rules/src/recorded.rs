@@ -18,21 +18,7 @@ pub const RECORDED_TAG: &str = "recorded";
 /// Whether a recorded rule repeats an answer's header field: not the connection's own
 /// (hop-by-hop, RFC 9110 §7.6.1) and not those a serving data plane sets itself.
 pub fn repeated_header(name: &str) -> bool {
-    const LEFT_OUT: &[&str] = &[
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "content-length",
-        "date",
-        "server",
-    ];
-    !LEFT_OUT.iter().any(|n| n.eq_ignore_ascii_case(name))
+    !crate::forward::is_hop_by_hop(name) && !["date", "server"].iter().any(|n| n.eq_ignore_ascii_case(name))
 }
 
 /// The name of the rule recorded for `method target`: `GET /items?page=2` (the control plane

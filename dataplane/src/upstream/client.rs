@@ -133,23 +133,7 @@ fn parse_error(e: httparse::Error) -> &'static str {
     }
 }
 
-/// Whether `name` is a hop-by-hop field (RFC 9110 §7.6.1) or one whose framing the proxy sets
-/// itself: never copied from one side to the other.
-pub(crate) fn is_hop_by_hop(name: &str) -> bool {
-    const NAMES: &[&str] = &[
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "content-length",
-    ];
-    NAMES.iter().any(|n| n.eq_ignore_ascii_case(name))
-}
+pub(crate) use mockplane_rules::forward::is_hop_by_hop;
 
 /// Whether `name` is listed in one of the `Connection` field values among `headers`.
 pub(crate) fn named_by_connection(buf: &[u8], headers: &[HeaderSpan], name: &str) -> bool {
