@@ -25,14 +25,8 @@ RULES=${RULES:-10000}
 BIG_RULES=${BIG_RULES:-100000}
 mkdir -p "$OUT"
 
-need() { command -v "$1" >/dev/null 2>&1; }
-if ! need wrk || ! need nginx; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light >/dev/null
-  else
-    echo "needs wrk and nginx (apt-get install wrk nginx-light)" >&2; exit 1
-  fi
-fi
+. benches/lib.sh
+require wrk:wrk nginx-light:nginx
 
 cargo build --release -q -p mockplane -p mockplane-loadtest -p mockplane-benches --bins
 ./target/release/gen-rules "$RULES" > "$OUT/rules.yaml"
@@ -40,30 +34,9 @@ case " ${SERVERS:-} " in *-big*) ./target/release/gen-rules "$BIG_RULES" > "$OUT
 printf 'wrk.method = "DELETE"\n' > "$OUT/delete.lua"
 
 # nginx: one worker, `return 200`, no logs.
-cat > "$OUT/nginx.conf" <<NGINX
-worker_processes 1;
-daemon off;
-pid $PWD/$OUT/nginx.pid;
-error_log /dev/null;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  server {
-    listen 127.0.0.1:19300 reuseport;
-    location / { return 200 "hi"; }
-  }
-}
-NGINX
+nginx_conf nginx 19300 'location / { return 200 "hi"; }'
 
 HZ=$(getconf CLK_TCK)
-ticks() { # user+system ticks of a process and its threads (and nginx's worker child)
-  local total=0 p
-  for p in "$@"; do
-    [ -r "/proc/$p/stat" ] && total=$((total + $(awk '{print $14+$15}' "/proc/$p/stat")))
-  done
-  echo "$total"
-}
 
 start_server() { # name -> sets PID, URL, PIDS, WRK_ARGS
   WRK_ARGS=()
@@ -115,7 +88,6 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 
-median() { sort -g | awk '{a[NR]=$1} END { if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
 echo "| server (core 0, 1 worker) | req/s (median) | CPU µs/request (median) | vs minimal (same driver) | vs nginx |"
 echo "|---|---|---|---|---|"
 min_uring=$(awk -F'\t' '$2=="minimal" {print $4}' "$OUT/raw.tsv" | median)

@@ -21,33 +21,13 @@ CONNS=${CONNS:-50}
 mkdir -p "$OUT"
 PID=
 
-need() { command -v "$1" >/dev/null 2>&1; }
-if ! need wrk || ! need nginx || ! need curl; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light curl >/dev/null
-  else
-    echo "needs wrk, nginx and curl (apt-get install wrk nginx-light curl)" >&2; exit 1
-  fi
-fi
+. benches/lib.sh
+require wrk:wrk nginx-light:nginx curl:curl
 
 cargo build --release -q -p mockplane -p mockplane-loadtest
 LOADTEST=./target/release/mockplane-loadtest
 
-cat > "$OUT/nginx.conf" <<NGINX
-worker_processes 1;
-daemon off;
-pid $PWD/$OUT/nginx.pid;
-error_log /dev/null;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  server {
-    listen 127.0.0.1:19400 reuseport;
-    location / { return 200 "hi"; }
-  }
-}
-NGINX
+nginx_conf nginx 19400 'location / { return 200 "hi"; }'
 cat > "$OUT/rules.yaml" <<RULES
 rules:
   - id: hello
@@ -106,7 +86,6 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 
-median() { sort -g | awk '{a[NR]=$1} END { if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
 echo "| server (core 0, 1 worker) | wrk -t1 -c$CONNS req/s | mockplane-loadtest -c$CONNS req/s | loadtest / wrk (req/s) | client CPU µs/request: wrk | loadtest |"
 echo "|---|---|---|---|---|---|"
 for s in nginx mockplane; do

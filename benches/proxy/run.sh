@@ -23,37 +23,14 @@ SECS=${2:-5}
 OUT=${OUT:-target/proxy-bench}
 mkdir -p "$OUT"
 
-need() { command -v "$1" >/dev/null 2>&1; }
-if ! need wrk || ! need nginx; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light >/dev/null
-  else
-    echo "needs wrk and nginx (apt-get install wrk nginx-light)" >&2; exit 1
-  fi
-fi
+. benches/lib.sh
+require wrk:wrk nginx-light:nginx curl:curl
 cargo build --release -q -p mockplane -p mockplane-loadtest
 RATE=${RATE:-10000}
 
-conf() { # name listen body -> an nginx config with one worker and no logs
-  cat > "$OUT/$1.conf" <<NGINX
-worker_processes 1;
-daemon off;
-pid $PWD/$OUT/$1.pid;
-error_log /dev/null;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  upstream origin { server 127.0.0.1:19400; keepalive 64; }
-  server {
-    listen 127.0.0.1:$2 reuseport;
-    $3
-  }
-}
-NGINX
-}
-conf origin 19400 'location / { return 200 "hi"; }'
-conf nginx-proxy 19401 'location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; }'
+nginx_conf origin 19400 'location / { return 200 "hi"; }'
+nginx_conf nginx-proxy 19401 'location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; }' \
+  'upstream origin { server 127.0.0.1:19400; keepalive 64; }'
 # Envoy: a listener routing everything to the origin, HTTP/1.1 both ways, no access log.
 cat > "$OUT/envoy.yaml" <<ENVOY
 static_resources:
@@ -94,7 +71,6 @@ trap 'kill $ORIGIN 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do curl -s -o /dev/null http://127.0.0.1:19400/ && break; sleep 0.1; done
 
 HZ=$(getconf CLK_TCK)
-ticks() { local total=0 p; for p in "$@"; do [ -r "/proc/$p/stat" ] && total=$((total + $(awk '{print $14+$15}' "/proc/$p/stat"))); done; echo "$total"; }
 
 start_proxy() { # name -> PID, URL, PIDS
   case "$1" in
@@ -140,7 +116,6 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 
-median() { sort -g | awk '{a[NR]=$1} END { if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
 echo "| proxy (core 0, 1 worker) in front of nginx | req/s (median) | proxy CPU µs/request (median) | vs nginx proxy_pass | p50 / p99 / p99.9 µs at $RATE req/s (median) |"
 echo "|---|---|---|---|---|"
 ngx=$(awk -F'\t' '$2=="nginx-proxy" {print $4}' "$OUT/raw.tsv" | median)

@@ -13,13 +13,8 @@ OUT=${OUT:-target/rss-bench}
 mkdir -p "$OUT"
 ulimit -n 20000 2>/dev/null || true
 
-if ! command -v nginx >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null
-  else
-    echo "needs nginx (apt-get install nginx-light)" >&2; exit 1
-  fi
-fi
+. benches/lib.sh
+require nginx-light:nginx
 cargo build --release -q -p mockplane -p mockplane-benches --bins
 for n in 1000 10000 100000; do
   [ -s "$OUT/rules-$n.yaml" ] || ./target/release/gen-rules "$n" > "$OUT/rules-$n.yaml"

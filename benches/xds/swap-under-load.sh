@@ -22,13 +22,8 @@ SECS=${2:-10}
 RULES=${3:-1000}
 OUT=${OUT:-target/xds-bench}
 mkdir -p "$OUT"
-if ! command -v wrk >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
-  else
-    echo "needs wrk (apt-get install wrk)" >&2; exit 1
-  fi
-fi
+. benches/lib.sh
+require wrk:wrk
 cargo build --release -q -p mockplane -p mockplane-benches --bins
 
 CP=127.0.0.1:18555
