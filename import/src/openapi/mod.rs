@@ -10,8 +10,9 @@
 //!   and one for `Prefer: code=404, example=cat`.
 //!
 //! The more a rule's `Prefer` names, the higher its priority, so the most specific one wins.
-//! A response's body is its media type's first example (`example`, then `examples`), else one
-//! generated from its schema ([`generate`]). With [`Options::validate`], every rule of an
+//! A response's body is its media type's first example (`example`, then `examples`) that matches
+//! its schema, else one generated from its schema ([`generate`]); an example that does not match
+//! is reported, and served only when asked for by name ([`examples`]). With [`Options::validate`], every rule of an
 //! operation carries a `validate` block (its parameters and JSON request body, as standalone
 //! JSON Schemas), so an invalid request gets a 400/422 problem document instead.
 //!
@@ -20,6 +21,7 @@
 //! bodies of media types that are not JSON or text and have no example.
 
 mod document;
+mod examples;
 mod generate;
 
 use std::collections::{BTreeMap, HashSet};
@@ -33,6 +35,7 @@ use serde_json::Value;
 
 use self::document::invalid;
 pub use self::document::{Document, Version};
+use self::examples::ExampleCheck;
 use self::generate::Generator;
 use crate::{ImportError, Imported, Unsupported};
 
@@ -63,6 +66,7 @@ pub fn import_document(doc: &Document, options: &Options) -> Result<Imported, Im
         unsupported: Vec::new(),
         ids: HashSet::new(),
         operations: HashSet::new(),
+        examples: ExampleCheck::default(),
     };
     if let Some(paths) = doc.root.get("paths") {
         let paths = paths.as_object().ok_or_else(|| invalid("paths", "must be an object"))?;
@@ -108,6 +112,8 @@ struct Convert<'d> {
     ids: HashSet<String>,
     /// (method, path) of the operations converted so far.
     operations: HashSet<(String, String)>,
+    /// The response schemas compiled so far, to check examples against.
+    examples: ExampleCheck,
 }
 
 /// One response of an operation, ready to become rules.
@@ -307,10 +313,25 @@ impl<'d> Convert<'d> {
         let here = format!("{place}.content.{media}");
         let with_body = |value: &Value| -> Option<Response> { body_response(&base, media, value) };
 
+        // A JSON example that breaks its schema is not the default answer: the first one that
+        // fits is, else a generated body. A named one is still served when asked for by name.
+        let schema = body.get("schema").filter(|_| is_json(media));
+        let mut broken: Vec<(String, String, Option<String>)> = Vec::new();
+        let mut check = |example_place: &str, value: &Value, name: Option<&str>| -> bool {
+            let error = schema.and_then(|s| self.examples.first_error(doc, s, value));
+            if let Some(error) = error {
+                broken.push((example_place.to_owned(), error, name.map(str::to_owned)));
+                return false;
+            }
+            true
+        };
         let mut named = Vec::new();
         let mut first = None;
+        let mut skipped = Vec::new();
         if let Some(example) = body.get("example") {
-            first = with_body(example);
+            if check(&format!("{here}.example"), example, None) {
+                first = with_body(example);
+            }
         }
         if let Some(Value::Object(examples)) = body.get("examples") {
             for (name, example) in examples {
@@ -318,32 +339,56 @@ impl<'d> Convert<'d> {
                 let example = match doc.deref(example, &example_place) {
                     Ok(e) => e,
                     Err(m) => {
-                        self.unsupported(&example_place, m);
+                        skipped.push((example_place, m));
                         continue;
                     }
                 };
                 let Some(value) = example.get("value") else {
                     if example.get("externalValue").is_some() {
-                        self.unsupported(&example_place, "an externalValue example is not fetched");
+                        skipped.push((example_place, "an externalValue example is not fetched".to_owned()));
                     }
                     continue;
                 };
+                let fits = check(&example_place, value, Some(name));
                 match with_body(value) {
                     Some(r) => {
-                        if first.is_none() {
+                        if first.is_none() && fits {
                             first = Some(r.clone());
                         }
                         named.push((name.clone(), r));
                     }
-                    None => self.unsupported(
-                        &example_place,
-                        format!("a non-text example of {media} cannot be served"),
-                    ),
+                    None => skipped
+                        .push((example_place, format!("a non-text example of {media} cannot be served"))),
                 }
             }
         }
+        for (example_place, message) in skipped {
+            self.unsupported(example_place, message);
+        }
+        let instead = if first.is_some() {
+            "the response's first example that does match is served instead"
+        } else {
+            "a body generated from the schema is served instead"
+        };
+        for (example_place, error, name) in broken {
+            let by_name = match name {
+                Some(name) => format!(" (`Prefer: example={name}` still serves it as written)"),
+                None => String::new(),
+            };
+            self.unsupported(example_place, format!("does not match its schema {error}; {instead}{by_name}"));
+        }
         if first.is_none() {
-            let generated = body.get("schema").and_then(|s| Generator::new(doc, self.options.seed).value(s));
+            let generated = match body.get("schema") {
+                Some(s) if is_json(media) => {
+                    let (value, complaint) = self.examples.generate(doc, s, self.options.seed);
+                    if let Some(complaint) = complaint {
+                        self.unsupported(format!("{here}.schema"), complaint);
+                    }
+                    value
+                }
+                Some(s) => Generator::new(doc, self.options.seed).value(s),
+                None => None,
+            };
             first = match generated {
                 Some(v) if is_json(media) || (v.is_string() && media.starts_with("text/")) => with_body(&v),
                 Some(_) => {
