@@ -228,5 +228,6 @@ fn the_commands_docs_import_md_shows_run_as_written() {
     assert!(exported.starts_with("format: mockplane/v1\n"), "{exported}");
     let staging = cli.ok(&["export", "--env", "shop/staging"]);
     assert!(staging.contains("- id: list-users\n"), "the 1.0 export was imported: {staging}");
+    assert!(staging.contains("- id: findPets\n"), "apply --from openapi --merge added to it: {staging}");
     up.stop();
 }
