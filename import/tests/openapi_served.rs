@@ -47,6 +47,8 @@ struct Figures {
     operations: usize,
     rules: usize,
     unsupported: usize,
+    /// What the import reported, as `place: message`.
+    reported: Vec<String>,
     /// Operations on a method and path an earlier operation has (told apart by a fragment).
     shadowed: usize,
     /// Answers with the status of the operation's default response.
@@ -84,6 +86,7 @@ fn serve_every_operation(file: &str) -> Figures {
     let mut figures = Figures {
         rules: imported.set.rules.len(),
         unsupported: imported.unsupported.len(),
+        reported: imported.unsupported.iter().map(|u| u.to_string()).collect(),
         ..Figures::default()
     };
     let dp = serve(&imported);
@@ -216,13 +219,7 @@ fn box_platform_api_every_operation_answers_its_status_and_a_valid_body() {
     let f = serve_every_operation("box-platform-2.0.json");
     assert_eq!((f.operations, f.shadowed, f.rules, f.unsupported), (278, 18, 950, 24), "{f:?}");
     assert_all_valid(&f);
-    let imported = openapi::import(&data("box-platform-2.0.json"), &Options::default()).expect("imports");
-    let reported: Vec<String> = imported
-        .unsupported
-        .iter()
-        .filter(|u| u.message.contains("does not match"))
-        .map(|u| u.to_string())
-        .collect();
+    let reported: Vec<&String> = f.reported.iter().filter(|u| u.contains("does not match")).collect();
     assert_eq!(reported.len(), 1, "{reported:#?}");
     assert!(
         reported[0].starts_with(
