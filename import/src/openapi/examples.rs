@@ -6,9 +6,8 @@
 //! checks each JSON example against its media type's schema and serves one that fails only when
 //! it is asked for by name (`Prefer: example=NAME`), as Prism does.
 //!
-//! Only responses that have examples are checked, and a schema is compiled once per import
-//! (keyed by its standalone JSON text: many operations share one response schema), so a
-//! large document's import stays fast.
+//! Generated bodies are checked too ([`ExampleCheck::generate`]). A schema is compiled once per
+//! import, known by its text in the document: many operations share one response schema.
 
 use std::collections::HashMap;
 
@@ -25,12 +24,9 @@ const DRAWS: u64 = 32;
 /// Compiled response schemas of one import.
 #[derive(Default)]
 pub(crate) struct ExampleCheck {
-    /// Each distinct schema once; `None` when it does not compile (its examples are then
-    /// served unchecked: a broken schema cannot say an example is wrong).
-    compiled: Vec<Option<jsonschema::Validator>>,
-    /// Indexes into `compiled` by the standalone schema's JSON text, and by a bare `$ref`.
-    by_text: HashMap<String, usize>,
-    by_ref: HashMap<String, usize>,
+    /// Each distinct schema once, by its JSON text in the document; `None` when it does not
+    /// compile (its examples are then served unchecked: a broken schema cannot say one is wrong).
+    compiled: HashMap<String, Option<jsonschema::Validator>>,
 }
 
 impl ExampleCheck {
@@ -78,39 +74,19 @@ impl ExampleCheck {
 
     /// `schema` compiled (once), or `None` when it cannot be.
     fn validator(&mut self, doc: &Document, schema: &Value) -> Option<&jsonschema::Validator> {
-        // Most response schemas are a bare `$ref`: known by it, the standalone schema (the
-        // components it reaches, copied) is not made again.
-        let reference = match schema {
-            Value::Object(map) if map.len() == 1 => map.get("$ref").and_then(Value::as_str),
-            _ => None,
-        };
-        let index = match reference.and_then(|r| self.by_ref.get(r)) {
-            Some(&i) => i,
-            None => {
-                let standalone = doc.standalone_schema(schema).ok()?;
-                let key = standalone.to_string();
-                let i = match self.by_text.get(&key) {
-                    Some(&i) => i,
-                    None => {
-                        // The options the rules engine compiles `validate` schemas with
-                        // (rules/src/schema.rs): offline, formats asserted, unknown ones ignored.
-                        let built = jsonschema::options()
-                            .offline()
-                            .should_validate_formats(true)
-                            .should_ignore_unknown_formats(true)
-                            .build(&standalone)
-                            .ok();
-                        self.compiled.push(built);
-                        self.by_text.insert(key, self.compiled.len() - 1);
-                        self.compiled.len() - 1
-                    }
-                };
-                if let Some(r) = reference {
-                    self.by_ref.insert(r.to_owned(), i);
-                }
-                i
-            }
-        };
-        self.compiled[index].as_ref()
+        // Known by the schema's own text, which is short (its `$ref`s are not expanded): the
+        // standalone schema (the components it reaches, copied) is made only for a new one.
+        let validator = self.compiled.entry(schema.to_string()).or_insert_with(|| {
+            let standalone = doc.standalone_schema(schema).ok()?;
+            // The options the rules engine compiles `validate` schemas with
+            // (rules/src/schema.rs): offline, formats asserted, unknown ones ignored.
+            jsonschema::options()
+                .offline()
+                .should_validate_formats(true)
+                .should_ignore_unknown_formats(true)
+                .build(&standalone)
+                .ok()
+        });
+        validator.as_ref()
     }
 }
