@@ -83,15 +83,8 @@ fn import_from_wiremock_serves_the_stubs_from_an_environment() {
         {"request": {"method": "GET", "urlPath": "/gql"}, "response": {"body": "from graphql"}},
         {"request": {"bodyPatterns": [{"equalToXml": "<a/>"}]}, "response": {}}
     ]});
-    let client = reqwest::blocking::Client::builder().no_proxy().build().expect("a client");
-    let answer: serde_json::Value = client
-        .post(up.url("GraphQL admin API"))
-        .bearer_auth(KEY)
-        .json(&serde_json::json!({"query": query, "variables": {"m": mappings}}))
-        .send()
-        .and_then(|r| r.json())
-        .expect("the API answers");
-    let payload = &answer["data"]["importWireMock"];
+    let answer = Cli::new(&up, KEY).graphql(query, serde_json::json!({"m": mappings}));
+    let payload = &answer["importWireMock"];
     assert_eq!(
         payload["unsupported"][0]["place"], "mappings[1].request.bodyPatterns[0].equalToXml",
         "{answer}"

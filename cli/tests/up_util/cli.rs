@@ -33,6 +33,11 @@ impl Cli {
         text(&out.stdout)
     }
 
+    /// A GraphQL call that must succeed: its `data`.
+    pub fn graphql(&self, query: &str, variables: serde_json::Value) -> serde_json::Value {
+        graphql(&self.url, self.key, query, variables)
+    }
+
     /// Creates the project `project` and its environments `names`.
     pub fn environments(&self, project: &str, names: &[&str]) {
         let mut query = format!("mutation {{ createProject(input: {{name: \"{project}\"}}) {{ name }} ");
@@ -42,16 +47,26 @@ impl Cli {
             ));
         }
         query.push('}');
-        let client = reqwest::blocking::Client::builder().no_proxy().build().expect("a client");
-        let answer: serde_json::Value = client
-            .post(&self.url)
-            .bearer_auth(self.key)
-            .json(&serde_json::json!({ "query": query }))
-            .send()
-            .and_then(|r| r.json())
-            .expect("the API answers");
-        assert!(answer["errors"].is_null(), "{answer}");
+        self.graphql(&query, serde_json::json!({}));
     }
+}
+
+/// A call to the GraphQL admin API at `api` with `key` that must succeed: its `data`.
+pub fn graphql(api: &str, key: &str, query: &str, variables: serde_json::Value) -> serde_json::Value {
+    let client = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("a client");
+    let answer: serde_json::Value = client
+        .post(api)
+        .bearer_auth(key)
+        .json(&serde_json::json!({"query": query, "variables": variables}))
+        .send()
+        .and_then(|r| r.json())
+        .unwrap_or_else(|e| panic!("{query}\n→ {e}"));
+    assert!(answer.get("errors").is_none(), "{query}\n→ {answer}");
+    answer["data"].clone()
 }
 
 /// Output bytes as text.

@@ -8,7 +8,7 @@
 mod cli;
 mod dataplane;
 
-pub use cli::{text, until_answers, Cli};
+pub use cli::{graphql, text, until_answers, Cli};
 pub use dataplane::DataPlane;
 
 use std::io::{BufRead, BufReader};
