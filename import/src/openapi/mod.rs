@@ -23,13 +23,14 @@
 mod document;
 mod examples;
 mod generate;
+mod paths;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use mockplane_rules::model::{
-    HeaderValues, MethodMatch, PathMatch, PathMatchSpec, RequestMatch, RequestValidation, Response, Rule,
-    RuleSet, ValueCheck, ValueMatch, ValueMatchSpec,
+    HeaderValues, MethodMatch, RequestMatch, RequestValidation, Response, Rule, RuleSet, ValueCheck,
+    ValueMatch, ValueMatchSpec,
 };
 use serde_json::Value;
 
@@ -37,6 +38,7 @@ use self::document::invalid;
 pub use self::document::{Document, Version};
 use self::examples::ExampleCheck;
 use self::generate::Generator;
+use self::paths::{path_pattern, prefer, PathNames};
 use crate::{ImportError, Imported, Unsupported};
 
 /// How to convert.
@@ -536,93 +538,6 @@ fn status_of(key: &str) -> Option<u16> {
         None => upper.parse().ok()?,
     };
     (100..=599).contains(&n).then_some(n)
-}
-
-/// The document's path parameter names and ours: a name that is not letters, digits and `_`
-/// gets one that is (`pet-id` → `pet_id`). `None` for a path parameter that fills only part of
-/// a segment (`/files/{name}.json`), matched by a regex and not captured.
-struct PathNames(Vec<(String, Option<String>)>);
-
-impl PathNames {
-    fn renamed(&self, name: &str) -> Option<String> {
-        self.0.iter().find(|(n, _)| n == name).and_then(|(_, ours)| ours.clone())
-    }
-}
-
-/// The document's path as our path matcher: a template when every parameter fills a whole
-/// segment, else a regex.
-fn path_pattern(path: &str) -> (PathMatch, PathNames) {
-    let mut names = Vec::new();
-    let mut whole = true;
-    let mut template = String::new();
-    for segment in path.trim_start_matches('/').split('/') {
-        template.push('/');
-        let inner = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}'));
-        match inner {
-            Some(name) if !name.contains(['{', '}']) => {
-                let mut ours: String =
-                    name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
-                if ours.is_empty() || ours.starts_with(|c: char| c.is_ascii_digit()) {
-                    ours.insert(0, '_');
-                }
-                while names.iter().any(|(_, o): &(String, Option<String>)| o.as_deref() == Some(&ours)) {
-                    ours.push('_');
-                }
-                template.push('{');
-                template.push_str(&ours);
-                template.push('}');
-                names.push((name.to_owned(), Some(ours)));
-            }
-            _ if segment.contains('{') => {
-                whole = false;
-                template.push_str(segment);
-            }
-            _ => template.push_str(segment),
-        }
-    }
-    if whole {
-        return (PathMatch::Short(template), PathNames(names));
-    }
-    // A regex: literal text escaped, each `{name}` one or more characters of its segment.
-    let mut regex = String::new();
-    let mut rest = path;
-    names.clear();
-    while let Some(open) = rest.find('{') {
-        regex.push_str(&regex_escape(&rest[..open]));
-        let Some(close) = rest[open..].find('}') else { break };
-        names.push((rest[open + 1..open + close].to_owned(), None));
-        regex.push_str("[^/]+");
-        rest = &rest[open + close + 1..];
-    }
-    regex.push_str(&regex_escape(rest));
-    (PathMatch::Explicit(PathMatchSpec { regex: Some(regex), ..PathMatchSpec::default() }), PathNames(names))
-}
-
-fn regex_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if "\\.+*?()|[]{}^$#&-~".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// A regex for a `Prefer` header naming both `key=value`s of `pairs` (or the one), in any
-/// order, among other preferences (`Prefer: code=404, example=cat`; `;` separates too, a value
-/// may be quoted, keys are case-insensitive).
-fn prefer(pairs: &[(&str, &str)]) -> String {
-    const SEP: &str = r"[,;\s]";
-    let pair = |(k, v): &(&str, &str)| format!("(?i:{k})=\"?{}\"?", regex_escape(v));
-    let inner = match pairs {
-        [a, b] => {
-            let (a, b) = (pair(a), pair(b));
-            format!("(?:{a}{SEP}(?:.*{SEP})?{b}|{b}{SEP}(?:.*{SEP})?{a})")
-        }
-        _ => pairs.iter().map(pair).collect::<Vec<_>>().join("|"),
-    };
-    format!("(?:.*{SEP})?{inner}(?:{SEP}.*)?")
 }
 
 #[cfg(test)]

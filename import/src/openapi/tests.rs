@@ -1,3 +1,4 @@
+use mockplane_rules::model::{PathMatch, PathMatchSpec};
 use serde_json::json;
 
 use super::*;
