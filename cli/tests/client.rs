@@ -9,34 +9,12 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use up_util::{get, Up};
+use up_util::{get, mockplane, text, until_answers, Cli, Up};
 
 const KEY: &str = "a-key-for-the-cli-tests-0123";
 
-struct Cli {
-    url: String,
-}
-
-impl Cli {
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_mockplane"))
-            .args(args)
-            .env("MOCKPLANE_URL", &self.url)
-            .env("MOCKPLANE_API_KEY", KEY)
-            .output()
-            .expect("mockplane runs")
-    }
-
-    /// Runs a command that must succeed; its stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(out.status.success(), "{args:?}: {:?}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
-    }
-}
-
 fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    text(&out.stderr)
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
@@ -45,25 +23,13 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
     path.display().to_string()
 }
 
-/// Polls `url` until it answers `body`.
-fn until_answers(url: &str, body: &str) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        if get(url).1 == body {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{url} never answered {body:?}; last {:?}", get(url));
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 const HELLO: &str = "rules:\n  - id: hello\n    match: { path: /hello }\n    response: { body: hi }\n";
 
 #[test]
 fn a_pipeline_applies_diffs_inspects_verifies_rolls_back_and_exports_through_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let up = Up::start(&dir.path().join("data"), &["--api-key", KEY]);
-    let cli = Cli { url: up.url("GraphQL admin API") };
+    let cli = Cli::new(&up, KEY);
     let mocks = up.url("mocks");
 
     let projects = cli.ok(&["get", "projects"]);
@@ -101,7 +67,7 @@ fn a_pipeline_applies_diffs_inspects_verifies_rolls_back_and_exports_through_the
         "rules:\n  - id: x\n    match: { path: /x }\n    response: { status: 999 }\n",
     );
     let refused = cli.run(&["apply", "-f", &bad, "--env", "default/default"]);
-    let validate = Command::new(env!("CARGO_BIN_EXE_mockplane")).args(["validate", &bad]).output().unwrap();
+    let validate = mockplane().args(["validate", &bad]).output().unwrap();
     assert_eq!((refused.status.code(), stderr(&refused)), (Some(1), stderr(&validate)));
     // One the control plane refuses (it cannot read files): every problem at its place in the file.
     let file = write(
@@ -179,12 +145,12 @@ fn a_pipeline_applies_diffs_inspects_verifies_rolls_back_and_exports_through_the
 fn exit_codes_tell_refused_from_usage_from_unreachable() {
     let dir = tempfile::tempdir().unwrap();
     let up = Up::start(&dir.path().join("data"), &["--api-key", KEY]);
-    let cli = Cli { url: up.url("GraphQL admin API") };
+    let cli = Cli::new(&up, KEY);
     // Refused: an unknown environment, a wrong key.
     let out = cli.run(&["get", "rules", "--env", "nope/nothing"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("NOT_FOUND") && stderr(&out).contains("nope/nothing"), "{}", stderr(&out));
-    let out = Command::new(env!("CARGO_BIN_EXE_mockplane"))
+    let out = mockplane()
         .args(["get", "projects", "--url", &cli.url, "--api-key", "not-a-key-of-this-store"])
         .env_remove("MOCKPLANE_API_KEY")
         .output()
@@ -195,7 +161,7 @@ fn exit_codes_tell_refused_from_usage_from_unreachable() {
     assert_eq!(cli.run(&["apply", "--env", "default/default"]).status.code(), Some(2));
     // Unreachable: nothing listens.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_mockplane"))
+    let out = mockplane()
         .args(["get", "projects"])
         .env("MOCKPLANE_URL", format!("http://{closed}"))
         .output()

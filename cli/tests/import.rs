@@ -7,10 +7,9 @@
 mod up_util;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use up_util::{DataPlane, Up};
+use up_util::{send, text, until_answers, Cli, DataPlane, Up};
 
 const KEY: &str = "a-key-for-the-import-tests-0123";
 
@@ -20,75 +19,6 @@ fn repo() -> PathBuf {
 
 fn example_1_0() -> PathBuf {
     repo().join("import/tests/data/legacy-1.0.json")
-}
-
-struct Cli {
-    url: String,
-}
-
-impl Cli {
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_mockplane"))
-            .args(args)
-            .env("MOCKPLANE_URL", &self.url)
-            .env("MOCKPLANE_API_KEY", KEY)
-            .output()
-            .expect("mockplane runs")
-    }
-
-    /// Runs a command that must succeed: its stdout and stderr.
-    fn ok(&self, args: &[&str]) -> (String, String) {
-        let out = self.run(args);
-        assert!(out.status.success(), "{args:?}: {:?}\n{}", out.status, text(&out.stderr));
-        (text(&out.stdout), text(&out.stderr))
-    }
-
-    /// Creates the project `shop` and its environments.
-    fn environments(&self, names: &[&str]) {
-        let mut query = String::from("mutation { createProject(input: {name: \"shop\"}) { name } ");
-        for (i, name) in names.iter().enumerate() {
-            query.push_str(&format!(
-                "e{i}: createEnvironment(input: {{project: \"shop\", name: \"{name}\"}}) {{ environment {{ path }} }} "
-            ));
-        }
-        query.push('}');
-        let client = reqwest::blocking::Client::builder().no_proxy().build().unwrap();
-        let answer: serde_json::Value = client
-            .post(&self.url)
-            .bearer_auth(KEY)
-            .json(&serde_json::json!({ "query": query }))
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        assert!(answer["errors"].is_null(), "{answer}");
-    }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// What a data plane answers: status and body.
-fn send(method: &str, url: &str) -> (u16, String) {
-    let client =
-        reqwest::blocking::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build().unwrap();
-    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let r = client.request(method, url).send().unwrap_or_else(|e| panic!("{url}: {e}"));
-    (r.status().as_u16(), r.text().unwrap())
-}
-
-/// Polls until `GET url` answers `body`.
-fn until_answers(url: &str, body: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let got = send("GET", url);
-        if got.1 == body {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{url} never answered {body:?}; last {got:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 const RULES: &str = r#"variables:
@@ -121,13 +51,13 @@ rules:
 fn an_export_imported_into_another_environment_is_the_same_environment_and_answers_the_same() {
     let dir = tempfile::tempdir().unwrap();
     let up = Up::start(&dir.path().join("data"), &["--api-key", KEY]);
-    let cli = Cli { url: up.url("GraphQL admin API") };
-    cli.environments(&["staging", "copy"]);
+    let cli = Cli::new(&up, KEY);
+    cli.environments("shop", &["staging", "copy"]);
     let rules = dir.path().join("rules.yaml");
     std::fs::write(&rules, RULES).unwrap();
     cli.ok(&["apply", "-f", rules.to_str().unwrap(), "--env", "shop/staging"]);
 
-    let (exported, _) = cli.ok(&["export", "--env", "shop/staging"]);
+    let exported = cli.ok(&["export", "--env", "shop/staging"]);
     assert!(
         exported.starts_with("format: mockplane/v1\nproject: shop\nenvironment: staging\n"),
         "{exported}"
@@ -135,14 +65,14 @@ fn an_export_imported_into_another_environment_is_the_same_environment_and_answe
     assert!(exported.contains("scenarios:\n  checkout:\n    initial: Paid\n"), "{exported}");
     let file = dir.path().join("staging.yaml");
     std::fs::write(&file, &exported).unwrap();
-    let (imported, _) = cli.ok(&["import", file.to_str().unwrap(), "--env", "shop/copy"]);
+    let imported = cli.ok(&["import", file.to_str().unwrap(), "--env", "shop/copy"]);
     assert!(
         imported.contains("shop/copy: version") && imported.contains("created greet (revision 1)"),
         "{imported}"
     );
-    let (again, _) = cli.ok(&["export", "--env", "shop/copy"]);
+    let again = cli.ok(&["export", "--env", "shop/copy"]);
     assert_eq!(again.replace("environment: copy\n", "environment: staging\n"), exported);
-    let (json, _) = cli.ok(&["export", "--env", "shop/copy", "-o", "json"]);
+    let json = cli.ok(&["export", "--env", "shop/copy", "-o", "json"]);
     assert!(json.starts_with("{\n  \"format\": \"mockplane/v1\",\n"), "{json}");
 
     // A data plane on each: the same answers, the scenario starting in its declared state.
@@ -165,8 +95,8 @@ fn an_export_imported_into_another_environment_is_the_same_environment_and_answe
 fn an_unknown_version_and_a_broken_1_0_export_are_refused_with_nothing_stored() {
     let dir = tempfile::tempdir().unwrap();
     let up = Up::start(&dir.path().join("data"), &["--api-key", KEY]);
-    let cli = Cli { url: up.url("GraphQL admin API") };
-    let (before, _) = cli.ok(&["export", "--env", "default/default"]);
+    let cli = Cli::new(&up, KEY);
+    let before = cli.ok(&["export", "--env", "default/default"]);
 
     let future = dir.path().join("future.yaml");
     std::fs::write(&future, "format: mockplane/v7\nrules: []\nwidgets: {}\n").unwrap();
@@ -198,7 +128,7 @@ fn an_unknown_version_and_a_broken_1_0_export_are_refused_with_nothing_stored() 
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("(mockplane-1.0): the document: not JSON"), "{}", text(&out.stderr));
 
-    assert_eq!(cli.ok(&["export", "--env", "default/default"]).0, before, "nothing was stored");
+    assert_eq!(cli.ok(&["export", "--env", "default/default"]), before, "nothing was stored");
 
     // A plain rules file, without `format`, imports as it always did.
     let plain = dir.path().join("plain.yaml");
@@ -207,7 +137,7 @@ fn an_unknown_version_and_a_broken_1_0_export_are_refused_with_nothing_stored() 
         "rules:\n  - id: hello\n    match: { path: /hello }\n    response: { body: hi }\n",
     )
     .unwrap();
-    let (imported, _) = cli.ok(&["import", plain.to_str().unwrap(), "--env", "default/default"]);
+    let imported = cli.ok(&["import", plain.to_str().unwrap(), "--env", "default/default"]);
     assert!(imported.contains("  created hello (revision 1)\n"), "{imported}");
     until_answers(&format!("{}/hello", up.url("mocks")), "hi");
     up.stop();
@@ -217,8 +147,8 @@ fn an_unknown_version_and_a_broken_1_0_export_are_refused_with_nothing_stored() 
 fn a_1_0_export_imports_its_environment_with_the_script_matcher_reported() {
     let dir = tempfile::tempdir().unwrap();
     let up = Up::start(&dir.path().join("data"), &["--api-key", KEY]);
-    let cli = Cli { url: up.url("GraphQL admin API") };
-    cli.environments(&["dev"]);
+    let cli = Cli::new(&up, KEY);
+    cli.environments("shop", &["dev"]);
     let file = example_1_0();
     let file = file.to_str().unwrap();
 
@@ -244,7 +174,7 @@ fn a_1_0_export_imports_its_environment_with_the_script_matcher_reported() {
     assert_eq!(send("GET", &format!("{}/users/7", dp.listen)), (200, r#"{"id": 1}"#.to_owned()));
     assert_eq!(send("GET", &format!("{}/vip", dp.listen)).0, 404, "the script rule is disabled");
     assert_eq!(send("GET", &format!("{}/admin/panel", dp.listen)).0, 404, "a staging-only rule");
-    let (exported, _) = cli.ok(&["export", "--env", "shop/dev"]);
+    let exported = cli.ok(&["export", "--env", "shop/dev"]);
     assert!(exported.contains("variables:\n  REGION: local\n"), "{exported}");
     drop(dp);
     up.stop();
@@ -272,8 +202,8 @@ fn doc_commands() -> Vec<String> {
 fn the_commands_docs_import_md_shows_run_as_written() {
     let dir = tempfile::tempdir().unwrap();
     let up = Up::start(&dir.path().join("data"), &["--api-key", KEY]);
-    let cli = Cli { url: up.url("GraphQL admin API") };
-    cli.environments(&["staging", "copy"]);
+    let cli = Cli::new(&up, KEY);
+    cli.environments("shop", &["staging", "copy"]);
     // The doc's paths are the repository's, and its output files land in the work directory.
     let work = dir.path().join("work");
     std::fs::create_dir(&work).unwrap();
@@ -296,7 +226,8 @@ fn the_commands_docs_import_md_shows_run_as_written() {
     }
     let exported = std::fs::read_to_string(work.join("staging.yaml")).expect("the export the doc writes");
     assert!(exported.starts_with("format: mockplane/v1\n"), "{exported}");
-    let (staging, _) = cli.ok(&["export", "--env", "shop/staging"]);
+    let staging = cli.ok(&["export", "--env", "shop/staging"]);
     assert!(staging.contains("- id: list-users\n"), "the 1.0 export was imported: {staging}");
+    assert!(staging.contains("- id: findPets\n"), "apply --from openapi --merge added to it: {staging}");
     up.stop();
 }

@@ -5,12 +5,9 @@
 
 mod up_util;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use up_util::{get, Up};
+use up_util::{get, text, until_answers, Cli, DataPlane, Up};
 
 const KEY: &str = "a-key-for-the-openapi-tests-01";
 
@@ -19,11 +16,7 @@ fn data(name: &str) -> String {
 }
 
 fn mockplane(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_mockplane"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("mockplane runs")
+    up_util::mockplane().args(args).output().expect("mockplane runs")
 }
 
 fn http() -> reqwest::blocking::Client {
@@ -67,13 +60,16 @@ fn import_from_openapi_serves_the_document_in_an_environment() {
     let dir = tempfile::tempdir().expect("a folder");
     let up = Up::start(&dir.path().join("data"), &["--api-key", KEY]);
     let mocks = up.url("mocks");
-    let out = Command::new(env!("CARGO_BIN_EXE_mockplane"))
-        .args(["import", "--from", "openapi", "--validate", &data("petstore-expanded-3.0.yaml")])
-        .args(["--env", "default/default"])
-        .env("MOCKPLANE_URL", up.url("GraphQL admin API"))
-        .env("MOCKPLANE_API_KEY", KEY)
-        .output()
-        .expect("mockplane runs");
+    let petstore = data("petstore-expanded-3.0.yaml");
+    let out = Cli::new(&up, KEY).run(&[
+        "import",
+        "--from",
+        "openapi",
+        "--validate",
+        &petstore,
+        "--env",
+        "default/default",
+    ]);
     assert!(out.status.success(), "{out:?}");
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("created findPets (revision 1)"), "{said}");
@@ -99,36 +95,10 @@ fn import_from_openapi_serves_the_document_in_an_environment() {
 
 #[test]
 fn dataplane_openapi_serves_a_document_with_validation() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mockplane"))
-        .args(["dataplane", "--openapi", &data("tictactoe-3.1.yaml"), "--openapi-validate"])
-        .args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--workers", "1", "--no-pin"])
-        .args(["--log-format", "json"])
-        .env_remove("RUST_LOG")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("mockplane starts");
-    let stderr = child.stderr.take().expect("piped");
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    let mut listen = None;
-    let mut serving = false;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while listen.is_none() || !serving {
-        let line =
-            lines.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("a log line");
-        if line.contains("data plane serving") {
-            let v: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
-            listen = v["fields"]["listen"].as_str().map(str::to_owned);
-        }
-        serving |= line.contains("serving") && line.contains("tictactoe-3.1.yaml");
-    }
-    let base = format!("http://{}", listen.expect("an address"));
+    let tictactoe = data("tictactoe-3.1.yaml");
+    let mut dp = DataPlane::spawn(&["--openapi", &tictactoe, "--openapi-validate", "--no-pin"]);
+    dp.until_logged(&["serving", "tictactoe-3.1.yaml"]);
+    let base = &dp.listen;
     let http = http();
     let r = http.get(format!("{base}/board/1/3")).send().expect("an answer");
     assert_eq!((r.status().as_u16(), r.text().expect("text")), (200, "\".\"".to_owned()));
@@ -137,6 +107,81 @@ fn dataplane_openapi_serves_a_document_with_validation() {
     let r = http.put(format!("{base}/board/1/1")).header("content-type", "application/json").body("\"Z\"");
     let r = r.send().expect("an answer");
     assert_eq!(r.status().as_u16(), 422, "Z is not a mark");
-    let _ = child.kill();
-    let _ = child.wait();
+}
+
+/// `apply --from` converts as `import --from` does, says the same, fails the same, and keeps
+/// `apply`'s `--dry-run` and `--merge`.
+#[test]
+fn apply_from_openapi_says_and_exits_as_import_does_and_can_merge() {
+    let dir = tempfile::tempdir().expect("a folder");
+    let up = Up::start(&dir.path().join("data"), &["--api-key", KEY]);
+    let cli = Cli::new(&up, KEY);
+    cli.environments("shop", &["a", "b"]);
+    let callbacks = data("callback-example-3.0.yaml");
+
+    let dry = cli.run(&["apply", "-f", &callbacks, "--from", "openapi", "--env", "shop/a", "--dry-run"]);
+    assert_eq!(dry.status.code(), Some(0), "{}", text(&dry.stderr));
+    let said = text(&dry.stdout);
+    assert!(
+        said.starts_with(&format!(
+            "{callbacks}: read as openapi, 2 rules\nshop/a: dry run, nothing stored or pushed; the apply would:\n  create "
+        )),
+        "{said}"
+    );
+    assert!(
+        !cli.ok(&["get", "rules", "--env", "shop/a"]).contains("POST /streams"),
+        "a dry run stores nothing"
+    );
+
+    let applied = cli.run(&["apply", "-f", &callbacks, "--from", "openapi", "--env", "shop/a"]);
+    let imported = cli.run(&["import", &callbacks, "--from", "openapi", "--env", "shop/b"]);
+    assert_eq!((applied.status.code(), imported.status.code()), (Some(0), Some(0)));
+    // The same lines but for the environment and its xDS version (a hash of what it holds).
+    let unversioned = |out: &[u8]| {
+        let out = text(out).replace("shop/a", "shop/b");
+        let at = out.find(" pushed (").expect("a version pushed") + " pushed (".len();
+        let end = out[at..].find(')').expect("closed") + at;
+        format!("{}{}", &out[..at], &out[end..])
+    };
+    assert_eq!(unversioned(&applied.stdout), unversioned(&imported.stdout));
+    assert!(text(&applied.stdout).contains("  created "), "{}", text(&applied.stdout));
+    assert_eq!(text(&applied.stderr), text(&imported.stderr));
+    assert!(
+        text(&applied.stderr).contains("paths./streams.post.callbacks.onData: "),
+        "{}",
+        text(&applied.stderr)
+    );
+
+    // The same refusals, with the same exit codes: a file that is not OpenAPI (1), a converter
+    // option without its format (1), a format that does not exist (2, usage).
+    let readme = data("README.md");
+    for (args, code) in [
+        (vec![readme.as_str(), "--from", "openapi"], 1),
+        (vec![callbacks.as_str(), "--validate"], 1),
+        (vec![callbacks.as_str(), "--from", "swagger"], 2),
+    ] {
+        let apply = cli.run(&[&["apply", "--env", "shop/a", "-f"], &args[..]].concat());
+        let import = cli.run(&[&["import", "--env", "shop/a"], &args[..]].concat());
+        assert_eq!((apply.status.code(), import.status.code()), (Some(code), Some(code)), "{args:?}");
+        if code == 1 {
+            assert_eq!(text(&apply.stderr), text(&import.stderr), "{args:?}");
+        }
+    }
+
+    // --merge keeps the rules in force: the served environment answers both.
+    let hello = dir.path().join("hello.yaml");
+    std::fs::write(
+        &hello,
+        "rules:\n  - id: hello\n    match: { path: /hello }\n    response: { body: hi }\n",
+    )
+    .expect("write");
+    cli.ok(&["apply", "-f", hello.to_str().expect("UTF-8"), "--env", "default/default"]);
+    let petstore = data("petstore-expanded-3.0.yaml");
+    let merged =
+        cli.ok(&["apply", "-f", &petstore, "--from", "openapi", "--env", "default/default", "--merge"]);
+    assert!(merged.contains("  created findPets (revision 1)\n") && !merged.contains("deleted"), "{merged}");
+    let mocks = up.url("mocks");
+    until_answers(&format!("{mocks}/pets/7"), r#"{"name":"string","tag":"string","id":0}"#);
+    assert_eq!(get(&format!("{mocks}/hello")), (200, "hi".to_owned()));
+    up.stop();
 }

@@ -26,16 +26,7 @@ fn client() -> reqwest::blocking::Client {
 
 /// A GraphQL call that must succeed: its `data`.
 fn graphql(api: &str, query: &str, variables: Value) -> Value {
-    let answer: Value = client()
-        .post(api)
-        .bearer_auth(KEY)
-        .json(&json!({"query": query, "variables": variables}))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    assert!(answer.get("errors").is_none(), "{query}\n→ {answer}");
-    answer["data"].clone()
+    up_util::graphql(api, KEY, query, variables)
 }
 
 /// A free loopback port (for a listener that must come back on the same address).

@@ -22,19 +22,7 @@ const KEY: &str = "an-operator-chosen-admin-key";
 
 /// A GraphQL call through `up`'s API that must succeed: its `data`.
 fn graphql(up: &Up, query: &str, variables: Value) -> Value {
-    let api = up.url("GraphQL admin API");
-    let client =
-        reqwest::blocking::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build().unwrap();
-    let answer: Value = client
-        .post(&api)
-        .bearer_auth(KEY)
-        .json(&json!({"query": query, "variables": variables}))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    assert!(answer.get("errors").is_none(), "{query}\n→ {answer}");
-    answer["data"].clone()
+    up_util::graphql(&up.url("GraphQL admin API"), KEY, query, variables)
 }
 
 /// Sets the body of the rule `hello` of default/default through `up`'s API.

@@ -81,16 +81,7 @@ fn serve(mut stream: TcpStream) {
 }
 
 fn graphql(api: &str, query: &str, variables: Value) -> Value {
-    let answer: Value = reqwest::blocking::Client::new()
-        .post(api)
-        .bearer_auth(KEY)
-        .json(&json!({"query": query, "variables": variables}))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    assert!(answer.get("errors").is_none(), "{query}\n→ {answer}");
-    answer["data"].clone()
+    up_util::graphql(api, KEY, query, variables)
 }
 
 /// Waits until every data plane of `environment` has ACKed `version`.

@@ -5,21 +5,13 @@
 
 mod up_util;
 
-use std::io::{BufRead, BufReader};
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use up_util::{get, Up};
+use up_util::{get, mockplane, Cli, DataPlane, Up};
 
 const KEY: &str = "a-key-for-the-wiremock-tests-01";
-
-fn mockplane() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_mockplane"));
-    c.env_remove("RUST_LOG");
-    c
-}
 
 /// A WireMock root: two stubs that import, one that cannot (XPath), a body file.
 fn wiremock_root(dir: &Path) {
@@ -69,14 +61,9 @@ fn import_from_wiremock_serves_the_stubs_from_an_environment() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     wiremock_root(&dir.path().join("wiremock"));
     let up = Up::start(&dir.path().join("data"), &["--api-key", KEY]);
-    let out = mockplane()
-        .args(["import", "--from", "wiremock"])
-        .arg(dir.path().join("wiremock"))
-        .args(["--env", "default/default"])
-        .env("MOCKPLANE_URL", up.url("GraphQL admin API"))
-        .env("MOCKPLANE_API_KEY", KEY)
-        .output()
-        .expect("runs");
+    let root = dir.path().join("wiremock");
+    let root = root.to_str().expect("a UTF-8 path");
+    let out = Cli::new(&up, KEY).run(&["import", "--from", "wiremock", root, "--env", "default/default"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("default/default: version"), "{stdout}");
@@ -96,15 +83,8 @@ fn import_from_wiremock_serves_the_stubs_from_an_environment() {
         {"request": {"method": "GET", "urlPath": "/gql"}, "response": {"body": "from graphql"}},
         {"request": {"bodyPatterns": [{"equalToXml": "<a/>"}]}, "response": {}}
     ]});
-    let client = reqwest::blocking::Client::builder().no_proxy().build().expect("a client");
-    let answer: serde_json::Value = client
-        .post(up.url("GraphQL admin API"))
-        .bearer_auth(KEY)
-        .json(&serde_json::json!({"query": query, "variables": {"m": mappings}}))
-        .send()
-        .and_then(|r| r.json())
-        .expect("the API answers");
-    let payload = &answer["data"]["importWireMock"];
+    let answer = Cli::new(&up, KEY).graphql(query, serde_json::json!({"m": mappings}));
+    let payload = &answer["importWireMock"];
     assert_eq!(
         payload["unsupported"][0]["place"], "mappings[1].request.bodyPatterns[0].equalToXml",
         "{answer}"
@@ -116,61 +96,12 @@ fn import_from_wiremock_serves_the_stubs_from_an_environment() {
     assert_eq!(get(&format!("{mocks}/terms")).0, 404, "the environment's rules were replaced");
 }
 
-/// `mockplane dataplane --wiremock DIR --wiremock-admin`, with its traffic and admin URLs.
-struct WireMockPlane {
-    child: Child,
-    listen: String,
-    admin: String,
-}
-
-impl WireMockPlane {
-    fn start(dir: &Path) -> WireMockPlane {
-        let mut child = mockplane()
-            .args(["--log-format", "json", "dataplane", "--wiremock"])
-            .arg(dir)
-            .args(["--wiremock-admin", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--workers", "1"])
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("mockplane dataplane starts");
-        let stderr = child.stderr.take().expect("piped");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let field = |line: &str, name: &str| {
-            let log: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
-            log["fields"][name].as_str().or(log[name].as_str()).map(|a| format!("http://{a}"))
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let (mut listen, mut admin) = (None, None);
-        while listen.is_none() || admin.is_none() {
-            let line = lines
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .expect("the data plane announces its listeners");
-            if line.contains("data plane serving") {
-                listen = field(&line, "listen");
-            } else if line.contains("admin endpoints serving") {
-                admin = field(&line, "admin");
-            }
-        }
-        WireMockPlane { child, listen: listen.expect("set"), admin: admin.expect("set") }
-    }
-}
-
-impl Drop for WireMockPlane {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn dataplane_wiremock_serves_a_folder_and_takes_stubs_over_the_admin_api() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     wiremock_root(dir.path());
-    let dp = WireMockPlane::start(dir.path());
+    let dp =
+        DataPlane::spawn(&[OsStr::new("--wiremock"), dir.path().as_os_str(), OsStr::new("--wiremock-admin")]);
     assert_eq!(get(&format!("{}/terms", dp.listen)), (200, "the terms".to_owned()));
     let client = reqwest::blocking::Client::builder().no_proxy().build().expect("a client");
     let added = client

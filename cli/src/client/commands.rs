@@ -13,11 +13,17 @@ use super::{Client, Connection, Failure};
 /// The client subcommands, joined to the binary's own.
 #[derive(clap::Subcommand)]
 pub(crate) enum ClientCommand {
-    /// Apply a rules file to an environment: replace its rules (or --merge), as one version.
+    /// Apply a rules file to an environment: replace its rules (or --merge), as one version;
+    /// with --from, another format converted first, as `import` converts it.
     Apply {
-        /// The rules file (YAML, or JSON when it ends in .json).
+        /// The rules file (YAML, or JSON when it ends in .json); with --from wiremock, a folder.
         #[arg(short = 'f', long = "file")]
         file: PathBuf,
+        /// The file's format when it is not a mockplane rules file.
+        #[arg(long, value_enum)]
+        from: Option<ImportSource>,
+        #[command(flatten)]
+        convert: super::import::ConvertOptions,
         #[command(flatten)]
         target: Target,
         /// Merge into the rules in force (rules with the same id replaced, new ones added,
@@ -174,7 +180,14 @@ pub(crate) fn run(command: ClientCommand) -> ExitCode {
 
 fn dispatch(command: ClientCommand) -> Result<(), Failure> {
     match command {
-        ClientCommand::Apply { file, target, merge, dry_run } => apply(&file, &target, merge, dry_run),
+        ClientCommand::Apply { file, from: None, convert, target, merge, dry_run }
+            if convert.is_default() =>
+        {
+            apply(&file, &target, merge, dry_run)
+        }
+        ClientCommand::Apply { file, from, convert, target, merge, dry_run } => {
+            super::import::apply(&file, from, &convert, &target, merge, dry_run)
+        }
         ClientCommand::Import { file, from, target, convert } => {
             super::import::import(&file, from, &convert, &target)
         }

@@ -1,4 +1,4 @@
-//! `mockplane import --from FORMAT` and `mockplane validate --from FORMAT`: which format a file
+//! `mockplane import --from FORMAT`, `apply --from FORMAT` and `validate --from FORMAT`: which format a file
 //! is in, and its conversion into a mockplane rules document, here on this machine. So
 //! `validate` checks a conversion offline, exactly as `import` would make it, and the control
 //! plane only ever receives an ordinary rules document (`applyRules`).
@@ -46,6 +46,13 @@ pub(crate) struct ConvertOptions {
     /// --global-response-templating does.
     #[arg(long)]
     pub(crate) global_templating: bool,
+}
+
+impl ConvertOptions {
+    /// No converter option given: a plain `apply` reads its file as it always has.
+    pub(crate) fn is_default(&self) -> bool {
+        !self.validate && self.seed.is_none() && !self.global_templating
+    }
 }
 
 impl ImportSource {
@@ -184,11 +191,24 @@ pub(crate) fn import(
     convert: &ConvertOptions,
     target: &Target,
 ) -> Result<(), Failure> {
+    apply(file, from, convert, target, false, false)
+}
+
+/// `mockplane apply -f FILE --from FORMAT --env P/E [--merge] [--dry-run]`: `import`'s
+/// conversion and report, with `apply`'s modes; `import` is this, replacing.
+pub(crate) fn apply(
+    file: &Path,
+    from: Option<ImportSource>,
+    convert: &ConvertOptions,
+    target: &Target,
+    merge: bool,
+    dry_run: bool,
+) -> Result<(), Failure> {
     let prepared = prepare(file, from, Some(target.env.as_str()), convert)?;
     if prepared.source != ImportSource::Mockplane {
         say!("{}: read as {}, {} rules", file.display(), prepared.source.name(), prepared.rules);
     }
-    apply_text(&prepared.text, target, false, false)?;
+    apply_text(&prepared.text, target, merge, dry_run)?;
     warn_unsupported(file, &prepared);
     Ok(())
 }

@@ -1,12 +1,28 @@
-//! `mockplane up` run as a process on ephemeral ports (unless given), read through its banner.
+//! What the CLI's process tests share: `mockplane up` run as a process on ephemeral ports
+//! (unless given), read through its banner; `mockplane dataplane` likewise ([`DataPlane`]); the
+//! client commands run against it ([`Cli`]). Each child process is killed when its guard drops,
+//! so a failing test leaves none behind.
 
-#![allow(dead_code)] // each test file uses its own part
+#![allow(dead_code, unused_imports)] // each test file uses its own part
+
+mod cli;
+mod dataplane;
+
+pub use cli::{graphql, text, until_answers, Cli};
+pub use dataplane::DataPlane;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+/// The `mockplane` binary, with no `RUST_LOG` of the test's (its output is asserted).
+pub fn mockplane() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mockplane"));
+    c.env_remove("RUST_LOG");
+    c
+}
 
 /// A running `mockplane up`, killed if a test fails before stopping it.
 pub struct Up {
@@ -25,7 +41,7 @@ impl Up {
             ("--admin", "127.0.0.1:0"),
             ("--workers", "1"),
         ];
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mockplane"))
+        let mut child = mockplane()
             .args(["up", "--data-dir"])
             .arg(data_dir)
             .args(
@@ -107,66 +123,16 @@ impl Drop for Up {
     }
 }
 
+/// `GET url`: status and body.
 pub fn get(url: &str) -> (u16, String) {
+    send("GET", url)
+}
+
+/// A request with no body: status and body of the answer.
+pub fn send(method: &str, url: &str) -> (u16, String) {
     let client =
         reqwest::blocking::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build().unwrap();
-    let r = client.get(url).send().unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
+    let r = client.request(method.clone(), url).send().unwrap_or_else(|e| panic!("{method} {url}: {e}"));
     (r.status().as_u16(), r.text().unwrap())
-}
-
-/// A `mockplane dataplane` process serving `environment` from the control plane at `xds`.
-pub struct DataPlane {
-    child: Child,
-    /// `http://ip:port` of its traffic listener.
-    pub listen: String,
-}
-
-impl DataPlane {
-    /// Starts it (one worker, reports every 0.2 s, its snapshot in `state_dir`) and waits for
-    /// its listener.
-    pub fn start(xds: &str, environment: &str, state_dir: &Path) -> DataPlane {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mockplane"))
-            .args(["--log-format", "json", "dataplane", "--control-plane", xds, "--environment", environment])
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--admin",
-                "127.0.0.1:0",
-                "--workers",
-                "1",
-                "--report-interval",
-                "0.2",
-            ])
-            .arg("--state-dir")
-            .arg(state_dir)
-            .env_remove("RUST_LOG")
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("mockplane dataplane starts");
-        let stderr = child.stderr.take().expect("piped");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let listen = loop {
-            let line = lines
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .expect("the data plane announces its listener");
-            if line.contains("data plane serving") {
-                let log: serde_json::Value = serde_json::from_str(&line).unwrap();
-                break log["fields"]["listen"].as_str().or(log["listen"].as_str()).unwrap().to_owned();
-            }
-        };
-        DataPlane { child, listen: format!("http://{listen}") }
-    }
-}
-
-impl Drop for DataPlane {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }

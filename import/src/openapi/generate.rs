@@ -112,6 +112,11 @@ impl<'d> Generator<'d> {
             let mut merged: Option<Value> = None;
             for part in parts {
                 let Some(v) = self.gen(part, depth + 1) else { continue };
+                // A part's value must fit the other parts too: Box gives a lone `{example: [..]}`
+                // part beside a `$ref` to an object schema, and an array is no such object.
+                if !self.kind_fits(&v, map, 0) {
+                    continue;
+                }
                 merged = Some(match (merged, v) {
                     (Some(Value::Object(mut a)), Value::Object(b)) => {
                         a.extend(b);
@@ -320,7 +325,40 @@ impl<'d> Generator<'d> {
     }
 }
 
+impl<'d> Generator<'d> {
+    /// Whether `v` is of a `type` that `schema` and its `$ref` and `allOf` parts allow (only
+    /// the type: one part of an `allOf` need not carry the members another part requires).
+    fn kind_fits(&self, v: &Value, schema: &Map<String, Value>, depth: usize) -> bool {
+        if depth > 8 {
+            return true;
+        }
+        let part_ok = |part: &Value| match self.doc.deref(part, "allOf") {
+            Ok(Value::Object(m)) => self.kind_fits(v, m, depth + 1),
+            _ => true,
+        };
+        if let Some(Value::String(_)) = schema.get("$ref") {
+            return part_ok(&Value::Object(schema.clone()));
+        }
+        type_fits(v, schema)
+            && schema.get("allOf").and_then(Value::as_array).into_iter().flatten().all(part_ok)
+    }
+}
+
 fn shallow_fit(v: &Value, schema: &Map<String, Value>) -> bool {
+    let listed = match schema.get("enum") {
+        Some(Value::Array(options)) => options.contains(v),
+        _ => true,
+    };
+    let complete = match (v, schema.get("required")) {
+        (Value::Object(members), Some(Value::Array(required))) => {
+            required.iter().filter_map(Value::as_str).all(|name| members.contains_key(name))
+        }
+        _ => true,
+    };
+    type_fits(v, schema) && listed && complete
+}
+
+fn type_fits(v: &Value, schema: &Map<String, Value>) -> bool {
     let type_ok = |t: &str| match t {
         "string" => v.is_string(),
         "integer" => v.is_i64() || v.is_u64(),
@@ -332,22 +370,11 @@ fn shallow_fit(v: &Value, schema: &Map<String, Value>) -> bool {
         _ => true,
     };
     let nullable = schema.get("nullable") == Some(&Value::Bool(true));
-    let typed = match schema.get("type") {
+    match schema.get("type") {
         Some(Value::String(t)) => type_ok(t) || (nullable && v.is_null()),
         Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).any(type_ok),
         _ => true,
-    };
-    let listed = match schema.get("enum") {
-        Some(Value::Array(options)) => options.contains(v),
-        _ => true,
-    };
-    let complete = match (v, schema.get("required")) {
-        (Value::Object(members), Some(Value::Array(required))) => {
-            required.iter().filter_map(Value::as_str).all(|name| members.contains_key(name))
-        }
-        _ => true,
-    };
-    typed && listed && complete
+    }
 }
 
 /// SplitMix64: a tiny, well-mixed generator; the same seed, the same sequence.

@@ -10,8 +10,9 @@
 //!   and one for `Prefer: code=404, example=cat`.
 //!
 //! The more a rule's `Prefer` names, the higher its priority, so the most specific one wins.
-//! A response's body is its media type's first example (`example`, then `examples`), else one
-//! generated from its schema ([`generate`]). With [`Options::validate`], every rule of an
+//! A response's body is its media type's first example (`example`, then `examples`) that matches
+//! its schema, else one generated from its schema ([`generate`]); an example that does not match
+//! is reported, and served only when asked for by name ([`examples`]). With [`Options::validate`], every rule of an
 //! operation carries a `validate` block (its parameters and JSON request body, as standalone
 //! JSON Schemas), so an invalid request gets a 400/422 problem document instead.
 //!
@@ -20,20 +21,24 @@
 //! bodies of media types that are not JSON or text and have no example.
 
 mod document;
+mod examples;
 mod generate;
+mod paths;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use mockplane_rules::model::{
-    HeaderValues, MethodMatch, PathMatch, PathMatchSpec, RequestMatch, RequestValidation, Response, Rule,
-    RuleSet, ValueCheck, ValueMatch, ValueMatchSpec,
+    HeaderValues, MethodMatch, RequestMatch, RequestValidation, Response, Rule, RuleSet, ValueCheck,
+    ValueMatch, ValueMatchSpec,
 };
 use serde_json::Value;
 
 use self::document::invalid;
 pub use self::document::{Document, Version};
+use self::examples::ExampleCheck;
 use self::generate::Generator;
+use self::paths::{path_pattern, prefer, PathNames};
 use crate::{ImportError, Imported, Unsupported};
 
 /// How to convert.
@@ -63,6 +68,7 @@ pub fn import_document(doc: &Document, options: &Options) -> Result<Imported, Im
         unsupported: Vec::new(),
         ids: HashSet::new(),
         operations: HashSet::new(),
+        examples: ExampleCheck::default(),
     };
     if let Some(paths) = doc.root.get("paths") {
         let paths = paths.as_object().ok_or_else(|| invalid("paths", "must be an object"))?;
@@ -108,6 +114,8 @@ struct Convert<'d> {
     ids: HashSet<String>,
     /// (method, path) of the operations converted so far.
     operations: HashSet<(String, String)>,
+    /// The response schemas compiled so far, to check examples against.
+    examples: ExampleCheck,
 }
 
 /// One response of an operation, ready to become rules.
@@ -307,10 +315,25 @@ impl<'d> Convert<'d> {
         let here = format!("{place}.content.{media}");
         let with_body = |value: &Value| -> Option<Response> { body_response(&base, media, value) };
 
+        // A JSON example that breaks its schema is not the default answer: the first one that
+        // fits is, else a generated body. A named one is still served when asked for by name.
+        let schema = body.get("schema").filter(|_| is_json(media));
+        let mut broken: Vec<(String, String, Option<String>)> = Vec::new();
+        let mut check = |example_place: &str, value: &Value, name: Option<&str>| -> bool {
+            let error = schema.and_then(|s| self.examples.first_error(doc, s, value));
+            if let Some(error) = error {
+                broken.push((example_place.to_owned(), error, name.map(str::to_owned)));
+                return false;
+            }
+            true
+        };
         let mut named = Vec::new();
         let mut first = None;
+        let mut skipped = Vec::new();
         if let Some(example) = body.get("example") {
-            first = with_body(example);
+            if check(&format!("{here}.example"), example, None) {
+                first = with_body(example);
+            }
         }
         if let Some(Value::Object(examples)) = body.get("examples") {
             for (name, example) in examples {
@@ -318,32 +341,56 @@ impl<'d> Convert<'d> {
                 let example = match doc.deref(example, &example_place) {
                     Ok(e) => e,
                     Err(m) => {
-                        self.unsupported(&example_place, m);
+                        skipped.push((example_place, m));
                         continue;
                     }
                 };
                 let Some(value) = example.get("value") else {
                     if example.get("externalValue").is_some() {
-                        self.unsupported(&example_place, "an externalValue example is not fetched");
+                        skipped.push((example_place, "an externalValue example is not fetched".to_owned()));
                     }
                     continue;
                 };
+                let fits = check(&example_place, value, Some(name));
                 match with_body(value) {
                     Some(r) => {
-                        if first.is_none() {
+                        if first.is_none() && fits {
                             first = Some(r.clone());
                         }
                         named.push((name.clone(), r));
                     }
-                    None => self.unsupported(
-                        &example_place,
-                        format!("a non-text example of {media} cannot be served"),
-                    ),
+                    None => skipped
+                        .push((example_place, format!("a non-text example of {media} cannot be served"))),
                 }
             }
         }
+        for (example_place, message) in skipped {
+            self.unsupported(example_place, message);
+        }
+        let instead = if first.is_some() {
+            "the response's first example that does match is served instead"
+        } else {
+            "a body generated from the schema is served instead"
+        };
+        for (example_place, error, name) in broken {
+            let by_name = match name {
+                Some(name) => format!(" (`Prefer: example={name}` still serves it as written)"),
+                None => String::new(),
+            };
+            self.unsupported(example_place, format!("does not match its schema {error}; {instead}{by_name}"));
+        }
         if first.is_none() {
-            let generated = body.get("schema").and_then(|s| Generator::new(doc, self.options.seed).value(s));
+            let generated = match body.get("schema") {
+                Some(s) if is_json(media) => {
+                    let (value, complaint) = self.examples.generate(doc, s, self.options.seed);
+                    if let Some(complaint) = complaint {
+                        self.unsupported(format!("{here}.schema"), complaint);
+                    }
+                    value
+                }
+                Some(s) => Generator::new(doc, self.options.seed).value(s),
+                None => None,
+            };
             first = match generated {
                 Some(v) if is_json(media) || (v.is_string() && media.starts_with("text/")) => with_body(&v),
                 Some(_) => {
@@ -491,93 +538,6 @@ fn status_of(key: &str) -> Option<u16> {
         None => upper.parse().ok()?,
     };
     (100..=599).contains(&n).then_some(n)
-}
-
-/// The document's path parameter names and ours: a name that is not letters, digits and `_`
-/// gets one that is (`pet-id` → `pet_id`). `None` for a path parameter that fills only part of
-/// a segment (`/files/{name}.json`), matched by a regex and not captured.
-struct PathNames(Vec<(String, Option<String>)>);
-
-impl PathNames {
-    fn renamed(&self, name: &str) -> Option<String> {
-        self.0.iter().find(|(n, _)| n == name).and_then(|(_, ours)| ours.clone())
-    }
-}
-
-/// The document's path as our path matcher: a template when every parameter fills a whole
-/// segment, else a regex.
-fn path_pattern(path: &str) -> (PathMatch, PathNames) {
-    let mut names = Vec::new();
-    let mut whole = true;
-    let mut template = String::new();
-    for segment in path.trim_start_matches('/').split('/') {
-        template.push('/');
-        let inner = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}'));
-        match inner {
-            Some(name) if !name.contains(['{', '}']) => {
-                let mut ours: String =
-                    name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
-                if ours.is_empty() || ours.starts_with(|c: char| c.is_ascii_digit()) {
-                    ours.insert(0, '_');
-                }
-                while names.iter().any(|(_, o): &(String, Option<String>)| o.as_deref() == Some(&ours)) {
-                    ours.push('_');
-                }
-                template.push('{');
-                template.push_str(&ours);
-                template.push('}');
-                names.push((name.to_owned(), Some(ours)));
-            }
-            _ if segment.contains('{') => {
-                whole = false;
-                template.push_str(segment);
-            }
-            _ => template.push_str(segment),
-        }
-    }
-    if whole {
-        return (PathMatch::Short(template), PathNames(names));
-    }
-    // A regex: literal text escaped, each `{name}` one or more characters of its segment.
-    let mut regex = String::new();
-    let mut rest = path;
-    names.clear();
-    while let Some(open) = rest.find('{') {
-        regex.push_str(&regex_escape(&rest[..open]));
-        let Some(close) = rest[open..].find('}') else { break };
-        names.push((rest[open + 1..open + close].to_owned(), None));
-        regex.push_str("[^/]+");
-        rest = &rest[open + close + 1..];
-    }
-    regex.push_str(&regex_escape(rest));
-    (PathMatch::Explicit(PathMatchSpec { regex: Some(regex), ..PathMatchSpec::default() }), PathNames(names))
-}
-
-fn regex_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if "\\.+*?()|[]{}^$#&-~".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// A regex for a `Prefer` header naming both `key=value`s of `pairs` (or the one), in any
-/// order, among other preferences (`Prefer: code=404, example=cat`; `;` separates too, a value
-/// may be quoted, keys are case-insensitive).
-fn prefer(pairs: &[(&str, &str)]) -> String {
-    const SEP: &str = r"[,;\s]";
-    let pair = |(k, v): &(&str, &str)| format!("(?i:{k})=\"?{}\"?", regex_escape(v));
-    let inner = match pairs {
-        [a, b] => {
-            let (a, b) = (pair(a), pair(b));
-            format!("(?:{a}{SEP}(?:.*{SEP})?{b}|{b}{SEP}(?:.*{SEP})?{a})")
-        }
-        _ => pairs.iter().map(pair).collect::<Vec<_>>().join("|"),
-    };
-    format!("(?:.*{SEP})?{inner}(?:{SEP}.*)?")
 }
 
 #[cfg(test)]

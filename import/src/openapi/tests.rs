@@ -1,3 +1,4 @@
+use mockplane_rules::model::{PathMatch, PathMatchSpec};
 use serde_json::json;
 
 use super::*;
@@ -100,6 +101,58 @@ fn generated_values_follow_the_schema_and_stop_at_cycles() {
         let v = seeded(seed).expect("a value");
         assert!(validator.is_valid(&v), "seed {seed}: {v}");
     }
+}
+
+/// Box's collaboration schema: `created_by` is `allOf` a `$ref` to an object and a lone part
+/// whose example is an array. The array would replace the object; it is left out instead.
+#[test]
+fn an_allof_part_whose_value_breaks_another_parts_type_is_left_out() {
+    let d = doc(
+        "3.0.2",
+        json!({
+            "User": {"type": "object", "properties": {"id": {"type": "integer", "example": 7}}},
+            "Collaboration": {"type": "object", "properties": {"created_by": {"allOf": [
+                {"$ref": "#/components/schemas/User"},
+                {"description": "who made it"},
+                {"example": [{"id": 1}, {"type": "user"}]}
+            ]}}}
+        }),
+    );
+    let v = Generator::new(&d, None).value(&json!({"$ref": "#/components/schemas/Collaboration"}));
+    assert_eq!(v, Some(json!({"created_by": {"id": 7}})));
+}
+
+/// A `oneOf` whose first branch also matches another (Box's event `source`: `User`, and a
+/// `GenericSource` that is any object) makes an invalid body with the static choices: a
+/// seeded draw that validates is served, and the place reported.
+#[test]
+fn a_generated_body_that_breaks_its_schema_is_replaced_by_a_draw_that_does_not() {
+    let d = doc(
+        "3.1.0",
+        json!({
+            "Source": {"oneOf": [
+                {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}},
+                {"type": "object"},
+                {"type": "string"}
+            ]}
+        }),
+    );
+    let schema = json!({"$ref": "#/components/schemas/Source"});
+    let mut check = examples::ExampleCheck::default();
+    let (value, complaint) = check.generate(&d, &schema, None);
+    let complaint = complaint.expect("the first body is reported");
+    assert!(
+        complaint.starts_with("a body generated from it does not match it at the top level (")
+            && complaint.contains("which does, is served instead"),
+        "{complaint}"
+    );
+    let value = value.expect("a value");
+    assert_eq!(check.first_error(&d, &schema, &value), None, "{value}");
+    // A schema no body can meet: the first one is served, and said to be.
+    let never = json!({"allOf": [{"type": "string"}, {"type": "integer"}]});
+    let (value, complaint) = check.generate(&d, &never, None);
+    assert!(value.is_some());
+    assert!(complaint.expect("reported").contains("nor did 32 seeded draws; it is served as generated"));
 }
 
 #[test]
