@@ -23,12 +23,15 @@ use crate::request::RequestContext;
 
 mod date;
 mod helpers;
+mod jackson;
 mod parse;
 mod render;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_blocks;
+#[cfg(test)]
+mod tests_wiremock;
 mod value;
 
 /// A parsed response template, ready to render any number of times.
@@ -90,10 +93,27 @@ pub struct RenderContext<'a, 'r> {
     pub rng: &'a mut dyn rand::RngCore,
 }
 
+/// How `{{ }}` renders: as Handlebars does, or as WireMock does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dialect {
+    /// `{{x}}` HTML-escapes; `jsonPath` prints objects as compact JSON.
+    #[default]
+    Handlebars,
+    /// WireMock's Handlebars: `{{x}}` is raw (WireMock turns escaping off), and `jsonPath`
+    /// prints an object as Jackson's pretty JSON (`{\n  "x" : 1\n}`).
+    WireMock,
+}
+
 impl Template {
     /// Parses `src`, resolving every path and preparing every helper argument.
     pub fn parse(src: &str) -> Result<Template, TemplateError> {
-        parse::parse(src)
+        parse::parse(src, Dialect::Handlebars)
+    }
+
+    /// Parses `src` to render in `dialect`. The dialect is decided here, once: rendering
+    /// costs the same in both.
+    pub fn parse_as(src: &str, dialect: Dialect) -> Result<Template, TemplateError> {
+        parse::parse(src, dialect)
     }
 
     /// `Some(text)` when the template has no expressions at all (so the caller can
@@ -332,6 +352,8 @@ struct JsonPathExpr {
     source: Expr,
     path: JsonPath,
     default: Option<Expr>,
+    /// Print an object result as Jackson's pretty JSON (WireMock's dialect).
+    pretty: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -4,7 +4,7 @@
 //! positional arguments and `key=value` pairs, sub-expressions in parentheses), then `resolve`
 //! turns it into an [`Expr`], checking names, argument counts and types.
 
-use super::{Expr, Part, PathParamUse, Template, TemplateError};
+use super::{Dialect, Expr, Part, PathParamUse, Template, TemplateError};
 
 mod blocks;
 mod helpers;
@@ -13,9 +13,10 @@ mod resolve;
 
 type PResult<T> = Result<T, TemplateError>;
 
-pub(super) fn parse(src: &str) -> PResult<Template> {
+pub(super) fn parse(src: &str, dialect: Dialect) -> PResult<Template> {
     let mut p = Parser {
         src,
+        dialect,
         pos: 0,
         env: Vec::new(),
         path_params: Vec::new(),
@@ -180,6 +181,7 @@ pub(crate) const MAX_BLOCK_DEPTH: usize = 100;
 
 struct Parser<'s> {
     src: &'s str,
+    dialect: Dialect,
     pos: usize,
     env: Vec<Box<str>>,
     path_params: Vec<PathParamUse>,
@@ -331,7 +333,9 @@ impl<'s> Parser<'s> {
             }
         }
         let expr = self.resolve_call(call, true)?;
-        Ok(Parsed { mustache: Mustache::Expr { expr, escape: !raw }, trim_left, trim_right })
+        // WireMock configures Handlebars.java without escaping: `{{x}}` is as raw as `{{{x}}}`.
+        let escape = !raw && self.dialect == Dialect::Handlebars;
+        Ok(Parsed { mustache: Mustache::Expr { expr, escape }, trim_left, trim_right })
     }
 
     /// `{{else}}` → `None`; `{{else if x}}` → the call `if x`.

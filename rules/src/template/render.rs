@@ -518,7 +518,12 @@ fn json_path(
     let request = cx.request;
     let doc = match &j.source {
         Expr::Body => request.body_json(),
-        _ => return json_path_value(j, cx, state, scope).write(sink),
+        _ => {
+            return match json_path_value(j, cx, state, scope) {
+                Val::Json(v) if j.pretty && v.is_object() => write_pretty(&v, sink),
+                other => other.write(sink),
+            }
+        }
     };
     let nodes = doc.map(|doc| j.path.query(doc));
     match nodes.as_ref().map(|n| n.len()).unwrap_or(0) {
@@ -532,6 +537,7 @@ fn json_path(
             match (&j.default, node) {
                 (Some(default), Value::Null) => eval(default, cx, state, scope, sink),
                 (None, Value::Null) => {}
+                (_, Value::Object(_)) if j.pretty => write_pretty(node, sink),
                 _ => write_node(node, sink),
             }
         }
@@ -546,6 +552,14 @@ fn json_path(
             sink.push(b"]");
         }
     }
+}
+
+/// An object as WireMock prints a `jsonPath` result: Jackson's pretty JSON.
+#[inline(never)]
+fn write_pretty(node: &Value, sink: &mut Sink<'_>) {
+    let mut text = Vec::new();
+    super::jackson::write_pretty(&mut text, node, 0);
+    sink.push(&text);
 }
 
 /// A string node as its text, anything else as compact JSON.

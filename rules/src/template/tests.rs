@@ -28,7 +28,11 @@ fn env() -> BTreeMap<String, String> {
 
 /// Renders `src` against a fixed request and a seeded rng.
 pub(super) fn render_with(src: &str, target: &str, body: &[u8], seed: u64) -> String {
-    let template = Template::parse(src).unwrap_or_else(|e| panic!("{src:?} should parse: {e}"));
+    render_in(super::Dialect::Handlebars, src, target, body, seed)
+}
+
+pub(super) fn render_in(dialect: super::Dialect, src: &str, target: &str, body: &[u8], seed: u64) -> String {
+    let template = Template::parse_as(src, dialect).unwrap_or_else(|e| panic!("{src:?} should parse: {e}"));
     let req =
         Request::new("POST", target, HEADERS, body).with_client_ip(IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3)));
     let rcx = RequestContext::new(&req);

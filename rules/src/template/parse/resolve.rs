@@ -460,7 +460,8 @@ impl<'s> Parser<'s> {
             Some((_, value)) => Some(self.resolve_value(value)?),
             None => None,
         };
-        Ok(Expr::JsonPath(Box::new(JsonPathExpr { source, path, default })))
+        let pretty = self.dialect == crate::template::Dialect::WireMock;
+        Ok(Expr::JsonPath(Box::new(JsonPathExpr { source, path, default, pretty })))
     }
 
     fn now(&mut self, mut call: RawCall<'s>) -> PResult<Expr> {
