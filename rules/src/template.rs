@@ -314,6 +314,9 @@ enum Expr {
     Var { slot: usize, segs: Box<[Box<str>]> },
     /// `@index`, `@key`, `@first`, `@last`.
     Data(DataField),
+    /// The second block parameter of `#each … as |item key|`: the key of the item (its index
+    /// in a list) of the `#each` block `up` blocks out.
+    EachKey { up: usize },
     /// A helper with a typed result.
     Helper(Box<Helper>),
     /// `jsonPath SOURCE 'path' [default=…]`.

@@ -295,7 +295,8 @@ pub(super) fn eval(
         | Expr::Bool(_)
         | Expr::Scoped(_)
         | Expr::Var { .. }
-        | Expr::Data(_) => write_value(expr, cx, state, scope, sink),
+        | Expr::Data(_)
+        | Expr::EachKey { .. } => write_value(expr, cx, state, scope, sink),
     }
 }
 
@@ -398,6 +399,13 @@ pub(super) fn value<'x>(
             None => Val::Null,
         },
         Expr::Data(field) => data(*field, scope),
+        Expr::EachKey { up } => {
+            let mut frame = scope;
+            for _ in 0..*up {
+                frame = frame.and_then(|f| f.parent);
+            }
+            data(DataField::Key, frame)
+        }
         Expr::Helper(h) => helpers::eval(h, cx, state, scope),
     }
 }

@@ -79,15 +79,27 @@ pub(super) fn is_value_helper(name: &str) -> bool {
 const REQUEST_FIELDS: &str = "method, url, path, pathSegments, query, headers, cookies, body, host, clientIp";
 
 impl<'s> Parser<'s> {
+    /// The block parameter `name` in scope, innermost first: its block's level, and whether it
+    /// is an `#each` key.
+    fn block_param(&self, name: &str) -> Option<(usize, bool)> {
+        self.block_params.iter().rev().find(|p| p.name == name).map(|p| (p.level, p.key))
+    }
+
     pub(super) fn span(&self, path: &RawPath<'_>) -> &'s str {
         &self.src[path.start..path.end]
     }
 
     /// A mustache's (`top`) or sub-expression's call: a helper, or a path without arguments.
     pub(super) fn resolve_call(&mut self, call: RawCall<'s>, top: bool) -> PResult<Expr> {
+        if let Some(&(_, at)) = call.block_params.first() {
+            return Err(self.error(at, "block parameters `as |…|` belong to a block: `{{#each list as |item|}}` or `{{#with value as |v|}}`"));
+        }
         if let [seg] = call.head.segs.as_slice() {
             if !seg.bracketed && call.head.plain() {
                 let name = seg.text;
+                if call.params.is_empty() && call.hash.is_empty() && self.block_param(name).is_some() {
+                    return self.resolve_path(&call.head);
+                }
                 if VALUE_HELPERS.contains(&name) {
                     return self.value_helper(name, call, top);
                 }
@@ -151,6 +163,18 @@ impl<'s> Parser<'s> {
         let names = |segs: &[Seg<'_>]| segs.iter().map(|s| s.text.into()).collect::<Box<[Box<str>]>>();
         if path.data {
             return self.data_path(path);
+        }
+        if let (true, Some(first)) = (path.plain(), segs.first()) {
+            if let Some((level, key)) = self.block_param(first.text).filter(|_| !first.bracketed) {
+                let up = self.scopes - level;
+                if !key {
+                    return Ok(Expr::Scoped(Box::new(ScopedPath { up, fallback: false, segs: names(&segs[1..]) })));
+                }
+                if let Some(field) = segs.get(1) {
+                    return Err(self.error(field.start, format!("`{}` is the index or key of `#each`: it has no fields", first.text)));
+                }
+                return Ok(Expr::EachKey { up });
+            }
         }
         if !path.plain() {
             if self.scopes == 0 {
