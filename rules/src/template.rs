@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::format::Item;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use serde_json_path::JsonPath;
 
 use crate::request::RequestContext;
@@ -30,6 +30,8 @@ mod render;
 mod tests;
 #[cfg(test)]
 mod tests_blocks;
+#[cfg(test)]
+mod tests_dates;
 #[cfg(test)]
 mod tests_wiremock;
 mod value;
@@ -236,6 +238,10 @@ enum Helper {
     PickRandom { values: Vec<Expr>, count: Option<usize> },
     /// `dateFormat date 'pattern'`.
     DateFormat { value: Expr, format: NowFormat },
+    /// `parseDate text [format=…]`: the date, printed as `print` unless reformatted.
+    ParseDate { value: Expr, parser: date::DateParser, print: NowFormat },
+    /// `parseDate 'literal'`: read once, when the template is parsed.
+    Date { at: DateTime<Utc>, print: NowFormat },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -361,7 +367,7 @@ struct JsonPathExpr {
 
 #[derive(Debug, Clone)]
 struct NowExpr {
-    offset: TimeDelta,
+    offset: date::Offset,
     format: NowFormat,
 }
 
@@ -371,8 +377,9 @@ enum NowFormat {
     Epoch,
     /// Seconds since the Unix epoch.
     Unix,
-    /// chrono items prepared from a Java-style pattern (or the RFC 3339 default).
-    Items(Vec<Item<'static>>),
+    /// chrono items prepared from a Java-style pattern (or the RFC 3339 default), printed in
+    /// `zone` (UTC when `None`).
+    Items { items: Vec<Item<'static>>, zone: Option<date::Zone> },
 }
 
 /// The character sets of `randomValue`, as WireMock defines them.

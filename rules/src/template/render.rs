@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 use serde_json::Value;
 
+use super::date::Zone;
 use super::value::Val;
 use super::{
     helpers, Block, BlockKind, DataField, Expr, Field, JsonPathExpr, NowExpr, NowFormat, Part, RandomKind,
@@ -381,7 +382,7 @@ pub(super) fn value<'x>(
         Expr::Int(i) => Val::Int(*i),
         Expr::Float(f, _) => Val::Float(*f),
         Expr::Bool(b) => Val::Bool(*b),
-        Expr::Now(n) => match cx.now.checked_add_signed(n.offset) {
+        Expr::Now(n) => match n.offset.apply(cx.now) {
             Some(t) => Val::Date(t, Some(&n.format)),
             None => Val::Null,
         },
@@ -504,9 +505,16 @@ pub(super) fn write_date(t: DateTime<Utc>, format: Option<&NowFormat>, sink: &mu
         Some(NowFormat::Unix) => {
             let _ = write!(sink, "{}", t.timestamp());
         }
-        Some(NowFormat::Items(items)) => {
+        Some(NowFormat::Items { items, zone }) => {
             let start = sink.out.len();
-            if t.format_with_items(items.iter()).write_to(sink).is_err() {
+            let written = match zone {
+                None => t.format_with_items(items.iter()).write_to(sink),
+                Some(Zone::Named(tz)) => t.with_timezone(tz).format_with_items(items.iter()).write_to(sink),
+                Some(Zone::Fixed(offset)) => {
+                    t.with_timezone(offset).format_with_items(items.iter()).write_to(sink)
+                }
+            };
+            if written.is_err() {
                 sink.out.truncate(start);
             }
         }
@@ -581,7 +589,7 @@ fn write_node(node: &Value, sink: &mut Sink<'_>) {
 }
 
 fn now(n: &NowExpr, cx: &Inputs<'_, '_>, sink: &mut Sink<'_>) {
-    let Some(t) = cx.now.checked_add_signed(n.offset) else { return };
+    let Some(t) = n.offset.apply(cx.now) else { return };
     write_date(t, Some(&n.format), sink);
 }
 

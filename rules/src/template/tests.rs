@@ -461,7 +461,9 @@ fn argument_errors_are_refused() {
     assert_err("{{now 'yyyy'}}", 1, 7, "no positional arguments");
     assert_err("{{now format=yyyy}}", 1, 14, "`format` must be a quoted string, found a path");
     assert_err("{{now format=3}}", 1, 14, "`format` must be a quoted string, found a number");
-    assert_err("{{now timezone='UTC'}}", 1, 7, "`timezone` is not supported");
+    assert_err("{{now timezone='Mars/Olympus'}}", 1, 16, "unknown time zone 'Mars/Olympus'");
+    assert_err("{{now timezone='+25:00'}}", 1, 16, "unknown time zone '+25:00'");
+    assert_err("{{now timezone=2}}", 1, 16, "`timezone` must be a quoted string");
     assert_err("{{randomValue length='ten'}}", 1, 22, "`length` must be a number, found a string");
     assert_err("{{randomValue length=1.5}}", 1, 22, "whole number");
     assert_err("{{randomValue length=-1}}", 1, 22, "between 0 and");
@@ -598,7 +600,7 @@ fn odd_inputs_never_panic() {
 #[test]
 fn errors_are_std_errors() {
     let e: Box<dyn std::error::Error> = Box::new(err("{{foo}}"));
-    assert_eq!(e.to_string(), "line 1, column 3: unknown helper `foo` (helpers: jsonPath, now, randomValue, randomInt, uuid, counter, eq, neq, ne, gt, gte, lt, lte, and, or, not, contains, matches, regexExtract, parseJson, math, base64, urlEncode, trim, upper, lower, size, pickRandom, dateFormat; paths start with `request.` or `env.`)");
+    assert_eq!(e.to_string(), "line 1, column 3: unknown helper `foo` (helpers: jsonPath, now, randomValue, randomInt, uuid, counter, eq, neq, ne, gt, gte, lt, lte, and, or, not, contains, matches, regexExtract, parseJson, math, base64, urlEncode, trim, upper, lower, size, pickRandom, dateFormat, parseDate; paths start with `request.` or `env.`)");
 }
 
 #[test]

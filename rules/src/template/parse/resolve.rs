@@ -28,7 +28,6 @@ const WIREMOCK_ONLY: &[&str] = &[
     "jsonRemove",
     "jsonSort",
     "lookup",
-    "parseDate",
     "randomDecimal",
     "range",
     "replace",
@@ -68,6 +67,7 @@ pub(super) const VALUE_HELPERS: &[&str] = &[
     "size",
     "pickRandom",
     "dateFormat",
+    "parseDate",
 ];
 
 /// Whether `name` is a helper used as `{{name …}}` (not a block helper).
@@ -489,18 +489,26 @@ impl<'s> Parser<'s> {
     }
 
     fn now(&mut self, mut call: RawCall<'s>) -> PResult<Expr> {
-        let [format, offset] =
-            self.hash_args(&mut call, "now", &["format", "offset"])?.try_into().unwrap_or_default();
+        let [format, offset, timezone] = self
+            .hash_args(&mut call, "now", &["format", "offset", "timezone"])?
+            .try_into()
+            .unwrap_or_default();
         if let Some(first) = call.params.first() {
-            return Err(self
-                .error(first.start(), "`now` takes no positional arguments; use format='…' or offset='…'"));
+            return Err(self.error(
+                first.start(),
+                "`now` takes no positional arguments; use format='…', offset='…' or timezone='…'",
+            ));
         }
-        let format = match format {
-            None => NowFormat::Items(date::rfc3339_millis()),
+        let mut format = match format {
+            None => self.default_date_format(),
             Some((_, value)) => self.date_format(&value)?,
         };
+        if let (Some((_, value)), NowFormat::Items { zone, .. }) = (timezone, &mut format) {
+            let text = self.expect_str("timezone", &value)?;
+            *zone = Some(date::zone(&text).map_err(|message| self.error(value.start(), message))?);
+        }
         let offset = match offset {
-            None => chrono::TimeDelta::zero(),
+            None => date::Offset::ZERO,
             Some((_, value)) => {
                 let text = self.expect_str("offset", &value)?;
                 date::offset(&text).map_err(|message| self.error(value.start(), message))?
@@ -509,19 +517,29 @@ impl<'s> Parser<'s> {
         Ok(Expr::Now(Box::new(NowExpr { offset, format })))
     }
 
+    /// How a date prints without a `format`: RFC 3339 with milliseconds, or without them in
+    /// WireMock's dialect (WireMock prints `2024-03-05T14:07:09Z`).
+    pub(super) fn default_date_format(&self) -> NowFormat {
+        let millis = self.dialect == crate::template::Dialect::Handlebars;
+        NowFormat::Items { items: date::rfc3339(millis), zone: None }
+    }
+
     /// A `format` for `now` or `dateFormat`: a Java pattern, `epoch` or `unix`.
     pub(super) fn date_format(&self, value: &RawValue<'_>) -> PResult<NowFormat> {
         let pattern = self.expect_str("format", value)?;
         Ok(match pattern.as_str() {
             "epoch" => NowFormat::Epoch,
             "unix" => NowFormat::Unix,
-            _ => NowFormat::Items(date::java_pattern(&pattern).map_err(|(i, message)| {
+            _ => NowFormat::Items {
+                zone: None,
+                items: date::java_pattern(&pattern).map_err(|(i, message)| {
                 let at = match value {
                     RawValue::Str { content_start, exact: true, .. } => content_start + i,
                     _ => value.start(),
                 };
                 self.error(at, message)
-            })?),
+            })?,
+            },
         })
     }
 
