@@ -357,9 +357,12 @@ impl<'s> Parser<'s> {
         let mut params = call.params.into_iter();
         match params.next() {
             None if call.hash.is_empty() => Ok(None),
-            Some(RawValue::Path(head)) if head.segs.len() == 1 && head.plain() => {
-                Ok(Some(RawCall { head, params: params.collect(), hash: call.hash, block_params: call.block_params }))
-            }
+            Some(RawValue::Path(head)) if head.segs.len() == 1 && head.plain() => Ok(Some(RawCall {
+                head,
+                params: params.collect(),
+                hash: call.hash,
+                block_params: call.block_params,
+            })),
             other => {
                 let at = other.as_ref().map_or_else(|| call.hash[0].1, RawValue::start);
                 Err(self.error(at, "expected a block helper after `else`, such as `{{else if …}}`"))
@@ -597,7 +600,10 @@ impl<'s> Parser<'s> {
                 Some(_) => {
                     return Err(self.error(
                         self.pos,
-                        format!("unexpected `{}` in block parameters: expected a name or `|`", self.current_char()),
+                        format!(
+                            "unexpected `{}` in block parameters: expected a name or `|`",
+                            self.current_char()
+                        ),
                     ))
                 }
             }

@@ -427,15 +427,26 @@ fn block_parameters_name_the_item_its_index_or_key_and_the_with_value() {
         "the item is still `this`, so bare names work too"
     );
     assert_eq!(order("{{#each (jsonPath request.body '$.tags') as |v k|}}{{k}}:{{v}} {{/each}}"), "x:1 y:2 ");
-    assert_eq!(order("{{#with (jsonPath request.body '$.items[0]') as |first|}}{{first.sku}}{{/with}}"), "a-1");
+    assert_eq!(
+        order("{{#with (jsonPath request.body '$.items[0]') as |first|}}{{first.sku}}{{/with}}"),
+        "a-1"
+    );
     // An outer block's parameters from an inner block, and an inner one shadowing an outer.
     assert_eq!(
         order("{{#each (jsonPath request.body '$.items') as |item i|}}{{#each request.query.tag as |t|}}{{i}}{{item.sku}}{{t}} {{/each}}{{/each}}"),
         "0a-1new 0a-1hot 1b-2new 1b-2hot "
     );
-    assert_eq!(order("{{#each request.query.tag as |x|}}{{#each request.pathSegments as |x|}}{{x}}{{/each}}{{/each}}"), "orders7orders7");
+    assert_eq!(
+        order(
+            "{{#each request.query.tag as |x|}}{{#each request.pathSegments as |x|}}{{x}}{{/each}}{{/each}}"
+        ),
+        "orders7orders7"
+    );
     // Usable as helper arguments; fields of a JSON item.
-    assert_eq!(order("{{#each request.query.tag as |t|}}{{upper t}}{{#if (eq t 'hot')}}!{{/if}}{{/each}}"), "NEWHOT!");
+    assert_eq!(
+        order("{{#each request.query.tag as |t|}}{{upper t}}{{#if (eq t 'hot')}}!{{/if}}{{/each}}"),
+        "NEWHOT!"
+    );
     assert_eq!(order("{{#each (jsonPath request.body '$.items') as |it|}}{{it.nope}}{{/each}}"), "");
 }
 
@@ -454,7 +465,10 @@ fn block_parameter_mistakes_are_refused_with_their_place() {
 #[test]
 fn documented_block_parameter_examples() {
     // docs/templates.md, "Block parameters".
-    assert_eq!(order("{{#each (jsonPath request.body '$.items') as |item i|}}{{i}}={{item.qty}};{{/each}}"), "0=2;1=1;");
+    assert_eq!(
+        order("{{#each (jsonPath request.body '$.items') as |item i|}}{{i}}={{item.qty}};{{/each}}"),
+        "0=2;1=1;"
+    );
     assert_eq!(
         order("{{#each (jsonPath request.body '$.items') as |item|}}{{#each request.query.tag as |t|}}{{item.sku}}/{{t}} {{/each}}{{/each}}"),
         "a-1/new a-1/hot b-2/new b-2/hot "

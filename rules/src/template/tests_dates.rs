@@ -18,7 +18,8 @@ fn now_offsets_in_months_and_years_follow_the_calendar() {
     // A day the target month lacks becomes its last day, as Java's `plusMonths`.
     assert_eq!(render("{{dateFormat (parseDate '2024-01-31T00:00:00Z') 'yyyy-MM-dd'}}"), "2024-01-31");
     let jan31 = chrono::DateTime::parse_from_rfc3339("2024-01-31T10:00:00Z").expect("a date").to_utc();
-    let plus = |text: &str| super::date::offset(text).expect("an offset").apply(jan31).map(|t| t.to_rfc3339());
+    let plus =
+        |text: &str| super::date::offset(text).expect("an offset").apply(jan31).map(|t| t.to_rfc3339());
     assert_eq!(plus("1 months").as_deref(), Some("2024-02-29T10:00:00+00:00"));
     assert_eq!(plus("-2 months").as_deref(), Some("2023-11-30T10:00:00+00:00"));
     assert_eq!(plus("1 years").as_deref(), Some("2025-01-31T10:00:00+00:00"));
@@ -56,7 +57,11 @@ fn parse_date_reads_text_and_request_values() {
     let q = "/?d=05%2F03%2F2024&e=1709647629042&bad=tomorrow";
     assert_eq!(wiremock("{{parseDate request.query.d format='dd/MM/yyyy'}}", q), "2024-03-05T00:00:00Z");
     assert_eq!(wiremock("{{dateFormat (parseDate request.query.e format='epoch') 'HH:mm'}}", q), "14:07");
-    assert_eq!(wiremock("[{{parseDate request.query.bad}}]", q), "[]", "text that is no date renders nothing");
+    assert_eq!(
+        wiremock("[{{parseDate request.query.bad}}]", q),
+        "[]",
+        "text that is no date renders nothing"
+    );
     assert_eq!(wiremock("[{{parseDate request.query.missing}}]", q), "[]");
     assert_eq!(
         wiremock("{{#if (gt (parseDate request.query.e format='epoch') (parseDate '2024-01-01T00:00:00Z'))}}later{{/if}}", q),
@@ -66,9 +71,19 @@ fn parse_date_reads_text_and_request_values() {
 
 #[test]
 fn parse_date_mistakes_are_refused_with_their_place() {
-    assert_err("{{parseDate 'yesterday'}}", 1, 13, "'yesterday' is not a date `parseDate` can read (without format");
+    assert_err(
+        "{{parseDate 'yesterday'}}",
+        1,
+        13,
+        "'yesterday' is not a date `parseDate` can read (without format",
+    );
     assert_err("{{parseDate '2024' format='dd/MM/yyyy'}}", 1, 13, "with that format");
-    assert_err("{{parseDate request.query.d format='yyyy-QQ'}}", 1, 42, "unsupported date pattern letter `Q`");
+    assert_err(
+        "{{parseDate request.query.d format='yyyy-QQ'}}",
+        1,
+        42,
+        "unsupported date pattern letter `Q`",
+    );
     assert_err("{{parseDate}}", 1, 3, "needs 1 argument");
     assert_err("{{parseDate 'a' 'b'}}", 1, 3, "found 2");
 }

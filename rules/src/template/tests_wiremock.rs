@@ -18,11 +18,17 @@ fn handlebars(src: &str) -> String {
 
 #[test]
 fn double_braces_do_not_escape_in_the_wiremock_dialect() {
-    assert_eq!(wiremock("{{request.query.name}} {{request.url}}"), "a<b&c /m/t/echo/z?name=a%3Cb%26c&tag=x&tag=y");
+    assert_eq!(
+        wiremock("{{request.query.name}} {{request.url}}"),
+        "a<b&c /m/t/echo/z?name=a%3Cb%26c&tag=x&tag=y"
+    );
     assert_eq!(handlebars("{{request.query.name}}"), "a&lt;b&amp;c", "Handlebars' own dialect still escapes");
     assert_eq!(wiremock("{{base64 'hello'}}"), "aGVsbG8=");
     // Inside blocks, sub-expressions and with `~` alike.
-    assert_eq!(wiremock("{{#each request.query.tag}}{{this}}={{/each}} {{~request.query.name~}} !"), "x=y=a<b&c!");
+    assert_eq!(
+        wiremock("{{#each request.query.tag}}{{this}}={{/each}} {{~request.query.name~}} !"),
+        "x=y=a<b&c!"
+    );
     assert_eq!(wiremock("{{{request.query.name}}}|{{&request.query.name}}"), "a<b&c|a<b&c");
 }
 
@@ -37,6 +43,9 @@ fn json_path_prints_objects_as_jacksons_pretty_json_in_the_wiremock_dialect() {
         "{\n  \"a\" : {\n    \"b\" : [ 1, {\n      \"c\" : \"<d>\"\n    } ]\n  },\n  \"e\" : { }\n}"
     );
     // A source other than the body, and a default that is an object.
-    assert_eq!(wiremock("{{jsonPath (jsonPath request.body '$.deep') '$.a'}}"), "{\n  \"b\" : [ 1, {\n    \"c\" : \"<d>\"\n  } ]\n}");
+    assert_eq!(
+        wiremock("{{jsonPath (jsonPath request.body '$.deep') '$.a'}}"),
+        "{\n  \"b\" : [ 1, {\n    \"c\" : \"<d>\"\n  } ]\n}"
+    );
     assert_eq!(handlebars("{{{jsonPath request.body '$.obj'}}}"), r#"{"x":1}"#);
 }

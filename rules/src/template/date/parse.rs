@@ -98,8 +98,14 @@ mod tests {
         assert_eq!(iso(&DateParser::Unix, "soon"), None);
         let p = |pattern: &str| DateParser::Pattern(java_pattern(pattern).expect("a valid pattern"));
         assert_eq!(iso(&p("dd/MM/yyyy"), "05/03/2024").as_deref(), Some("2024-03-05T00:00:00.000Z"));
-        assert_eq!(iso(&p("dd/MM/yyyy HH:mm"), "05/03/2024 14:07").as_deref(), Some("2024-03-05T14:07:00.000Z"));
-        assert_eq!(iso(&p("yyyy-MM-dd HH:mm Z"), "2024-03-05 15:07 +0100").as_deref(), Some("2024-03-05T14:07:00.000Z"));
+        assert_eq!(
+            iso(&p("dd/MM/yyyy HH:mm"), "05/03/2024 14:07").as_deref(),
+            Some("2024-03-05T14:07:00.000Z")
+        );
+        assert_eq!(
+            iso(&p("yyyy-MM-dd HH:mm Z"), "2024-03-05 15:07 +0100").as_deref(),
+            Some("2024-03-05T14:07:00.000Z")
+        );
         assert_eq!(iso(&p("MMM yyyy"), "Mar 2024").as_deref(), Some("2024-03-01T00:00:00.000Z"));
         assert_eq!(iso(&p("yyyy"), "2024").as_deref(), Some("2024-01-01T00:00:00.000Z"));
         assert_eq!(iso(&p("dd/MM/yyyy"), "2024-03-05"), None);

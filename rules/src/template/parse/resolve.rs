@@ -168,10 +168,17 @@ impl<'s> Parser<'s> {
             if let Some((level, key)) = self.block_param(first.text).filter(|_| !first.bracketed) {
                 let up = self.scopes - level;
                 if !key {
-                    return Ok(Expr::Scoped(Box::new(ScopedPath { up, fallback: false, segs: names(&segs[1..]) })));
+                    return Ok(Expr::Scoped(Box::new(ScopedPath {
+                        up,
+                        fallback: false,
+                        segs: names(&segs[1..]),
+                    })));
                 }
                 if let Some(field) = segs.get(1) {
-                    return Err(self.error(field.start, format!("`{}` is the index or key of `#each`: it has no fields", first.text)));
+                    return Err(self.error(
+                        field.start,
+                        format!("`{}` is the index or key of `#each`: it has no fields", first.text),
+                    ));
                 }
                 return Ok(Expr::EachKey { up });
             }
@@ -533,12 +540,12 @@ impl<'s> Parser<'s> {
             _ => NowFormat::Items {
                 zone: None,
                 items: date::java_pattern(&pattern).map_err(|(i, message)| {
-                let at = match value {
-                    RawValue::Str { content_start, exact: true, .. } => content_start + i,
-                    _ => value.start(),
-                };
-                self.error(at, message)
-            })?,
+                    let at = match value {
+                        RawValue::Str { content_start, exact: true, .. } => content_start + i,
+                        _ => value.start(),
+                    };
+                    self.error(at, message)
+                })?,
             },
         })
     }
