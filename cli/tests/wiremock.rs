@@ -75,6 +75,8 @@ fn import_from_wiremock_serves_the_stubs_from_an_environment() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(get(&format!("{mocks}/orders/o-1")), (200, r#"{"id":"o-1"}"#.to_owned()));
+    // Rendered as WireMock renders it, unescaped, after the push to the data plane.
+    assert_eq!(get(&format!("{mocks}/orders/o&1=2")), (200, r#"{"id":"o&1=2"}"#.to_owned()));
 
     // The same through GraphQL: `importWireMock` replaces the rules and lists what it left out.
     let query = r#"mutation($m: JSON!) { importWireMock(input: {environment: "default/default", mappings: $m}) {

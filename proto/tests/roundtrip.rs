@@ -215,7 +215,7 @@ fn response() -> impl Strategy<Value = Response> {
         of(json()),
         of(text()),
         of(text()),
-        any::<bool>(),
+        prop_oneof![Just(Templating::Off), Just(Templating::Handlebars), Just(Templating::WireMock)],
         of(delay()),
         faults(),
         of(text()),

@@ -9,7 +9,7 @@ use std::fmt;
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use crate::model::{HeaderValues, MethodMatch, PathMatch, Upstream, ValueMatch};
+use crate::model::{HeaderValues, MethodMatch, PathMatch, Templating, Upstream, ValueMatch};
 
 /// Implements `Deserialize` for an enum with a string form and a map or sequence form.
 macro_rules! string_or {
@@ -57,3 +57,26 @@ string_or!(ValueMatch,
 string_or!(Upstream,
     "a base URL (http://host:port) or a cluster {endpoints, lb, connect_timeout_ms, request_timeout_ms, max_connections, base_path, outlier_detection, retries}",
     str => Url, map => |c| Upstream::Cluster(Box::new(c)));
+
+/// `template: true | false | wiremock`.
+impl<'de> Deserialize<'de> for Templating {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Templating;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("true, false or wiremock")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Templating, E> {
+                Ok(Templating::from(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Templating, E> {
+                match v {
+                    "wiremock" => Ok(Templating::WireMock),
+                    other => Err(E::invalid_value(de::Unexpected::Str(other), &self)),
+                }
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}

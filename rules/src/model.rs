@@ -406,9 +406,10 @@ pub struct Response {
     /// Body read from this file when the rules are compiled (relative to the rules file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
-    /// Treat the body and header values as templates (`{{request.path}}`).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub template: bool,
+    /// Treat the body and header values as templates (`{{request.path}}`): `true`, or
+    /// `wiremock` for WireMock's rendering (see [`Templating`]).
+    #[serde(default, skip_serializing_if = "Templating::is_off")]
+    pub template: Templating,
     /// Wait before answering.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay: Option<Delay>,
@@ -431,9 +432,54 @@ impl Default for Response {
             json: None,
             base64: None,
             file: None,
-            template: false,
+            template: Templating::Off,
             delay: None,
             faults: Vec::new(),
+        }
+    }
+}
+
+/// Whether a response is a template, and how `{{ }}` renders: `false`, `true` or `wiremock`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Templating {
+    /// Not a template (`template: false`, the default): `{{` is plain text.
+    #[default]
+    Off,
+    /// A template, rendered as Handlebars does (`template: true`): `{{x}}` HTML-escapes.
+    Handlebars,
+    /// A template rendered as WireMock does (`template: wiremock`, what the WireMock importer
+    /// writes): `{{x}}` does not escape, and `jsonPath` prints an object as Jackson's pretty
+    /// JSON. Everything else is the same as `true`.
+    WireMock,
+}
+
+impl Templating {
+    /// Whether the body and header values are templates at all.
+    pub fn is_on(self) -> bool {
+        self != Templating::Off
+    }
+
+    fn is_off(&self) -> bool {
+        *self == Templating::Off
+    }
+}
+
+impl From<bool> for Templating {
+    fn from(on: bool) -> Self {
+        if on {
+            Templating::Handlebars
+        } else {
+            Templating::Off
+        }
+    }
+}
+
+impl Serialize for Templating {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Templating::Off => s.serialize_bool(false),
+            Templating::Handlebars => s.serialize_bool(true),
+            Templating::WireMock => s.serialize_str("wiremock"),
         }
     }
 }

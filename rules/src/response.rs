@@ -15,8 +15,8 @@ use rand::{Rng, RngCore};
 use rand_distr::{Distribution, LogNormal, Normal};
 
 use crate::error::{Errors, Place};
-use crate::model::{Delay, Fault, FaultKind, Response};
-use crate::template::{RenderContext, Template};
+use crate::model::{Delay, Fault, FaultKind, Response, Templating};
+use crate::template::{Dialect, RenderContext, Template};
 
 mod path_params;
 pub(crate) use path_params::PathScope;
@@ -161,8 +161,8 @@ impl CompiledResponse {
                     errors.push(vplace, "a header value must not contain CR, LF or NUL");
                     continue;
                 }
-                if spec.template {
-                    match parse_template(value, vplace, env, errors) {
+                if spec.template.is_on() {
+                    match parse_template(value, spec.template, vplace, env, errors) {
                         Some(t) => match t.as_literal() {
                             Some(text) => push_header(&mut head_prefix, name, text),
                             None => {
@@ -181,7 +181,7 @@ impl CompiledResponse {
             push_header(&mut head_prefix, "content-type", "application/json");
         }
         let body = match body_bytes {
-            Some(bytes) if spec.template => {
+            Some(bytes) if spec.template.is_on() => {
                 let text = match String::from_utf8(bytes) {
                     Ok(text) => text,
                     Err(_) => {
@@ -189,7 +189,7 @@ impl CompiledResponse {
                         String::new()
                     }
                 };
-                match parse_template(&text, &path.field("body"), env, errors) {
+                match parse_template(&text, spec.template, &path.field("body"), env, errors) {
                     Some(t) if t.as_literal().is_some() => Body::Bytes(text.into_bytes().into()),
                     Some(t) => {
                         uses_counter |= t.uses_counter();
@@ -263,11 +263,16 @@ impl CompiledResponse {
 
 fn parse_template(
     src: &str,
+    templating: Templating,
     place: &Place<'_>,
     env: &ResponseEnv<'_>,
     errors: &mut Errors,
 ) -> Option<Template> {
-    match Template::parse(src) {
+    let dialect = match templating {
+        Templating::WireMock => Dialect::WireMock,
+        Templating::Handlebars | Templating::Off => Dialect::Handlebars,
+    };
+    match Template::parse_as(src, dialect) {
         Ok(t) => {
             let missing: Vec<String> =
                 t.env_names().filter(|n| !env.variables.contains_key(*n)).map(str::to_owned).collect();

@@ -16,19 +16,24 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::format::Item;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use serde_json_path::JsonPath;
 
 use crate::request::RequestContext;
 
 mod date;
 mod helpers;
+mod jackson;
 mod parse;
 mod render;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_blocks;
+#[cfg(test)]
+mod tests_dates;
+#[cfg(test)]
+mod tests_wiremock;
 mod value;
 
 /// A parsed response template, ready to render any number of times.
@@ -90,10 +95,27 @@ pub struct RenderContext<'a, 'r> {
     pub rng: &'a mut dyn rand::RngCore,
 }
 
+/// How `{{ }}` renders: as Handlebars does, or as WireMock does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dialect {
+    /// `{{x}}` HTML-escapes; `jsonPath` prints objects as compact JSON.
+    #[default]
+    Handlebars,
+    /// WireMock's Handlebars: `{{x}}` is raw (WireMock turns escaping off), and `jsonPath`
+    /// prints an object as Jackson's pretty JSON (`{\n  "x" : 1\n}`).
+    WireMock,
+}
+
 impl Template {
     /// Parses `src`, resolving every path and preparing every helper argument.
     pub fn parse(src: &str) -> Result<Template, TemplateError> {
-        parse::parse(src)
+        parse::parse(src, Dialect::Handlebars)
+    }
+
+    /// Parses `src` to render in `dialect`. The dialect is decided here, once: rendering
+    /// costs the same in both.
+    pub fn parse_as(src: &str, dialect: Dialect) -> Result<Template, TemplateError> {
+        parse::parse(src, dialect)
     }
 
     /// `Some(text)` when the template has no expressions at all (so the caller can
@@ -216,6 +238,10 @@ enum Helper {
     PickRandom { values: Vec<Expr>, count: Option<usize> },
     /// `dateFormat date 'pattern'`.
     DateFormat { value: Expr, format: NowFormat },
+    /// `parseDate text [format=…]`: the date, printed as `print` unless reformatted.
+    ParseDate { value: Expr, parser: date::DateParser, print: NowFormat },
+    /// `parseDate 'literal'`: read once, when the template is parsed.
+    Date { at: DateTime<Utc>, print: NowFormat },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -294,6 +320,9 @@ enum Expr {
     Var { slot: usize, segs: Box<[Box<str>]> },
     /// `@index`, `@key`, `@first`, `@last`.
     Data(DataField),
+    /// The second block parameter of `#each … as |item key|`: the key of the item (its index
+    /// in a list) of the `#each` block `up` blocks out.
+    EachKey { up: usize },
     /// A helper with a typed result.
     Helper(Box<Helper>),
     /// `jsonPath SOURCE 'path' [default=…]`.
@@ -332,11 +361,13 @@ struct JsonPathExpr {
     source: Expr,
     path: JsonPath,
     default: Option<Expr>,
+    /// Print an object result as Jackson's pretty JSON (WireMock's dialect).
+    pretty: bool,
 }
 
 #[derive(Debug, Clone)]
 struct NowExpr {
-    offset: TimeDelta,
+    offset: date::Offset,
     format: NowFormat,
 }
 
@@ -346,8 +377,9 @@ enum NowFormat {
     Epoch,
     /// Seconds since the Unix epoch.
     Unix,
-    /// chrono items prepared from a Java-style pattern (or the RFC 3339 default).
-    Items(Vec<Item<'static>>),
+    /// chrono items prepared from a Java-style pattern (or the RFC 3339 default), printed in
+    /// `zone` (UTC when `None`).
+    Items { items: Vec<Item<'static>>, zone: Option<date::Zone> },
 }
 
 /// The character sets of `randomValue`, as WireMock defines them.

@@ -508,3 +508,30 @@ fn many_virtual_hosts_on_one_path_each_get_their_own_rule() {
     assert_eq!(rule_for_host(&t, "tenant-9.example.com", "/api/users").as_deref(), Some("boss"));
     assert_eq!(rule_for_host(&t, "tenant-8.example.com", "/api/orders"), None);
 }
+
+#[test]
+fn a_wiremock_template_renders_unescaped_and_survives_a_round_trip() {
+    let yaml = r#"
+rules:
+  - id: wm
+    match: { path: /wm }
+    response: { template: wiremock, body: "{{request.query.q}}" }
+  - id: hb
+    match: { path: /hb }
+    response: { template: true, body: "{{request.query.q}}" }
+"#;
+    let set = RuleSet::from_yaml(yaml).unwrap_or_else(|e| panic!("{e}"));
+    for text in [set.to_yaml(), set.to_json()] {
+        let again = RuleSet::from_yaml(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(again, set, "{text}");
+        assert!(text.contains("wiremock"), "{text}");
+    }
+    let t = table(yaml);
+    assert!(served(&t, "/wm?q=a%3Cb").ends_with("\r\n\r\na<b"), "{}", served(&t, "/wm?q=a%3Cb"));
+    assert!(served(&t, "/hb?q=a%3Cb").ends_with("\r\n\r\na&lt;b"));
+    assert_refused(
+        "rules:\n  - { id: a, response: { template: handlebars, body: x } }\n",
+        "rules[0].response.template",
+        &["handlebars", "true, false or wiremock"],
+    );
+}

@@ -307,7 +307,7 @@ fn response(r: &mockplane_rules::model::Response, place: &str) -> Result<Map<Str
     if let Some(f) = &r.file {
         out.insert("bodyFileName".into(), json!(f));
     }
-    if r.template {
+    if r.template.is_on() {
         out.insert("transformers".into(), json!(["response-template"]));
     }
     delay_into(r.delay.as_ref(), &mut out, &format!("{place}.delay"))?;

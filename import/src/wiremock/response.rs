@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use mockplane_rules::model::{
-    Delay, Fault, FaultKind, Forward, HeaderEdits, HeaderValues, LognormalDelay, Response, UniformDelay,
+    Delay, Fault, FaultKind, Forward, HeaderEdits, HeaderValues, LognormalDelay, Response, Templating,
+    UniformDelay,
 };
 use serde_json::{Map, Value};
 
@@ -61,12 +62,14 @@ pub(super) fn convert(r: &Map<String, Value>, place: &str, cx: &mut Cx<'_>) -> R
     }
     let headers = headers(r.get("headers"), &at("headers"), cx)?;
     let delay = delay(r, place, cx)?;
-    let mut template = cx.options.global_templating;
+    // WireMock's templates render as WireMock renders them (no HTML escaping, …).
+    let wiremock = Templating::WireMock;
+    let mut template = if cx.options.global_templating { wiremock } else { Templating::Off };
     if let Some(list) = r.get("transformers") {
         let list = list.as_array().ok_or_else(|| skip(at("transformers"), "must be a list"))?;
         for (i, t) in list.iter().enumerate() {
             match t.as_str() {
-                Some("response-template") => template = true,
+                Some("response-template") => template = wiremock,
                 other => cx.unsupported(
                     format!("{}[{i}]", at("transformers")),
                     format!(

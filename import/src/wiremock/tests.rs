@@ -1,6 +1,6 @@
 //! The converter field by field, and the imported rules answering as WireMock would.
 
-use mockplane_rules::model::{FaultKind, HeaderValues, PathMatch, UrlMatch, ValueMatch};
+use mockplane_rules::model::{FaultKind, HeaderValues, PathMatch, Templating, UrlMatch, ValueMatch};
 use mockplane_rules::{CompileOptions, Header, Request, RequestContext, RuleTable};
 use serde_json::json;
 
@@ -242,7 +242,7 @@ fn responses_map_status_headers_bodies_delays_and_faults() {
     let t = one(
         json!({"request": {}, "response": {"body": "{{request.path}}", "transformers": ["response-template"]}}),
     );
-    assert!(t.response.expect("a response").template);
+    assert_eq!(t.response.expect("a response").template, Templating::WireMock);
 }
 
 #[test]
@@ -267,7 +267,7 @@ fn global_templating_templates_every_response() {
     let imported =
         import_value(json!({"request": {}, "response": {"body": "{{request.method}}"}}), None, &options)
             .expect("imports");
-    assert!(imported.set.rules[0].response.as_ref().expect("a response").template);
+    assert_eq!(imported.set.rules[0].response.as_ref().expect("a response").template, Templating::WireMock);
 }
 
 #[test]

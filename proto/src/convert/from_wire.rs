@@ -391,7 +391,11 @@ pub(super) fn response_from_wire(
         body: w.body,
         base64: w.base64,
         file: w.file,
-        template: w.template,
+        template: match (w.template, w.template_wiremock) {
+            (false, _) => model::Templating::Off,
+            (true, false) => model::Templating::Handlebars,
+            (true, true) => model::Templating::WireMock,
+        },
         delay: w.delay.map(delay_from_wire),
     })
 }

@@ -1,16 +1,103 @@
 //! `now` helper arguments, prepared at parse time: Java `DateTimeFormatter`-style patterns (as
-//! WireMock takes them) become chrono items, and `offset='3 days'` becomes a [`TimeDelta`].
+//! WireMock takes them) become chrono items, `offset='3 days'` becomes an [`Offset`], and
+//! `timezone='Europe/Paris'` a [`Zone`]. `parseDate`'s text is read in `date/parse.rs`.
 
 use chrono::format::{Fixed, Item, Numeric, Pad, StrftimeItems};
-use chrono::TimeDelta;
+use chrono::{DateTime, FixedOffset, Months, TimeDelta, Utc};
+
+mod parse;
+pub(super) use parse::{parse_date, DateParser};
+
+/// How far `now` moves from the current time: a duration, or whole months (a year is twelve),
+/// which land on the same day of the month, or its last day when that is shorter, as Java's
+/// `ZonedDateTime.plus` does in UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Offset {
+    Duration(TimeDelta),
+    Months(i64),
+}
+
+impl Offset {
+    pub(super) const ZERO: Offset = Offset::Duration(TimeDelta::zero());
+
+    /// `t` moved by the offset; `None` past the representable range.
+    pub(super) fn apply(self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match self {
+            Offset::Duration(d) => t.checked_add_signed(d),
+            Offset::Months(n) => {
+                let months = Months::new(u32::try_from(n.unsigned_abs()).ok()?);
+                if n < 0 {
+                    t.checked_sub_months(months)
+                } else {
+                    t.checked_add_months(months)
+                }
+            }
+        }
+    }
+}
+
+/// The zone a date is printed in (`timezone='…'`): an IANA name, or a fixed offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Zone {
+    Named(chrono_tz::Tz),
+    Fixed(FixedOffset),
+}
+
+/// Reads a zone as Java's `ZoneId.of` does: `Europe/Paris`, `UTC`, `Z`, `+02:00`, `-5`,
+/// `+0530`, `UTC+2`, `GMT-03:00`.
+pub(super) fn zone(text: &str) -> Result<Zone, String> {
+    let bad = || {
+        format!("unknown time zone '{text}': give a name such as 'Europe/Paris' or 'UTC', or an offset such as '+02:00'")
+    };
+    if text == "Z" {
+        return Ok(Zone::Fixed(FixedOffset::east_opt(0).ok_or_else(bad)?));
+    }
+    let offset = ["UTC", "GMT", "UT", ""]
+        .iter()
+        .find_map(|prefix| text.strip_prefix(prefix).filter(|rest| rest.starts_with(['+', '-'])));
+    if let Some(offset) = offset {
+        return fixed_offset(offset).map(Zone::Fixed).ok_or_else(bad);
+    }
+    text.parse::<chrono_tz::Tz>().map(Zone::Named).map_err(|_| bad())
+}
+
+/// `+h`, `+hh`, `+hh:mm`, `+hhmm`, `+hh:mm:ss`, `+hhmmss` (or `-`), up to 18 hours.
+fn fixed_offset(text: &str) -> Option<FixedOffset> {
+    let (sign, rest) = match text.split_at(1) {
+        ("+", rest) => (1, rest),
+        ("-", rest) => (-1, rest),
+        _ => return None,
+    };
+    let digits: String = rest.chars().filter(|&c| c != ':').collect();
+    if !digits.bytes().all(|b| b.is_ascii_digit()) || rest.starts_with(':') {
+        return None;
+    }
+    let field = |from: usize| digits.get(from..from + 2).and_then(|d| d.parse::<i32>().ok());
+    let (h, m, s) = match digits.len() {
+        1 => (digits.parse().ok()?, 0, 0),
+        2 => (field(0)?, 0, 0),
+        4 => (field(0)?, field(2)?, 0),
+        6 => (field(0)?, field(2)?, field(4)?),
+        _ => return None,
+    };
+    if h > 18 || m > 59 || s > 59 {
+        return None;
+    }
+    FixedOffset::east_opt(sign * (h * 3600 + m * 60 + s))
+}
 
 /// The pattern letters we translate, for error messages.
 const SUPPORTED: &str = "yyyy yy MM MMM MMMM M dd d HH H hh h mm m ss s SSS a EEE EEEE Z X XX XXX";
 
-/// The default `{{now}}` format: RFC 3339, UTC, milliseconds (`2024-01-02T03:04:05.678Z`).
-pub(super) fn rfc3339_millis() -> Vec<Item<'static>> {
-    // A fixed, valid strftime string: parsing it cannot fail.
-    StrftimeItems::new("%Y-%m-%dT%H:%M:%S%.3fZ").parse_to_owned().unwrap_or_default()
+/// The default `{{now}}` format: RFC 3339 with milliseconds (`2024-01-02T03:04:05.678Z`), or
+/// without them (`2024-01-02T03:04:05Z`) as WireMock prints it; `Z` in UTC, else the offset
+/// (`+11:00`).
+pub(super) fn rfc3339(millis: bool) -> Vec<Item<'static>> {
+    // Fixed, valid strftime strings: parsing them cannot fail.
+    let spec = if millis { "%Y-%m-%dT%H:%M:%S%.3f" } else { "%Y-%m-%dT%H:%M:%S" };
+    let mut items = StrftimeItems::new(spec).parse_to_owned().unwrap_or_default();
+    items.push(Item::Fixed(Fixed::TimezoneOffsetColonZ));
+    items
 }
 
 /// Translates a Java-style date pattern. On error, returns the byte offset in `pattern` of the
@@ -132,13 +219,20 @@ fn letter(c: char, n: usize) -> Result<Item<'static>, bool> {
     }
 }
 
-/// Parses `3 days`, `-2 hours`, `+1 week`: a signed integer, spaces, a unit.
-pub(super) fn offset(text: &str) -> Result<TimeDelta, String> {
-    const UNITS: &str = "seconds, minutes, hours, days, weeks";
+/// Parses `3 days`, `-2 hours`, `+1 week`, `now +5 years` (WireMock's long form), `now`: a
+/// signed integer, spaces, a unit.
+pub(super) fn offset(text: &str) -> Result<Offset, String> {
+    const UNITS: &str = "seconds, minutes, hours, days, weeks, months, years";
     let bad = || {
         format!("bad offset '{text}': expected an amount and a unit, such as '3 days' or '-2 hours' (units: {UNITS})")
     };
-    let mut words = text.split_whitespace();
+    let mut words = text.split_whitespace().peekable();
+    if words.peek().is_some_and(|w| w.eq_ignore_ascii_case("now")) {
+        words.next();
+        if words.peek().is_none() {
+            return Ok(Offset::ZERO);
+        }
+    }
     let (Some(amount), Some(unit), None) = (words.next(), words.next(), words.next()) else {
         return Err(bad());
     };
@@ -150,7 +244,10 @@ pub(super) fn offset(text: &str) -> Result<TimeDelta, String> {
         .trim_start_matches('+')
         .parse()
         .map_err(|_| format!("bad offset '{text}': the amount is too large"))?;
+    let too_large = || format!("bad offset '{text}': the amount is too large");
     let seconds_per_unit: i64 = match unit.to_ascii_lowercase().as_str() {
+        "month" | "months" => return Ok(Offset::Months(amount)),
+        "year" | "years" => return amount.checked_mul(12).map(Offset::Months).ok_or_else(too_large),
         "second" | "seconds" => 1,
         "minute" | "minutes" => 60,
         "hour" | "hours" => 3_600,
@@ -161,5 +258,6 @@ pub(super) fn offset(text: &str) -> Result<TimeDelta, String> {
     amount
         .checked_mul(seconds_per_unit)
         .and_then(TimeDelta::try_seconds)
-        .ok_or_else(|| format!("bad offset '{text}': the amount is too large"))
+        .map(Offset::Duration)
+        .ok_or_else(too_large)
 }

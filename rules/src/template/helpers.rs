@@ -77,6 +77,14 @@ pub(super) fn eval<'x>(
             };
             pick_random(&mut pool, *count, state)
         }
+        Helper::ParseDate { value: e, parser, print } => match v(e) {
+            Val::Date(t, _) => Val::Date(t, Some(print)),
+            other => match super::date::parse_date(other.text().trim(), parser) {
+                Some(t) => Val::Date(t, Some(print)),
+                None => Val::Null,
+            },
+        },
+        Helper::Date { at, print } => Val::Date(*at, Some(print)),
         Helper::DateFormat { value: e, format } => match v(e) {
             Val::Date(t, _) => Val::Date(t, Some(format)),
             other => match chrono::DateTime::parse_from_rfc3339(other.text().trim()) {

@@ -4,7 +4,7 @@
 //! positional arguments and `key=value` pairs, sub-expressions in parentheses), then `resolve`
 //! turns it into an [`Expr`], checking names, argument counts and types.
 
-use super::{Expr, Part, PathParamUse, Template, TemplateError};
+use super::{Dialect, Expr, Part, PathParamUse, Template, TemplateError};
 
 mod blocks;
 mod helpers;
@@ -13,9 +13,10 @@ mod resolve;
 
 type PResult<T> = Result<T, TemplateError>;
 
-pub(super) fn parse(src: &str) -> PResult<Template> {
+pub(super) fn parse(src: &str, dialect: Dialect) -> PResult<Template> {
     let mut p = Parser {
         src,
+        dialect,
         pos: 0,
         env: Vec::new(),
         path_params: Vec::new(),
@@ -25,6 +26,7 @@ pub(super) fn parse(src: &str) -> PResult<Template> {
         scopes: 0,
         block_depth: 0,
         vars: Vec::new(),
+        block_params: Vec::new(),
     };
     let (parts, _) = p.parts(false)?;
     let text_len = parts
@@ -138,6 +140,17 @@ struct RawCall<'s> {
     head: RawPath<'s>,
     params: Vec<RawValue<'s>>,
     hash: Vec<(&'s str, usize, RawValue<'s>)>,
+    /// `as |item index|` of a block: each name and where it is written.
+    block_params: Vec<(&'s str, usize)>,
+}
+
+/// A block parameter in scope: `item` of `{{#each list as |item i|}}`.
+struct BlockParam<'s> {
+    name: &'s str,
+    /// The value of `scopes` inside its block, which says how many blocks out it is.
+    level: usize,
+    /// The second parameter of `#each` (the key or index) rather than the item.
+    key: bool,
 }
 
 /// What one `{{ … }}` turned out to be.
@@ -180,6 +193,7 @@ pub(crate) const MAX_BLOCK_DEPTH: usize = 100;
 
 struct Parser<'s> {
     src: &'s str,
+    dialect: Dialect,
     pos: usize,
     env: Vec<Box<str>>,
     path_params: Vec<PathParamUse>,
@@ -194,6 +208,8 @@ struct Parser<'s> {
     block_depth: usize,
     /// Variables assigned so far (`regexExtract … 'name'`, `parseJson`, `assign`), by slot.
     vars: Vec<Box<str>>,
+    /// Block parameters (`as |item|`) of the blocks open around the cursor, innermost last.
+    block_params: Vec<BlockParam<'s>>,
 }
 
 impl<'s> Parser<'s> {
@@ -331,7 +347,9 @@ impl<'s> Parser<'s> {
             }
         }
         let expr = self.resolve_call(call, true)?;
-        Ok(Parsed { mustache: Mustache::Expr { expr, escape: !raw }, trim_left, trim_right })
+        // WireMock configures Handlebars.java without escaping: `{{x}}` is as raw as `{{{x}}}`.
+        let escape = !raw && self.dialect == Dialect::Handlebars;
+        Ok(Parsed { mustache: Mustache::Expr { expr, escape }, trim_left, trim_right })
     }
 
     /// `{{else}}` → `None`; `{{else if x}}` → the call `if x`.
@@ -339,9 +357,12 @@ impl<'s> Parser<'s> {
         let mut params = call.params.into_iter();
         match params.next() {
             None if call.hash.is_empty() => Ok(None),
-            Some(RawValue::Path(head)) if head.segs.len() == 1 && head.plain() => {
-                Ok(Some(RawCall { head, params: params.collect(), hash: call.hash }))
-            }
+            Some(RawValue::Path(head)) if head.segs.len() == 1 && head.plain() => Ok(Some(RawCall {
+                head,
+                params: params.collect(),
+                hash: call.hash,
+                block_params: call.block_params,
+            })),
             other => {
                 let at = other.as_ref().map_or_else(|| call.hash[0].1, RawValue::start);
                 Err(self.error(at, "expected a block helper after `else`, such as `{{else if …}}`"))
@@ -417,7 +438,7 @@ impl<'s> Parser<'s> {
             Some(_) => return Err(self.error(head_start, format!("unexpected `{}`", self.current_char()))),
             None => return Err(self.unclosed(open)),
         };
-        let mut call = RawCall { head, params: Vec::new(), hash: Vec::new() };
+        let mut call = RawCall { head, params: Vec::new(), hash: Vec::new(), block_params: Vec::new() };
         loop {
             self.skip_ws();
             match (self.peek(), sub) {
@@ -428,6 +449,10 @@ impl<'s> Parser<'s> {
                 }
                 (Some(b')'), None) => return Err(self.error(self.pos, "unexpected `)`")),
                 _ => {}
+            }
+            if sub.is_none() && self.at_block_params() {
+                call.block_params = self.block_params(open)?;
+                continue;
             }
             // `key=value`?
             if self.number_len().is_none() && self.peek().is_some_and(is_id_byte) {
@@ -541,6 +566,56 @@ impl<'s> Parser<'s> {
             Some(&b) if b.is_ascii_whitespace() || matches!(b, b'}' | b'~' | b')') => Some(i),
             _ => None,
         }
+    }
+
+    /// Whether the cursor is on `as |`, which starts block parameters.
+    fn at_block_params(&self) -> bool {
+        let rest = &self.src[self.pos..];
+        let Some(after) = rest.strip_prefix("as") else { return false };
+        let trimmed = after.trim_start();
+        trimmed.len() < after.len() && trimmed.starts_with('|')
+    }
+
+    /// `as |name name|`, the cursor on `as`; they must end the tag.
+    fn block_params(&mut self, open: usize) -> PResult<Vec<(&'s str, usize)>> {
+        let start = self.pos;
+        self.pos += 2;
+        self.skip_ws();
+        self.pos += 1; // the `|`
+        let mut names = Vec::new();
+        loop {
+            self.skip_ws();
+            match self.peek() {
+                None => return Err(self.unclosed(open)),
+                Some(b'|') => {
+                    self.pos += 1;
+                    break;
+                }
+                Some(b) if is_id_byte(b) && self.number_len().is_none() => {
+                    let at = self.pos;
+                    let len = self.id_len();
+                    names.push((&self.src[at..at + len], at));
+                    self.pos += len;
+                }
+                Some(_) => {
+                    return Err(self.error(
+                        self.pos,
+                        format!(
+                            "unexpected `{}` in block parameters: expected a name or `|`",
+                            self.current_char()
+                        ),
+                    ))
+                }
+            }
+        }
+        if names.is_empty() {
+            return Err(self.error(start, "`as ||` names no block parameter: write `as |item|`"));
+        }
+        self.skip_ws();
+        if !matches!(self.peek(), None | Some(b'}' | b'~')) {
+            return Err(self.error(self.pos, "block parameters `as |…|` must come last in the tag"));
+        }
+        Ok(names)
     }
 
     fn id_len(&self) -> usize {

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 use serde_json::Value;
 
+use super::date::Zone;
 use super::value::Val;
 use super::{
     helpers, Block, BlockKind, DataField, Expr, Field, JsonPathExpr, NowExpr, NowFormat, Part, RandomKind,
@@ -295,7 +296,8 @@ pub(super) fn eval(
         | Expr::Bool(_)
         | Expr::Scoped(_)
         | Expr::Var { .. }
-        | Expr::Data(_) => write_value(expr, cx, state, scope, sink),
+        | Expr::Data(_)
+        | Expr::EachKey { .. } => write_value(expr, cx, state, scope, sink),
     }
 }
 
@@ -380,7 +382,7 @@ pub(super) fn value<'x>(
         Expr::Int(i) => Val::Int(*i),
         Expr::Float(f, _) => Val::Float(*f),
         Expr::Bool(b) => Val::Bool(*b),
-        Expr::Now(n) => match cx.now.checked_add_signed(n.offset) {
+        Expr::Now(n) => match n.offset.apply(cx.now) {
             Some(t) => Val::Date(t, Some(&n.format)),
             None => Val::Null,
         },
@@ -398,6 +400,13 @@ pub(super) fn value<'x>(
             None => Val::Null,
         },
         Expr::Data(field) => data(*field, scope),
+        Expr::EachKey { up } => {
+            let mut frame = scope;
+            for _ in 0..*up {
+                frame = frame.and_then(|f| f.parent);
+            }
+            data(DataField::Key, frame)
+        }
         Expr::Helper(h) => helpers::eval(h, cx, state, scope),
     }
 }
@@ -496,9 +505,16 @@ pub(super) fn write_date(t: DateTime<Utc>, format: Option<&NowFormat>, sink: &mu
         Some(NowFormat::Unix) => {
             let _ = write!(sink, "{}", t.timestamp());
         }
-        Some(NowFormat::Items(items)) => {
+        Some(NowFormat::Items { items, zone }) => {
             let start = sink.out.len();
-            if t.format_with_items(items.iter()).write_to(sink).is_err() {
+            let written = match zone {
+                None => t.format_with_items(items.iter()).write_to(sink),
+                Some(Zone::Named(tz)) => t.with_timezone(tz).format_with_items(items.iter()).write_to(sink),
+                Some(Zone::Fixed(offset)) => {
+                    t.with_timezone(offset).format_with_items(items.iter()).write_to(sink)
+                }
+            };
+            if written.is_err() {
                 sink.out.truncate(start);
             }
         }
@@ -518,7 +534,12 @@ fn json_path(
     let request = cx.request;
     let doc = match &j.source {
         Expr::Body => request.body_json(),
-        _ => return json_path_value(j, cx, state, scope).write(sink),
+        _ => {
+            return match json_path_value(j, cx, state, scope) {
+                Val::Json(v) if j.pretty && v.is_object() => write_pretty(&v, sink),
+                other => other.write(sink),
+            }
+        }
     };
     let nodes = doc.map(|doc| j.path.query(doc));
     match nodes.as_ref().map(|n| n.len()).unwrap_or(0) {
@@ -532,6 +553,7 @@ fn json_path(
             match (&j.default, node) {
                 (Some(default), Value::Null) => eval(default, cx, state, scope, sink),
                 (None, Value::Null) => {}
+                (_, Value::Object(_)) if j.pretty => write_pretty(node, sink),
                 _ => write_node(node, sink),
             }
         }
@@ -548,6 +570,14 @@ fn json_path(
     }
 }
 
+/// An object as WireMock prints a `jsonPath` result: Jackson's pretty JSON.
+#[inline(never)]
+fn write_pretty(node: &Value, sink: &mut Sink<'_>) {
+    let mut text = Vec::new();
+    super::jackson::write_pretty(&mut text, node, 0);
+    sink.push(&text);
+}
+
 /// A string node as its text, anything else as compact JSON.
 fn write_node(node: &Value, sink: &mut Sink<'_>) {
     match node {
@@ -559,7 +589,7 @@ fn write_node(node: &Value, sink: &mut Sink<'_>) {
 }
 
 fn now(n: &NowExpr, cx: &Inputs<'_, '_>, sink: &mut Sink<'_>) {
-    let Some(t) = cx.now.checked_add_signed(n.offset) else { return };
+    let Some(t) = n.offset.apply(cx.now) else { return };
     write_date(t, Some(&n.format), sink);
 }
 

@@ -28,7 +28,11 @@ fn env() -> BTreeMap<String, String> {
 
 /// Renders `src` against a fixed request and a seeded rng.
 pub(super) fn render_with(src: &str, target: &str, body: &[u8], seed: u64) -> String {
-    let template = Template::parse(src).unwrap_or_else(|e| panic!("{src:?} should parse: {e}"));
+    render_in(super::Dialect::Handlebars, src, target, body, seed)
+}
+
+pub(super) fn render_in(dialect: super::Dialect, src: &str, target: &str, body: &[u8], seed: u64) -> String {
+    let template = Template::parse_as(src, dialect).unwrap_or_else(|e| panic!("{src:?} should parse: {e}"));
     let req =
         Request::new("POST", target, HEADERS, body).with_client_ip(IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3)));
     let rcx = RequestContext::new(&req);
@@ -457,7 +461,9 @@ fn argument_errors_are_refused() {
     assert_err("{{now 'yyyy'}}", 1, 7, "no positional arguments");
     assert_err("{{now format=yyyy}}", 1, 14, "`format` must be a quoted string, found a path");
     assert_err("{{now format=3}}", 1, 14, "`format` must be a quoted string, found a number");
-    assert_err("{{now timezone='UTC'}}", 1, 7, "`timezone` is not supported");
+    assert_err("{{now timezone='Mars/Olympus'}}", 1, 16, "unknown time zone 'Mars/Olympus'");
+    assert_err("{{now timezone='+25:00'}}", 1, 16, "unknown time zone '+25:00'");
+    assert_err("{{now timezone=2}}", 1, 16, "`timezone` must be a quoted string");
     assert_err("{{randomValue length='ten'}}", 1, 22, "`length` must be a number, found a string");
     assert_err("{{randomValue length=1.5}}", 1, 22, "whole number");
     assert_err("{{randomValue length=-1}}", 1, 22, "between 0 and");
@@ -594,7 +600,7 @@ fn odd_inputs_never_panic() {
 #[test]
 fn errors_are_std_errors() {
     let e: Box<dyn std::error::Error> = Box::new(err("{{foo}}"));
-    assert_eq!(e.to_string(), "line 1, column 3: unknown helper `foo` (helpers: jsonPath, now, randomValue, randomInt, uuid, counter, eq, neq, ne, gt, gte, lt, lte, and, or, not, contains, matches, regexExtract, parseJson, math, base64, urlEncode, trim, upper, lower, size, pickRandom, dateFormat; paths start with `request.` or `env.`)");
+    assert_eq!(e.to_string(), "line 1, column 3: unknown helper `foo` (helpers: jsonPath, now, randomValue, randomInt, uuid, counter, eq, neq, ne, gt, gte, lt, lte, and, or, not, contains, matches, regexExtract, parseJson, math, base64, urlEncode, trim, upper, lower, size, pickRandom, dateFormat, parseDate; paths start with `request.` or `env.`)");
 }
 
 #[test]

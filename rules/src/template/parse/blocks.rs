@@ -5,7 +5,7 @@
 //! without `prettyPrint`, so `{{#each}}` on its own line leaves its newline in the output. Use
 //! `~` to trim.
 
-use super::{Mustache, PResult, Parser, RawCall, RawValue};
+use super::{BlockParam, Mustache, PResult, Parser, RawCall, RawValue};
 use crate::template::{Block, BlockKind, Expr, Helper, Part};
 
 /// What ended a run of parts.
@@ -178,15 +178,37 @@ impl<'s> Parser<'s> {
         &mut self,
         outer: &'s str,
         outer_at: usize,
-        call: RawCall<'s>,
+        mut call: RawCall<'s>,
         at: usize,
         inverted: bool,
     ) -> PResult<Block> {
+        let params = std::mem::take(&mut call.block_params);
+        let name = self.span(&call.head);
         let head = self.block_head(call, at, inverted)?;
+        let most = match head.kind {
+            BlockKind::Each(_) => 2,
+            BlockKind::With(_) => 1,
+            _ => 0,
+        };
+        if let Some(&(_, extra)) = params.get(most) {
+            return Err(self.error(
+                extra,
+                match most {
+                    0 => format!("`{{{{#{name}}}}}` takes no block parameters (`as |…|` belongs to `#each` and `#with`)"),
+                    1 => "`#with` takes one block parameter, the value: `as |value|`".to_string(),
+                    _ => "`#each` takes at most two block parameters, the item and its index or key: `as |item index|`".to_string(),
+                },
+            ));
+        }
         if head.scoped {
             self.scopes += 1;
         }
+        let outside = self.block_params.len();
+        for (i, &(name, _)) in params.iter().enumerate() {
+            self.block_params.push(BlockParam { name, level: self.scopes, key: i == 1 });
+        }
         let body = self.parts(true);
+        self.block_params.truncate(outside);
         if head.scoped {
             self.scopes -= 1;
         }

@@ -3,7 +3,8 @@
 //! rendering only computes.
 
 use super::{PResult, Parser, RawCall, RawValue};
-use crate::template::{CmpOp, Expr, Helper, MathOp, Transform};
+use crate::template::date::{parse_date, DateParser};
+use crate::template::{CmpOp, Expr, Helper, MathOp, NowFormat, Transform};
 
 /// The largest `pickRandom count=…`.
 const MAX_PICK: i64 = 10_000;
@@ -218,6 +219,34 @@ impl<'s> Parser<'s> {
                 }
                 let format = self.date_format(&pattern)?;
                 Helper::DateFormat { value, format }
+            }
+            "parseDate" => {
+                let [format] = self.hash_args(&mut call, name, &["format"])?.try_into().unwrap_or_default();
+                self.count(&call, name, 1, 1, "the text of a date, such as '2024-03-05T14:07:09Z'")?;
+                let parser = match format {
+                    None => DateParser::Zoned,
+                    Some((_, pattern)) => match self.date_format(&pattern)? {
+                        NowFormat::Epoch => DateParser::Epoch,
+                        NowFormat::Unix => DateParser::Unix,
+                        NowFormat::Items { items, .. } => DateParser::Pattern(items),
+                    },
+                };
+                let print = self.default_date_format();
+                match call.params.into_iter().next().expect("one argument, counted above") {
+                    // A date written in the template is read now, and a mistake is refused.
+                    RawValue::Str { value: text, start, .. } => match parse_date(&text, &parser) {
+                        Some(at) => Helper::Date { at, print },
+                        None => return Err(self.error(start, format!(
+                            "'{text}' is not a date `parseDate` can read{}",
+                            if matches!(parser, DateParser::Zoned) {
+                                " (without format='…': ISO 8601 with an offset such as '2024-03-05T14:07:09Z', RFC 1123, RFC 1036 or asctime)"
+                            } else {
+                                " with that format"
+                            }
+                        ))),
+                    },
+                    value => Helper::ParseDate { value: self.resolve_value(value)?, parser, print },
+                }
             }
             _ => return Err(self.error(at, format!("unknown helper `{name}`"))),
         };

@@ -28,7 +28,6 @@ const WIREMOCK_ONLY: &[&str] = &[
     "jsonRemove",
     "jsonSort",
     "lookup",
-    "parseDate",
     "randomDecimal",
     "range",
     "replace",
@@ -68,6 +67,7 @@ pub(super) const VALUE_HELPERS: &[&str] = &[
     "size",
     "pickRandom",
     "dateFormat",
+    "parseDate",
 ];
 
 /// Whether `name` is a helper used as `{{name …}}` (not a block helper).
@@ -79,15 +79,27 @@ pub(super) fn is_value_helper(name: &str) -> bool {
 const REQUEST_FIELDS: &str = "method, url, path, pathSegments, query, headers, cookies, body, host, clientIp";
 
 impl<'s> Parser<'s> {
+    /// The block parameter `name` in scope, innermost first: its block's level, and whether it
+    /// is an `#each` key.
+    fn block_param(&self, name: &str) -> Option<(usize, bool)> {
+        self.block_params.iter().rev().find(|p| p.name == name).map(|p| (p.level, p.key))
+    }
+
     pub(super) fn span(&self, path: &RawPath<'_>) -> &'s str {
         &self.src[path.start..path.end]
     }
 
     /// A mustache's (`top`) or sub-expression's call: a helper, or a path without arguments.
     pub(super) fn resolve_call(&mut self, call: RawCall<'s>, top: bool) -> PResult<Expr> {
+        if let Some(&(_, at)) = call.block_params.first() {
+            return Err(self.error(at, "block parameters `as |…|` belong to a block: `{{#each list as |item|}}` or `{{#with value as |v|}}`"));
+        }
         if let [seg] = call.head.segs.as_slice() {
             if !seg.bracketed && call.head.plain() {
                 let name = seg.text;
+                if call.params.is_empty() && call.hash.is_empty() && self.block_param(name).is_some() {
+                    return self.resolve_path(&call.head);
+                }
                 if VALUE_HELPERS.contains(&name) {
                     return self.value_helper(name, call, top);
                 }
@@ -151,6 +163,25 @@ impl<'s> Parser<'s> {
         let names = |segs: &[Seg<'_>]| segs.iter().map(|s| s.text.into()).collect::<Box<[Box<str>]>>();
         if path.data {
             return self.data_path(path);
+        }
+        if let (true, Some(first)) = (path.plain(), segs.first()) {
+            if let Some((level, key)) = self.block_param(first.text).filter(|_| !first.bracketed) {
+                let up = self.scopes - level;
+                if !key {
+                    return Ok(Expr::Scoped(Box::new(ScopedPath {
+                        up,
+                        fallback: false,
+                        segs: names(&segs[1..]),
+                    })));
+                }
+                if let Some(field) = segs.get(1) {
+                    return Err(self.error(
+                        field.start,
+                        format!("`{}` is the index or key of `#each`: it has no fields", first.text),
+                    ));
+                }
+                return Ok(Expr::EachKey { up });
+            }
         }
         if !path.plain() {
             if self.scopes == 0 {
@@ -460,22 +491,31 @@ impl<'s> Parser<'s> {
             Some((_, value)) => Some(self.resolve_value(value)?),
             None => None,
         };
-        Ok(Expr::JsonPath(Box::new(JsonPathExpr { source, path, default })))
+        let pretty = self.dialect == crate::template::Dialect::WireMock;
+        Ok(Expr::JsonPath(Box::new(JsonPathExpr { source, path, default, pretty })))
     }
 
     fn now(&mut self, mut call: RawCall<'s>) -> PResult<Expr> {
-        let [format, offset] =
-            self.hash_args(&mut call, "now", &["format", "offset"])?.try_into().unwrap_or_default();
+        let [format, offset, timezone] = self
+            .hash_args(&mut call, "now", &["format", "offset", "timezone"])?
+            .try_into()
+            .unwrap_or_default();
         if let Some(first) = call.params.first() {
-            return Err(self
-                .error(first.start(), "`now` takes no positional arguments; use format='…' or offset='…'"));
+            return Err(self.error(
+                first.start(),
+                "`now` takes no positional arguments; use format='…', offset='…' or timezone='…'",
+            ));
         }
-        let format = match format {
-            None => NowFormat::Items(date::rfc3339_millis()),
+        let mut format = match format {
+            None => self.default_date_format(),
             Some((_, value)) => self.date_format(&value)?,
         };
+        if let (Some((_, value)), NowFormat::Items { zone, .. }) = (timezone, &mut format) {
+            let text = self.expect_str("timezone", &value)?;
+            *zone = Some(date::zone(&text).map_err(|message| self.error(value.start(), message))?);
+        }
         let offset = match offset {
-            None => chrono::TimeDelta::zero(),
+            None => date::Offset::ZERO,
             Some((_, value)) => {
                 let text = self.expect_str("offset", &value)?;
                 date::offset(&text).map_err(|message| self.error(value.start(), message))?
@@ -484,19 +524,29 @@ impl<'s> Parser<'s> {
         Ok(Expr::Now(Box::new(NowExpr { offset, format })))
     }
 
+    /// How a date prints without a `format`: RFC 3339 with milliseconds, or without them in
+    /// WireMock's dialect (WireMock prints `2024-03-05T14:07:09Z`).
+    pub(super) fn default_date_format(&self) -> NowFormat {
+        let millis = self.dialect == crate::template::Dialect::Handlebars;
+        NowFormat::Items { items: date::rfc3339(millis), zone: None }
+    }
+
     /// A `format` for `now` or `dateFormat`: a Java pattern, `epoch` or `unix`.
     pub(super) fn date_format(&self, value: &RawValue<'_>) -> PResult<NowFormat> {
         let pattern = self.expect_str("format", value)?;
         Ok(match pattern.as_str() {
             "epoch" => NowFormat::Epoch,
             "unix" => NowFormat::Unix,
-            _ => NowFormat::Items(date::java_pattern(&pattern).map_err(|(i, message)| {
-                let at = match value {
-                    RawValue::Str { content_start, exact: true, .. } => content_start + i,
-                    _ => value.start(),
-                };
-                self.error(at, message)
-            })?),
+            _ => NowFormat::Items {
+                zone: None,
+                items: date::java_pattern(&pattern).map_err(|(i, message)| {
+                    let at = match value {
+                        RawValue::Str { content_start, exact: true, .. } => content_start + i,
+                        _ => value.start(),
+                    };
+                    self.error(at, message)
+                })?,
+            },
         })
     }
 
