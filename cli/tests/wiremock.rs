@@ -186,5 +186,5 @@ fn dataplane_wiremock_serves_a_folder_and_takes_stubs_over_the_admin_api() {
         .send()
         .and_then(|r| r.json())
         .expect("a count");
-    assert_eq!(count, serde_json::json!({"count": 1}));
+    assert_eq!(count, serde_json::json!({"count": 1, "requestJournalDisabled": false}));
 }

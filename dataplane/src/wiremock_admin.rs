@@ -15,7 +15,8 @@ use crate::snapshot::SnapshotStore;
 use crate::stats::SharedStats;
 use crate::wiremock::WireMockStubs;
 
-/// The answer to one admin call: status and JSON body.
+/// The answer to one admin call: status and JSON body; `Value::Null` for no body and no
+/// content type (WireMock's answer to `POST /__admin/reset`).
 pub(crate) type Reply = (u16, Value);
 
 fn error(status: u16, detail: impl Into<String>) -> Reply {
@@ -69,7 +70,7 @@ pub(crate) fn route(
             stubs.folder_on.store(true, Ordering::Release);
             store.state().reset();
             stats.reset_journal(stats.journal_epoch());
-            reinstall(stubs, store).unwrap_or((200, json!({})))
+            reinstall(stubs, store).unwrap_or((200, Value::Null))
         }
         ("POST", "/requests/reset") | ("DELETE", "/requests") => {
             stats.reset_journal(stats.journal_epoch());
@@ -77,21 +78,37 @@ pub(crate) fn route(
         }
         ("POST", "/requests/count") => {
             match json_body().map_err(|e| e.to_string()).and_then(|p| matching(stats, &p)) {
-                Ok(found) => (200, json!({ "count": found.len() })),
+                // WireMock counts -1 when its journal is off, and says why.
+                Ok(_) if !stats.journal_enabled() => {
+                    (200, json!({ "count": -1, "requestJournalDisabled": true }))
+                }
+                Ok(found) => (200, json!({ "count": found.len(), "requestJournalDisabled": false })),
                 Err(message) => error(422, message),
             }
         }
-        ("POST", "/requests/find") => match json_body()
-            .map_err(|e| e.to_string())
-            .and_then(|p| matching(stats, &p))
-        {
-            Ok(found) => (200, json!({ "requests": found.iter().map(logged_request).collect::<Vec<_>>() })),
-            Err(message) => error(422, message),
-        },
+        ("POST", "/requests/find") => {
+            match json_body().map_err(|e| e.to_string()).and_then(|p| matching(stats, &p)) {
+                Ok(found) => (
+                    200,
+                    json!({
+                        "requests": found.iter().map(logged_request).collect::<Vec<_>>(),
+                        "requestJournalDisabled": !stats.journal_enabled(),
+                    }),
+                ),
+                Err(message) => error(422, message),
+            }
+        }
         ("GET", "/requests") => {
             let all = stats.journal(&JournalQuery { limit: usize::MAX, ..JournalQuery::default() });
             let requests: Vec<Value> = all.iter().map(|e| json!({ "request": logged_request(e) })).collect();
-            (200, json!({ "requests": requests, "meta": { "total": requests.len() } }))
+            (
+                200,
+                json!({
+                    "requests": requests,
+                    "meta": { "total": requests.len() },
+                    "requestJournalDisabled": !stats.journal_enabled(),
+                }),
+            )
         }
         ("POST", "/scenarios/reset") => {
             store.state().reset();
