@@ -393,6 +393,9 @@ pub(super) fn response_from_wire(
         file: w.file,
         template: w.template,
         delay: w.delay.map(delay_from_wire),
+        chunked_dribble: w
+            .chunked_dribble
+            .map(|d| model::ChunkedDribble { chunks: d.chunks, total_ms: d.total_ms }),
     })
 }
 
