@@ -93,7 +93,8 @@ fn import_from_wiremock_serves_the_stubs_from_an_environment() {
     let query = r#"mutation($m: JSON!) { importWireMock(input: {environment: "default/default", mappings: $m}) {
         change { version } unsupported { place message } } }"#;
     let mappings = serde_json::json!({"mappings": [
-        {"request": {"method": "GET", "urlPath": "/gql"}, "response": {"body": "from graphql"}},
+        {"request": {"method": "GET", "urlPath": "/gql"}, "response": {"body": "from graphql",
+         "chunkedDribbleDelay": {"numberOfChunks": 2, "totalDuration": 300}}},
         {"request": {"bodyPatterns": [{"equalToXml": "<a/>"}]}, "response": {}}
     ]});
     let client = reqwest::blocking::Client::builder().no_proxy().build().expect("a client");
@@ -114,6 +115,10 @@ fn import_from_wiremock_serves_the_stubs_from_an_environment() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(get(&format!("{mocks}/terms")).0, 404, "the environment's rules were replaced");
+    // The dribble came through the store and xDS: the body takes its 300 ms.
+    let t = Instant::now();
+    assert_eq!(get(&format!("{mocks}/gql")).1, "from graphql");
+    assert!(t.elapsed() >= Duration::from_millis(290), "not dribbled: {:?}", t.elapsed());
 }
 
 /// `mockplane dataplane --wiremock DIR --wiremock-admin`, with its traffic and admin URLs.

@@ -3,9 +3,9 @@
 //!
 //! The answer is prepared whole as usual, except its head: over HTTP/1.1 the content length
 //! gives way to chunked encoding, one chunk a piece; an HTTP/1.0 client, which knows no
-//! chunks, keeps the length and gets the pieces as they come. The head goes out at once,
-//! then each piece after a pause of `total / pieces` on the worker's timer, so the last one
-//! arrives `total` after the head, as WireMock's does. Dribbled answers wait by design, so
+//! chunks, keeps the length and gets the pieces as they come. Each piece goes out after a
+//! pause of `total / pieces` on the worker's timer, the head with the first, so the last one
+//! arrives `total` after the answer began, as WireMock 3's server sends them. Dribbled answers wait by design, so
 //! the small allocations here (the split answer, a timer a piece) stay off the fast path.
 
 use std::io::Write as _;
@@ -45,12 +45,18 @@ pub(crate) fn pieces(len: usize, chunks: u32) -> impl Iterator<Item = std::ops::
     (0..n).map(move |i| i * size..if i + 1 == n { len } else { (i + 1) * size })
 }
 
-/// Sends `answer` (head, blank line, then the body from `how.body_at`) dribbled. `false`
-/// when the client went away.
+/// Sends `answer` (head, blank line, then the body from `how.body_at`) dribbled: each piece
+/// after a pause, the head with the first, as WireMock's server sends them. `false` when the
+/// client went away.
 pub(crate) async fn send(conn: &mut Conn, answer: &[u8], how: Dribbled) -> bool {
     let (head, body) = answer.split_at(how.body_at);
-    if !conn.write_bytes(head).await {
-        return false;
+    conn.wbuf.extend_from_slice(head);
+    if body.is_empty() {
+        // Nothing to dribble: WireMock sends such an answer at once.
+        if how.chunked {
+            conn.wbuf.extend_from_slice(b"0\r\n\r\n");
+        }
+        return conn.flush().await;
     }
     let count = pieces(body.len(), how.plan.chunks).count() as u32;
     let pause = how.plan.total / count;
@@ -60,14 +66,9 @@ pub(crate) async fn send(conn: &mut Conn, answer: &[u8], how: Dribbled) -> bool 
         let last = range.end == body.len();
         let piece = &body[range];
         if how.chunked {
-            if !piece.is_empty() {
-                let _ = write!(conn.wbuf, "{:x}\r\n", piece.len());
-                conn.wbuf.extend_from_slice(piece);
-                conn.wbuf.extend_from_slice(b"\r\n");
-            }
-            if last {
-                conn.wbuf.extend_from_slice(b"0\r\n\r\n");
-            }
+            let _ = write!(conn.wbuf, "{:x}\r\n", piece.len());
+            conn.wbuf.extend_from_slice(piece);
+            conn.wbuf.extend_from_slice(if last { b"\r\n0\r\n\r\n".as_slice() } else { b"\r\n" });
         } else {
             conn.wbuf.extend_from_slice(piece);
         }
