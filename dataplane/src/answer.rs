@@ -108,6 +108,11 @@ pub(crate) fn answer(
     };
     // A HEAD answer has no body to dribble.
     let dribble = answer.dribble.filter(|_| !head_only);
+    // What the client waits for the whole answer: the delay, then the dribble's time.
+    let waits = match dribble {
+        Some(d) => Some(answer.delay.unwrap_or_default() + d.total),
+        None => answer.delay,
+    };
     match answer.reply {
         Reply::Static(response) => {
             match dribble {
@@ -124,7 +129,7 @@ pub(crate) fn answer(
                 response.status(),
                 answer.fault.map(fault_name), // an abort answers with a prepared response
                 &seen,
-                took(answer.delay),
+                took(waits),
                 now,
             );
             let dribble = dribble.map(|plan| Dribbled { plan, body_at, chunked: !http10 });
@@ -142,7 +147,7 @@ pub(crate) fn answer(
             if !head_only {
                 wbuf.extend_from_slice(&render.body);
             }
-            worker.record(Some(&snapshot), rule, status, None, &seen, took(answer.delay), now);
+            worker.record(Some(&snapshot), rule, status, None, &seen, took(waits), now);
             let dribble = dribble.map(|plan| Dribbled { plan, body_at, chunked: !http10 });
             Outcome::Respond { start, delay: answer.delay, close: !keep_alive, dribble }
         }

@@ -135,6 +135,12 @@ fn chunks_arrive_spread_over_the_total_time(driver: IoDriver) {
     assert_eq!(server.get("/fast").text(), "fast");
     assert!(t.elapsed() < Duration::from_millis(150), "a fast request waited: {:?}", t.elapsed());
     assert_eq!(slow.join().expect("the dribbled client"), 3);
+    // The journal counts what the client waited: the dribble's time too.
+    let entries = server.journal("rule=dribble");
+    assert!(!entries.is_empty(), "journaled");
+    for e in entries {
+        assert!(e["duration_us"].as_u64() >= Some(300_000), "{e}");
+    }
 }
 
 fn http10_and_head_and_keep_alive(driver: IoDriver) {
