@@ -100,7 +100,16 @@ pub(crate) fn route(
         }
         ("GET", "/requests") => {
             let all = stats.journal(&JournalQuery { limit: usize::MAX, ..JournalQuery::default() });
-            let requests: Vec<Value> = all.iter().map(|e| json!({ "request": logged_request(e) })).collect();
+            let requests: Vec<Value> = all
+                .iter()
+                .map(|e| {
+                    json!({
+                        "request": logged_request(e),
+                        "response": { "status": e.status },
+                        "wasMatched": !e.rule.as_str().is_empty(),
+                    })
+                })
+                .collect();
             (
                 200,
                 json!({
@@ -236,11 +245,22 @@ fn entry_matches(table: &RuleTable, e: &JournalEntry) -> bool {
     table.select(&cx).is_some()
 }
 
-/// A journal entry as WireMock's `LoggedRequest`.
+/// A journal entry as WireMock's `LoggedRequest`, field for field as WireMock 3 writes one.
 fn logged_request(e: &JournalEntry) -> Value {
     let mut headers = serde_json::Map::new();
+    let mut cookies = serde_json::Map::new();
+    let mut form_body = false;
     for (name, value) in e.headers() {
         let value = String::from_utf8_lossy(value).into_owned();
+        if name.eq_ignore_ascii_case("cookie") {
+            for pair in value.split(';') {
+                if let Some((k, v)) = pair.trim().split_once('=') {
+                    cookies.insert(k.to_owned(), json!(v));
+                }
+            }
+        }
+        form_body |= name.eq_ignore_ascii_case("content-type")
+            && value.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded");
         match headers.get_mut(name) {
             Some(Value::Array(list)) => list.push(json!(value)),
             Some(one) => *one = json!([one.take(), value]),
@@ -249,24 +269,63 @@ fn logged_request(e: &JournalEntry) -> Value {
             }
         }
     }
-    let host = e
+    let host_header = e
         .headers()
         .find(|(n, _)| n.eq_ignore_ascii_case("host"))
-        .map(|(_, v)| String::from_utf8_lossy(v).into_owned());
+        .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+        .unwrap_or_else(|| "localhost".into());
+    // As Java's URL reads it: the port, or -1 when the Host header names none.
+    let (host, port) = match host_header.rsplit_once(':') {
+        Some((h, p)) if p.parse::<u16>().is_ok() && (!h.contains(':') || h.ends_with(']')) => {
+            (h.to_owned(), p.parse::<i64>().unwrap_or(-1))
+        }
+        _ => (host_header.clone(), -1),
+    };
     let body = e.body.as_bytes();
+    let query = e.target.as_str().split_once('?').map_or("", |(_, q)| q);
     json!({
         "url": e.target.as_str(),
-        "absoluteUrl": format!("http://{}{}", host.unwrap_or_else(|| "localhost".into()), e.target.as_str()),
+        "absoluteUrl": format!("http://{host_header}{}", e.target.as_str()),
         "method": e.method.as_str(),
         "clientIp": e.client.map(|c| c.ip().to_string()),
         "headers": headers,
-        "body": String::from_utf8_lossy(body),
-        "bodyAsBase64": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, body),
+        "cookies": cookies,
+        "browserProxyRequest": false,
         "loggedDate": e.at_ms(),
-        "loggedDateString": chrono::DateTime::<chrono::Utc>::from_timestamp_millis(e.at_ms() as i64)
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-        "wasMatched": !e.rule.as_str().is_empty(),
+        "bodyAsBase64": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, body),
+        "body": String::from_utf8_lossy(body),
+        "protocol": "HTTP/1.1",
+        "scheme": "http",
+        "host": host,
+        "port": port,
+        "loggedDateString": logged_date(e.at_ms()),
+        "queryParams": multi_values(query.as_bytes()),
+        "formParams": if form_body { multi_values(body) } else { json!({}) },
     })
+}
+
+/// `a=1&a=2` as WireMock's parameters: `{"a": {"key": "a", "values": ["1", "2"]}}`.
+fn multi_values(encoded: &[u8]) -> Value {
+    let mut out = serde_json::Map::new();
+    for (k, v) in form_urlencoded::parse(encoded) {
+        let entry = out.entry(k.clone().into_owned()).or_insert_with(|| json!({ "key": k, "values": [] }));
+        if let Some(values) = entry["values"].as_array_mut() {
+            values.push(json!(v));
+        }
+    }
+    Value::Object(out)
+}
+
+/// A time as WireMock writes `loggedDateString` (Java's ISO offset format): the fraction of a
+/// second without its trailing zeros, none when it is zero.
+fn logged_date(at_ms: u64) -> Option<String> {
+    let t = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(at_ms as i64)?;
+    let millis = at_ms % 1000;
+    let fraction = match millis {
+        0 => String::new(),
+        m => format!(".{m:03}").trim_end_matches('0').to_owned(),
+    };
+    Some(format!("{}{fraction}Z", t.format("%Y-%m-%dT%H:%M:%S")))
 }
 
 fn percent_decode(s: &str) -> String {
@@ -274,4 +333,21 @@ fn percent_decode(s: &str) -> String {
         .next()
         .map(|(_, v)| v.into_owned())
         .unwrap_or_else(|| s.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logged_dates_and_parameters_are_written_as_wiremock_writes_them() {
+        assert_eq!(logged_date(1_796_441_111_730).as_deref(), Some("2026-12-05T03:25:11.73Z"));
+        assert_eq!(logged_date(1_796_441_111_000).as_deref(), Some("2026-12-05T03:25:11Z"));
+        assert_eq!(logged_date(1_796_441_111_005).as_deref(), Some("2026-12-05T03:25:11.005Z"));
+        assert_eq!(
+            multi_values(b"q=1&q=2&z=%20&b=x+y"),
+            json!({"q": {"key": "q", "values": ["1", "2"]}, "z": {"key": "z", "values": [" "]},
+                   "b": {"key": "b", "values": ["x y"]}})
+        );
+    }
 }

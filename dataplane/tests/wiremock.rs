@@ -141,6 +141,27 @@ fn wiremock_admin_calls_add_stubs_count_requests_and_move_scenarios() {
         (requests[0]["method"].as_str(), requests[0]["body"].as_str()),
         (Some("POST"), Some(r#"{"other": 7}"#))
     );
+    // WireMock's LoggedRequest fields, as its clients read them.
+    let r = &requests[0];
+    assert_eq!(
+        (&r["scheme"], &r["host"], &r["port"], &r["protocol"]),
+        (&json!("http"), &json!("127.0.0.1"), &json!(s.addr().port()), &json!("HTTP/1.1"))
+    );
+    assert_eq!((&r["queryParams"], &r["formParams"], &r["cookies"]), (&json!({}), &json!({}), &json!({})));
+    let form = client()
+        .post(s.url("/orders?q=1&q=2"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", "session=abc")
+        .body("a=x+y")
+        .send()
+        .expect("answers");
+    assert_eq!(form.status().as_u16(), 404);
+    let (_, found) =
+        admin_call(&s, "POST", "/__admin/requests/find", json!({"method": "POST", "url": "/orders?q=1&q=2"}));
+    let r = &found["requests"][0];
+    assert_eq!(r["queryParams"], json!({"q": {"key": "q", "values": ["1", "2"]}}));
+    assert_eq!(r["formParams"], json!({"a": {"key": "a", "values": ["x y"]}}));
+    assert_eq!(r["cookies"], json!({"session": "abc"}));
 
     let (_, listed) = admin_call(&s, "GET", "/__admin/mappings", json!({}));
     assert_eq!(listed["mappings"][0]["id"], id.as_str());
@@ -154,7 +175,10 @@ fn wiremock_admin_calls_add_stubs_count_requests_and_move_scenarios() {
     assert_eq!(status, 200);
     assert_eq!(s.get("/gone").status, 404);
     let (_, journal) = admin_call(&s, "GET", "/__admin/requests", json!({}));
-    assert_eq!(journal["meta"]["total"], 4, "two orders, two /gone");
+    assert_eq!(journal["meta"]["total"], 5, "three orders, two /gone");
+    // Newest first, as WireMock lists them: /gone after its stub was removed, then before.
+    let matched: Vec<&Value> = (0..2).map(|i| &journal["requests"][i]["wasMatched"]).collect();
+    assert_eq!(matched, [&json!(false), &json!(true)], "{journal}");
 
     // A stub with no equivalent is refused, with its place, and nothing changes.
     let (status, refused) = admin_call(
