@@ -82,7 +82,8 @@ fn import_from_wiremock_serves_the_stubs_from_an_environment() {
     let query = r#"mutation($m: JSON!) { importWireMock(input: {environment: "default/default", mappings: $m}) {
         change { version } unsupported { place message } } }"#;
     let mappings = serde_json::json!({"mappings": [
-        {"request": {"method": "GET", "urlPath": "/gql"}, "response": {"body": "from graphql"}},
+        {"request": {"method": "GET", "urlPath": "/gql"}, "response": {"body": "from graphql",
+         "chunkedDribbleDelay": {"numberOfChunks": 2, "totalDuration": 300}}},
         {"request": {"bodyPatterns": [{"equalToXml": "<a/>"}]}, "response": {}}
     ]});
     let answer = Cli::new(&up, KEY).graphql(query, serde_json::json!({"m": mappings}));
@@ -96,6 +97,10 @@ fn import_from_wiremock_serves_the_stubs_from_an_environment() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(get(&format!("{mocks}/terms")).0, 404, "the environment's rules were replaced");
+    // The dribble came through the store and xDS: the body takes its 300 ms.
+    let t = Instant::now();
+    assert_eq!(get(&format!("{mocks}/gql")).1, "from graphql");
+    assert!(t.elapsed() >= Duration::from_millis(290), "not dribbled: {:?}", t.elapsed());
 }
 
 #[test]
@@ -119,5 +124,5 @@ fn dataplane_wiremock_serves_a_folder_and_takes_stubs_over_the_admin_api() {
         .send()
         .and_then(|r| r.json())
         .expect("a count");
-    assert_eq!(count, serde_json::json!({"count": 1}));
+    assert_eq!(count, serde_json::json!({"count": 1, "requestJournalDisabled": false}));
 }

@@ -292,7 +292,19 @@ fn same_match(a: &RequestMatch, b: &RequestMatch) -> bool {
 }
 
 fn same_response(a: &Response, b: &Response) -> bool {
-    let Response { status, reason, headers, body, json, base64, file, template, delay, faults } = a;
+    let Response {
+        status,
+        reason,
+        headers,
+        body,
+        json,
+        base64,
+        file,
+        template,
+        delay,
+        faults,
+        chunked_dribble,
+    } = a;
     status == &b.status
         && reason == &b.reason
         && headers == &b.headers
@@ -303,6 +315,7 @@ fn same_response(a: &Response, b: &Response) -> bool {
         && template == &b.template
         && delay == &b.delay
         && faults == &b.faults
+        && chunked_dribble == &b.chunked_dribble
 }
 
 fn same_body(a: &BodyMatch, b: &BodyMatch) -> bool {

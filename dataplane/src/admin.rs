@@ -162,6 +162,7 @@ fn route(admin: &Admin, method: &str, target: &str, body: &[u8], keep_alive: boo
     if let Some(stubs) = admin.wiremock.as_deref().filter(|_| path.starts_with("/__admin")) {
         // The stub edits compile the rules in this thread: each is one version, as a file edit is.
         return match crate::wiremock_admin::route(stubs, &admin.store, &admin.stats, method, path, body) {
+            Some((status, serde_json::Value::Null)) => respond_empty(status, keep_alive),
             Some((status, json)) => respond(status, "application/json", &json.to_string(), keep_alive),
             None => respond(
                 404,
@@ -298,6 +299,16 @@ fn journal_query(query: &str) -> Result<JournalQuery, String> {
         }
     }
     Ok(q)
+}
+
+/// An answer with no body and no content type.
+fn respond_empty(status: u16, keep_alive: bool) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 {status} {}\r\ncontent-length: 0\r\n{}\r\n",
+        mockplane_rules::reason_phrase(status),
+        if keep_alive { "" } else { "connection: close\r\n" },
+    )
+    .into_bytes()
 }
 
 fn respond(status: u16, content_type: &str, body: &str, keep_alive: bool) -> Vec<u8> {

@@ -11,6 +11,7 @@ use smallvec::SmallVec;
 
 use crate::codec::Head;
 use crate::cors::Cors;
+use crate::dribble::Dribbled;
 use crate::forward::Route;
 use crate::journal::{fault_code, Record, RecordHeaders, Seen};
 use crate::worker::LocalSnapshot;
@@ -20,8 +21,8 @@ use crate::worker::Worker;
 #[derive(Debug)]
 pub(crate) enum Outcome {
     /// The response is in the write buffer from `start`; send it after `delay`, then go on
-    /// (or close, when `close`).
-    Respond { start: usize, delay: Option<Duration>, close: bool },
+    /// (or close, when `close`); dribbled when `dribble` says so.
+    Respond { start: usize, delay: Option<Duration>, close: bool, dribble: Option<Dribbled> },
     /// Instead of a response, a fault at the connection level, after `delay`.
     Fault { kind: FaultKind, delay: Option<Duration> },
     /// Forward the request (nothing written, nothing journaled yet), after `delay`, keeping
@@ -66,7 +67,7 @@ pub(crate) fn answer(
             &Cors::NONE,
         );
         worker.record(None, None, 503, None, &seen, took(None), now);
-        return Outcome::Respond { start, delay: None, close: !keep_alive };
+        return Outcome::Respond { start, delay: None, close: !keep_alive, dribble: None };
     };
     let headers: SmallVec<[Header<'_>; 16]> =
         head.headers(buf).map(|(name, value)| Header { name, value }).collect();
@@ -76,7 +77,7 @@ pub(crate) fn answer(
         finish_head(wbuf, worker, keep_alive, http10);
         wbuf.extend_from_slice(b"\r\n");
         crate::cors::record_preflight(worker, &seen, took(None), now);
-        return Outcome::Respond { start, delay: None, close: !keep_alive };
+        return Outcome::Respond { start, delay: None, close: !keep_alive, dribble: None };
     }
     let mut request = Request::new(method, target, &headers, body);
     if let Some(peer) = peer {
@@ -92,7 +93,7 @@ pub(crate) fn answer(
         crate::miss::write_body(&mut body, table, &cx, worker.config.explain_header);
         write_simple(wbuf, worker, 404, "application/json", &body, keep_alive, http10, head_only, &cors);
         worker.record(Some(&snapshot), None, 404, None, &seen, took(None), now);
-        return Outcome::Respond { start, delay: None, close: !keep_alive };
+        return Outcome::Respond { start, delay: None, close: !keep_alive, dribble: None };
     }
     let mut render = worker.render.borrow_mut();
     let mut rng = worker.rng.borrow_mut();
@@ -105,11 +106,22 @@ pub(crate) fn answer(
         // Sidecar mode: the set's default route forwards what no rule matched.
         None => (table.answer_unmatched(&mut *rng).expect("the set has an unmatched route"), None),
     };
+    // A HEAD answer has no body to dribble.
+    let dribble = answer.dribble.filter(|_| !head_only);
+    // What the client waits for the whole answer: the delay, then the dribble's time.
+    let waits = match dribble {
+        Some(d) => Some(answer.delay.unwrap_or_default() + d.total),
+        None => answer.delay,
+    };
     match answer.reply {
         Reply::Static(response) => {
-            wbuf.extend_from_slice(response.head());
+            match dribble {
+                Some(_) => crate::dribble::write_head(wbuf, response.head(), http10),
+                None => wbuf.extend_from_slice(response.head()),
+            }
             cors.write(wbuf);
             finish_head(wbuf, worker, keep_alive, http10);
+            let body_at = wbuf.len() + 2 - start;
             wbuf.extend_from_slice(if head_only { b"\r\n" } else { response.tail() });
             worker.record(
                 Some(&snapshot),
@@ -117,21 +129,27 @@ pub(crate) fn answer(
                 response.status(),
                 answer.fault.map(fault_name), // an abort answers with a prepared response
                 &seen,
-                took(answer.delay),
+                took(waits),
                 now,
             );
-            Outcome::Respond { start, delay: answer.delay, close: !keep_alive }
+            let dribble = dribble.map(|plan| Dribbled { plan, body_at, chunked: !http10 });
+            Outcome::Respond { start, delay: answer.delay, close: !keep_alive, dribble }
         }
         Reply::Rendered { status } => {
-            wbuf.extend_from_slice(&render.head);
+            match dribble {
+                Some(_) => crate::dribble::write_head(wbuf, &render.head, http10),
+                None => wbuf.extend_from_slice(&render.head),
+            }
             cors.write(wbuf);
             finish_head(wbuf, worker, keep_alive, http10);
             wbuf.extend_from_slice(b"\r\n");
+            let body_at = wbuf.len() - start;
             if !head_only {
                 wbuf.extend_from_slice(&render.body);
             }
-            worker.record(Some(&snapshot), rule, status, None, &seen, took(answer.delay), now);
-            Outcome::Respond { start, delay: answer.delay, close: !keep_alive }
+            worker.record(Some(&snapshot), rule, status, None, &seen, took(waits), now);
+            let dribble = dribble.map(|plan| Dribbled { plan, body_at, chunked: !http10 });
+            Outcome::Respond { start, delay: answer.delay, close: !keep_alive, dribble }
         }
         Reply::Fault(kind) => {
             worker.record(Some(&snapshot), rule, 0, Some(fault_name(kind)), &seen, took(answer.delay), now);

@@ -354,8 +354,19 @@ async fn serve_request(
     conn.rbuf.drain(..consumed);
 
     match outcome {
-        Outcome::Respond { start, delay, close } => {
+        Outcome::Respond { start, delay, close, dribble } => {
             worker.stats.bytes_out.add((conn.wbuf.len() - start) as u64);
+            if let Some(how) = dribble {
+                // Earlier pipelined answers go out now; this one after its delay, in pieces.
+                let this = conn.wbuf.split_off(start);
+                if !conn.flush().await {
+                    return false;
+                }
+                if let Some(delay) = delay.filter(|d| !d.is_zero()) {
+                    Box::pin(monoio::time::sleep(delay)).await;
+                }
+                return crate::dribble::send(conn, &this, how).await && !close;
+            }
             if let Some(delay) = delay.filter(|d| !d.is_zero()) {
                 // Earlier pipelined answers go out now; this one after its delay.
                 let this = conn.wbuf.split_off(start);

@@ -147,11 +147,15 @@ pub(crate) fn early<'a>(
             }
             // A fault rolled, or the forwarding rule's budget ran out meanwhile: answered as
             // usual, then closed, since the body was not read.
-            Outcome::Respond { delay, .. } => {
+            Outcome::Respond { start, delay, dribble, .. } => {
+                let this = dribble.map(|how| (conn.wbuf.split_off(start), how));
                 if let Some(delay) = delay.filter(|d| !d.is_zero()) {
                     Box::pin(monoio::time::sleep(delay)).await;
                 }
                 let _ = conn.flush().await;
+                if let Some((this, how)) = this {
+                    let _ = crate::dribble::send(conn, &this, how).await;
+                }
                 false
             }
             Outcome::Fault { kind, delay } => {

@@ -14,6 +14,7 @@ pub mod codec;
 pub mod config;
 mod conn;
 mod cors;
+mod dribble;
 pub mod driver;
 mod explain;
 mod failover;

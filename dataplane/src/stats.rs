@@ -133,6 +133,8 @@ pub struct SharedStats {
     /// The newest journal reset applied (or adopted with the first rules): see
     /// [`SharedStats::reset_journal`].
     journal_epoch: AtomicU64,
+    /// Whether requests are journaled at all (a capacity of 0 turns the journal off).
+    journal_on: bool,
 }
 
 impl SharedStats {
@@ -161,8 +163,14 @@ impl SharedStats {
             driver: Mutex::new(None),
             // Rules restored from disk bring the epoch they were persisted with.
             journal_epoch: AtomicU64::new(store.applied_resets().map_or(0, |r| r.journal)),
+            journal_on: journal_capacity > 0,
             store,
         })
+    }
+
+    /// Whether requests are journaled (`journal_capacity` above 0).
+    pub fn journal_enabled(&self) -> bool {
+        self.journal_on
     }
 
     /// Worker `id`'s own stats, for it to write.

@@ -15,7 +15,8 @@ use crate::snapshot::SnapshotStore;
 use crate::stats::SharedStats;
 use crate::wiremock::WireMockStubs;
 
-/// The answer to one admin call: status and JSON body.
+/// The answer to one admin call: status and JSON body; `Value::Null` for no body and no
+/// content type (WireMock's answer to `POST /__admin/reset`).
 pub(crate) type Reply = (u16, Value);
 
 fn error(status: u16, detail: impl Into<String>) -> Reply {
@@ -69,7 +70,7 @@ pub(crate) fn route(
             stubs.folder_on.store(true, Ordering::Release);
             store.state().reset();
             stats.reset_journal(stats.journal_epoch());
-            reinstall(stubs, store).unwrap_or((200, json!({})))
+            reinstall(stubs, store).unwrap_or((200, Value::Null))
         }
         ("POST", "/requests/reset") | ("DELETE", "/requests") => {
             stats.reset_journal(stats.journal_epoch());
@@ -77,21 +78,46 @@ pub(crate) fn route(
         }
         ("POST", "/requests/count") => {
             match json_body().map_err(|e| e.to_string()).and_then(|p| matching(stats, &p)) {
-                Ok(found) => (200, json!({ "count": found.len() })),
+                // WireMock counts -1 when its journal is off, and says why.
+                Ok(_) if !stats.journal_enabled() => {
+                    (200, json!({ "count": -1, "requestJournalDisabled": true }))
+                }
+                Ok(found) => (200, json!({ "count": found.len(), "requestJournalDisabled": false })),
                 Err(message) => error(422, message),
             }
         }
-        ("POST", "/requests/find") => match json_body()
-            .map_err(|e| e.to_string())
-            .and_then(|p| matching(stats, &p))
-        {
-            Ok(found) => (200, json!({ "requests": found.iter().map(logged_request).collect::<Vec<_>>() })),
-            Err(message) => error(422, message),
-        },
+        ("POST", "/requests/find") => {
+            match json_body().map_err(|e| e.to_string()).and_then(|p| matching(stats, &p)) {
+                Ok(found) => (
+                    200,
+                    json!({
+                        "requests": found.iter().map(logged_request).collect::<Vec<_>>(),
+                        "requestJournalDisabled": !stats.journal_enabled(),
+                    }),
+                ),
+                Err(message) => error(422, message),
+            }
+        }
         ("GET", "/requests") => {
             let all = stats.journal(&JournalQuery { limit: usize::MAX, ..JournalQuery::default() });
-            let requests: Vec<Value> = all.iter().map(|e| json!({ "request": logged_request(e) })).collect();
-            (200, json!({ "requests": requests, "meta": { "total": requests.len() } }))
+            let requests: Vec<Value> = all
+                .iter()
+                .map(|e| {
+                    json!({
+                        "request": logged_request(e),
+                        "response": { "status": e.status },
+                        "wasMatched": !e.rule.as_str().is_empty(),
+                    })
+                })
+                .collect();
+            (
+                200,
+                json!({
+                    "requests": requests,
+                    "meta": { "total": requests.len() },
+                    "requestJournalDisabled": !stats.journal_enabled(),
+                }),
+            )
         }
         ("POST", "/scenarios/reset") => {
             store.state().reset();
@@ -219,11 +245,22 @@ fn entry_matches(table: &RuleTable, e: &JournalEntry) -> bool {
     table.select(&cx).is_some()
 }
 
-/// A journal entry as WireMock's `LoggedRequest`.
+/// A journal entry as WireMock's `LoggedRequest`, field for field as WireMock 3 writes one.
 fn logged_request(e: &JournalEntry) -> Value {
     let mut headers = serde_json::Map::new();
+    let mut cookies = serde_json::Map::new();
+    let mut form_body = false;
     for (name, value) in e.headers() {
         let value = String::from_utf8_lossy(value).into_owned();
+        if name.eq_ignore_ascii_case("cookie") {
+            for pair in value.split(';') {
+                if let Some((k, v)) = pair.trim().split_once('=') {
+                    cookies.insert(k.to_owned(), json!(v));
+                }
+            }
+        }
+        form_body |= name.eq_ignore_ascii_case("content-type")
+            && value.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded");
         match headers.get_mut(name) {
             Some(Value::Array(list)) => list.push(json!(value)),
             Some(one) => *one = json!([one.take(), value]),
@@ -232,24 +269,63 @@ fn logged_request(e: &JournalEntry) -> Value {
             }
         }
     }
-    let host = e
+    let host_header = e
         .headers()
         .find(|(n, _)| n.eq_ignore_ascii_case("host"))
-        .map(|(_, v)| String::from_utf8_lossy(v).into_owned());
+        .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+        .unwrap_or_else(|| "localhost".into());
+    // As Java's URL reads it: the port, or -1 when the Host header names none.
+    let (host, port) = match host_header.rsplit_once(':') {
+        Some((h, p)) if p.parse::<u16>().is_ok() && (!h.contains(':') || h.ends_with(']')) => {
+            (h.to_owned(), p.parse::<i64>().unwrap_or(-1))
+        }
+        _ => (host_header.clone(), -1),
+    };
     let body = e.body.as_bytes();
+    let query = e.target.as_str().split_once('?').map_or("", |(_, q)| q);
     json!({
         "url": e.target.as_str(),
-        "absoluteUrl": format!("http://{}{}", host.unwrap_or_else(|| "localhost".into()), e.target.as_str()),
+        "absoluteUrl": format!("http://{host_header}{}", e.target.as_str()),
         "method": e.method.as_str(),
         "clientIp": e.client.map(|c| c.ip().to_string()),
         "headers": headers,
-        "body": String::from_utf8_lossy(body),
-        "bodyAsBase64": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, body),
+        "cookies": cookies,
+        "browserProxyRequest": false,
         "loggedDate": e.at_ms(),
-        "loggedDateString": chrono::DateTime::<chrono::Utc>::from_timestamp_millis(e.at_ms() as i64)
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-        "wasMatched": !e.rule.as_str().is_empty(),
+        "bodyAsBase64": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, body),
+        "body": String::from_utf8_lossy(body),
+        "protocol": "HTTP/1.1",
+        "scheme": "http",
+        "host": host,
+        "port": port,
+        "loggedDateString": logged_date(e.at_ms()),
+        "queryParams": multi_values(query.as_bytes()),
+        "formParams": if form_body { multi_values(body) } else { json!({}) },
     })
+}
+
+/// `a=1&a=2` as WireMock's parameters: `{"a": {"key": "a", "values": ["1", "2"]}}`.
+fn multi_values(encoded: &[u8]) -> Value {
+    let mut out = serde_json::Map::new();
+    for (k, v) in form_urlencoded::parse(encoded) {
+        let entry = out.entry(k.clone().into_owned()).or_insert_with(|| json!({ "key": k, "values": [] }));
+        if let Some(values) = entry["values"].as_array_mut() {
+            values.push(json!(v));
+        }
+    }
+    Value::Object(out)
+}
+
+/// A time as WireMock writes `loggedDateString` (Java's ISO offset format): the fraction of a
+/// second without its trailing zeros, none when it is zero.
+fn logged_date(at_ms: u64) -> Option<String> {
+    let t = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(at_ms as i64)?;
+    let millis = at_ms % 1000;
+    let fraction = match millis {
+        0 => String::new(),
+        m => format!(".{m:03}").trim_end_matches('0').to_owned(),
+    };
+    Some(format!("{}{fraction}Z", t.format("%Y-%m-%dT%H:%M:%S")))
 }
 
 fn percent_decode(s: &str) -> String {
@@ -257,4 +333,21 @@ fn percent_decode(s: &str) -> String {
         .next()
         .map(|(_, v)| v.into_owned())
         .unwrap_or_else(|| s.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logged_dates_and_parameters_are_written_as_wiremock_writes_them() {
+        assert_eq!(logged_date(1_796_441_111_730).as_deref(), Some("2026-12-05T03:25:11.73Z"));
+        assert_eq!(logged_date(1_796_441_111_000).as_deref(), Some("2026-12-05T03:25:11Z"));
+        assert_eq!(logged_date(1_796_441_111_005).as_deref(), Some("2026-12-05T03:25:11.005Z"));
+        assert_eq!(
+            multi_values(b"q=1&q=2&z=%20&b=x+y"),
+            json!({"q": {"key": "q", "values": ["1", "2"]}, "z": {"key": "z", "values": [" "]},
+                   "b": {"key": "b", "values": ["x y"]}})
+        );
+    }
 }

@@ -35,7 +35,11 @@ fn admin_call(s: &Server, method: &str, path: &str, body: Value) -> (u16, Value)
     };
     let resp = req.body(body.to_string()).send().expect("the admin listener answers");
     let status = resp.status().as_u16();
+    let json = resp.headers().get("content-type").is_some_and(|t| t == "application/json");
     let text = resp.text().expect("a body");
+    if text.is_empty() && !json {
+        return (status, Value::Null);
+    }
     (status, serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}")))
 }
 
@@ -127,15 +131,37 @@ fn wiremock_admin_calls_add_stubs_count_requests_and_move_scenarios() {
 
     let (status, count) =
         admin_call(&s, "POST", "/__admin/requests/count", json!({"method": "POST", "urlPath": "/orders"}));
-    assert_eq!((status, count), (200, json!({"count": 2})));
+    assert_eq!((status, count), (200, json!({"count": 2, "requestJournalDisabled": false})));
     let pattern = json!({"method": "POST", "url": "/orders", "bodyPatterns": [{"contains": "other"}]});
     let (_, found) = admin_call(&s, "POST", "/__admin/requests/find", pattern);
+    assert_eq!(found["requestJournalDisabled"], false);
     let requests = found["requests"].as_array().expect("a list");
     assert_eq!(requests.len(), 1);
     assert_eq!(
         (requests[0]["method"].as_str(), requests[0]["body"].as_str()),
         (Some("POST"), Some(r#"{"other": 7}"#))
     );
+    // WireMock's LoggedRequest fields, as its clients read them.
+    let r = &requests[0];
+    assert_eq!(
+        (&r["scheme"], &r["host"], &r["port"], &r["protocol"]),
+        (&json!("http"), &json!("127.0.0.1"), &json!(s.addr().port()), &json!("HTTP/1.1"))
+    );
+    assert_eq!((&r["queryParams"], &r["formParams"], &r["cookies"]), (&json!({}), &json!({}), &json!({})));
+    let form = client()
+        .post(s.url("/orders?q=1&q=2"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", "session=abc")
+        .body("a=x+y")
+        .send()
+        .expect("answers");
+    assert_eq!(form.status().as_u16(), 404);
+    let (_, found) =
+        admin_call(&s, "POST", "/__admin/requests/find", json!({"method": "POST", "url": "/orders?q=1&q=2"}));
+    let r = &found["requests"][0];
+    assert_eq!(r["queryParams"], json!({"q": {"key": "q", "values": ["1", "2"]}}));
+    assert_eq!(r["formParams"], json!({"a": {"key": "a", "values": ["x y"]}}));
+    assert_eq!(r["cookies"], json!({"session": "abc"}));
 
     let (_, listed) = admin_call(&s, "GET", "/__admin/mappings", json!({}));
     assert_eq!(listed["mappings"][0]["id"], id.as_str());
@@ -149,7 +175,10 @@ fn wiremock_admin_calls_add_stubs_count_requests_and_move_scenarios() {
     assert_eq!(status, 200);
     assert_eq!(s.get("/gone").status, 404);
     let (_, journal) = admin_call(&s, "GET", "/__admin/requests", json!({}));
-    assert_eq!(journal["meta"]["total"], 4, "two orders, two /gone");
+    assert_eq!(journal["meta"]["total"], 5, "three orders, two /gone");
+    // Newest first, as WireMock lists them: /gone after its stub was removed, then before.
+    let matched: Vec<&Value> = (0..2).map(|i| &journal["requests"][i]["wasMatched"]).collect();
+    assert_eq!(matched, [&json!(false), &json!(true)], "{journal}");
 
     // A stub with no equivalent is refused, with its place, and nothing changes.
     let (status, refused) = admin_call(
@@ -178,14 +207,31 @@ fn wiremock_admin_calls_add_stubs_count_requests_and_move_scenarios() {
     let (status, _) = admin_call(&s, "DELETE", "/__admin/mappings", json!({}));
     assert_eq!(status, 200);
     assert_eq!(s.get("/logo").status, 404);
-    admin_call(&s, "POST", "/__admin/reset", json!({}));
+    // WireMock answers a reset with an empty body and no content type.
+    assert_eq!(admin_call(&s, "POST", "/__admin/reset", json!({})), (200, Value::Null));
     assert_eq!(s.get("/logo").text(), "a logo from __files");
     assert_eq!(post(r#"{"id": 7}"#).status().as_u16(), 404);
     let (_, count) =
         admin_call(&s, "POST", "/__admin/requests/count", json!({"method": "ANY", "urlPattern": "/.*"}));
-    assert_eq!(count, json!({"count": 2}), "only the two requests since the reset");
+    assert_eq!(count["count"], 2, "only the two requests since the reset");
     let (status, _) = admin_call(&s, "DELETE", "/__admin/requests", json!({}));
     assert_eq!(status, 200);
     let (_, count) = admin_call(&s, "POST", "/__admin/requests/count", json!({"method": "ANY"}));
-    assert_eq!(count, json!({"count": 0}), "the journal emptied");
+    assert_eq!(count["count"], 0, "the journal emptied");
+}
+
+#[test]
+fn with_the_journal_off_counts_say_so_as_wiremock_does() {
+    let root = stubs_folder();
+    let dir = root.path().to_owned();
+    let s = Server::start_with(IoDriver::Epoll, None, move |c| {
+        c.wiremock = Some(WireMockSource { dir: Some(dir), options: Default::default() });
+        c.wiremock_admin = true;
+        c.journal_capacity = 0;
+    });
+    assert_eq!(s.get("/logo").status, 200);
+    let (status, count) = admin_call(&s, "POST", "/__admin/requests/count", json!({"method": "ANY"}));
+    assert_eq!((status, count), (200, json!({"count": -1, "requestJournalDisabled": true})));
+    let (_, found) = admin_call(&s, "POST", "/__admin/requests/find", json!({"method": "ANY"}));
+    assert_eq!(found, json!({"requests": [], "requestJournalDisabled": true}));
 }

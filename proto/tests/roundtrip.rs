@@ -219,10 +219,26 @@ fn response() -> impl Strategy<Value = Response> {
         of(delay()),
         faults(),
         of(text()),
+        of((any::<u32>(), any::<u64>())),
     )
-        .prop_map(|(status, headers, body, json, base64, file, template, delay, faults, reason)| {
-            Response { status, reason, headers, body, json, base64, file, template, delay, faults }
-        })
+        .prop_map(
+            |(status, headers, body, json, base64, file, template, delay, faults, reason, dribble)| {
+                let chunked_dribble = dribble.map(|(chunks, total_ms)| ChunkedDribble { chunks, total_ms });
+                Response {
+                    status,
+                    reason,
+                    headers,
+                    body,
+                    json,
+                    base64,
+                    file,
+                    template,
+                    delay,
+                    faults,
+                    chunked_dribble,
+                }
+            },
+        )
 }
 
 fn forward() -> BoxedStrategy<Forward> {

@@ -537,7 +537,7 @@ impl RuleTable {
             Some(fault) => (fault_reply(fault), Some(fault.kind)),
             None => (Reply::Forward(f), None),
         };
-        Some(Answer { rule_id: "", rule_index: usize::MAX, delay, reply, fault })
+        Some(Answer { rule_id: "", rule_index: usize::MAX, delay, reply, fault, dribble: None })
     }
 }
 

@@ -46,7 +46,7 @@ pub use load::{Format, DOCUMENT_FORMAT, FORMATS_READ};
 pub use model::RuleSet;
 pub use path::PathParams;
 pub use request::{Header, Request, RequestContext};
-pub use response::{reason_phrase, RenderBuffers, StaticResponse};
+pub use response::{reason_phrase, Dribble, RenderBuffers, StaticResponse};
 pub use reuse::RuleCache;
 pub use state::StateStore;
 pub use table::{Answer, CompileOptions, Reply, RuleTable, Selection};

@@ -416,6 +416,21 @@ pub struct Response {
     /// Faults, each with its probability; at most one fires per request.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<Fault>,
+    /// Send the body in pieces spread over time, after `delay` (WireMock's
+    /// `chunkedDribbleDelay`): a slow network or a streaming upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunked_dribble: Option<ChunkedDribble>,
+}
+
+/// The body sent as `chunks` chunks (chunked encoding), one every `total_ms / chunks` ms, so
+/// the last arrives `total_ms` after the head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChunkedDribble {
+    /// How many chunks, at least 1 (a body shorter than this is sent a byte a chunk).
+    pub chunks: u32,
+    /// Over how many ms, at most an hour.
+    pub total_ms: u64,
 }
 
 fn ok() -> u16 {
@@ -435,6 +450,7 @@ impl Default for Response {
             template: Templating::Off,
             delay: None,
             faults: Vec::new(),
+            chunked_dribble: None,
         }
     }
 }

@@ -15,7 +15,7 @@ use rand::{Rng, RngCore};
 use rand_distr::{Distribution, LogNormal, Normal};
 
 use crate::error::{Errors, Place};
-use crate::model::{Delay, Fault, FaultKind, Response, Templating};
+use crate::model::{ChunkedDribble, Delay, Fault, FaultKind, Response, Templating};
 use crate::template::{Dialect, RenderContext, Template};
 
 mod path_params;
@@ -99,6 +99,30 @@ pub(crate) struct CompiledResponse {
     pub(crate) delay: Option<DelaySampler>,
     pub(crate) faults: Vec<CompiledFault>,
     pub(crate) uses_counter: bool,
+    pub(crate) dribble: Option<Dribble>,
+}
+
+/// How a body is dribbled (`chunked_dribble`), checked: at least one chunk, at most an hour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dribble {
+    /// The number of chunks the body is cut into (fewer when the body has fewer bytes).
+    pub chunks: u32,
+    /// The time from the head to the last chunk.
+    pub total: Duration,
+}
+
+impl Dribble {
+    fn compile(spec: &ChunkedDribble, path: &Place<'_>, errors: &mut Errors) -> Option<Self> {
+        let before = errors.len();
+        if spec.chunks == 0 {
+            errors.push(format!("{path}.chunks"), "must be at least 1");
+        }
+        if spec.total_ms > MAX_DELAY_MS {
+            errors.push(format!("{path}.total_ms"), format!("at most {MAX_DELAY_MS} ms (one hour)"));
+        }
+        (errors.len() == before)
+            .then(|| Dribble { chunks: spec.chunks, total: Duration::from_millis(spec.total_ms) })
+    }
 }
 
 /// What the compiler needs from the rule set to compile a response.
@@ -180,8 +204,11 @@ impl CompiledResponse {
         if spec.json.is_some() && !has_content_type {
             push_header(&mut head_prefix, "content-type", "application/json");
         }
+        // WireMock templates text bodies and files only: its binary `base64Body` is sent as is.
+        let templated_body =
+            spec.template.is_on() && !(spec.template == Templating::WireMock && spec.base64.is_some());
         let body = match body_bytes {
-            Some(bytes) if spec.template.is_on() => {
+            Some(bytes) if templated_body => {
                 let text = match String::from_utf8(bytes) {
                     Ok(text) => text,
                     Err(_) => {
@@ -202,6 +229,10 @@ impl CompiledResponse {
             None => Body::Bytes(Box::new([])),
         };
         let delay = spec.delay.as_ref().and_then(|d| DelaySampler::compile(d, &path.field("delay"), errors));
+        let dribble = spec
+            .chunked_dribble
+            .as_ref()
+            .and_then(|d| Dribble::compile(d, &path.field("chunked_dribble"), errors));
         let faults = if spec.faults.is_empty() {
             Vec::new()
         } else {
@@ -232,6 +263,7 @@ impl CompiledResponse {
             delay,
             faults,
             uses_counter,
+            dribble,
         })
     }
 

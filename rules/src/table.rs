@@ -22,7 +22,9 @@ use crate::forward::{Cluster, ForwardTarget};
 use crate::model::{FaultKind, RuleSet, SequenceMode};
 use crate::path::{Entry, PathIndex, PathPattern};
 use crate::request::RequestContext;
-use crate::response::{roll_fault, CompiledResponse, PathScope, RenderBuffers, ResponseEnv, StaticResponse};
+use crate::response::{
+    roll_fault, CompiledResponse, Dribble, PathScope, RenderBuffers, ResponseEnv, StaticResponse,
+};
 use crate::reuse::Source;
 use crate::state::StateStore;
 use crate::template::RenderContext;
@@ -211,6 +213,8 @@ pub struct Answer<'t> {
     /// The fault injected, if one was rolled: for `abort` the reply is its `Static` response,
     /// so this is how the journal tells an abort from the rule's own answer.
     pub fault: Option<FaultKind>,
+    /// Send the body dribbled, in chunks over time (never with a fault).
+    pub dribble: Option<Dribble>,
 }
 
 impl RuleTable {
@@ -426,10 +430,11 @@ impl RuleTable {
                     delay: None,
                     reply,
                     fault: None,
+                    dribble: None,
                 };
             }
         }
-        let (delay, reply, fault) = match &rule.action {
+        let (delay, reply, fault, dribble) = match &rule.action {
             Action::Respond(r) => self.respond_with(r, selection, cx, now, rng, buffers),
             Action::Sequence { mode, responses } => {
                 let n = selection.hit.saturating_sub(1);
@@ -443,12 +448,12 @@ impl RuleTable {
             Action::Forward(f) => {
                 let delay = crate::forward::forward_delay(f, selection.hit, rng);
                 match roll_fault(&f.faults, rng) {
-                    Some(fault) => (delay, fault_reply(fault), Some(fault.kind)),
-                    None => (delay, Reply::Forward(f), None),
+                    Some(fault) => (delay, fault_reply(fault), Some(fault.kind), None),
+                    None => (delay, Reply::Forward(f), None, None),
                 }
             }
         };
-        Answer { rule_id: &rule.id, rule_index: selection.rule_index(), delay, reply, fault }
+        Answer { rule_id: &rule.id, rule_index: selection.rule_index(), delay, reply, fault, dribble }
     }
 
     /// Selects and answers in one call.
@@ -471,13 +476,13 @@ impl RuleTable {
         now: std::time::SystemTime,
         rng: &mut dyn RngCore,
         buffers: &mut RenderBuffers,
-    ) -> (Option<Duration>, Reply<'t>, Option<FaultKind>) {
+    ) -> (Option<Duration>, Reply<'t>, Option<FaultKind>, Option<Dribble>) {
         let delay = r.delay.as_ref().map(|d| d.sample(selection.hit, rng));
         if let Some(fault) = roll_fault(&r.faults, rng) {
-            return (delay, fault_reply(fault), Some(fault.kind));
+            return (delay, fault_reply(fault), Some(fault.kind), None);
         }
         if let Some(fixed) = &r.fixed {
-            return (delay, Reply::Static(fixed), None);
+            return (delay, Reply::Static(fixed), None, r.dribble);
         }
         let params = selection.params();
         let mut render = RenderContext {
@@ -490,7 +495,7 @@ impl RuleTable {
             rng,
         };
         r.render(&mut render, buffers);
-        (delay, Reply::Rendered { status: r.status }, None)
+        (delay, Reply::Rendered { status: r.status }, None, r.dribble)
     }
 }
 

@@ -106,3 +106,40 @@ fn lognormal_delays_have_their_median_and_sigma() {
     let p95 = sorted[DRAWS * 95 / 100];
     assert!((100.0..130.0).contains(&p95), "95th percentile {p95}");
 }
+
+#[test]
+fn a_chunked_dribble_rides_on_the_answer_and_is_checked_at_its_place() {
+    let t = table(
+        r#"
+rules:
+  - id: dribble
+    match: { path: /d }
+    response: { body: abc, chunked_dribble: { chunks: 3, total_ms: 300 } }
+  - id: fault
+    match: { path: /f }
+    response: { body: abc, chunked_dribble: { chunks: 3, total_ms: 300 }, faults: [{ type: empty_response }] }
+"#,
+    );
+    let mut rng = SmallRng::seed_from_u64(7);
+    let mut buffers = RenderBuffers::default();
+    let mut dribble = |path: &str| {
+        let req = Request::new("GET", path, &[], b"");
+        let cx = RequestContext::new(&req);
+        t.respond(&cx, std::time::SystemTime::now(), &mut rng, &mut buffers).expect("answers").dribble
+    };
+    let d = dribble("/d").expect("dribbled");
+    assert_eq!((d.chunks, d.total), (3, std::time::Duration::from_millis(300)));
+    assert_eq!(dribble("/f"), None, "a fault sends no body to dribble");
+
+    for (spec, place) in [
+        ("{ chunks: 0, total_ms: 10 }", "rules[0].response.chunked_dribble.chunks"),
+        ("{ chunks: 2, total_ms: 3600001 }", "rules[0].response.chunked_dribble.total_ms"),
+    ] {
+        let yaml = format!("rules:\n  - id: r\n    response: {{ body: x, chunked_dribble: {spec} }}\n");
+        let set = RuleSet::from_yaml(&yaml).expect("parses");
+        let err = RuleTable::compile(&set, &CompileOptions::default()).expect_err("refused").to_string();
+        assert!(err.contains(place), "{err}");
+    }
+    let set = RuleSet::from_yaml("rules:\n  - id: r\n    response: { chunked_dribble: { chunks: 2 } }\n");
+    assert!(set.is_err_and(|e| e.to_string().contains("total_ms")), "total_ms is required");
+}

@@ -406,6 +406,24 @@ rules:
 }
 
 #[test]
+fn the_wiremock_dialect_sends_a_base64_body_as_is_and_still_renders_its_headers() {
+    let t = table(
+        r#"
+rules:
+  - id: bin
+    match: { path: /bin }
+    response: { template: wiremock, base64: "AAEC/w==", headers: { X-Path: "{{request.path}}" } }
+"#,
+    );
+    let s = serve(&t, "GET", "/bin", &[], "").unwrap();
+    assert!(s.text.contains("X-Path: /bin\r\n"), "{}", s.text);
+    assert!(s.text.contains("content-length: 4\r\n"), "{}", s.text);
+    assert_eq!(body_of(&s), "\0\u{1}\u{2}\u{fffd}", "the bytes as decoded, 0xff shown as U+FFFD");
+    let refused = errors("rules:\n  - { id: bin, response: { template: true, base64: \"AAEC/w==\" } }\n");
+    assert!(refused.iter().any(|e| e.contains("UTF-8")), "{refused:?}");
+}
+
+#[test]
 fn response_bodies_in_every_form() {
     let dir = std::env::temp_dir().join(format!("mockplane-rules-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -311,6 +311,12 @@ fn response(r: &mockplane_rules::model::Response, place: &str) -> Result<Map<Str
         out.insert("transformers".into(), json!(["response-template"]));
     }
     delay_into(r.delay.as_ref(), &mut out, &format!("{place}.delay"))?;
+    if let Some(d) = &r.chunked_dribble {
+        out.insert(
+            "chunkedDribbleDelay".into(),
+            json!({ "numberOfChunks": d.chunks, "totalDuration": d.total_ms }),
+        );
+    }
     match r.faults.as_slice() {
         [] => {}
         [f] if f.probability >= 1.0 => {

@@ -13,8 +13,8 @@
 //!
 //! A stub whose request uses something without an equivalent (XPath, a custom matcher) is not
 //! imported at all, since dropping a predicate would make it answer requests WireMock would
-//! not; a response part without one (`statusMessage`, `chunkedDribbleDelay`) is left out and the
-//! rest of the stub imported. Both are listed in [`Imported::unsupported`] with their place,
+//! not; a response part without one (`transformerParameters`, a capped lognormal delay) is left
+//! out and the rest of the stub imported. Both are listed in [`Imported::unsupported`] with their place,
 //! and so is a stub the rules engine refuses (a Java regex feature Rust's lacks, a template
 //! helper mockplane does not have).
 

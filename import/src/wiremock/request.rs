@@ -28,7 +28,7 @@ const REQUEST_KEYS: &[&str] = &[
     "host",
 ];
 
-pub(super) fn convert(r: &Map<String, Value>, place: &str, _cx: &mut Cx<'_>) -> Result<RequestMatch, Skip> {
+pub(super) fn convert(r: &Map<String, Value>, place: &str, cx: &mut Cx<'_>) -> Result<RequestMatch, Skip> {
     let at = |key: &str| join(place, key);
     if let Some(key) = r.keys().find(|k| !REQUEST_KEYS.contains(&k.as_str())) {
         let what = match key.as_str() {
@@ -83,7 +83,11 @@ pub(super) fn convert(r: &Map<String, Value>, place: &str, _cx: &mut Cx<'_>) -> 
             field("username")?,
             field("password")?
         ));
-        let auth = ValueMatch::Equals(format!("Basic {token}"));
+        // WireMock compares the whole header ignoring case, so `basic …` is taken too.
+        let auth = spec(|s| {
+            s.equals = Some(format!("Basic {token}"));
+            s.case_insensitive = true;
+        });
         let key = m.headers.keys().find(|k| k.eq_ignore_ascii_case("authorization")).cloned();
         match key.and_then(|k| m.headers.remove(&k)) {
             Some(other) => {
@@ -106,6 +110,13 @@ pub(super) fn convert(r: &Map<String, Value>, place: &str, _cx: &mut Cx<'_>) -> 
         let Some(list) = patterns.as_array() else { return Err(skip(place, "must be a list")) };
         let mut all = Vec::new();
         for (i, p) in list.iter().enumerate() {
+            if p.get("equalTo").and_then(Value::as_str) == Some("") {
+                cx.unsupported(
+                    format!("{place}[{i}].equalTo"),
+                    "`equalTo: \"\"` matches no request in WireMock (an empty body is no body to it): \
+                     imported as a matcher that never holds",
+                );
+            }
             if let Some(b) = body_pattern(p, &format!("{place}[{i}]"))? {
                 all.push(b);
             }
@@ -331,6 +342,11 @@ pub(super) fn body_pattern(v: &Value, place: &str) -> Result<Option<BodyMatch>, 
             let t = text()?;
             body(&|b| b.regex = Some(format!("(?is){}", regex_escape(&t))))
         }
+        // WireMock sees no body at all when the request has none, so `equalTo ""` matches no
+        // request: kept as a matcher that never holds (the converter reports it).
+        "equalTo" if arg.as_str() == Some("") => body(&|b| {
+            b.not = Some(Box::new(BodyMatch { regex: Some("(?s).*".into()), ..BodyMatch::default() }))
+        }),
         "equalTo" => {
             let t = text()?;
             body(&|b| b.equals = Some(t.clone()))
@@ -387,6 +403,9 @@ pub(super) fn body_pattern(v: &Value, place: &str) -> Result<Option<BodyMatch>, 
                     .ok_or_else(|| skip(join(&here, "expression"), "must be a string"))?;
                 let mut rest = o.clone();
                 rest.remove("expression");
+                if rest.len() == 1 && rest.get("absent") == Some(&Value::Bool(true)) {
+                    return Ok(Some(jsonpath_absent(path)));
+                }
                 let inner = match rest.is_empty() {
                     true => None,
                     false => jsonpath_sub(&Value::Object(rest), &here)?,
@@ -441,6 +460,28 @@ pub(super) fn body_pattern(v: &Value, place: &str) -> Result<Option<BodyMatch>, 
         other => return Err(skip(here, format!("`{other}` has no equivalent for a body"))),
     };
     Ok(Some(m))
+}
+
+/// `matchesJsonPath` with `absent: true`, as WireMock judges it: the body is JSON and the
+/// path selects nothing, or only `null` or an empty list (WireMock sees no value in either).
+fn jsonpath_absent(path: &str) -> BodyMatch {
+    let json = |v: Value| BodyMatch { json: Some(v), ..BodyMatch::default() };
+    let no_value = BodyMatch {
+        or: Some(vec![json(Value::Null), json(Value::Array(Vec::new()))]),
+        ..BodyMatch::default()
+    };
+    let some_value = BodyMatch {
+        jsonpath: Some(path.to_owned()),
+        matches: Some(Box::new(BodyMatch { not: Some(Box::new(no_value)), ..BodyMatch::default() })),
+        ..BodyMatch::default()
+    };
+    BodyMatch {
+        and: Some(vec![
+            BodyMatch { jsonpath: Some("$".into()), ..BodyMatch::default() },
+            BodyMatch { not: Some(Box::new(some_value)), ..BodyMatch::default() },
+        ]),
+        ..BodyMatch::default()
+    }
 }
 
 /// The sub-matcher of `matchesJsonPath`: judged on each selected value, as `matches`.

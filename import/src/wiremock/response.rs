@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use mockplane_rules::model::{
-    Delay, Fault, FaultKind, Forward, HeaderEdits, HeaderValues, LognormalDelay, Response, Templating,
-    UniformDelay,
+    ChunkedDribble, Delay, Fault, FaultKind, Forward, HeaderEdits, HeaderValues, LognormalDelay, Response,
+    Templating, UniformDelay,
 };
 use serde_json::{Map, Value};
 
@@ -54,12 +54,7 @@ pub(super) fn convert(r: &Map<String, Value>, place: &str, cx: &mut Cx<'_>) -> R
         None | Some(Value::Null) => None,
         Some(v) => Some(v.as_str().ok_or_else(|| skip(at("statusMessage"), "must be a string"))?.to_owned()),
     };
-    if r.get("chunkedDribbleDelay").is_some_and(|v| !v.is_null()) {
-        cx.unsupported(
-            at("chunkedDribbleDelay"),
-            "the body is sent at once: dribbling chunks is not supported",
-        );
-    }
+    let dribble = dribble(r.get("chunkedDribbleDelay"), &at("chunkedDribbleDelay"))?;
     let headers = headers(r.get("headers"), &at("headers"), cx)?;
     let delay = delay(r, place, cx)?;
     // WireMock's templates render as WireMock renders them (no HTML escaping, …).
@@ -97,9 +92,24 @@ pub(super) fn convert(r: &Map<String, Value>, place: &str, cx: &mut Cx<'_>) -> R
         }
     };
     if let Some(base) = r.get("proxyBaseUrl").and_then(Value::as_str) {
+        if dribble.is_some() {
+            cx.unsupported(
+                at("chunkedDribbleDelay"),
+                "a forwarded answer is relayed as it comes: dribbling it is not supported (ignored)",
+            );
+        }
         return proxy(r, base, place, headers, delay, faults, cx).map(Action::Forward);
     }
-    let mut out = Response { status, reason, headers, template, delay, faults, ..Response::default() };
+    let mut out = Response {
+        status,
+        reason,
+        headers,
+        template,
+        delay,
+        faults,
+        chunked_dribble: dribble,
+        ..Response::default()
+    };
     let bodies: Vec<&str> = ["body", "jsonBody", "base64Body", "bodyFileName"]
         .into_iter()
         .filter(|k| r.get(*k).is_some_and(|v| !v.is_null()))
@@ -227,6 +237,20 @@ fn delay(r: &Map<String, Value>, place: &str, cx: &mut Cx<'_>) -> Result<Option<
         other => return Err(skip(join(&here, "type"), format!("unknown distribution {other:?}"))),
     };
     Ok(Some(delay))
+}
+
+/// `chunkedDribbleDelay: {numberOfChunks, totalDuration}` as `chunked_dribble`.
+fn dribble(v: Option<&Value>, place: &str) -> Result<Option<ChunkedDribble>, Skip> {
+    let Some(v) = v.filter(|v| !v.is_null()) else { return Ok(None) };
+    let number = |k: &str| {
+        v.get(k).and_then(Value::as_u64).ok_or_else(|| skip(join(place, k), "must be a whole number"))
+    };
+    let chunks = number("numberOfChunks")?;
+    let chunks = u32::try_from(chunks)
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| skip(join(place, "numberOfChunks"), "must be at least 1"))?;
+    Ok(Some(ChunkedDribble { chunks, total_ms: number("totalDuration")? }))
 }
 
 fn proxy(

@@ -1,6 +1,6 @@
 //! The converter field by field, and the imported rules answering as WireMock would.
 
-use mockplane_rules::model::{FaultKind, HeaderValues, PathMatch, Templating, UrlMatch, ValueMatch};
+use mockplane_rules::model::{FaultKind, HeaderValues, PathMatch, Templating, UrlMatch};
 use mockplane_rules::{CompileOptions, Header, Request, RequestContext, RuleTable};
 use serde_json::json;
 
@@ -114,7 +114,51 @@ fn string_patterns_map_to_value_matchers() {
 fn basic_auth_becomes_an_authorization_header() {
     let r =
         one(json!({"request": {"basicAuthCredentials": {"username": "u", "password": "p"}}, "response": {}}));
-    assert_eq!(r.matcher.headers["Authorization"], ValueMatch::Equals("Basic dTpw".into()));
+    let set = RuleSet { rules: vec![Arc::new(r)], ..RuleSet::default() };
+    let auth = |value: &str| select(&set, "GET", "/", &[("Authorization", value)], "").is_some();
+    assert!(auth("Basic dTpw"));
+    assert!(auth("basic dTpw"), "WireMock takes the scheme in any case");
+    assert!(!auth("Basic dTpx"));
+}
+
+#[test]
+fn jsonpath_absent_holds_where_wiremock_sees_no_value() {
+    let imported = import(json!([{"request": {"method": "POST", "bodyPatterns": [
+        {"matchesJsonPath": {"expression": "$.debug", "absent": true}}]}, "response": {}}]));
+    assert_eq!(imported.unsupported, []);
+    let set = &imported.set;
+    let post = |body: &str| select(set, "POST", "/", &[], body).is_some();
+    assert!(post(r#"{"tags": ["a"]}"#), "no such member");
+    assert!(post(r#"{"debug": null}"#), "null is no value to WireMock");
+    assert!(post(r#"{"debug": []}"#), "nor is an empty list");
+    assert!(!post(r#"{"debug": true}"#));
+    assert!(!post(r#"{"debug": ""}"#));
+    assert!(!post("not json"), "WireMock does not match a body that is not JSON");
+}
+
+#[test]
+fn body_equal_to_empty_never_matches_and_is_reported() {
+    let imported = import(json!([{"request": {"method": "POST", "bodyPatterns": [{"equalTo": ""}]},
+                                  "response": {}}]));
+    assert_eq!(places(&imported), ["mappings[0].request.bodyPatterns[0].equalTo"]);
+    assert_eq!(imported.set.rules.len(), 1, "imported, as WireMock loads it");
+    assert!(select(&imported.set, "POST", "/", &[], "").is_none(), "WireMock sees no body");
+    assert!(select(&imported.set, "POST", "/", &[], "x").is_none());
+}
+
+#[test]
+fn chunked_dribble_delay_becomes_chunked_dribble() {
+    let r = one(json!({"request": {}, "response": {
+        "body": "abc", "chunkedDribbleDelay": {"numberOfChunks": 3, "totalDuration": 300}}}));
+    let d = r.response.expect("a response").chunked_dribble.expect("dribbled");
+    assert_eq!((d.chunks, d.total_ms), (3, 300));
+    let imported = import(json!([{"request": {}, "response": {
+        "chunkedDribbleDelay": {"numberOfChunks": 0, "totalDuration": 300}}}]));
+    assert_eq!(imported.set.rules.len(), 0);
+    assert_eq!(
+        imported.unsupported[0].to_string(),
+        "mappings[0].response.chunkedDribbleDelay.numberOfChunks: must be at least 1 (stub not imported)"
+    );
 }
 
 #[test]
@@ -248,16 +292,11 @@ fn responses_map_status_headers_bodies_delays_and_faults() {
 #[test]
 fn unmappable_response_parts_are_reported_and_the_stub_kept() {
     let imported = import(json!([{"request": {}, "response": {
-        "status": 200, "chunkedDribbleDelay": {"numberOfChunks": 2, "totalDuration": 10},
-        "transformers": ["my-extension"], "headers": {"Content-Length": "3"}, "body": "hey"}}]));
+        "status": 200, "transformers": ["my-extension"], "headers": {"Content-Length": "3"}, "body": "hey"}}]));
     assert_eq!(imported.set.rules.len(), 1);
     assert_eq!(
         places(&imported),
-        [
-            "mappings[0].response.chunkedDribbleDelay",
-            "mappings[0].response.headers.Content-Length",
-            "mappings[0].response.transformers[0]",
-        ]
+        ["mappings[0].response.headers.Content-Length", "mappings[0].response.transformers[0]",]
     );
 }
 
@@ -337,7 +376,8 @@ fn export_gives_back_what_was_imported() {
     let stubs = json!([
         {"name": "a", "priority": 3, "request": {"method": "GET", "urlPath": "/a", "headers": {"X": {"contains": "y"}},
           "queryParameters": {"q": {"hasExactly": [{"equalTo": "1"}]}}},
-         "response": {"status": 201, "body": "hi", "headers": {"X-A": "1"}, "fixedDelayMilliseconds": 5}},
+         "response": {"status": 201, "body": "hi", "headers": {"X-A": "1"}, "fixedDelayMilliseconds": 5,
+                      "chunkedDribbleDelay": {"numberOfChunks": 2, "totalDuration": 40}}},
         {"name": "b", "request": {"method": "POST", "url": "/b?x=1",
           "bodyPatterns": [{"equalToJson": {"a": 1}, "ignoreExtraElements": true}, {"matchesJsonPath": "$.a"}]},
          "response": {"fault": "EMPTY_RESPONSE"}, "scenarioName": "s", "requiredScenarioState": "Started", "newScenarioState": "Next"}

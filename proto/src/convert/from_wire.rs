@@ -397,6 +397,9 @@ pub(super) fn response_from_wire(
             (true, true) => model::Templating::WireMock,
         },
         delay: w.delay.map(delay_from_wire),
+        chunked_dribble: w
+            .chunked_dribble
+            .map(|d| model::ChunkedDribble { chunks: d.chunks, total_ms: d.total_ms }),
     })
 }
 

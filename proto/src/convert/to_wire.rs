@@ -281,6 +281,9 @@ fn response_to_wire(m: &model::Response) -> pb::Response {
         delay: m.delay.as_ref().map(delay_to_wire),
         faults: m.faults.iter().map(fault_to_wire).collect(),
         reason: m.reason.clone(),
+        chunked_dribble: m
+            .chunked_dribble
+            .map(|d| pb::ChunkedDribble { chunks: d.chunks, total_ms: d.total_ms }),
     }
 }
 
