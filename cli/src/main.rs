@@ -158,7 +158,7 @@ struct DataplaneArgs {
     /// Largest request body accepted, in bytes (413 beyond).
     #[arg(long, default_value_t = 10 * 1024 * 1024)]
     max_body: usize,
-    /// Seconds an idle keep-alive connection stays open.
+    /// Seconds an idle keep-alive connection (or an upgraded tunnel silent both ways) stays open.
     #[arg(long, default_value_t = 60)]
     idle_timeout: u64,
     /// Seconds a client may take to send a request head.

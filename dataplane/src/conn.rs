@@ -147,6 +147,16 @@ impl Conn {
         self.flush().await
     }
 
+    /// The client's socket, for a tunnel ([`crate::forward`]'s 101 relay).
+    pub(crate) fn stream(&mut self) -> &mut TcpStream {
+        &mut self.stream
+    }
+
+    /// The connection's deadline watch, for a tunnel that moves its deadlines itself.
+    pub(crate) fn watch(&self) -> Rc<crate::worker::ConnWatch> {
+        self.guard.watch.clone()
+    }
+
     pub(crate) async fn write_bytes(&mut self, bytes: &[u8]) -> bool {
         self.wbuf.extend_from_slice(bytes);
         self.flush().await

@@ -12,6 +12,7 @@
 
 mod body;
 mod heads;
+mod tunnel;
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -30,7 +31,9 @@ use crate::upstream::client::parse_response_head;
 use crate::upstream::{self, ConnectError, Lease};
 use crate::worker::{LocalSnapshot, Worker};
 use body::{stream_request_body, stream_response_body};
-use heads::{write_request_head, write_response_head, ClientFraming, OutFraming};
+use heads::{
+    upgrade_asked, write_request_head, write_response_head, write_switching_head, ClientFraming, OutFraming,
+};
 
 /// Where the request body is when forwarding begins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -406,8 +409,10 @@ async fn send_and_answer(
         RequestBody::Decoded => OutFraming::Length(conn.body.len() as u64),
         RequestBody::Stream => head.framing.into(),
     };
+    let upgrade = upgrade_asked(&conn.rbuf, head);
+    let asked_upgrade = upgrade.is_some();
     let mut out = worker.buffers.take();
-    write_request_head(&mut out, &conn.rbuf, head, target, endpoint, peer.map(|p| p.ip()), framing);
+    write_request_head(&mut out, &conn.rbuf, head, target, endpoint, peer.map(|p| p.ip()), framing, upgrade);
     match body {
         RequestBody::InBuf { start, end } => out.extend_from_slice(&conn.rbuf[start..end]),
         RequestBody::Decoded => out.extend_from_slice(&conn.body),
@@ -485,10 +490,26 @@ async fn send_and_answer(
         Box::pin(monoio::time::sleep(delay)).await;
     }
     if response.status == 101 {
-        worker.buffers.give(ub);
-        return Err(Attempt::Failed(Failure::Unsupported(
-            "the upstream switched protocols (101), which this proxy does not relay",
-        )));
+        if !asked_upgrade {
+            worker.buffers.give(ub);
+            return Err(Attempt::Failed(Failure::Broken(
+                "the upstream switched protocols (101) for a request that did not ask to".into(),
+            )));
+        }
+        // From here on the connection is the new protocol's: relayed both ways, then closed
+        // (neither side's connection is reusable for HTTP after it).
+        conn.answering();
+        let start = conn.wbuf.len();
+        write_switching_head(&mut conn.wbuf, &ub, &response, target);
+        worker.stats.bytes_out.add((conn.wbuf.len() - start) as u64);
+        ub.drain(..response.head_len);
+        if !conn.flush().await {
+            worker.buffers.give(ub);
+            return Ok((101, false, false));
+        }
+        let up = lease.conn.take().expect("the lease holds the connection it was answered on");
+        tunnel::relay(worker, conn, head.head_len, up, ub).await;
+        return Ok((101, false, false));
     }
     let keep_alive = head.keep_alive && !worker.draining();
     conn.answering();

@@ -29,7 +29,20 @@ impl From<BodyFraming> for OutFraming {
     }
 }
 
+/// The protocol a request asks to switch to (its `Upgrade` field, e.g. `websocket`), when it
+/// asks as RFC 9110 §7.8 says: HTTP/1.1, `Upgrade` listed in `Connection`, and no body (a
+/// request with one is forwarded as an ordinary request, its upgrade dropped).
+pub(crate) fn upgrade_asked<'b>(buf: &'b [u8], head: &Head) -> Option<&'b [u8]> {
+    if head.minor_version == 0 || head.framing != BodyFraming::None {
+        return None;
+    }
+    let upgrade = head.headers.iter().find(|h| h.name(buf).eq_ignore_ascii_case("upgrade"))?;
+    named_by_connection(buf, &head.headers, "upgrade").then(|| upgrade.value(buf))
+}
+
 /// Appends the request head sent to the upstream: `buf` holds the client's head at `head`.
+/// `upgrade`: the protocol the client asks to switch to, passed on (see [`upgrade_asked`]).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn write_request_head(
     out: &mut Vec<u8>,
     buf: &[u8],
@@ -38,6 +51,7 @@ pub(crate) fn write_request_head(
     endpoint: &Endpoint,
     peer: Option<IpAddr>,
     framing: OutFraming,
+    upgrade: Option<&[u8]>,
 ) {
     let cluster: &Cluster = &target.cluster;
     out.extend_from_slice(head.method(buf).as_bytes());
@@ -107,6 +121,12 @@ pub(crate) fn write_request_head(
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(&target.request_headers.add);
+    if let Some(protocol) = upgrade {
+        // The two hop-by-hop fields an upgrade is made of, for the next hop this time.
+        out.extend_from_slice(b"upgrade: ");
+        out.extend_from_slice(protocol);
+        out.extend_from_slice(b"\r\nconnection: upgrade\r\n");
+    }
     match framing {
         OutFraming::None => {}
         OutFraming::Length(n) => {
@@ -223,6 +243,36 @@ pub(crate) fn write_response_head(
     }
     out.extend_from_slice(b"\r\n");
     framing
+}
+
+/// Appends the `101 Switching Protocols` head sent to the client of an upgrade: the
+/// upstream's fields (its hop-by-hop ones dropped, the rule's edits applied), its `Upgrade`
+/// and `connection: upgrade`. No framing: what follows is the new protocol's.
+pub(crate) fn write_switching_head(
+    out: &mut Vec<u8>,
+    buf: &[u8],
+    response: &ResponseHead,
+    target: &ForwardTarget,
+) {
+    out.extend_from_slice(b"HTTP/1.1 101 ");
+    out.extend_from_slice(&buf[response.reason.0..response.reason.1]);
+    out.extend_from_slice(b"\r\n");
+    for h in &response.headers {
+        let name = h.name(buf);
+        let upgrade = name.eq_ignore_ascii_case("upgrade");
+        if (is_hop_by_hop(name) && !upgrade)
+            || target.response_headers.removes(name)
+            || (named_by_connection(buf, &response.headers, name) && !upgrade)
+        {
+            continue;
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(h.value(buf));
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(&target.response_headers.add);
+    out.extend_from_slice(b"connection: upgrade\r\n\r\n");
 }
 
 /// Appends `data` as one chunk.

@@ -12,6 +12,7 @@
 //! | `/reset`             | resets the connection without answering                          |
 //! | `/garbage`           | sends bytes that are not HTTP, then closes                        |
 //! | `/status/CODE`       | CODE with an empty body                                          |
+//! | `/upgrade`           | 101 (asked or not) naming the `Upgrade` and `Connection` it got, a greeting line, then echoes bytes until end of stream |
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -152,6 +153,22 @@ fn serve(stream: TcpStream, requests: &AtomicUsize) -> std::io::Result<()> {
         } else if path == "/garbage" {
             out.write_all(b"SSH-2.0-not-http\r\n\r\n")?;
             return Ok(());
+        } else if path == "/upgrade" {
+            write!(
+                out,
+                "HTTP/1.1 101 Switching Protocols\r\nupgrade: {}\r\nconnection: upgrade\r\nx-origin-saw-connection: {}\r\nsec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\nhello from the origin\n",
+                header("upgrade").unwrap_or_else(|| "none".into()),
+                header("connection").unwrap_or_default(),
+            )?;
+            out.flush()?;
+            // The new protocol: an echo, until the other side has finished sending.
+            loop {
+                let n = reader.read(&mut buf)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                out.write_all(&buf[..n])?;
+            }
         } else if let Some(code) = arg("/status/") {
             write!(out, "HTTP/1.1 {code} Whatever\r\ncontent-length: 0\r\n\r\n")?;
         } else {
