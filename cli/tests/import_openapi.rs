@@ -110,7 +110,7 @@ fn dataplane_openapi_serves_a_document_with_validation() {
 }
 
 /// `apply --from` converts as `import --from` does, says the same, fails the same, and keeps
-/// `apply`'s `--dry-run` and `--merge`.
+/// `apply`'s `--dry-run` and `--merge`; `diff --from` compares what it would apply.
 #[test]
 fn apply_from_openapi_says_and_exits_as_import_does_and_can_merge() {
     let dir = tempfile::tempdir().expect("a folder");
@@ -133,7 +133,18 @@ fn apply_from_openapi_says_and_exits_as_import_does_and_can_merge() {
         "a dry run stores nothing"
     );
 
+    // `diff --from` shows the converted rules against those in force (none yet), as `apply`
+    // would make them, and what was not imported.
+    let diff = cli.run(&["diff", "-f", &callbacks, "--from", "openapi", "--env", "shop/a"]);
+    assert_eq!(diff.status.code(), Some(0), "{}", text(&diff.stderr));
+    let shown = text(&diff.stdout);
+    assert!(shown.contains(&format!("--- /dev/null\n+++ {callbacks} (file) rule ")), "{shown}");
+    assert!(shown.contains("+  path: /streams"), "{shown}");
+    assert!(text(&diff.stderr).contains("paths./streams.post.callbacks.onData: "), "{}", text(&diff.stderr));
+
     let applied = cli.run(&["apply", "-f", &callbacks, "--from", "openapi", "--env", "shop/a"]);
+    let after = cli.ok(&["diff", "-f", &callbacks, "--from", "openapi", "--env", "shop/a"]);
+    assert_eq!(after, "shop/a: no difference\n");
     let imported = cli.run(&["import", &callbacks, "--from", "openapi", "--env", "shop/b"]);
     assert_eq!((applied.status.code(), imported.status.code()), (Some(0), Some(0)));
     // The same lines but for the environment and its xDS version (a hash of what it holds).

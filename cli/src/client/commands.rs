@@ -34,11 +34,17 @@ pub(crate) enum ClientCommand {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Show how a rules file differs from an environment's rules in force.
+    /// Show how a rules file differs from an environment's rules in force; with --from,
+    /// another format converted first, as `apply --from` would convert it.
     Diff {
-        /// The rules file.
+        /// The rules file; with --from wiremock, a folder.
         #[arg(short = 'f', long = "file")]
         file: PathBuf,
+        /// The file's format when it is not a mockplane rules file.
+        #[arg(long, value_enum)]
+        from: Option<ImportSource>,
+        #[command(flatten)]
+        convert: super::import::ConvertOptions,
         #[command(flatten)]
         target: Target,
         /// Compare as `apply --merge` would apply it.
@@ -191,7 +197,12 @@ fn dispatch(command: ClientCommand) -> Result<(), Failure> {
         ClientCommand::Import { file, from, target, convert } => {
             super::import::import(&file, from, &convert, &target)
         }
-        ClientCommand::Diff { file, target, merge } => diff(&file, &target, merge),
+        ClientCommand::Diff { file, from: None, convert, target, merge } if convert.is_default() => {
+            diff(&file, &read_rules(&file)?, &target, merge)
+        }
+        ClientCommand::Diff { file, from, convert, target, merge } => {
+            super::import::diff(&file, from, &convert, &target, merge)
+        }
         ClientCommand::Get { what, env, output, limit, connection } => {
             get(what, env.as_deref(), output, limit, &connection)
         }
@@ -287,8 +298,8 @@ pub(super) fn apply_text(text: &str, target: &Target, merge: bool, dry_run: bool
     Ok(())
 }
 
-fn diff(file: &Path, target: &Target, merge: bool) -> Result<(), Failure> {
-    let text = read_rules(file)?;
+/// Prints how `text` (the rules document made from `file`) differs from the rules in force.
+pub(super) fn diff(file: &Path, text: &str, target: &Target, merge: bool) -> Result<(), Failure> {
     let client = Client::new(&target.connection)?;
     let data = client.call(PREVIEW, json!({"env": target.env, "text": text, "mode": mode(merge)}))?;
     let p = &data["previewRules"];

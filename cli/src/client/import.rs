@@ -213,6 +213,20 @@ pub(crate) fn apply(
     Ok(())
 }
 
+/// `mockplane diff -f FILE --from FORMAT --env P/E`: the converted rules against those in force.
+pub(crate) fn diff(
+    file: &Path,
+    from: Option<ImportSource>,
+    convert: &ConvertOptions,
+    target: &Target,
+    merge: bool,
+) -> Result<(), Failure> {
+    let prepared = prepare(file, from, Some(target.env.as_str()), convert)?;
+    super::commands::diff(file, &prepared.text, target, merge)?;
+    warn_unsupported(file, &prepared);
+    Ok(())
+}
+
 /// `mockplane validate FILE [--from FORMAT] [--env P/E]`, offline.
 pub(crate) fn validate(
     file: &Path,
