@@ -39,6 +39,7 @@ pub(crate) async fn relay(
         client_fd.try_clone_to_owned().map(std::net::TcpStream::from).and_then(TcpStream::from_std);
     let Ok(mut client_writer) = client_writer else {
         worker.buffers.give(from_upstream);
+        drop(up_guard);
         return;
     };
     let (mut up_read, mut up_write) = up_stream.into_split();
