@@ -146,7 +146,7 @@ impl Store {
                 "an API key's name is 1 to 64 printable characters, got {name:?}"
             )));
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let inserted = sqlx::query(
             "INSERT INTO api_keys (name, role, key_hash, created_at, created_by) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -202,7 +202,7 @@ impl Store {
 
     /// Revokes the key named `name`: it authenticates nothing from now on.
     pub async fn revoke_api_key(&self, name: &str, actor: &str) -> Result<ApiKey, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let revoked =
             sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL")
                 .bind(now_ms())

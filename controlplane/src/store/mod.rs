@@ -163,6 +163,17 @@ impl Store {
         self.engine
     }
 
+    /// A transaction that writes. On SQLite it takes the write lock at its start (`BEGIN
+    /// IMMEDIATE`, waiting up to the busy timeout for another writer): a deferred one that read
+    /// first and writes later fails at once with "database is locked" when another connection
+    /// wrote in between, since its snapshot is stale then (seen as a flaky store test in CI).
+    pub(crate) async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.engine {
+            Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Engine::Postgres => self.pool.begin().await?,
+        })
+    }
+
     /// Opens (creating when missing) the SQLite store at `path`, in WAL mode, and brings its
     /// schema up to date.
     pub async fn open_sqlite(path: &Path) -> Result<Store, StoreError> {

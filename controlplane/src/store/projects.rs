@@ -130,7 +130,7 @@ impl Store {
         actor: &str,
     ) -> Result<Project, StoreError> {
         check_name("project", name)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let now = now_ms();
         let inserted = sqlx::query(
             "INSERT INTO projects (name, description, created_at, updated_at) VALUES ($1, $2, $3, $3)",
@@ -193,7 +193,7 @@ impl Store {
         patch: &ProjectPatch,
         actor: &str,
     ) -> Result<Project, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let Some(before) = Self::project_in(&mut tx, name).await? else {
             return Err(StoreError::NotFound(format!("project {name:?}")));
         };
@@ -220,7 +220,7 @@ impl Store {
         name: &str,
         actor: &str,
     ) -> Result<(Project, Vec<String>), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let Some(project) = Self::project_in(&mut tx, name).await? else {
             return Err(StoreError::NotFound(format!("project {name:?}")));
         };
@@ -249,7 +249,7 @@ impl Store {
         actor: &str,
     ) -> Result<Environment, StoreError> {
         check_name("environment", name)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let Some(p) = Self::project_in(&mut tx, project).await? else {
             return Err(StoreError::NotFound(format!("project {project:?}")));
         };
@@ -326,7 +326,7 @@ impl Store {
         actor: &str,
     ) -> Result<Environment, StoreError> {
         let path = format!("{project}/{name}");
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let Some(before) = Self::environment_in(&mut tx, project, name).await? else {
             return Err(StoreError::NotFound(format!("environment {path:?}")));
         };
@@ -354,7 +354,7 @@ impl Store {
         actor: &str,
     ) -> Result<Environment, StoreError> {
         let path = format!("{project}/{name}");
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let Some(env) = Self::environment_in(&mut tx, project, name).await? else {
             return Err(StoreError::NotFound(format!("environment {path:?}")));
         };

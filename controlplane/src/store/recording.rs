@@ -61,7 +61,7 @@ impl Store {
     /// Records a recording started or stopped in one transaction: the environment's next
     /// version with its settings, and the audit entry. Returns the version.
     pub async fn commit_recording(&self, c: RecordingCommit<'_>) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let version = c.expected_version + 1;
         let settings = c.recording.map(json);
         let bumped = sqlx::query(

@@ -42,7 +42,7 @@ impl Store {
     /// Records a reset in one transaction: the environment's next version with its new epochs,
     /// and the audit entry (its details: the epochs and the version). Returns the version.
     pub async fn commit_reset(&self, reset: ResetCommit<'_>) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let version = reset.expected_version + 1;
         let bumped = sqlx::query(
             "UPDATE environments SET version = $1, updated_at = $2, reset_scenarios = $3, reset_journal = $4 \

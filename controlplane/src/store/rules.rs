@@ -184,7 +184,7 @@ impl Store {
 
     /// Commits `change` in one transaction; see [`Commit`].
     pub async fn commit(&self, change: Commit<'_>) -> Result<CommittedVersion, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let now = now_ms();
         let version = change.expected_version + 1;
         // The version moves first, guarded by the one expected: of two changes made against the
