@@ -60,7 +60,6 @@ enum Failure {
     /// Reset, closed early, or an answer that is not HTTP.
     Broken(String),
     TimedOut(u64),
-    Unsupported(&'static str),
     /// `x-mockplane-fault-abort` asked for this status (no upstream involved).
     Aborted(u16),
 }
@@ -80,7 +79,6 @@ impl Failure {
             Failure::Connect(e) => e.to_string(),
             Failure::Broken(why) => why.clone(),
             Failure::TimedOut(ms) => format!("no response head within {ms} ms"),
-            Failure::Unsupported(why) => (*why).to_owned(),
             Failure::Aborted(_) => format!("fault injected: the request asked for it with {ABORT_HEADER}"),
         }
     }
@@ -248,8 +246,6 @@ pub(crate) async fn forward(
     }
     let result = if let Some(status) = asked_abort {
         Err((Failure::Aborted(status), None))
-    } else if cluster.tls {
-        Err((Failure::Unsupported("https upstreams are not supported by this data plane yet"), None))
     } else {
         exchange(worker, conn, head, &snapshot.table, target, body, peer).await
     };
@@ -409,7 +405,9 @@ async fn send_and_answer(
         RequestBody::Decoded => OutFraming::Length(conn.body.len() as u64),
         RequestBody::Stream => head.framing.into(),
     };
-    let upgrade = upgrade_asked(&conn.rbuf, head);
+    // Tunnels run over plain upstreams only: an upgrade to an https one is sent as an
+    // ordinary request (its Upgrade dropped, as any hop-by-hop field).
+    let upgrade = if cluster.tls.is_none() { upgrade_asked(&conn.rbuf, head) } else { None };
     let asked_upgrade = upgrade.is_some();
     let mut out = worker.buffers.take();
     write_request_head(&mut out, &conn.rbuf, head, target, endpoint, peer.map(|p| p.ip()), framing, upgrade);

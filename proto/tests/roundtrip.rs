@@ -357,14 +357,16 @@ fn upstream() -> BoxedStrategy<Upstream> {
     let outlier = (any::<u32>(), any::<u64>()).prop_map(|(consecutive_failures, ejection_ms)| {
         OutlierDetection { consecutive_failures, ejection_ms }
     });
+    let tls =
+        (of(text()), of(text())).prop_map(|(ca_file, server_name)| UpstreamTls { ca_file, server_name });
     let cluster = (
         (vec(text(), 0..3), lb, of(any::<u64>()), of(any::<u64>())),
-        (of(any::<u32>()), of(text()), of(outlier), of(any::<u32>())),
+        (of(any::<u32>()), of(text()), of(outlier), of(any::<u32>()), of(tls)),
     )
         .prop_map(
             |(
                 (endpoints, lb, connect_timeout_ms, request_timeout_ms),
-                (max_connections, base_path, outlier_detection, retries),
+                (max_connections, base_path, outlier_detection, retries, tls),
             )| {
                 Upstream::Cluster(Box::new(UpstreamCluster {
                     endpoints,
@@ -375,6 +377,7 @@ fn upstream() -> BoxedStrategy<Upstream> {
                     base_path,
                     outlier_detection,
                     retries,
+                    tls,
                 }))
             },
         );

@@ -9,6 +9,7 @@
 //! request in flight keeps the cluster it started with across a swap of the table.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use rand::RngCore;
 
 use crate::compile::Action;
 use crate::error::{key_path, Errors, Place};
-use crate::model::{HeaderEdits, LoadBalancing, Upstream};
+use crate::model::{HeaderEdits, LoadBalancing, Upstream, UpstreamTls};
 use crate::response::roll_fault;
 use crate::response::{compile_faults, is_token, CompiledFault, DelaySampler};
 use crate::table::{fault_reply, Answer, Reply, RuleTable};
@@ -49,10 +50,22 @@ pub struct Cluster {
     pub outlier: Option<(u32, Duration)>,
     /// How many more times a request that got no answer is sent (idempotent methods only).
     pub retries: u32,
-    /// The upstream was given as `https://`: the data plane has no TLS client yet and answers
-    /// 502 saying so.
-    pub tls: bool,
+    /// TLS to the endpoints (an `https://` URL, or the cluster's `tls`); `None`: plain HTTP.
+    pub tls: Option<Arc<ClusterTls>>,
 }
+
+/// How the data plane's TLS client connects to a cluster, compiled.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClusterTls {
+    /// The certificate authorities to trust (DER), read from `ca_file`; `None`: the built-in
+    /// web roots.
+    pub ca_certs: Option<Vec<Box<[u8]>>>,
+    /// The name the certificate must hold, sent as SNI; `None`: each endpoint's host.
+    pub server_name: Option<Box<str>>,
+}
+
+/// The largest `ca_file` read (a bundle of every public root is ~250 KiB).
+const MAX_CA_FILE: u64 = 4 << 20;
 
 /// One endpoint: a host (IP literal or DNS name, IPv6 without brackets) and a port.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,13 +146,14 @@ impl ForwardTarget {
 /// Compiles the set's `upstreams`, each error at its place (`upstreams.orders.endpoints[1]`).
 pub(crate) fn compile_upstreams(
     upstreams: &BTreeMap<String, Upstream>,
+    base_dir: Option<&Path>,
     errors: &mut Errors,
 ) -> BTreeMap<String, Arc<Cluster>> {
     let mut out = BTreeMap::new();
     for (name, upstream) in upstreams {
         let place = key_path("upstreams", name);
         let place = Place::Root(&place);
-        if let Some(cluster) = compile_upstream(name, upstream, &place, errors) {
+        if let Some(cluster) = compile_upstream(name, upstream, &place, base_dir, errors) {
             out.insert(name.clone(), Arc::new(cluster));
         }
     }
@@ -150,6 +164,7 @@ fn compile_upstream(
     name: &str,
     upstream: &Upstream,
     place: &Place<'_>,
+    base_dir: Option<&Path>,
     errors: &mut Errors,
 ) -> Option<Cluster> {
     match upstream {
@@ -232,6 +247,7 @@ fn compile_upstream(
                 }
                 n => n.unwrap_or(0),
             };
+            let tls = c.tls.as_ref().map(|t| Arc::new(compile_tls(t, &place.field("tls"), base_dir, errors)));
             (errors.len() == before).then(|| Cluster {
                 name: name.into(),
                 endpoints,
@@ -242,10 +258,68 @@ fn compile_upstream(
                 base_path,
                 outlier,
                 retries,
-                tls: false,
+                tls,
             })
         }
     }
+}
+
+/// A cluster's `tls`: its `ca_file` read and its certificates decoded now, so that a bad file
+/// is an error with its place rather than a failed handshake later.
+fn compile_tls(
+    t: &UpstreamTls,
+    place: &Place<'_>,
+    base_dir: Option<&Path>,
+    errors: &mut Errors,
+) -> ClusterTls {
+    use rustls_pki_types::pem::PemObject;
+    let ca_certs = t.ca_file.as_ref().and_then(|file| {
+        let at = place.field("ca_file");
+        let full = match base_dir {
+            Some(dir) => dir.join(file),
+            None => Path::new(file).to_path_buf(),
+        };
+        let read = std::fs::metadata(&full).and_then(|m| {
+            if !m.is_file() {
+                Err(std::io::Error::other("not a regular file"))
+            } else if m.len() > MAX_CA_FILE {
+                Err(std::io::Error::other(format!("larger than {} MiB", MAX_CA_FILE >> 20)))
+            } else {
+                std::fs::read(&full)
+            }
+        });
+        let pem = match read {
+            Ok(pem) => pem,
+            Err(e) => {
+                errors.push(at, format!("cannot read {}: {e}", full.display()));
+                return None;
+            }
+        };
+        let certs: Result<Vec<Box<[u8]>>, _> = rustls_pki_types::CertificateDer::pem_slice_iter(&pem)
+            .map(|c| c.map(|c| c.as_ref().into()))
+            .collect();
+        match certs {
+            Ok(certs) if !certs.is_empty() => Some(certs),
+            Ok(_) => {
+                errors.push(at, format!("{} holds no PEM certificate (BEGIN CERTIFICATE)", full.display()));
+                None
+            }
+            Err(e) => {
+                errors.push(at, format!("{} is not valid PEM: {e}", full.display()));
+                None
+            }
+        }
+    });
+    let server_name =
+        t.server_name.as_ref().and_then(|name| match rustls_pki_types::ServerName::try_from(name.as_str()) {
+            Ok(_) => Some(name.as_str().into()),
+            Err(_) => {
+                errors
+                    .push(place.field("server_name"), format!("{name:?} is not a DNS name or an IP address"));
+                None
+            }
+        });
+    ClusterTls { ca_certs, server_name }
 }
 
 /// `host:port`, `[v6]:port`: a port is required (a cluster has no scheme to default it from).
@@ -331,7 +405,7 @@ pub(crate) fn parse_url(url: &str) -> Result<Cluster, String> {
         base_path,
         outlier: None,
         retries: 0,
-        tls,
+        tls: tls.then(Arc::default),
     })
 }
 
@@ -577,11 +651,11 @@ mod tests {
     fn urls_become_one_endpoint_clusters() {
         let c = parse_url("http://payments:8080/api/").unwrap();
         assert_eq!(
-            (&*c.endpoints[0].host, c.endpoints[0].port, &*c.base_path, c.tls),
+            (&*c.endpoints[0].host, c.endpoints[0].port, &*c.base_path, c.tls.is_some()),
             ("payments", 8080, "/api", false)
         );
         let c = parse_url("https://api.example.com").unwrap();
-        assert_eq!((c.endpoints[0].port, c.tls), (443, true));
+        assert_eq!((c.endpoints[0].port, c.tls.as_deref()), (443, Some(&ClusterTls::default())));
         let c = parse_url("http://[::1]:9000").unwrap();
         assert_eq!((&*c.endpoints[0].host, c.endpoints[0].to_string()), ("::1", "[::1]:9000".into()));
         assert_eq!(parse_url("ftp://x").unwrap_err(), "\"ftp://x\" must start with http:// or https://");

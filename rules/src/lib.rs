@@ -41,7 +41,7 @@ mod whole;
 pub use cors::CorsPolicy;
 pub use error::{RuleSetError, ValidationError};
 pub use explain::{Explanation, Mismatch, NearMisses, RuleVerdict, NEAR_MISS_CHECKS};
-pub use forward::{Cluster, CompiledHeaderEdits, Endpoint, ForwardTarget};
+pub use forward::{Cluster, ClusterTls, CompiledHeaderEdits, Endpoint, ForwardTarget};
 pub use load::{Format, DOCUMENT_FORMAT, FORMATS_READ};
 pub use model::RuleSet;
 pub use path::PathParams;

@@ -267,7 +267,8 @@ impl RuleTable {
                 errors.push(format!("{place}.initial"), "must not be empty");
             }
         }
-        let upstreams = crate::forward::compile_upstreams(&set.upstreams, &mut errors);
+        let upstreams =
+            crate::forward::compile_upstreams(&set.upstreams, options.base_dir.as_deref(), &mut errors);
         let cors = set.cors.as_ref().and_then(|spec| CorsPolicy::compile(spec, &mut errors));
         let unmatched = set.unmatched.as_ref().and_then(|u| {
             let root = crate::error::Place::Root("unmatched");

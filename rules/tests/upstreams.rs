@@ -84,7 +84,7 @@ fn a_cluster_with_a_mistaken_field_is_refused_by_its_shape_with_the_place() {
     assert_eq!(
         errors,
         [
-            "upstreams.orders.endpoint: unknown field `endpoint`, expected one of `endpoints`, `lb`, `connect_timeout_ms`, `request_timeout_ms`, `max_connections`, `base_path`, `outlier_detection`, `retries`",
+            "upstreams.orders.endpoint: unknown field `endpoint`, expected one of `endpoints`, `lb`, `connect_timeout_ms`, `request_timeout_ms`, `max_connections`, `base_path`, `outlier_detection`, `retries`, `tls`",
             "upstreams.orders: missing field `endpoints`",
         ]
     );
@@ -118,6 +118,66 @@ fn outlier_detection_and_retries_are_checked() {
             "upstreams.u.outlier_detection.consecutive_failures: must be at least 1",
             "upstreams.u.outlier_detection.ejection_ms: must be 1..=3600000 ms, got 0",
             "upstreams.u.retries: at most 5, got 9",
+        ]
+    );
+}
+
+#[test]
+fn tls_settings_read_the_ca_file_and_every_mistake_is_refused_at_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    // Compiling checks the PEM framing and its base64, not the certificate inside (the data
+    // plane's TLS client does, when it is built): a truncated one will do here.
+    let pem = "-----BEGIN CERTIFICATE-----\nMIIBeDCCAR2gAwIBAgIUJ7uxk2pnIQTMwyrxvoeoGP6Wc2EwCgYIKoZIzj0EAwIw\nETEPMA0GA1UEAwwGdGVzdGNhMB4XDTI2MDEwMTAwMDAwMFoXDTM2MDEwMTAwMDAw\nMFowETEPMA0GA1UEAwwGdGVzdGNhMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END CERTIFICATE-----\n";
+    std::fs::write(dir.path().join("ca.pem"), pem).unwrap();
+    std::fs::write(dir.path().join("not-pem.txt"), "just text\n").unwrap();
+    let options = CompileOptions { base_dir: Some(dir.path().to_path_buf()), ..Default::default() };
+    let compile_in = |yaml: &str| {
+        let set = RuleSet::from_yaml(yaml).unwrap();
+        RuleTable::compile(&set, &options)
+            .map_err(|e| e.errors.iter().map(|e| e.to_string()).collect::<Vec<_>>())
+    };
+    let table = compile_in(
+        "upstreams:\n  secure:\n    endpoints: [\"10.0.0.7:8443\"]\n    tls: { ca_file: ca.pem, server_name: api.internal }\n  web: https://api.example.com\n  plain: http://api.example.com\nrules: []\n",
+    )
+    .unwrap();
+    let secure = table.upstreams()["secure"].tls.as_ref().expect("TLS");
+    assert_eq!(
+        secure.ca_certs.as_ref().map(Vec::len),
+        Some(1),
+        "the one certificate, read relative to the rules"
+    );
+    assert_eq!(secure.server_name.as_deref(), Some("api.internal"));
+    let web = table.upstreams()["web"].tls.as_ref().expect("an https URL speaks TLS");
+    assert_eq!(
+        (web.ca_certs.is_none(), web.server_name.is_none()),
+        (true, true),
+        "the web roots and the host"
+    );
+    assert!(table.upstreams()["plain"].tls.is_none());
+
+    let errors = compile_in(
+        r#"upstreams:
+  missing: { endpoints: ["a:1"], tls: { ca_file: nowhere.pem } }
+  text: { endpoints: ["a:1"], tls: { ca_file: not-pem.txt } }
+  name: { endpoints: ["a:1"], tls: { server_name: "not a name" } }
+rules: []
+"#,
+    )
+    .unwrap_err();
+    let missing = dir.path().join("nowhere.pem");
+    let text = dir.path().join("not-pem.txt");
+    assert_eq!(
+        errors,
+        [
+            format!(
+                "upstreams.missing.tls.ca_file: cannot read {}: No such file or directory (os error 2)",
+                missing.display()
+            ),
+            r#"upstreams.name.tls.server_name: "not a name" is not a DNS name or an IP address"#.to_owned(),
+            format!(
+                "upstreams.text.tls.ca_file: {} holds no PEM certificate (BEGIN CERTIFICATE)",
+                text.display()
+            ),
         ]
     );
 }

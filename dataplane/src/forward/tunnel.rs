@@ -16,6 +16,7 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, Splitable};
 use monoio::net::TcpStream;
 
 use crate::conn::Conn;
+use crate::upstream::tls::UpstreamStream;
 use crate::upstream::UpstreamConn;
 use crate::worker::{ConnWatch, Worker};
 
@@ -30,6 +31,12 @@ pub(crate) async fn relay(
     from_upstream: Vec<u8>,
 ) {
     let UpstreamConn { guard: up_guard, stream: up_stream, .. } = up;
+    // An upgrade is only passed on to plain upstreams (`send_and_answer`).
+    let UpstreamStream::Plain(up_stream) = up_stream else {
+        worker.buffers.give(from_upstream);
+        drop(up_guard);
+        return;
+    };
     // The client's socket once more, for writing while its reads go on through `conn`: a
     // second descriptor is the safe way to have both at once (monoio's split needs ownership).
     let fd = std::os::fd::AsRawFd::as_raw_fd(conn.stream());

@@ -9,26 +9,29 @@
 
 pub(crate) mod client;
 pub(crate) mod resolve;
+pub(crate) mod tls;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use mockplane_rules::model::LoadBalancing;
-use mockplane_rules::{Cluster, Endpoint};
+use mockplane_rules::{Cluster, ClusterTls, Endpoint};
 use monoio::net::TcpStream;
 use rand::Rng;
 
 use crate::worker::{WatchGuard, Worker};
+use tls::{TlsClient, UpstreamStream};
 
 /// A connection to an upstream endpoint, with its deadline watch (the request timeout is the
 /// worker's coarse deadline sweep, as for client reads: no timer per request).
 pub(crate) struct UpstreamConn {
     /// Declared first so it is dropped first: the watch goes before the descriptor closes.
     pub(crate) guard: WatchGuard,
-    pub(crate) stream: TcpStream,
+    pub(crate) stream: UpstreamStream,
     /// It served a request before: a failure before any answer byte may be a keep-alive
     /// connection the upstream closed meanwhile, and the request may be tried once more.
     pub(crate) reused: bool,
@@ -47,6 +50,8 @@ pub(crate) enum ConnectError {
     Unresolved(String),
     #[error("connect failed: {0}")]
     Other(String),
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 /// One endpoint's idle connections and requests in flight on this worker.
@@ -71,12 +76,27 @@ struct ClusterPool {
     next: usize,
     /// In the order of the cluster's `endpoints`.
     endpoints: Vec<EndpointPool>,
+    /// The TLS client of an https cluster, built on its first connection.
+    tls: Option<TlsClient>,
 }
 
 impl ClusterPool {
     /// Matches the pool's endpoints to the cluster's, after a swap that changed them: the idle
     /// connections of endpoints that went are closed.
     fn sync(&mut self, cluster: &Cluster) {
+        let tls_same = match (&self.tls, &cluster.tls) {
+            (None, None) => true,
+            (Some(client), Some(settings)) => client.serves(settings),
+            _ => false,
+        };
+        if !tls_same {
+            // Connections made with other TLS settings (or none) are not this cluster's.
+            for ep in &mut self.endpoints {
+                self.open = self.open.saturating_sub(ep.idle.len() as u32);
+                ep.idle.clear();
+            }
+            self.tls = cluster.tls.as_ref().map(TlsClient::new);
+        }
         let same = self.endpoints.len() == cluster.endpoints.len()
             && self
                 .endpoints
@@ -154,12 +174,14 @@ pub(crate) async fn lease(worker: &Rc<Worker>, cluster: &Cluster) -> (Lease, Res
     let pools = &worker.upstreams;
     let share = pools.share(cluster);
     let slot = pools.slot(cluster);
+    let tls;
     // Chosen, and an idle connection taken or a slot reserved, in one borrow with no wait.
     let (endpoint, idle) = {
         let mut clusters = pools.clusters.borrow_mut();
         let pool = &mut clusters[slot];
         pool.sync(cluster);
         let endpoint = pick(pool, cluster, worker.clock_ms.get(), &mut *worker.rng.borrow_mut());
+        tls = pool.tls.as_ref().map(|t| t.config.clone());
         let open = pool.open;
         let ep = &mut pool.endpoints[endpoint];
         let idle = ep.idle.pop();
@@ -182,7 +204,12 @@ pub(crate) async fn lease(worker: &Rc<Worker>, cluster: &Cluster) -> (Lease, Res
         lease.conn = Some(conn);
         return (lease, Ok(()));
     }
-    match connect(worker, &cluster.endpoints[endpoint], cluster.connect_timeout).await {
+    let tls = match (tls, &cluster.tls) {
+        (Some(Ok(config)), Some(settings)) => Some((config, &**settings)),
+        (Some(Err(why)), _) => return (lease, Err(ConnectError::Tls(why))),
+        _ => None,
+    };
+    match connect(worker, &cluster.endpoints[endpoint], cluster.connect_timeout, tls).await {
         Ok(conn) => {
             lease.conn = Some(conn);
             (lease, Ok(()))
@@ -236,6 +263,7 @@ async fn connect(
     worker: &Rc<Worker>,
     endpoint: &Endpoint,
     limit: Duration,
+    tls: Option<(Arc<rustls::ClientConfig>, &ClusterTls)>,
 ) -> Result<UpstreamConn, ConnectError> {
     let stream = match endpoint.ip() {
         Some(ip) => connect_to(SocketAddr::new(ip, endpoint.port), limit).await?,
@@ -260,7 +288,28 @@ async fn connect(
         }
     };
     let _ = stream.set_nodelay(true);
-    let guard = worker.watch(std::os::fd::AsRawFd::as_raw_fd(&stream));
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+    let stream = match tls {
+        None => UpstreamStream::Plain(stream),
+        Some((config, settings)) => {
+            let name = tls::server_name(settings, &endpoint.host).map_err(ConnectError::Tls)?;
+            // The handshake has the connect timeout too (a second one, from here).
+            let connector = monoio_rustls::TlsConnector::from(config);
+            match monoio::time::timeout(limit, connector.connect(name, stream)).await {
+                Err(_) => return Err(ConnectError::TimedOut(limit.as_millis() as u64)),
+                // monoio-rustls says only "io error" or "rustls error": the cause is inside.
+                Ok(Err(e)) => {
+                    let cause = match e {
+                        monoio_rustls::TlsError::Io(e) => e.to_string(),
+                        monoio_rustls::TlsError::Rustls(e) => e.to_string(),
+                    };
+                    return Err(ConnectError::Tls(format!("handshake failed: {cause}")));
+                }
+                Ok(Ok(tls)) => UpstreamStream::Tls(Box::new(tls)),
+            }
+        }
+    };
+    let guard = worker.watch(fd);
     Ok(UpstreamConn { guard, stream, reused: false })
 }
 

@@ -61,6 +61,10 @@ pub(super) fn upstream_clusters(m: &BTreeMap<String, model::Upstream>) -> BTreeM
                         ejection_ms: o.ejection_ms,
                     }),
                     retries: c.retries,
+                    tls: c.tls.as_ref().map(|t| pb::UpstreamTls {
+                        ca_file: t.ca_file.clone(),
+                        server_name: t.server_name.clone(),
+                    }),
                 },
             )),
         })

@@ -125,6 +125,23 @@ pub struct UpstreamCluster {
     /// to the next endpoint; only idempotent methods, and only bodies read whole. Default 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retries: Option<u32>,
+    /// Speak TLS to the endpoints (https). Absent: plain HTTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<UpstreamTls>,
+}
+
+/// How the data plane's TLS client checks an upstream (docs/rules.md, "upstreams"). `tls: {}`
+/// trusts the built-in web roots and expects the endpoint's host name in the certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamTls {
+    /// A PEM file of the certificate authorities to trust instead of the built-in web roots
+    /// (Mozilla's); relative to the rules file, read when the rules are compiled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    /// The name the certificate must hold, also sent as SNI. Default: the endpoint's host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
 }
 
 /// When an endpoint is left out (ejected), and for how long.
