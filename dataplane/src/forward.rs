@@ -405,9 +405,7 @@ async fn send_and_answer(
         RequestBody::Decoded => OutFraming::Length(conn.body.len() as u64),
         RequestBody::Stream => head.framing.into(),
     };
-    // Tunnels run over plain upstreams only: an upgrade to an https one is sent as an
-    // ordinary request (its Upgrade dropped, as any hop-by-hop field).
-    let upgrade = if cluster.tls.is_none() { upgrade_asked(&conn.rbuf, head) } else { None };
+    let upgrade = upgrade_asked(&conn.rbuf, head);
     let asked_upgrade = upgrade.is_some();
     let mut out = worker.buffers.take();
     write_request_head(&mut out, &conn.rbuf, head, target, endpoint, peer.map(|p| p.ip()), framing, upgrade);
@@ -506,7 +504,8 @@ async fn send_and_answer(
             return Ok((101, false, false));
         }
         let up = lease.conn.take().expect("the lease holds the connection it was answered on");
-        tunnel::relay(worker, conn, head.head_len, up, ub).await;
+        // Boxed: a tunnel's state is large and rare, and every forward's future would carry it.
+        Box::pin(tunnel::relay(worker, conn, head.head_len, up, ub)).await;
         return Ok((101, false, false));
     }
     let keep_alive = head.keep_alive && !worker.draining();

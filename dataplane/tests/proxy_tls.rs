@@ -1,7 +1,8 @@
 //! https upstreams: the proxy's TLS client against a real https origin (`util/tls_origin.rs`,
 //! a certificate authority made for the run) over loopback, on both drivers: requests and
-//! bodies through TLS with the right SNI and ALPN, connections kept alive, and a certificate
-//! that is not trusted or not for the name is a 502 naming the TLS failure.
+//! bodies through TLS with the right SNI and ALPN, connections kept alive, an `Upgrade`
+//! tunnelled through TLS, and a certificate that is not trusted or not for the name is a 502
+//! naming the TLS failure.
 
 #[path = "util/tls_origin.rs"]
 mod tls_origin;
@@ -67,6 +68,42 @@ rules:
     assert_eq!(echo["sni"], "localhost", "{echo}");
 }
 
+fn an_upgrade_to_an_https_upstream_becomes_a_tunnel_through_tls(driver: IoDriver) {
+    use std::io::{Read, Write};
+    let origin = TlsOrigin::start(&["localhost"]);
+    let dir = tempfile::tempdir().expect("a folder");
+    let ca = ca_file(&origin, &dir);
+    let yaml = format!(
+        "upstreams:\n  secure: {{ endpoints: [\"localhost:{}\"], tls: {{ ca_file: \"{ca}\" }} }}\nrules:\n  - {{ id: pass, forward: {{ upstream: secure }} }}\n",
+        origin.addr.port()
+    );
+    let server = Server::start(driver, &yaml);
+    let mut s = std::net::TcpStream::connect(server.addr()).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    s.write_all(b"GET /upgrade HTTP/1.1\r\nhost: t\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut read_until = |s: &mut std::net::TcpStream, got: &mut Vec<u8>, wanted: &[u8]| {
+        while !got.windows(wanted.len()).any(|w| w == wanted) {
+            let n = s.read(&mut buf).expect("an answer within 5 s");
+            assert!(n > 0, "closed early: {:?}", String::from_utf8_lossy(got));
+            got.extend_from_slice(&buf[..n]);
+        }
+    };
+    read_until(&mut s, &mut got, b"hello over tls\n");
+    assert!(got.starts_with(b"HTTP/1.1 101 "), "{:?}", String::from_utf8_lossy(&got));
+    for message in [&b"ping"[..], &[7u8; 50_000][..]] {
+        got.clear();
+        s.write_all(message).unwrap();
+        read_until(&mut s, &mut got, message);
+    }
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).expect("the tunnel closes after both sides are done");
+    assert!(rest.is_empty(), "{rest:?}");
+}
+
 fn a_certificate_not_trusted_or_not_for_the_name_is_a_502_naming_tls(driver: IoDriver) {
     let origin = TlsOrigin::start(&["localhost"]);
     let dir = tempfile::tempdir().expect("a folder");
@@ -115,5 +152,6 @@ rules:
 
 both_drivers!(
     an_https_upstream_is_reached_through_tls_with_its_name_and_kept_alive,
+    an_upgrade_to_an_https_upstream_becomes_a_tunnel_through_tls,
     a_certificate_not_trusted_or_not_for_the_name_is_a_502_naming_tls,
 );

@@ -12,13 +12,13 @@
 use std::os::fd::BorrowedFd;
 use std::rc::Rc;
 
-use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, Splitable};
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, Split, Splitable};
 use monoio::net::TcpStream;
 
 use crate::conn::Conn;
 use crate::upstream::tls::UpstreamStream;
 use crate::upstream::UpstreamConn;
-use crate::worker::{ConnWatch, Worker};
+use crate::worker::{ConnWatch, WatchGuard, Worker};
 
 /// Relays between the client's connection and the upstream's until both directions have
 /// ended. `from_upstream`: bytes the upstream sent after its 101 head, already read; the bytes
@@ -31,12 +31,6 @@ pub(crate) async fn relay(
     from_upstream: Vec<u8>,
 ) {
     let UpstreamConn { guard: up_guard, stream: up_stream, .. } = up;
-    // An upgrade is only passed on to plain upstreams (`send_and_answer`).
-    let UpstreamStream::Plain(up_stream) = up_stream else {
-        worker.buffers.give(from_upstream);
-        drop(up_guard);
-        return;
-    };
     // The client's socket once more, for writing while its reads go on through `conn`: a
     // second descriptor is the safe way to have both at once (monoio's split needs ownership).
     let fd = std::os::fd::AsRawFd::as_raw_fd(conn.stream());
@@ -44,11 +38,34 @@ pub(crate) async fn relay(
     let client_fd = unsafe { BorrowedFd::borrow_raw(fd) };
     let client_writer =
         client_fd.try_clone_to_owned().map(std::net::TcpStream::from).and_then(TcpStream::from_std);
-    let Ok(mut client_writer) = client_writer else {
+    let Ok(client_writer) = client_writer else {
         worker.buffers.give(from_upstream);
         drop(up_guard);
         return;
     };
+    match up_stream {
+        UpstreamStream::Plain(s) => {
+            between(worker, conn, head_len, up_guard, s, client_writer, from_upstream).await
+        }
+        UpstreamStream::Tls(s) => {
+            between(worker, conn, head_len, up_guard, *s, client_writer, from_upstream).await
+        }
+    }
+}
+
+/// The relay over an upstream stream of either kind (plain TCP, or TLS: rustls' session is
+/// read and written by the two halves as monoio-rustls allows).
+async fn between<S>(
+    worker: &Rc<Worker>,
+    conn: &mut Conn,
+    head_len: usize,
+    up_guard: WatchGuard,
+    up_stream: S,
+    mut client_writer: TcpStream,
+    from_upstream: Vec<u8>,
+) where
+    S: Split + AsyncReadRent + AsyncWriteRent,
+{
     let (mut up_read, mut up_write) = up_stream.into_split();
     let client_watch = conn.watch();
     let up_watch = up_guard.watch.clone();

@@ -1,7 +1,8 @@
 //! A small real https origin for the proxy's TLS tests: a certificate authority and a server
 //! certificate made for the run (rcgen), rustls on a thread per connection, keep-alive. Every
 //! request is answered 200 with JSON naming what it saw: method, target, the SNI the client
-//! sent, the ALPN protocol agreed, and the body's length.
+//! sent, the ALPN protocol agreed, and the body's length; but `/upgrade`, which switches
+//! protocols (101) and then echoes bytes until the client finishes sending.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -118,6 +119,22 @@ fn serve(tls: StreamOwned<ServerConnection, TcpStream>) -> std::io::Result<()> {
         }
         let mut body = vec![0u8; length];
         reader.read_exact(&mut body)?;
+        if target == "/upgrade" {
+            // A protocol switch: a greeting, then an echo until the client finishes sending.
+            let out = reader.get_mut();
+            out.write_all(b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\nhello over tls\n")?;
+            out.flush()?;
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = reader.read(&mut buf)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                let out = reader.get_mut();
+                out.write_all(&buf[..n])?;
+                out.flush()?;
+            }
+        }
         let answer = serde_json::json!({
             "method": method, "target": target, "sni": sni, "alpn": alpn, "length": length,
         })
