@@ -141,8 +141,9 @@ struct DataplaneArgs {
     /// Free 16 KiB I/O buffers each worker keeps for its connections.
     #[arg(long, default_value_t = mockplane_dataplane::buffers::DEFAULT_POOLED_BUFFERS)]
     pooled_buffers: usize,
-    /// Forward the requests no rule matches to this service (`host:port`): the one-flag
-    /// sidecar, mocking what the rules match and passing the rest through.
+    /// Forward the requests no rule matches to this service (`host:port`, or a URL such as
+    /// `https://api.internal:8443`): the one-flag sidecar, mocking what the rules match and
+    /// passing the rest through.
     #[arg(long, value_name = "HOST:PORT", conflicts_with = "control_plane")]
     upstream: Option<String>,
     /// Record forwarded requests and their answers as rules into this file (rewritten as new

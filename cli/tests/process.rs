@@ -244,6 +244,22 @@ fn the_one_flag_sidecar_mocks_what_the_rules_match_and_passes_the_rest_through()
     let r = http().get(format!("http://{listen}/hello")).send().unwrap();
     assert_eq!(r.text().unwrap(), "origin saw /hello");
 
+    // A URL works too; https:// speaks TLS (to this plain origin, which waits for a request
+    // line that never comes: a handshake that times out).
+    for (scheme, status, says) in
+        [("http", 200, "origin saw /x"), ("https", 504, "TLS: the handshake timed out after 1000 ms")]
+    {
+        let url = format!("{scheme}://{upstream}");
+        let mut args = vec!["--log-format", "json", "dataplane", "--upstream", &url];
+        args.extend(EPHEMERAL);
+        let dp = Proc::spawn(&args, false);
+        let listen = json_field(&dp.line_with("data plane serving"), "listen");
+        let r = http().get(format!("http://{listen}/x")).send().unwrap();
+        assert_eq!(r.status().as_u16(), status, "{url}");
+        let body = r.text().unwrap();
+        assert!(body.contains(says), "{url}: {body}");
+    }
+
     // A flag that names no endpoint is refused at start, with the place of the mistake.
     let mut args = vec!["dataplane", "--upstream", "nohost"];
     args.extend(EPHEMERAL);

@@ -53,7 +53,7 @@ pub struct DataPlaneConfig {
     pub io_driver: IoDriver,
     /// Request size limits.
     pub limits: Limits,
-    /// `--upstream host:port`: forward what the rules do not match there (sidecar mode).
+    /// `--upstream host:port` (or a URL): forward what the rules do not match there (sidecar mode).
     pub sidecar_upstream: Option<String>,
     /// `--record FILE`: forwarded exchanges written as rules (see [`crate::record`]).
     pub record: Option<crate::record::RecordSettings>,

@@ -68,7 +68,8 @@ impl Failure {
     fn status(&self) -> u16 {
         match self {
             Failure::Connect(ConnectError::Exhausted(_)) => 503,
-            Failure::Connect(ConnectError::TimedOut(_)) | Failure::TimedOut(_) => 504,
+            Failure::Connect(ConnectError::TimedOut(_) | ConnectError::HandshakeTimedOut(_))
+            | Failure::TimedOut(_) => 504,
             Failure::Aborted(status) => *status,
             _ => 502,
         }

@@ -1,5 +1,5 @@
-//! The one-flag sidecar: `mockplane dataplane --rules FILE --upstream HOST:PORT` mocks what the
-//! rules match and forwards everything else to the service beside it.
+//! The one-flag sidecar: `mockplane dataplane --rules FILE --upstream HOST:PORT` (or a URL,
+//! `https://…`) mocks what the rules match and forwards everything else to the service beside it.
 //!
 //! The flag is turned into rules, so that the sidecar is nothing the rule model cannot say: an
 //! upstream named [`SIDECAR`] with the one endpoint, and an `unmatched` route forwarding to it,
@@ -12,9 +12,18 @@ use mockplane_rules::RuleSet;
 pub const SIDECAR: &str = "sidecar";
 
 /// Adds the sidecar upstream and the route forwarding unmatched requests to it.
+/// `endpoint` is `host:port`, or a URL (`https://api.internal:8443`) for a service that speaks
+/// TLS or wants a base path.
 pub fn apply(rules: &mut RuleSet, endpoint: &str) {
-    let cluster = UpstreamCluster { endpoints: vec![endpoint.to_owned()], ..Default::default() };
-    rules.upstreams.insert(SIDECAR.to_owned(), Upstream::Cluster(Box::new(cluster)));
+    let upstream = if endpoint.starts_with("http://") || endpoint.starts_with("https://") {
+        Upstream::Url(endpoint.to_owned())
+    } else {
+        Upstream::Cluster(Box::new(UpstreamCluster {
+            endpoints: vec![endpoint.to_owned()],
+            ..Default::default()
+        }))
+    };
+    rules.upstreams.insert(SIDECAR.to_owned(), upstream);
     if rules.unmatched.is_some() {
         tracing::warn!("--upstream replaces the rules file's own `unmatched` route");
     }

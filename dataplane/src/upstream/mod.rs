@@ -52,6 +52,8 @@ pub(crate) enum ConnectError {
     Other(String),
     #[error("TLS: {0}")]
     Tls(String),
+    #[error("TLS: the handshake timed out after {0} ms")]
+    HandshakeTimedOut(u64),
 }
 
 /// One endpoint's idle connections and requests in flight on this worker.
@@ -296,7 +298,7 @@ async fn connect(
             // The handshake has the connect timeout too (a second one, from here).
             let connector = monoio_rustls::TlsConnector::from(config);
             match monoio::time::timeout(limit, connector.connect(name, stream)).await {
-                Err(_) => return Err(ConnectError::TimedOut(limit.as_millis() as u64)),
+                Err(_) => return Err(ConnectError::HandshakeTimedOut(limit.as_millis() as u64)),
                 // monoio-rustls says only "io error" or "rustls error": the cause is inside.
                 Ok(Err(e)) => {
                     let cause = match e {
