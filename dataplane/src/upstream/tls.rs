@@ -34,9 +34,17 @@ impl TlsClient {
         TlsClient { settings: settings.clone(), config: client_config(settings) }
     }
 
-    /// Whether it was built from `settings` (the same, or equal ones after a swap).
-    pub(crate) fn serves(&self, settings: &Arc<ClusterTls>) -> bool {
-        Arc::ptr_eq(&self.settings, settings) || *self.settings == **settings
+    /// Whether it was built from `settings`: the same ones (a pointer compare, per request), or
+    /// equal ones after a swap, which it keeps from then on so the next compare is cheap again.
+    pub(crate) fn serves(&mut self, settings: &Arc<ClusterTls>) -> bool {
+        if Arc::ptr_eq(&self.settings, settings) {
+            return true;
+        }
+        let equal = *self.settings == **settings;
+        if equal {
+            self.settings = settings.clone();
+        }
+        equal
     }
 }
 
