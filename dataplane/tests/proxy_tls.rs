@@ -27,6 +27,7 @@ fn an_https_upstream_is_reached_through_tls_with_its_name_and_kept_alive(driver:
     let dir = tempfile::tempdir().expect("a folder");
     let ca = ca_file(&origin, &dir);
     let port = origin.addr.port();
+    let pem: String = origin.ca_pem.lines().map(|l| format!("        {l}\n")).collect();
     let yaml = format!(
         r#"upstreams:
   named:
@@ -34,8 +35,9 @@ fn an_https_upstream_is_reached_through_tls_with_its_name_and_kept_alive(driver:
     tls: {{ ca_file: "{ca}", server_name: api.internal }}
   by_host:
     endpoints: ["localhost:{port}"]
-    tls: {{ ca_file: "{ca}" }}
-rules:
+    tls:
+      ca_pem: |
+{pem}rules:
   - {{ id: host, match: {{ path: {{ prefix: /by-host/ }} }}, forward: {{ upstream: by_host }} }}
   - {{ id: named, match: {{ path: {{ prefix: / }} }}, priority: -1, forward: {{ upstream: named }} }}
 "#
@@ -63,7 +65,8 @@ rules:
         "one TLS connection, kept alive for 7 requests"
     );
 
-    // Without `server_name`, the endpoint's host is the name checked and sent.
+    // Without `server_name`, the endpoint's host is the name checked and sent (and the CA
+    // written in the rules, `ca_pem`, is trusted as a `ca_file` is).
     let echo = Conn::open(server.addr()).request(&util::get("/by-host/x")).json();
     assert_eq!(echo["sni"], "localhost", "{echo}");
 }

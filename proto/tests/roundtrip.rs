@@ -357,8 +357,11 @@ fn upstream() -> BoxedStrategy<Upstream> {
     let outlier = (any::<u32>(), any::<u64>()).prop_map(|(consecutive_failures, ejection_ms)| {
         OutlierDetection { consecutive_failures, ejection_ms }
     });
-    let tls =
-        (of(text()), of(text())).prop_map(|(ca_file, server_name)| UpstreamTls { ca_file, server_name });
+    let tls = (of(text()), of(text()), of(text())).prop_map(|(ca_file, ca_pem, server_name)| UpstreamTls {
+        ca_file,
+        ca_pem,
+        server_name,
+    });
     let cluster = (
         (vec(text(), 0..3), lb, of(any::<u64>()), of(any::<u64>())),
         (of(any::<u32>()), of(text()), of(outlier), of(any::<u32>()), of(tls)),

@@ -273,39 +273,50 @@ fn compile_tls(
     errors: &mut Errors,
 ) -> ClusterTls {
     use rustls_pki_types::pem::PemObject;
-    let ca_certs = t.ca_file.as_ref().and_then(|file| {
-        let at = place.field("ca_file");
-        let full = match base_dir {
-            Some(dir) => dir.join(file),
-            None => Path::new(file).to_path_buf(),
-        };
-        let read = std::fs::metadata(&full).and_then(|m| {
-            if !m.is_file() {
-                Err(std::io::Error::other("not a regular file"))
-            } else if m.len() > MAX_CA_FILE {
-                Err(std::io::Error::other(format!("larger than {} MiB", MAX_CA_FILE >> 20)))
-            } else {
-                std::fs::read(&full)
+    // The PEM text, what to call it in an error, and where it was written.
+    let pem: Option<(Vec<u8>, String, Place<'_>)> = match (&t.ca_file, &t.ca_pem) {
+        (Some(_), Some(_)) => {
+            errors.push(place, "set at most one of ca_file and ca_pem");
+            None
+        }
+        (None, Some(pem)) => Some((pem.clone().into_bytes(), "ca_pem".to_owned(), place.field("ca_pem"))),
+        (Some(file), None) => {
+            let at = place.field("ca_file");
+            let full = match base_dir {
+                Some(dir) => dir.join(file),
+                None => Path::new(file).to_path_buf(),
+            };
+            let read = std::fs::metadata(&full).and_then(|m| {
+                if !m.is_file() {
+                    Err(std::io::Error::other("not a regular file"))
+                } else if m.len() > MAX_CA_FILE {
+                    Err(std::io::Error::other(format!("larger than {} MiB", MAX_CA_FILE >> 20)))
+                } else {
+                    std::fs::read(&full)
+                }
+            });
+            match read {
+                Ok(pem) => Some((pem, full.display().to_string(), at)),
+                Err(e) => {
+                    errors.push(at, format!("cannot read {}: {e}", full.display()));
+                    None
+                }
             }
-        });
-        let pem = match read {
-            Ok(pem) => pem,
-            Err(e) => {
-                errors.push(at, format!("cannot read {}: {e}", full.display()));
-                return None;
-            }
-        };
+        }
+        (None, None) => None,
+    };
+    let ca_certs = pem.and_then(|(pem, what, at)| {
         let certs: Result<Vec<Box<[u8]>>, _> = rustls_pki_types::CertificateDer::pem_slice_iter(&pem)
             .map(|c| c.map(|c| c.as_ref().into()))
             .collect();
         match certs {
             Ok(certs) if !certs.is_empty() => Some(certs),
             Ok(_) => {
-                errors.push(at, format!("{} holds no PEM certificate (BEGIN CERTIFICATE)", full.display()));
+                errors.push(at, format!("{what} holds no PEM certificate (BEGIN CERTIFICATE)"));
                 None
             }
             Err(e) => {
-                errors.push(at, format!("{} is not valid PEM: {e}", full.display()));
+                errors.push(at, format!("{what} is not valid PEM: {e}"));
                 None
             }
         }

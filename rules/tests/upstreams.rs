@@ -123,7 +123,7 @@ fn outlier_detection_and_retries_are_checked() {
 }
 
 #[test]
-fn tls_settings_read_the_ca_file_and_every_mistake_is_refused_at_its_place() {
+fn tls_settings_read_the_ca_file_or_inline_pem_and_every_mistake_is_refused_at_its_place() {
     let dir = tempfile::tempdir().unwrap();
     // Compiling checks the PEM framing and its base64, not the certificate inside (the data
     // plane's TLS client does, when it is built): a truncated one will do here.
@@ -155,8 +155,20 @@ fn tls_settings_read_the_ca_file_and_every_mistake_is_refused_at_its_place() {
     );
     assert!(table.upstreams()["plain"].tls.is_none());
 
+    // The same PEM written in the rules.
+    let inline = format!(
+        "upstreams:\n  secure:\n    endpoints: [\"10.0.0.7:8443\"]\n    tls:\n      ca_pem: |\n{}rules: []\n",
+        pem.lines().map(|l| format!("        {l}\n")).collect::<String>()
+    );
+    let table = compile_in(&inline).unwrap();
+    let inline_certs =
+        table.upstreams()["secure"].tls.as_ref().and_then(|t| t.ca_certs.as_ref()).map(Vec::len);
+    assert_eq!(inline_certs, Some(1));
+
     let errors = compile_in(
         r#"upstreams:
+  both: { endpoints: ["a:1"], tls: { ca_file: ca.pem, ca_pem: "-----BEGIN CERTIFICATE-----" } }
+  inline: { endpoints: ["a:1"], tls: { ca_pem: "no pem here" } }
   missing: { endpoints: ["a:1"], tls: { ca_file: nowhere.pem } }
   text: { endpoints: ["a:1"], tls: { ca_file: not-pem.txt } }
   name: { endpoints: ["a:1"], tls: { server_name: "not a name" } }
@@ -169,6 +181,8 @@ rules: []
     assert_eq!(
         errors,
         [
+            "upstreams.both.tls: set at most one of ca_file and ca_pem".to_owned(),
+            "upstreams.inline.tls.ca_pem: ca_pem holds no PEM certificate (BEGIN CERTIFICATE)".to_owned(),
             format!(
                 "upstreams.missing.tls.ca_file: cannot read {}: No such file or directory (os error 2)",
                 missing.display()

@@ -66,7 +66,11 @@ pub(super) fn upstreams_from_wire(
                 ejection_ms: o.ejection_ms,
             }),
             retries: c.retries,
-            tls: c.tls.map(|t| model::UpstreamTls { ca_file: t.ca_file, server_name: t.server_name }),
+            tls: c.tls.map(|t| model::UpstreamTls {
+                ca_file: t.ca_file,
+                ca_pem: t.ca_pem,
+                server_name: t.server_name,
+            }),
         };
         if out.insert(name.clone(), model::Upstream::Cluster(Box::new(cluster))).is_some() {
             let place = Place::Root("upstreams");

@@ -63,6 +63,7 @@ pub(super) fn upstream_clusters(m: &BTreeMap<String, model::Upstream>) -> BTreeM
                     retries: c.retries,
                     tls: c.tls.as_ref().map(|t| pb::UpstreamTls {
                         ca_file: t.ca_file.clone(),
+                        ca_pem: t.ca_pem.clone(),
                         server_name: t.server_name.clone(),
                     }),
                 },

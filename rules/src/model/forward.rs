@@ -139,6 +139,10 @@ pub struct UpstreamTls {
     /// (Mozilla's); relative to the rules file, read when the rules are compiled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<String>,
+    /// The same, written in the rules (PEM text): it travels with them over xDS, so data planes
+    /// need no file of their own. At most one of `ca_file` and `ca_pem`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_pem: Option<String>,
     /// The name the certificate must hold, also sent as SNI. Default: the endpoint's host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_name: Option<String>,
