@@ -334,7 +334,30 @@ fn a_forwarded_answer_carries_the_sets_cors_headers(driver: IoDriver) {
     assert_eq!((r.status, r.header("access-control-allow-origin")), (200, None));
 }
 
+fn trailer_fields_reach_a_chunked_client_and_not_an_http10_one(driver: IoDriver) {
+    let origin = Origin::start();
+    let server = Server::start(driver, &rules(&origin, ""));
+    let raw = |request: &[u8]| {
+        let mut s = TcpStream::connect(server.addr()).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(request).unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).unwrap();
+        String::from_utf8(got).unwrap()
+    };
+    let got = raw(b"GET /trailers HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n");
+    let (head, body) = got.split_once("\r\n\r\n").expect("a head");
+    assert!(head.to_ascii_lowercase().contains("\r\ntrailer: x-checksum, x-more"), "{head}");
+    assert_eq!(body, "5\r\nhello\r\n0\r\nx-checksum: abc123\r\nx-more: 1\r\n\r\n");
+    // An HTTP/1.0 client gets the body until the close: no chunks, so no trailers.
+    let got = raw(b"GET /trailers HTTP/1.0\r\nhost: t\r\n\r\n");
+    let (head, body) = got.split_once("\r\n\r\n").expect("a head");
+    assert!(!head.to_ascii_lowercase().contains("trailer"), "{head}");
+    assert_eq!(body, "hello");
+}
+
 both_drivers!(
+    trailer_fields_reach_a_chunked_client_and_not_an_http10_one,
     a_forwarded_answer_carries_the_sets_cors_headers,
     unmatched_requests_go_to_the_default_route_and_matched_ones_to_the_mock,
     an_endpoint_named_by_dns_is_resolved_and_reached,

@@ -10,7 +10,8 @@ pub const MAX_CHUNK_LINE: usize = 4096;
 const MAX_SIZE_DIGITS: u8 = 16;
 
 /// Incremental chunked-body decoder (RFC 9112 §7.1): chunk sizes in hex with optional
-/// extensions, trailers allowed and ignored, total decoded size capped by `max_body`.
+/// extensions, trailers allowed (checked, and kept on request), total decoded size capped by
+/// `max_body`.
 ///
 /// A byte-at-a-time state machine: input may be split anywhere, and bytes once consumed are
 /// never looked at again. After an error every further call returns the same error.
@@ -26,6 +27,8 @@ pub struct ChunkedDecoder {
     line_len: usize,
     /// Bytes of the trailer section so far.
     trailer_len: usize,
+    /// The trailer fields as they came (`name: value` lines with their CRLFs), when kept.
+    trailers: Option<Vec<u8>>,
 }
 
 /// What one [`ChunkedDecoder::decode`] call did.
@@ -86,7 +89,20 @@ impl ChunkedDecoder {
             announced: 0,
             line_len: 0,
             trailer_len: 0,
+            trailers: None,
         }
+    }
+
+    /// Keeps the trailer fields (for a proxy to pass on) instead of only checking them.
+    pub fn keep_trailers(mut self) -> Self {
+        self.trailers = Some(Vec::new());
+        self
+    }
+
+    /// The trailer fields kept so far: whole `name: value` lines with their CRLFs once
+    /// [`is_done`](Self::is_done); empty when none came or they are not kept.
+    pub fn trailers(&self) -> &[u8] {
+        self.trailers.as_deref().unwrap_or_default()
     }
 
     /// Whether the whole body, trailers included, has been decoded.
@@ -143,6 +159,11 @@ impl ChunkedDecoder {
             self.trailer_len += 1;
             if self.trailer_len > self.max_trailers {
                 return Err(RequestError::HeadTooLarge);
+            }
+            // Every byte of the field lines; not the final empty line.
+            let final_line = self.state == State::EndLf || (self.state == State::TrailerStart && b == b'\r');
+            if let (Some(kept), false) = (self.trailers.as_mut(), final_line) {
+                kept.push(b);
             }
         }
         self.state = match self.state {

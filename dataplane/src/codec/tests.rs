@@ -553,6 +553,28 @@ fn chunked_size_limits() {
 }
 
 #[test]
+fn kept_trailer_fields_come_back_whole_however_the_input_is_split() {
+    let input = b"5\r\nhello\r\n0\r\nx-checksum: abc123\r\nx-more:\t1\r\n\r\nNEXT";
+    let end = input.len() - 4;
+    for split in 1..end {
+        let mut dec = ChunkedDecoder::new(100).keep_trailers();
+        let mut out = Vec::new();
+        let first = dec.decode(&input[..split], &mut out).unwrap();
+        let rest = dec.decode(&input[first.consumed..], &mut out).unwrap();
+        assert!(rest.done && first.consumed + rest.consumed == end, "split at {split}");
+        assert_eq!(out, b"hello");
+        assert_eq!(dec.trailers(), b"x-checksum: abc123\r\nx-more:\t1\r\n", "split at {split}");
+    }
+    // Not kept unless asked; none when none came.
+    let mut dec = ChunkedDecoder::new(100);
+    dec.decode(input, &mut Vec::new()).unwrap();
+    assert_eq!(dec.trailers(), b"");
+    let mut dec = ChunkedDecoder::new(100).keep_trailers();
+    assert!(dec.decode(b"0\r\n\r\n", &mut Vec::new()).unwrap().done);
+    assert_eq!(dec.trailers(), b"");
+}
+
+#[test]
 fn chunked_extension_and_trailer_caps() {
     // A slowloris extension is cut off at MAX_CHUNK_LINE, fed in one go or byte by byte.
     let mut line = b"5;".to_vec();

@@ -111,8 +111,16 @@ pub(super) async fn stream_response_body(
     timeout_ms: u64,
     mut capture: Option<&mut Capture>,
 ) -> Result<(), ()> {
-    let mut chunked = (framing == ResponseFraming::Chunked)
-        .then(|| ChunkedDecoder::with_limits(&Limits { max_body: usize::MAX, ..worker.config.limits }));
+    let mut chunked = (framing == ResponseFraming::Chunked).then(|| {
+        let decoder = ChunkedDecoder::with_limits(&Limits { max_body: usize::MAX, ..worker.config.limits });
+        // A chunked client gets the upstream's trailer fields (a checksum, a status) after the
+        // last chunk, as they came.
+        if client == ClientFraming::Chunked {
+            decoder.keep_trailers()
+        } else {
+            decoder
+        }
+    });
     let mut remaining = match framing {
         ResponseFraming::Length(n) => n,
         _ => 0,
@@ -157,7 +165,14 @@ pub(super) async fn stream_response_body(
             }
         };
         if done && client == ClientFraming::Chunked {
-            conn.wbuf.extend_from_slice(LAST_CHUNK);
+            match chunked.as_ref().map(ChunkedDecoder::trailers).filter(|t| !t.is_empty()) {
+                Some(trailers) => {
+                    conn.wbuf.extend_from_slice(b"0\r\n");
+                    conn.wbuf.extend_from_slice(trailers);
+                    conn.wbuf.extend_from_slice(b"\r\n");
+                }
+                None => conn.wbuf.extend_from_slice(LAST_CHUNK),
+            }
         }
         worker.stats.bytes_out.add(conn.wbuf.len() as u64);
         if !conn.wbuf.is_empty() && !conn.flush().await {

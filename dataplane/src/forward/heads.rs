@@ -212,7 +212,9 @@ pub(crate) fn write_response_head(
         let name = h.name(buf);
         // A body-less answer keeps the upstream's length: it describes what a GET would get.
         let length_of_none = framing == ClientFraming::None && name.eq_ignore_ascii_case("content-length");
-        if (is_hop_by_hop(name) && !length_of_none)
+        // The trailer fields are passed on to a chunked client, so is the field announcing them.
+        let announced_trailers = framing == ClientFraming::Chunked && name.eq_ignore_ascii_case("trailer");
+        if (is_hop_by_hop(name) && !length_of_none && !announced_trailers)
             // Where the set's CORS policy answers, its headers replace the upstream's.
             || (cors.applies() && name.get(..15).is_some_and(|p| p.eq_ignore_ascii_case("access-control-")))
             || target.response_headers.removes(name)

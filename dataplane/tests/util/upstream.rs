@@ -12,6 +12,7 @@
 //! | `/reset`             | resets the connection without answering                          |
 //! | `/garbage`           | sends bytes that are not HTTP, then closes                        |
 //! | `/status/CODE`       | CODE with an empty body                                          |
+//! | `/trailers`          | 200, chunked `hello`, then the trailer fields `x-checksum: abc123` and `x-more: 1` |
 //! | `/upgrade`           | 101 (asked or not) naming the `Upgrade` and `Connection` it got, a greeting line, then echoes bytes until end of stream |
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -153,6 +154,8 @@ fn serve(stream: TcpStream, requests: &AtomicUsize) -> std::io::Result<()> {
         } else if path == "/garbage" {
             out.write_all(b"SSH-2.0-not-http\r\n\r\n")?;
             return Ok(());
+        } else if path == "/trailers" {
+            out.write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ntrailer: x-checksum, x-more\r\n\r\n5\r\nhello\r\n0\r\nx-checksum: abc123\r\nx-more: 1\r\n\r\n")?;
         } else if path == "/upgrade" {
             write!(
                 out,
