@@ -115,10 +115,7 @@ pub(crate) fn write_request_head(
         {
             continue;
         }
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(h.value(buf));
-        out.extend_from_slice(b"\r\n");
+        push_field(out, name, h.value(buf));
     }
     out.extend_from_slice(&target.request_headers.add);
     if let Some(protocol) = upgrade {
@@ -222,10 +219,7 @@ pub(crate) fn write_response_head(
         {
             continue;
         }
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(h.value(buf));
-        out.extend_from_slice(b"\r\n");
+        push_field(out, name, h.value(buf));
     }
     out.extend_from_slice(&target.response_headers.add);
     cors.write(out);
@@ -268,13 +262,18 @@ pub(crate) fn write_switching_head(
         {
             continue;
         }
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(h.value(buf));
-        out.extend_from_slice(b"\r\n");
+        push_field(out, name, h.value(buf));
     }
     out.extend_from_slice(&target.response_headers.add);
     out.extend_from_slice(b"connection: upgrade\r\n\r\n");
+}
+
+/// Appends one field line, `name: value`, as it came.
+fn push_field(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Appends `data` as one chunk.
